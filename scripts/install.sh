@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Sourced by ./stratus and ./run-tests: make sure .venv holds Stratus (and, for tests, its test
+# dependencies). Re-installs only when pyproject.toml changed. Needs only python3 (3.11+) and pip.
+set -euo pipefail
+
+STRATUS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${STRATUS_VENV:-$STRATUS_ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+
+_say() { printf 'stratus-install: %s\n' "$*" >&2; }
+
+_make_venv() {
+    [ -x "$VENV/bin/python" ] && return 0
+    if "$PYTHON" -m venv "$VENV" 2>/dev/null; then return 0; fi
+    rm -rf "$VENV"
+    # Debian's python3 without python3-venv has no ensurepip: make a bare venv and let the
+    # system pip install into it.
+    if "$PYTHON" -m venv --without-pip "$VENV" 2>/dev/null && "$PYTHON" -m pip --version >/dev/null 2>&1; then
+        _say "no ensurepip; using the system pip to install into $VENV"
+        return 0
+    fi
+    rm -rf "$VENV"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        _say "installing python3-venv with apt-get"
+        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+        "$PYTHON" -m venv "$VENV" && return 0
+    fi
+    _say "cannot create a virtual environment: install python3-venv (Debian) and retry"
+    exit 1
+}
+
+_pip() {
+    if "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+        "$VENV/bin/python" -m pip "$@"
+    else
+        "$PYTHON" -m pip --python "$VENV/bin/python" "$@"
+    fi
+}
+
+# ensure_installed EXTRAS: EXTRAS is "" or "test".
+ensure_installed() {
+    local extras="${1:-}" spec="$STRATUS_ROOT" stamp
+    [ -n "$extras" ] && spec="$STRATUS_ROOT[$extras]"
+    _make_venv
+    stamp="$VENV/.stratus-installed-$(cat "$STRATUS_ROOT/pyproject.toml" | cksum | cut -d' ' -f1)-${extras:-base}"
+    if [ ! -f "$stamp" ]; then
+        _say "installing Stratus${extras:+ with $extras extras} into $VENV"
+        _pip install --quiet --disable-pip-version-check -e "$spec"
+        touch "$stamp"
+    fi
+}

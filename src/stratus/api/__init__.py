@@ -1,0 +1,1 @@
+"""HTTP surfaces: parse, validate against the model, call control/ and invoke/, map errors to AWS shapes."""

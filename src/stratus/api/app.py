@@ -1,0 +1,39 @@
+"""The ASGI application: the Invoke fast path, then Starlette routing for everything else."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, Router
+
+from stratus.api.functions import FunctionRoutes, error_response
+from stratus.api.invoke import InvokeEndpoint, is_invoke
+from stratus.errors import UnknownOperationException
+
+
+def build_asgi(functions, invoker, settings, lifespan):
+    """The one ASGI callable `stratus serve` runs."""
+    invoke = InvokeEndpoint(functions, invoker, settings)
+
+    async def health(request: Request) -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    async def not_found(scope, receive, send):
+        error = UnknownOperationException("Unknown operation: no Lambda API operation matches this path and method.")
+        await error_response(error, str(uuid.uuid4()))(scope, receive, send)
+
+    router = Router(
+        routes=FunctionRoutes(functions, settings).routes() + [Route("/_stratus/health", health, methods=["GET"])],
+        lifespan=lifespan,
+        default=not_found,
+    )
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http" and is_invoke(scope["method"], scope["path"]):
+            await invoke(scope, receive, send)
+        else:
+            await router(scope, receive, send)
+
+    return app

@@ -1,0 +1,42 @@
+"""`stratus serve` and friends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from stratus.config import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Stratus: AWS Lambda, self-hosted.")
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, help="Address to listen on [default 127.0.0.1]"),
+    port: Optional[int] = typer.Option(None, help="Port of the Lambda API [default 8421]"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where state lives [default ~/.stratus]"),
+    sandbox: Optional[str] = typer.Option(None, help="Sandbox backend: auto or plain"),
+) -> None:
+    """Serve the Lambda API and run functions (SQLite store under the data dir)."""
+    from stratus.server import serve as run_server
+
+    settings = Settings.from_env(host=host, port=port, data_dir=data_dir, sandbox=sandbox)
+    run_server(settings)
+
+
+@app.command()
+def version() -> None:
+    """Print Stratus's version."""
+    from stratus import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

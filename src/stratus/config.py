@@ -1,0 +1,96 @@
+"""One Settings object: every limit and knob, with AWS's defaults, from STRATUS_* env vars or flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+MB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Server settings. Field `foo_bar` is read from env var `STRATUS_FOO_BAR` unless given explicitly."""
+
+    host: str = "127.0.0.1"
+    port: int = 8421
+    data_dir: Path = Path("~/.stratus").expanduser()
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+
+    # Function limits (AWS defaults).
+    default_timeout_s: int = 3
+    max_timeout_s: int = 900
+    default_memory_mb: int = 128
+    min_memory_mb: int = 128
+    max_memory_mb: int = 10240
+    default_ephemeral_storage_mb: int = 512
+    max_ephemeral_storage_mb: int = 10240
+    env_vars_max_bytes: int = 4096
+    zip_direct_upload_max_bytes: int = 50 * MB
+    unzipped_code_max_bytes: int = 250 * MB
+    sync_payload_max_bytes: int = 6 * MB
+    sync_response_max_bytes: int = 6 * MB
+    async_payload_max_bytes: int = 1 * MB
+    control_request_max_bytes: int = 70_167_211  # base64 of a 50 MB zip inside JSON, as AWS
+
+    # Concurrency.
+    account_concurrency_limit: int = 1000
+    unreserved_concurrency_min: int = 100
+
+    # Execution environments.
+    init_timeout_s: float = 10.0
+    idle_timeout_s: float = 300.0
+    shutdown_grace_s: float = 2.0
+    sandbox: str = "auto"  # auto | plain (namespaced arrives with the sandbox issue)
+    python_interpreter: str = ""  # empty: pick the fastest-starting host python of the same version
+    log_tail_bytes: int = 4096
+
+    # Server shutdown: how long running invokes may take to finish on SIGTERM.
+    graceful_shutdown_s: float = 30.0
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "stratus.db"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def code_dir(self) -> Path:
+        return self.data_dir / "code"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+        """Build settings: explicit overrides win, then STRATUS_* variables, then defaults."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field in dataclasses.fields(cls):
+            if field.name in overrides and overrides[field.name] is not None:
+                values[field.name] = overrides[field.name]
+                continue
+            raw = environ.get("STRATUS_" + field.name.upper())
+            if raw is not None:
+                values[field.name] = _coerce(field.type, raw)
+        settings = cls(**values)
+        return dataclasses.replace(settings, data_dir=Path(settings.data_dir).expanduser().resolve())
+
+
+def _coerce(type_name: str, raw: str):
+    if type_name == "int":
+        return int(raw)
+    if type_name == "float":
+        return float(raw)
+    if type_name == "Path":
+        return Path(raw)
+    return raw

@@ -1,0 +1,430 @@
+"""Functions: create, read, update, delete, with Lambda's rules; the store is the record, this the judge.
+
+Every function's record is also kept in memory (loaded at start, updated on each write) so the
+invoke path resolves a function without touching the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import time
+import uuid
+from pathlib import Path
+
+import msgspec
+
+from stratus.config import Settings
+from stratus.control.names import Arns
+from stratus.errors import (
+    InvalidParameterValueException,
+    PreconditionFailedException,
+    RequestEntityTooLargeException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+)
+from stratus.invoke.environment import EnvironmentSpec
+from stratus.runtime import runtimes
+from stratus.shapes import (
+    AccountLimit,
+    AccountUsage,
+    CreateFunctionRequest,
+    EnvironmentResponse,
+    EphemeralStorage,
+    FunctionConfiguration,
+    FunctionRecord,
+    GetAccountSettingsResponse,
+    LoggingConfig,
+    TracingConfig,
+    UpdateFunctionCodeRequest,
+    UpdateFunctionConfigurationRequest,
+)
+from stratus.store.base import FunctionAlreadyExists, Store
+from stratus.store.blobs import BadZip, BlobStore, zip_names, zip_unpacked_size
+
+LATEST = "$LATEST"
+
+# Keys Lambda sets itself and refuses in a function's Environment.Variables.
+RESERVED_ENV_KEYS = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+})
+
+
+def now_iso() -> str:
+    """Lambda's LastModified format: 2024-01-31T12:34:56.789+0000."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}+0000"
+
+
+class CodePackage(msgspec.Struct):
+    sha256_hex: str
+    sha256_b64: str
+    size: int
+    unpacked_size: int
+    root: Path
+
+
+class FunctionService:
+    """The rules for functions; every public method is one API operation."""
+
+    def __init__(self, settings: Settings, store: Store, blobs: BlobStore, invoker):
+        self.settings = settings
+        self.store = store
+        self.blobs = blobs
+        self.invoker = invoker
+        self.arns = Arns(settings.region, settings.account_id)
+        self._records: dict[str, FunctionRecord] = {}
+        self._specs: dict[tuple[str, str], EnvironmentSpec] = {}
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> None:
+        """Read every function into memory (at start-up)."""
+        for record in await self.store.all_functions():
+            self._records[record.name] = record
+
+    # ------------------------------------------------------------------ lookups
+    def resolve(self, reference: str, qualifier: str | None = None) -> tuple[FunctionRecord, str]:
+        """The record and qualifier a FunctionName (+ Qualifier) refers to; ResourceNotFoundException if none."""
+        name, qualifier = self.arns.resolve(reference, qualifier)
+        record = self._records.get(name)
+        if record is None:
+            raise ResourceNotFoundException(f"Function not found: {self.arns.function(name, qualifier)}")
+        if qualifier not in (None, LATEST):
+            raise ResourceNotFoundException(f"Function not found: {self.arns.function(name, qualifier)}")
+        return record, qualifier or LATEST
+
+    def environment_spec(self, record: FunctionRecord) -> EnvironmentSpec:
+        """How environments of this function's current revision are started (cached per revision)."""
+        config = record.config
+        key = (record.name, config.RevisionId)
+        spec = self._specs.get(key)
+        if spec is not None:
+            return spec
+        settings = self.settings
+        launch = runtimes.launch(config.Runtime, config.Handler, settings.python_interpreter)
+        task_root = self.blobs.code_dir / record.code_sha256_hex
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin:/opt/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "LD_LIBRARY_PATH": f"{task_root}:{task_root}/lib:/opt/lib",
+        }
+        env.update(launch.env)
+        env.update((config.Environment.Variables or {}) if config.Environment else {})
+        env.update({
+            "AWS_LAMBDA_FUNCTION_NAME": record.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": config.Version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.MemorySize),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{record.name}",
+            "AWS_REGION": settings.region,
+            "AWS_DEFAULT_REGION": settings.region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.Runtime}",
+            "_HANDLER": config.Handler,
+            "LAMBDA_TASK_ROOT": str(task_root),
+            "LAMBDA_RUNTIME_DIR": str(launch.runtime_dir),
+        })
+        spec = EnvironmentSpec(
+            function_name=record.name, function_arn=config.FunctionArn, version=config.Version,
+            revision_id=config.RevisionId, runtime=config.Runtime, handler=config.Handler,
+            memory_mb=config.MemorySize, timeout_s=config.Timeout,
+            ephemeral_storage_mb=config.EphemeralStorage.Size if config.EphemeralStorage else 512,
+            task_root=task_root, argv=launch.argv, env=env, region=settings.region,
+        )
+        self._specs = {k: v for k, v in self._specs.items() if k[0] != record.name}
+        self._specs[key] = spec
+        return spec
+
+    # ------------------------------------------------------------------ operations
+    async def create(self, request: CreateFunctionRequest) -> FunctionConfiguration:
+        name, qualifier = self.arns.resolve(request.FunctionName)
+        if qualifier:
+            raise InvalidParameterValueException("Function name cannot contain a version or alias qualifier.")
+        async with self._lock:
+            if name in self._records:
+                raise ResourceConflictException(f"Function already exist: {name}")
+            if request.PackageType == "Image" or request.Code.ImageUri:
+                raise InvalidParameterValueException(
+                    "Container image functions (PackageType Image / Code.ImageUri) are not supported by Stratus; "
+                    "deploy a .zip archive in Code.ZipFile.")
+            self._check_unsupported(request.Layers, request.FileSystemConfigs, request.ImageConfig)
+            if not request.Runtime or not request.Handler:
+                raise InvalidParameterValueException(
+                    "Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+            self._check_runtime(request.Runtime)
+            timeout = self._check_timeout(request.Timeout)
+            memory = self._check_memory(request.MemorySize)
+            storage = self._check_storage(request.EphemeralStorage)
+            variables = self._check_environment(request.Environment.Variables if request.Environment else None)
+            zip_bytes = self._zip_from_code(request.Code.ZipFile, request.Code.S3Bucket, request.Code.S3Key)
+            package = await asyncio.to_thread(self._store_code, zip_bytes, request.Runtime, request.Handler)
+            config = FunctionConfiguration(
+                FunctionName=name,
+                FunctionArn=self.arns.function(name),
+                Runtime=request.Runtime,
+                Role=request.Role,
+                Handler=request.Handler,
+                CodeSize=package.size,
+                Description=request.Description or "",
+                Timeout=timeout,
+                MemorySize=memory,
+                LastModified=now_iso(),
+                CodeSha256=package.sha256_b64,
+                Version=LATEST,
+                Environment=EnvironmentResponse(Variables=variables) if variables is not None else None,
+                KMSKeyArn=request.KMSKeyArn or None,
+                TracingConfig=TracingConfig(Mode=(request.TracingConfig.Mode if request.TracingConfig else None) or "PassThrough"),
+                DeadLetterConfig=request.DeadLetterConfig,
+                RevisionId=str(uuid.uuid4()),
+                State="Active",
+                LastUpdateStatus="Successful",
+                PackageType="Zip",
+                Architectures=request.Architectures or ["x86_64"],
+                EphemeralStorage=EphemeralStorage(Size=storage),
+                LoggingConfig=LoggingConfig(LogFormat="Text", LogGroup=f"/aws/lambda/{name}"),
+            )
+            record = FunctionRecord(
+                name=name, config=config, code_sha256_hex=package.sha256_hex,
+                unzipped_size=package.unpacked_size, tags=request.Tags or {}, created_ms=int(time.time() * 1000),
+            )
+            try:
+                await self.store.insert_function(record)
+            except FunctionAlreadyExists:
+                raise ResourceConflictException(f"Function already exist: {name}") from None
+            self._records[name] = record
+            return config
+
+    async def get(self, reference: str, qualifier: str | None) -> FunctionRecord:
+        record, _ = self.resolve(reference, qualifier)
+        return record
+
+    async def list(self, marker: str | None, max_items: int | None) -> tuple[list[FunctionConfiguration], str | None]:
+        limit = max_items or 50
+        after = None
+        if marker:
+            try:
+                after = base64.urlsafe_b64decode(marker.encode()).decode()
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                raise InvalidParameterValueException("Invalid Marker") from None
+        records = await self.store.list_functions(after, limit + 1)
+        next_marker = None
+        if len(records) > limit:
+            records = records[:limit]
+            next_marker = base64.urlsafe_b64encode(records[-1].name.encode()).decode()
+        return [record.config for record in records], next_marker
+
+    async def update_code(self, reference: str, request: UpdateFunctionCodeRequest) -> FunctionConfiguration:
+        async with self._lock:
+            record, qualifier = self._resolve_latest_for_update(reference)
+            self._check_revision(record, request.RevisionId)
+            if request.ImageUri:
+                raise InvalidParameterValueException("Container image functions are not supported by Stratus.")
+            zip_bytes = self._zip_from_code(request.ZipFile, request.S3Bucket, request.S3Key)
+            config = record.config
+            package = await asyncio.to_thread(self._store_code, zip_bytes, config.Runtime, config.Handler)
+            if request.DryRun:
+                return msgspec.structs.replace(config, CodeSha256=package.sha256_b64, CodeSize=package.size)
+            new_config = msgspec.structs.replace(
+                config, CodeSha256=package.sha256_b64, CodeSize=package.size, LastModified=now_iso(),
+                RevisionId=str(uuid.uuid4()), LastUpdateStatus="Successful",
+                Architectures=request.Architectures or config.Architectures,
+            )
+            new_record = msgspec.structs.replace(
+                record, config=new_config, code_sha256_hex=package.sha256_hex, unzipped_size=package.unpacked_size)
+            await self._save(new_record)
+            return new_config
+
+    async def update_configuration(self, reference: str,
+                                   request: UpdateFunctionConfigurationRequest) -> FunctionConfiguration:
+        async with self._lock:
+            record, _ = self._resolve_latest_for_update(reference)
+            self._check_revision(record, request.RevisionId)
+            self._check_unsupported(request.Layers, request.FileSystemConfigs, request.ImageConfig)
+            config = record.config
+            changes: dict = {}
+            if request.Runtime is not None:
+                self._check_runtime(request.Runtime)
+                changes["Runtime"] = request.Runtime
+            if request.Handler is not None:
+                changes["Handler"] = request.Handler
+            if request.Timeout is not None:
+                changes["Timeout"] = self._check_timeout(request.Timeout)
+            if request.MemorySize is not None:
+                changes["MemorySize"] = self._check_memory(request.MemorySize)
+            if request.EphemeralStorage is not None:
+                changes["EphemeralStorage"] = EphemeralStorage(Size=self._check_storage(request.EphemeralStorage))
+            if request.Environment is not None:
+                variables = self._check_environment(request.Environment.Variables or {})
+                changes["Environment"] = EnvironmentResponse(Variables=variables)
+            if request.Description is not None:
+                changes["Description"] = request.Description
+            if request.Role is not None:
+                changes["Role"] = request.Role
+            if request.KMSKeyArn is not None:
+                changes["KMSKeyArn"] = request.KMSKeyArn or None
+            if request.TracingConfig is not None:
+                changes["TracingConfig"] = TracingConfig(Mode=request.TracingConfig.Mode or "PassThrough")
+            if request.DeadLetterConfig is not None:
+                changes["DeadLetterConfig"] = request.DeadLetterConfig if request.DeadLetterConfig.TargetArn else None
+            changes.update(LastModified=now_iso(), RevisionId=str(uuid.uuid4()), LastUpdateStatus="Successful")
+            new_config = msgspec.structs.replace(config, **changes)
+            await self._save(msgspec.structs.replace(record, config=new_config))
+            return new_config
+
+    async def delete(self, reference: str, qualifier: str | None) -> None:
+        async with self._lock:
+            name, qualifier = self.arns.resolve(reference, qualifier)
+            if name not in self._records:
+                raise ResourceNotFoundException(f"Function not found: {self.arns.function(name)}")
+            if qualifier == LATEST:
+                raise InvalidParameterValueException("$LATEST version cannot be deleted without deleting the function.")
+            if qualifier is not None:
+                raise ResourceNotFoundException(f"Function not found: {self.arns.function(name, qualifier)}")
+            await self.store.delete_function(name)
+            del self._records[name]
+            self._specs = {k: v for k, v in self._specs.items() if k[0] != name}
+            self.invoker.retire(name)
+
+    def account_settings(self) -> GetAccountSettingsResponse:
+        settings = self.settings
+        total_code = sum(record.config.CodeSize for record in self._records.values())
+        return GetAccountSettingsResponse(
+            AccountLimit=AccountLimit(
+                TotalCodeSize=80530636800,
+                CodeSizeUnzipped=settings.unzipped_code_max_bytes,
+                CodeSizeZipped=settings.zip_direct_upload_max_bytes,
+                ConcurrentExecutions=settings.account_concurrency_limit,
+                UnreservedConcurrentExecutions=settings.account_concurrency_limit,
+            ),
+            AccountUsage=AccountUsage(TotalCodeSize=total_code, FunctionCount=len(self._records)),
+        )
+
+    def code_location_sha(self, record: FunctionRecord) -> str:
+        return record.code_sha256_hex
+
+    # ------------------------------------------------------------------ rules
+    def _resolve_latest_for_update(self, reference: str) -> tuple[FunctionRecord, str]:
+        name, qualifier = self.arns.resolve(reference)
+        record = self._records.get(name)
+        if record is None or qualifier not in (None, LATEST):
+            raise ResourceNotFoundException(f"Function not found: {self.arns.function(name, qualifier)}")
+        return record, LATEST
+
+    async def _save(self, record: FunctionRecord) -> None:
+        await self.store.replace_function(record)
+        self._records[record.name] = record
+        self.invoker.retire(record.name, keep_revision=record.config.RevisionId)
+
+    @staticmethod
+    def _check_revision(record: FunctionRecord, revision_id: str | None) -> None:
+        if revision_id and revision_id != record.config.RevisionId:
+            raise PreconditionFailedException(
+                "The Revision Id provided does not match the latest Revision Id. "
+                "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+
+    @staticmethod
+    def _check_unsupported(layers, file_systems, image_config) -> None:
+        if layers:
+            raise InvalidParameterValueException("Layers are not supported by this Stratus version yet.")
+        if file_systems:
+            raise InvalidParameterValueException("FileSystemConfigs (EFS) are not supported by Stratus.")
+        if image_config:
+            raise InvalidParameterValueException("ImageConfig applies to container image functions, which Stratus does not support.")
+
+    @staticmethod
+    def _check_runtime(runtime: str) -> None:
+        if runtime not in runtimes.supported_runtimes():
+            raise InvalidParameterValueException(
+                f"The runtime parameter of {runtime} is not supported by Stratus. "
+                f"Supported runtimes: {', '.join(runtimes.supported_runtimes())}.")
+
+    def _check_timeout(self, timeout: int | None) -> int:
+        if timeout is None:
+            return self.settings.default_timeout_s
+        if not 1 <= timeout <= self.settings.max_timeout_s:
+            raise InvalidParameterValueException(
+                f"Timeout must be between 1 and {self.settings.max_timeout_s} seconds; got {timeout}.")
+        return timeout
+
+    def _check_memory(self, memory: int | None) -> int:
+        settings = self.settings
+        if memory is None:
+            return settings.default_memory_mb
+        if not settings.min_memory_mb <= memory <= settings.max_memory_mb:
+            raise InvalidParameterValueException(
+                f"'MemorySize' value failed to satisfy constraint: Member must have value between "
+                f"{settings.min_memory_mb} and {settings.max_memory_mb}; got {memory}.")
+        return memory
+
+    def _check_storage(self, storage: EphemeralStorage | None) -> int:
+        settings = self.settings
+        if storage is None:
+            return settings.default_ephemeral_storage_mb
+        if not 512 <= storage.Size <= settings.max_ephemeral_storage_mb:
+            raise InvalidParameterValueException(
+                f"EphemeralStorage.Size must be between 512 and {settings.max_ephemeral_storage_mb} MB.")
+        return storage.Size
+
+    def _check_environment(self, variables: dict[str, str] | None) -> dict[str, str] | None:
+        if variables is None:
+            return None
+        reserved = sorted(key for key in variables if key in RESERVED_ENV_KEYS)
+        if reserved:
+            raise InvalidParameterValueException(
+                "Lambda was unable to configure your environment variables because the environment variables you "
+                "have provided contains reserved keys that are currently not supported for modification. "
+                f"Reserved keys used in this request: {', '.join(reserved)}")
+        measured = msgspec.json.encode(variables)
+        if len(measured) > self.settings.env_vars_max_bytes:
+            raise InvalidParameterValueException(
+                "Lambda was unable to configure your environment variables because the environment variables you "
+                f"have provided exceeded the 4KB limit. String measured: {measured.decode()}")
+        return dict(variables)
+
+    def _zip_from_code(self, zip_b64: str | None, s3_bucket: str | None, s3_key: str | None) -> bytes:
+        if s3_bucket or s3_key:
+            raise InvalidParameterValueException(
+                "Code from S3 (S3Bucket/S3Key) is not supported by Stratus yet; upload the .zip in ZipFile.")
+        if not zip_b64:
+            raise InvalidParameterValueException("Please provide a source for function code.")
+        try:
+            data = base64.b64decode(zip_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidParameterValueException("ZipFile is not valid base64.") from None
+        if len(data) > self.settings.zip_direct_upload_max_bytes:
+            raise RequestEntityTooLargeException(
+                f"Request must be smaller than {self.settings.control_request_max_bytes} bytes for the operation")
+        return data
+
+    def _store_code(self, data: bytes, runtime: str, handler: str) -> CodePackage:
+        """Check, store and unpack a zip (blocking: runs in a worker thread)."""
+        try:
+            unpacked_size = zip_unpacked_size(data)
+        except BadZip:
+            raise InvalidParameterValueException(
+                "Could not unzip uploaded file. Please check your file, then try to upload again.") from None
+        if unpacked_size > self.settings.unzipped_code_max_bytes:
+            raise InvalidParameterValueException(
+                f"Unzipped size must be smaller than {self.settings.unzipped_code_max_bytes} bytes")
+        candidates = runtimes.handler_file_candidates(runtime, handler)
+        if candidates is not None and not zip_names(data).intersection(candidates):
+            raise InvalidParameterValueException(
+                f"The deployment package does not contain the handler file: expected one of {', '.join(candidates)} "
+                f"for handler '{handler}'.")
+        sha_hex = self.blobs.put(data)
+        try:
+            root = self.blobs.unpacked(sha_hex)
+        except BadZip as exc:
+            raise InvalidParameterValueException(f"Could not unzip uploaded file: {exc}") from None
+        digest = bytes.fromhex(sha_hex)
+        return CodePackage(sha256_hex=sha_hex, sha256_b64=base64.b64encode(digest).decode(), size=len(data),
+                           unpacked_size=unpacked_size, root=root)
+
+
+def sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()

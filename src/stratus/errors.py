@@ -1,0 +1,104 @@
+"""One exception per AWS error type: HTTP status, `x-amzn-ErrorType`, and AWS's JSON body."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class LambdaError(Exception):
+    """An error a caller sees, in the shape the Lambda API returns it."""
+
+    status = 500
+    error_type = "ServiceException"
+    fault = "Server"  # AWS's body carries "Type": "User" for caller errors
+
+    def __init__(self, message: str, **extra):
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+    def body(self) -> bytes:
+        doc = {"Type": self.fault, "Message": self.message, **self.extra}
+        return msgspec.json.encode(doc)
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"x-amzn-errortype", self.error_type.encode()),
+            (b"content-type", b"application/json"),
+        ]
+
+
+class _UserError(LambdaError):
+    fault = "User"
+
+
+class ValidationException(_UserError):
+    status = 400
+    error_type = "ValidationException"
+
+    def body(self) -> bytes:
+        # AWS's model-validation errors carry a lower-case "message" and no Type.
+        return msgspec.json.encode({"message": self.message})
+
+
+class InvalidParameterValueException(_UserError):
+    status = 400
+    error_type = "InvalidParameterValueException"
+
+
+class InvalidRequestContentException(_UserError):
+    status = 400
+    error_type = "InvalidRequestContentException"
+
+
+class ResourceNotFoundException(_UserError):
+    status = 404
+    error_type = "ResourceNotFoundException"
+
+
+class ResourceConflictException(_UserError):
+    status = 409
+    error_type = "ResourceConflictException"
+
+
+class PreconditionFailedException(_UserError):
+    status = 412
+    error_type = "PreconditionFailedException"
+
+
+class RequestTooLargeException(_UserError):
+    status = 413
+    error_type = "RequestTooLargeException"
+
+
+class RequestEntityTooLargeException(_UserError):
+    status = 413
+    error_type = "RequestEntityTooLargeException"
+
+
+class UnsupportedMediaTypeException(_UserError):
+    status = 415
+    error_type = "UnsupportedMediaTypeException"
+
+
+class TooManyRequestsException(_UserError):
+    status = 429
+    error_type = "TooManyRequestsException"
+
+    def __init__(self, message: str, reason: str, retry_after_s: int = 1):
+        super().__init__(message, Reason=reason, retryAfterSeconds=str(retry_after_s))
+
+
+class ResourceNotReadyException(LambdaError):
+    status = 502
+    error_type = "ResourceNotReadyException"
+
+
+class UnknownOperationException(_UserError):
+    status = 404
+    error_type = "UnknownOperationException"
+
+
+class ServiceException(LambdaError):
+    status = 500
+    error_type = "ServiceException"

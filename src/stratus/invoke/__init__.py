@@ -1,0 +1,1 @@
+"""The invoke path: qualifier → concurrency lease → warm or new environment → outcome."""

@@ -1,0 +1,494 @@
+"""One execution environment: a sandboxed runtime process, its Runtime API endpoint, its lifecycle.
+
+Lifecycle as Lambda's: INIT (process started, until the runtime's first `/next`) → INVOKE… (one
+invocation at a time) → SHUTDOWN (SIGTERM, a grace period, SIGKILL). A timeout or a crash destroys
+the environment; the pool starts a fresh one for the next invoke.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import logging
+import os
+import re
+import secrets
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import msgspec
+
+from stratus.observe import logs
+from stratus.runtime import api as runtime_api
+from stratus.runtime.http import HttpServerProtocol, Request
+from stratus.sandbox import Sandbox, SandboxProcess, SandboxSpec, exit_description
+
+log = logging.getLogger("stratus.environment")
+
+_ERROR_TYPE_PASS_THROUGH = re.compile(r"(Runtime|Function)\.[A-Z][a-zA-Z]+")
+_LOG_KEEP_BYTES = 64 * 1024  # per-invocation log kept in memory for the tail
+
+
+def sanitize_error_type(value: str | None) -> str:
+    """AWS's rule for `Lambda-Runtime-Function-Error-Type`: Runtime.X / Function.X pass, else Unknown."""
+    if value and _ERROR_TYPE_PASS_THROUGH.search(value):
+        return value
+    if value and value.startswith("Function."):
+        return "Function.Unknown"
+    return "Runtime.Unknown"
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvironmentSpec:
+    """Everything an environment of one function version (at one revision) is started from."""
+
+    function_name: str
+    function_arn: str
+    version: str
+    revision_id: str
+    runtime: str
+    handler: str
+    memory_mb: int
+    timeout_s: int
+    ephemeral_storage_mb: int
+    task_root: Path
+    argv: tuple[str, ...]
+    env: dict[str, str]  # the function's own variables plus the runtime's
+    region: str
+
+    @property
+    def pool_key(self) -> tuple[str, str, str]:
+        return (self.function_name, self.version, self.revision_id)
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+
+class Outcome:
+    """What one invocation produced, as the invoke API reports it."""
+
+    __slots__ = ("payload", "content_type", "function_error", "error_type", "duration_ms",
+                 "init_duration_ms", "log")
+
+    def __init__(self, payload: bytes, content_type: bytes = b"application/json",
+                 function_error: str | None = None, error_type: str | None = None):
+        self.payload = payload
+        self.content_type = content_type
+        self.function_error = function_error  # "Unhandled" for any function error, as AWS reports it
+        self.error_type = error_type  # the precise type, for logs and retries
+        self.duration_ms = 0.0
+        self.init_duration_ms: float | None = None
+        self.log = b""
+
+
+def platform_error(request_id: str, error_type: str, message: str) -> Outcome:
+    body = msgspec.json.encode({"errorType": error_type, "errorMessage": f"RequestId: {request_id} Error: {message}"})
+    return Outcome(body, function_error="Unhandled", error_type=error_type)
+
+
+class Invocation:
+    """One request handed to an environment; `future` resolves to its Outcome."""
+
+    __slots__ = ("request_id", "payload", "content_type", "invoked_arn", "client_context", "cognito_identity",
+                 "trace_id", "tenant_id", "want_log", "future", "delivered_at", "responded", "log", "timer")
+
+    def __init__(self, payload: bytes, invoked_arn: str, *, request_id: str | None = None,
+                 content_type: bytes = b"application/json", client_context: bytes | None = None,
+                 cognito_identity: bytes | None = None, trace_id: bytes | None = None,
+                 tenant_id: bytes | None = None, want_log: bool = False):
+        self.request_id = request_id or str(uuid.uuid4())
+        self.payload = payload
+        self.content_type = content_type
+        self.invoked_arn = invoked_arn
+        self.client_context = client_context
+        self.cognito_identity = cognito_identity
+        self.trace_id = trace_id
+        self.tenant_id = tenant_id
+        self.want_log = want_log
+        self.future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.delivered_at = 0.0
+        self.responded = False
+        self.log = bytearray()
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class State(enum.Enum):
+    INIT = "Started"
+    READY = "Ready"
+    RUNNING = "Running"
+    RESPONDED = "RuntimeResponseSentState"
+    INIT_ERROR = "InitError"
+    DEAD = "Dead"
+
+
+class Environment:
+    """A runtime process in a sandbox, fed invocations through its own Runtime API endpoint."""
+
+    def __init__(self, spec: EnvironmentSpec, sandbox: Sandbox, log_sink: logs.LogSink, *,
+                 init_timeout_s: float, shutdown_grace_s: float, log_tail_bytes: int,
+                 initialization_type: str = "on-demand", on_dead: Callable[["Environment"], None] = lambda env: None):
+        self.id = secrets.token_hex(16)
+        self.spec = spec
+        self.sandbox = sandbox
+        self.log_sink = log_sink
+        self.init_timeout_s = init_timeout_s
+        self.shutdown_grace_s = shutdown_grace_s
+        self.log_tail_bytes = log_tail_bytes
+        self.initialization_type = initialization_type
+        self.on_dead = on_dead
+        self.log_stream = time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{spec.version}]{self.id}"
+
+        self.state = State.INIT
+        self.process: SandboxProcess | None = None
+        self.last_used = time.monotonic()
+        self._loop = asyncio.get_running_loop()
+        self._server: asyncio.AbstractServer | None = None
+        self._parked: HttpServerProtocol | None = None  # a /next waiting for work
+        self._current: Invocation | None = None
+        self._init_started = 0.0
+        self._init_duration_ms: float | None = None
+        self._init_reported = False
+        self._init_log = bytearray()
+        self._init_error: Outcome | None = None
+        self._init_timer: asyncio.TimerHandle | None = None
+        self._output_fd = -1
+        self._exited = self._loop.create_future()
+        self._shutting_down = False
+
+    # ------------------------------------------------------------------ start / stop
+    async def start(self) -> None:
+        """Open the Runtime API endpoint and start the runtime (the INIT phase begins)."""
+        self._server = await self._loop.create_server(
+            lambda: HttpServerProtocol(self._dispatch, runtime_api.MAX_RESPONSE_BYTES),
+            "127.0.0.1", 0, backlog=16,
+        )
+        port = self._server.sockets[0].getsockname()[1]
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+        self._output_fd = read_fd
+        self._loop.add_reader(read_fd, self._on_output)
+        env = dict(self.spec.env)
+        env.update({
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": self.initialization_type,
+        })
+        self._init_started = time.perf_counter()
+        try:
+            self.process = await self.sandbox.spawn(
+                SandboxSpec(
+                    env_id=self.id, argv=list(self.spec.argv), env=env, task_root=self.spec.task_root,
+                    memory_mb=self.spec.memory_mb, ephemeral_storage_mb=self.spec.ephemeral_storage_mb,
+                    output_fd=write_fd,
+                ),
+                self._on_exit,
+            )
+        except BaseException:
+            os.close(write_fd)
+            self._teardown()
+            raise
+        os.close(write_fd)
+        self._init_timer = self._loop.call_later(self.init_timeout_s, self._on_init_timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self.state not in (State.DEAD, State.INIT_ERROR) and not self._shutting_down
+
+    @property
+    def busy(self) -> bool:
+        return self._current is not None
+
+    async def wait_initialized(self) -> bool:
+        """For provisioned starts: wait until INIT completed (True) or failed (False)."""
+        while self.state == State.INIT:
+            await asyncio.sleep(0.005)
+        return self.alive
+
+    async def shutdown(self, reason: str = "spindown") -> None:
+        """SHUTDOWN phase: SIGTERM to the runtime, a grace period, then SIGKILL of every process."""
+        if self._shutting_down or self.state == State.DEAD:
+            await asyncio.shield(self._exited)
+            return
+        self._shutting_down = True
+        log.debug("environment %s of %s shutting down (%s)", self.id, self.spec.function_name, reason)
+        if self.process is not None and not self._exited.done():
+            self.process.signal_main(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._exited), self.shutdown_grace_s)
+            except asyncio.TimeoutError:
+                self.process.kill_all()
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._exited), 5)
+                except asyncio.TimeoutError:
+                    log.warning("environment %s did not exit after SIGKILL", self.id)
+        self._die()
+
+    def destroy(self) -> None:
+        """Kill every process now (after a timeout, or when the runtime misbehaves)."""
+        if self.process is not None:
+            self.process.kill_all()
+        self._die()
+
+    def _die(self) -> None:
+        if self.state == State.DEAD:
+            return
+        self.state = State.DEAD
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+        self._teardown()
+        self.on_dead(self)
+
+    def _teardown(self) -> None:
+        if self._output_fd >= 0:
+            self._drain_output()
+            self._loop.remove_reader(self._output_fd)
+            os.close(self._output_fd)
+            self._output_fd = -1
+        if self._parked is not None:
+            self._parked.close()
+            self._parked = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self.process is not None:
+            self.process.cleanup()
+
+    # ------------------------------------------------------------------ invoke
+    def assign(self, invocation: Invocation) -> None:
+        """Give this (idle) environment its next invocation; delivered as soon as the runtime asks."""
+        assert self._current is None, "an environment holds one invocation at a time"
+        self._current = invocation
+        if self._init_error is not None:
+            self._finish(self._init_error_outcome(invocation))
+            return
+        if self._parked is not None:
+            conn, self._parked = self._parked, None
+            self._deliver(conn, invocation)
+
+    def _deliver(self, conn: HttpServerProtocol, inv: Invocation) -> None:
+        spec = self.spec
+        now = time.time()
+        deadline_ms = int((now + spec.timeout_s) * 1000)
+        headers = [
+            (b"Lambda-Runtime-Aws-Request-Id", inv.request_id.encode()),
+            (b"Lambda-Runtime-Deadline-Ms", str(deadline_ms).encode()),
+            (b"Lambda-Runtime-Invoked-Function-Arn", inv.invoked_arn.encode()),
+        ]
+        if inv.trace_id:
+            headers.append((b"Lambda-Runtime-Trace-Id", inv.trace_id))
+        if inv.client_context:
+            headers.append((b"Lambda-Runtime-Client-Context", inv.client_context))
+        if inv.cognito_identity:
+            headers.append((b"Lambda-Runtime-Cognito-Identity", inv.cognito_identity))
+        if inv.tenant_id:
+            headers.append((b"Lambda-Runtime-Aws-Tenant-Id", inv.tenant_id))
+        self.state = State.RUNNING
+        start = logs.start_line(inv.request_id, spec.version)
+        if inv.want_log:
+            inv.log += self._init_log
+            inv.log += start
+        self._init_log = bytearray()
+        self.log_sink.write(spec.function_name, self.log_stream, start)
+        inv.delivered_at = time.perf_counter()
+        inv.timer = self._loop.call_later(spec.timeout_s, self._on_timeout, inv)
+        conn.send(200, inv.payload, headers, inv.content_type)
+
+    def _finish(self, outcome: Outcome) -> None:
+        """Complete the current invocation with `outcome`: platform log lines, tail, resolve."""
+        inv, self._current = self._current, None
+        if inv is None:
+            return
+        if inv.timer is not None:
+            inv.timer.cancel()
+        self._drain_output_into(inv)
+        self.last_used = time.monotonic()
+        if inv.delivered_at:
+            outcome.duration_ms = (time.perf_counter() - inv.delivered_at) * 1000.0
+            if not self._init_reported:
+                outcome.init_duration_ms = self._init_duration_ms
+                self._init_reported = True
+            memory_used = self.process.max_memory_used_mb() if self.process else 0
+            tail = logs.end_line(inv.request_id) + logs.report_line(
+                inv.request_id, outcome.duration_ms, self.spec.memory_mb, memory_used, outcome.init_duration_ms)
+            self.log_sink.write(self.spec.function_name, self.log_stream, tail)
+            if inv.want_log:
+                inv.log += tail
+        if inv.want_log:
+            outcome.log = bytes(inv.log)
+        if not inv.future.done():
+            inv.future.set_result(outcome)
+
+    # ------------------------------------------------------------------ Runtime API
+    def _dispatch(self, conn: HttpServerProtocol, request: Request) -> None:
+        runtime_api.dispatch(self, conn, request)
+
+    def runtime_next(self, conn: HttpServerProtocol) -> None:
+        if self.state == State.INIT:
+            self._init_duration_ms = (time.perf_counter() - self._init_started) * 1000.0
+            if self._init_timer is not None:
+                self._init_timer.cancel()
+                self._init_timer = None
+        elif self.state in (State.INIT_ERROR, State.RUNNING):
+            conn.send(403, runtime_api.transition_error(self.state.value, State.READY.value))
+            return
+        elif self.state == State.DEAD:
+            conn.close()
+            return
+        self.state = State.READY
+        inv = self._current
+        if inv is not None and not inv.delivered_at:
+            self._deliver(conn, inv)
+        else:
+            if self._parked is not None:  # a runtime re-asking on a new connection replaces the old ask
+                self._parked.close()
+            self._parked = conn
+
+    def _check_turn(self, conn: HttpServerProtocol, request_id: str, target: str) -> Invocation | None:
+        inv = self._current
+        if inv is None or not inv.delivered_at or inv.request_id != request_id:
+            conn.send(400, runtime_api.INVALID_REQUEST_ID)
+            return None
+        if inv.responded:
+            conn.send(403, runtime_api.transition_error(State.RESPONDED.value, target))
+            return None
+        return inv
+
+    def runtime_response(self, conn: HttpServerProtocol, request_id: str, request: Request) -> None:
+        inv = self._check_turn(conn, request_id, "InvocationResponse")
+        if inv is None:
+            return
+        inv.responded = True
+        self.state = State.RESPONDED
+        if request.too_large:
+            limit = runtime_api.MAX_RESPONSE_BYTES
+            conn.send(413, runtime_api.error_body(
+                "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes)."))
+            body = msgspec.json.encode({
+                "errorType": "Function.ResponseSizeTooLarge",
+                "errorMessage": f"Response payload size ({request.size} bytes) exceeded maximum allowed payload size ({limit} bytes).",
+            })
+            self._finish(Outcome(body, function_error="Unhandled", error_type="Function.ResponseSizeTooLarge"))
+            return
+        conn.send(202, runtime_api.ACCEPTED)
+        content_type = request.headers.get(b"content-type") or b"application/json"
+        self._finish(Outcome(bytes(request.body), content_type))
+
+    def runtime_error(self, conn: HttpServerProtocol, request_id: str, request: Request) -> None:
+        inv = self._check_turn(conn, request_id, "InvocationErrorResponse")
+        if inv is None:
+            return
+        inv.responded = True
+        self.state = State.RESPONDED
+        conn.send(202, runtime_api.ACCEPTED)
+        error_type = sanitize_error_type(
+            (request.headers.get(b"lambda-runtime-function-error-type") or b"").decode("utf-8", "replace"))
+        self._finish(Outcome(bytes(request.body), function_error="Unhandled", error_type=error_type))
+
+    def runtime_init_error(self, conn: HttpServerProtocol, request: Request) -> None:
+        if self.state != State.INIT:
+            conn.send(403, runtime_api.transition_error(self.state.value, State.INIT_ERROR.value))
+            return
+        conn.send(202, runtime_api.ACCEPTED)
+        self._init_duration_ms = (time.perf_counter() - self._init_started) * 1000.0
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+            self._init_timer = None
+        error_type = sanitize_error_type(
+            (request.headers.get(b"lambda-runtime-function-error-type") or b"").decode("utf-8", "replace"))
+        self._init_error = Outcome(bytes(request.body), function_error="Unhandled", error_type=error_type)
+        self.state = State.INIT_ERROR
+        if self._current is not None:
+            self._finish(self._init_error_outcome(self._current))
+        # The runtime is expected to exit; make sure it does.
+        self._loop.create_task(self.shutdown("init error"))
+
+    def _init_error_outcome(self, inv: Invocation) -> Outcome:
+        outcome = Outcome(self._init_error.payload, function_error="Unhandled", error_type=self._init_error.error_type)
+        if inv.want_log:
+            inv.log += self._init_log
+        return outcome
+
+    # ------------------------------------------------------------------ failures
+    def _on_timeout(self, inv: Invocation) -> None:
+        if self._current is not inv:
+            return
+        seconds = self.spec.timeout_s
+        self._finish(platform_error(inv.request_id, "Sandbox.Timedout", f"Task timed out after {seconds:.2f} seconds"))
+        self.destroy()
+
+    def _on_init_timeout(self) -> None:
+        self._init_timer = None
+        if self.state != State.INIT:
+            return
+        self._init_duration_ms = self.init_timeout_s * 1000.0
+        inv = self._current
+        if inv is not None:
+            self._finish(platform_error(
+                inv.request_id, "Runtime.Unknown",
+                f"Init timed out after {self.init_timeout_s:.2f} seconds: the runtime never asked for an invocation"))
+        self.state = State.INIT_ERROR
+        self.destroy()
+
+    def _on_exit(self, returncode: int) -> None:
+        if not self._exited.done():
+            self._exited.set_result(returncode)
+        if self.state == State.DEAD:
+            return
+        inv = self._current
+        if inv is not None:
+            self._drain_output()
+            if self._init_error is not None:
+                self._finish(self._init_error_outcome(inv))
+            else:
+                reason = (f"Runtime exited with error: {exit_description(returncode)}" if returncode
+                          else "Runtime exited without providing a reason")
+                self._finish(platform_error(inv.request_id, "Runtime.ExitError", reason))
+        elif self.state == State.INIT and not self._shutting_down:
+            log.warning("runtime of %s exited during init: %s", self.spec.function_name, exit_description(returncode))
+        self._die()
+
+    # ------------------------------------------------------------------ output
+    def _on_output(self) -> None:
+        self._drain_output()
+
+    def _drain_output(self) -> None:
+        """Read everything the environment has written so far and route it to the right log."""
+        fd = self._output_fd
+        if fd < 0:
+            return
+        chunks = []
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                break
+            if not data:
+                self._loop.remove_reader(fd)
+                break
+            chunks.append(data)
+        if not chunks:
+            return
+        data = b"".join(chunks)
+        self.log_sink.write(self.spec.function_name, self.log_stream, data)
+        inv = self._current
+        if inv is not None and inv.delivered_at:
+            if inv.want_log:
+                inv.log += data
+                if len(inv.log) > _LOG_KEEP_BYTES:
+                    del inv.log[: len(inv.log) - _LOG_KEEP_BYTES]
+        else:
+            self._init_log += data
+            if len(self._init_log) > _LOG_KEEP_BYTES:
+                del self._init_log[: len(self._init_log) - _LOG_KEEP_BYTES]
+
+    def _drain_output_into(self, inv: Invocation) -> None:
+        # Output written before the runtime posted its response belongs to this invocation.
+        if self._output_fd >= 0:
+            self._drain_output()

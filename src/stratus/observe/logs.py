@@ -1,0 +1,100 @@
+"""Lambda's platform log lines (START / END / REPORT), the per-invoke tail, and the on-disk log sink."""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+import re
+import threading
+from pathlib import Path
+
+
+def start_line(request_id: str, version: str) -> bytes:
+    return f"START RequestId: {request_id} Version: {version}\n".encode()
+
+
+def end_line(request_id: str) -> bytes:
+    return f"END RequestId: {request_id}\n".encode()
+
+
+def billed_duration_ms(duration_ms: float) -> int:
+    """Lambda bills each invoke in 1 ms increments, rounding up (at least 1 ms)."""
+    return max(1, math.ceil(duration_ms))
+
+
+def report_line(request_id: str, duration_ms: float, memory_mb: int, max_memory_used_mb: int,
+                init_duration_ms: float | None) -> bytes:
+    line = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {billed_duration_ms(duration_ms)} ms\tMemory Size: {memory_mb} MB\t"
+        f"Max Memory Used: {max_memory_used_mb} MB\t"
+    )
+    if init_duration_ms is not None:
+        line += f"Init Duration: {init_duration_ms:.2f} ms\t"
+    return (line + "\n").encode()
+
+
+def tail_header(log: bytes, limit: int) -> str:
+    """`X-Amz-Log-Result`: base64 of the last `limit` bytes of an invocation's log."""
+    return base64.b64encode(log[-limit:]).decode()
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class LogSink:
+    """Appends every environment's output and platform lines to `logs/<function>/<stream>.log`.
+
+    Writes are buffered in memory and written by a background thread, so the event loop never
+    waits on the disk.
+    """
+
+    def __init__(self, logs_dir: Path, flush_interval_s: float = 0.5):
+        self.logs_dir = logs_dir
+        self._pending: dict[tuple[str, str], list[bytes]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._interval = flush_interval_s
+        self._thread = threading.Thread(target=self._run, name="log-sink", daemon=True)
+        self._thread.start()
+
+    def write(self, function_name: str, stream: str, data: bytes) -> None:
+        key = (function_name, stream)
+        with self._lock:
+            chunks = self._pending.get(key)
+            if chunks is None:
+                self._pending[key] = [data]
+            else:
+                chunks.append(data)
+
+    def path(self, function_name: str, stream: str) -> Path:
+        return self.logs_dir / _UNSAFE.sub("_", function_name) / (_UNSAFE.sub("_", stream) + ".log")
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for (function_name, stream), chunks in pending.items():
+            target = self.path(function_name, stream)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "ab") as out:
+                out.write(b"".join(chunks))
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self._interval)
+            try:
+                self.flush()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=5)
+        self.flush()
+
+
+def read_log(path: Path) -> bytes:
+    return path.read_bytes() if os.path.exists(path) else b""

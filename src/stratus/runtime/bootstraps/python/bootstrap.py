@@ -1,0 +1,336 @@
+"""Stratus's Python runtime: an ordinary client of the Lambda Runtime API (2018-06-01).
+
+It behaves as AWS's Python runtime (awslambdaric) does for handlers: the same sys.path, context
+object, logging format, error shapes and fault types. It imports only what a cold start needs and
+speaks HTTP/1.1 over one keep-alive socket.
+"""
+
+import json
+import os
+import socket
+import sys
+import time
+
+RUNTIME_API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+_HOST, _, _PORT = RUNTIME_API.rpartition(":")
+_BASE = "/2018-06-01/runtime/"
+
+
+class RuntimeClient:
+    """A minimal keep-alive HTTP/1.1 client for the Runtime API."""
+
+    def __init__(self):
+        self.sock = None
+        self.buffer = b""
+
+    def _connect(self):
+        self.sock = socket.create_connection((_HOST, int(_PORT)))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def request(self, method, path, body=b"", headers=()):
+        if self.sock is None:
+            self._connect()
+        head = [f"{method} {_BASE}{path} HTTP/1.1\r\nHost: {RUNTIME_API}\r\nContent-Length: {len(body)}\r\n"]
+        for name, value in headers:
+            head.append(f"{name}: {value}\r\n")
+        head.append("\r\n")
+        self.sock.sendall("".join(head).encode("latin-1") + body)
+        return self._read_response()
+
+    def _read_response(self):
+        buffer = self.buffer
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("Runtime API closed the connection")
+            buffer += chunk
+        lines = buffer[:end].decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        body_start = end + 4
+        while len(buffer) - body_start < length:
+            chunk = self.sock.recv(max(65536, length - (len(buffer) - body_start)))
+            if not chunk:
+                raise ConnectionError("Runtime API closed the connection")
+            buffer += chunk
+        self.buffer = buffer[body_start + length:]
+        return status, headers, buffer[body_start:body_start + length]
+
+    def next(self):
+        status, headers, body = self.request("GET", "invocation/next")
+        if status != 200:
+            raise RuntimeError("Failed to get next")
+        return headers, body
+
+    def post_response(self, request_id, body, content_type="application/json"):
+        status, _, _ = self.request("POST", f"invocation/{request_id}/response", body,
+                                    (("Content-Type", content_type),))
+        if status != 202:
+            raise RuntimeError("Failed to post invocation response")
+
+    def post_error(self, request_id, error, error_type):
+        body = _to_json_bytes(error)
+        status, _, _ = self.request("POST", f"invocation/{request_id}/error", body,
+                                    (("Content-Type", "application/json"),
+                                     ("Lambda-Runtime-Function-Error-Type", error_type)))
+        if status != 202:
+            raise RuntimeError("Failed to post invocation error")
+
+    def post_init_error(self, error, error_type):
+        self.request("POST", "init/error", _to_json_bytes(error),
+                     (("Lambda-Runtime-Function-Error-Type", error_type),))
+
+
+# --------------------------------------------------------------------------- errors
+class FaultException(Exception):
+    MARSHAL_ERROR = "Runtime.MarshalError"
+    UNMARSHAL_ERROR = "Runtime.UnmarshalError"
+    USER_CODE_SYNTAX_ERROR = "Runtime.UserCodeSyntaxError"
+    HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
+    IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
+    BUILT_IN_MODULE_CONFLICT = "Runtime.BuiltInModuleConflict"
+    MALFORMED_HANDLER_NAME = "Runtime.MalformedHandlerName"
+    LAMBDA_CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
+
+    def __init__(self, exception_type, msg, trace=None):
+        super().__init__(msg)
+        self.msg = msg
+        self.exception_type = exception_type
+        self.trace = trace
+
+
+_ENSURE_ASCII = os.environ.get("AWS_EXECUTION_ENV") not in {
+    "AWS_Lambda_python3.12", "AWS_Lambda_python3.13", "AWS_Lambda_python3.14", "AWS_Lambda_python3.15"}
+
+
+def _to_json_bytes(obj):
+    return json.dumps(obj, default=_decimal_default, ensure_ascii=_ENSURE_ASCII).encode("utf-8")
+
+
+def _decimal_default(obj):
+    if type(obj).__name__ == "Decimal":
+        return float(obj) if obj % 1 else int(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def make_error(message, error_type, stack_trace, request_id):
+    return {"errorMessage": message, "errorType": error_type, "requestId": request_id,
+            "stackTrace": stack_trace if stack_trace is not None else []}
+
+
+def build_fault_result(exc, request_id):
+    """The error shape for an exception raised by user code (init or handler)."""
+    if isinstance(exc, FaultException):
+        return make_error(exc.msg, exc.exception_type, exc.trace, request_id)
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    frames = [frame for frame in frames if frame.filename != __file__]
+    return make_error(str(exc), type(exc).__name__, traceback.format_list(frames), request_id)
+
+
+def log_error(error):
+    lines = [f"[ERROR] {error['errorType']}: {error['errorMessage']}"]
+    if error["stackTrace"]:
+        lines.append("Traceback (most recent call last):")
+        lines.extend(line.rstrip("\n").replace("\n", "\r") for line in error["stackTrace"])
+    sys.stdout.write("\r".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------- handler
+def load_handler(handler):
+    try:
+        modname, fname = handler.rsplit(".", 1)
+    except ValueError as exc:
+        raise FaultException(FaultException.MALFORMED_HANDLER_NAME, f"Bad handler '{handler}': {exc}")
+    if modname.split(".")[0] in sys.builtin_module_names:
+        raise FaultException(FaultException.BUILT_IN_MODULE_CONFLICT,
+                             f"Cannot use built-in module {modname} as a handler module")
+    try:
+        __import__(modname.replace("/", "."))
+        module = sys.modules[modname.replace("/", ".")]
+    except ImportError as exc:
+        raise FaultException(FaultException.IMPORT_MODULE_ERROR, f"Unable to import module '{modname}': {exc}")
+    except SyntaxError as exc:
+        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
+        raise FaultException(FaultException.USER_CODE_SYNTAX_ERROR, f"Syntax error in module '{modname}': {exc}", trace)
+    function = getattr(module, fname, None)
+    if function is None:
+        fault = FaultException(FaultException.HANDLER_NOT_FOUND, f"Handler '{fname}' missing on module '{modname}'")
+
+        def missing_handler(event, context):
+            raise fault
+
+        return missing_handler
+    return function
+
+
+# --------------------------------------------------------------------------- context
+class Client:
+    def __init__(self, client):
+        self.installation_id = client.get("installation_id")
+        self.app_title = client.get("app_title")
+        self.app_version_name = client.get("app_version_name")
+        self.app_version_code = client.get("app_version_code")
+        self.app_package_name = client.get("app_package_name")
+
+
+class ClientContext:
+    def __init__(self, document):
+        client = document.get("client")
+        self.client = Client(client) if client else None
+        self.custom = document.get("custom")
+        self.env = document.get("env")
+
+
+class CognitoIdentity:
+    def __init__(self, document):
+        self.cognito_identity_id = document.get("cognitoIdentityId")
+        self.cognito_identity_pool_id = document.get("cognitoIdentityPoolId")
+
+
+class LambdaContext:
+    """The context object handlers receive, attribute for attribute as AWS's Python runtime builds it."""
+
+    def __init__(self, request_id, deadline_ms, invoked_function_arn, client_context, identity, tenant_id=None):
+        self.aws_request_id = request_id
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.invoked_function_arn = invoked_function_arn
+        self.tenant_id = tenant_id
+        self.client_context = ClientContext(client_context) if client_context else None
+        self.identity = CognitoIdentity(identity or {})
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self):
+        return max(self._deadline_ms - int(time.time() * 1000), 0)
+
+    def log(self, msg):
+        sys.stdout.write(str(msg))
+
+    def __repr__(self):
+        return (f"LambdaContext([aws_request_id={self.aws_request_id},log_group_name={self.log_group_name},"
+                f"log_stream_name={self.log_stream_name},function_name={self.function_name},"
+                f"memory_limit_in_mb={self.memory_limit_in_mb},function_version={self.function_version},"
+                f"invoked_function_arn={self.invoked_function_arn},client_context={self.client_context},"
+                f"identity={self.identity},tenant_id={self.tenant_id}])")
+
+
+# --------------------------------------------------------------------------- logging
+_current_request_id = ""
+_logging_ready = False
+
+
+def setup_logging():
+    """Install Lambda's root log handler. Done once `logging` is imported, so cold starts that never log
+    don't pay for importing it, while handlers see exactly what AWS's runtime installs."""
+    global _logging_ready
+    _logging_ready = True
+    import logging
+
+    class LambdaLoggerFilter(logging.Filter):
+        def filter(self, record):
+            record.aws_request_id = _current_request_id
+            record.tenant_id = None
+            return True
+
+    class LambdaLoggerHandler(logging.Handler):
+        def emit(self, record):
+            message = self.format(record)
+            sys.stdout.write(message.replace("\n", "\r").rstrip("\r") + "\n")
+
+    handler = LambdaLoggerHandler()
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    handler.addFilter(LambdaLoggerFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL")
+    if level:
+        root.setLevel("DEBUG" if level.upper() == "TRACE" else level.upper())
+
+
+# --------------------------------------------------------------------------- main loop
+def main():
+    global _current_request_id
+    task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
+    runtime_dir = os.path.dirname(os.path.abspath(__file__))
+    minor = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    sys.path[:] = [task_root, "/opt/python", f"/opt/python/lib/{minor}/site-packages"] + [
+        entry for entry in sys.path if entry not in (runtime_dir, "")]
+    client = RuntimeClient()
+    handler_name = sys.argv[1] if len(sys.argv) > 1 else os.environ["_HANDLER"]
+
+    try:
+        handler = load_handler(handler_name)
+    except BaseException as exc:  # noqa: BLE001 - every init failure is reported, then the runtime exits
+        error = build_fault_result(exc, "")
+        log_error(error)
+        client.post_init_error(error, error["errorType"] if "." in error["errorType"] else "Runtime.Unknown")
+        sys.exit(1)
+    if "logging" in sys.modules:
+        setup_logging()
+
+    loads = json.loads
+    while True:
+        headers, body = client.next()
+        request_id = headers.get("lambda-runtime-aws-request-id", "")
+        _current_request_id = request_id
+        trace_id = headers.get("lambda-runtime-trace-id")
+        if trace_id:
+            os.environ["_X_AMZN_TRACE_ID"] = trace_id
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        if not _logging_ready and "logging" in sys.modules:
+            setup_logging()
+        try:
+            client_context = headers.get("lambda-runtime-client-context")
+            identity = headers.get("lambda-runtime-cognito-identity")
+            try:
+                client_context = loads(client_context) if client_context else None
+                identity = loads(identity) if identity else None
+            except ValueError as exc:
+                raise FaultException(FaultException.LAMBDA_CONTEXT_UNMARSHAL_ERROR,
+                                     f"Unable to parse Client Context JSON: {exc}")
+            context = LambdaContext(request_id, int(headers.get("lambda-runtime-deadline-ms", "0")),
+                                    headers.get("lambda-runtime-invoked-function-arn"), client_context, identity,
+                                    headers.get("lambda-runtime-aws-tenant-id"))
+            content_type = headers.get("content-type", "application/json")
+            if content_type == "application/json":
+                try:
+                    event = loads(body) if body else {}
+                except ValueError as exc:
+                    raise FaultException(FaultException.UNMARSHAL_ERROR, f"Unable to unmarshal input: {exc}")
+            else:
+                event = body
+            result = handler(event, context)
+            if isinstance(result, (bytes, bytearray)):
+                payload, result_type = bytes(result), "application/unknown"
+            else:
+                try:
+                    payload, result_type = _to_json_bytes(result), "application/json"
+                except (TypeError, ValueError) as exc:
+                    raise FaultException(FaultException.MARSHAL_ERROR, f"Unable to marshal response: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a handler's exception is the invocation's error
+            error = build_fault_result(exc, request_id)
+            log_error(error)
+            client.post_error(request_id, error, error["errorType"] if "." in error["errorType"] else "Unhandled")
+            continue
+        client.post_response(request_id, payload, result_type)
+
+
+if __name__ == "__main__":
+    main()

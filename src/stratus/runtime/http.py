@@ -1,0 +1,108 @@
+"""A minimal HTTP/1.1 server protocol on httptools for the per-environment Runtime API endpoint.
+
+The Runtime API is the hot path of every invoke (one `/next` and one `/response` per call), so it is
+served by this small keep-alive protocol rather than a full ASGI stack. Only what runtimes send is
+supported: requests with Content-Length or chunked bodies, answered with Content-Length responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from http import HTTPStatus
+from typing import Callable
+
+import httptools
+
+_REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
+
+
+class Request:
+    __slots__ = ("method", "path", "headers", "body", "size", "too_large")
+
+    def __init__(self):
+        self.method = b""
+        self.path = b""
+        self.headers: dict[bytes, bytes] = {}
+        self.body = bytearray()
+        self.size = 0  # bytes received, even when not buffered
+        self.too_large = False
+
+
+def encode_response(status: int, body: bytes, headers: list[tuple[bytes, bytes]] = (),
+                    content_type: bytes = b"application/json") -> bytes:
+    """One HTTP/1.1 response as a single buffer (so it is one write)."""
+    parts = [b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n" % (
+        status, _REASONS.get(status, b"Unknown"), content_type, len(body))]
+    for name, value in headers:
+        parts.append(name + b": " + value + b"\r\n")
+    parts.append(b"\r\n")
+    parts.append(body)
+    return b"".join(parts)
+
+
+class HttpServerProtocol(asyncio.Protocol):
+    """Parses requests and hands each complete one to `handle(protocol, request)`.
+
+    `max_body` bounds what is buffered; a larger body is drained and flagged `too_large`.
+    """
+
+    def __init__(self, handle: Callable[["HttpServerProtocol", Request], None], max_body: int):
+        self._handle = handle
+        self._max_body = max_body
+        self._parser = httptools.HttpRequestParser(self)
+        self._request: Request | None = None
+        self._header_name = b""
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def connection_lost(self, exc):
+        self.closed = True
+
+    def data_received(self, data: bytes):
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.send(400, b'{"errorMessage":"Bad request","errorType":"BadRequest"}')
+            self.close()
+
+    # httptools callbacks
+    def on_message_begin(self):
+        self._request = Request()
+
+    def on_url(self, url: bytes):
+        self._request.path += url
+
+    def on_header(self, name: bytes, value: bytes):
+        self._request.headers[name.lower()] = value
+
+    def on_headers_complete(self):
+        self._request.method = self._parser.get_method()
+
+    def on_body(self, body: bytes):
+        request = self._request
+        request.size += len(body)
+        if request.too_large:
+            return
+        if request.size > self._max_body:
+            request.too_large = True
+            request.body = bytearray()
+            return
+        request.body += body
+
+    def on_message_complete(self):
+        request, self._request = self._request, None
+        self._handle(self, request)
+
+    # responses
+    def send(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = (),
+             content_type: bytes = b"application/json") -> None:
+        if not self.closed:
+            self.transport.write(encode_response(status, body, headers, content_type))
+
+    def close(self):
+        if self.transport is not None and not self.closed:
+            self.transport.close()

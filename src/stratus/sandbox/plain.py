@@ -1,0 +1,115 @@
+"""The plain backend: a process group with rlimits, for hosts without namespaces or cgroups."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import shutil
+import signal
+from pathlib import Path
+from typing import Callable
+
+from stratus.sandbox.base import SandboxSpec
+
+log = logging.getLogger("stratus.sandbox")
+
+# Address space is far larger than resident memory for any runtime (thread stacks, arenas, mmaps),
+# so the AS limit is MemorySize plus fixed headroom: it stops runaway allocation, not careful use.
+ADDRESS_SPACE_HEADROOM_MB = 1024
+
+
+class _ExitWatcher(asyncio.SubprocessProtocol):
+    def __init__(self, on_exit: Callable[[int], None]):
+        self.on_exit = on_exit
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def process_exited(self):
+        self.on_exit(self.transport.get_returncode())
+        self.transport.close()
+
+
+class PlainProcess:
+    def __init__(self, pid: int, tmp_dir: Path, transport):
+        self.pid = pid
+        self.tmp_dir = tmp_dir
+        self._transport = transport
+        self._status_fd: int | None = None
+        try:
+            self._status_fd = os.open(f"/proc/{pid}/status", os.O_RDONLY)
+        except OSError:
+            pass
+
+    def signal_main(self, signum: int) -> None:
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def kill_all(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def max_memory_used_mb(self) -> int:
+        """Peak resident memory of the runtime process (VmHWM), in MB."""
+        if self._status_fd is None:
+            return 0
+        try:
+            status = os.pread(self._status_fd, 4096, 0)
+        except OSError:
+            return 0
+        start = status.find(b"VmHWM:")
+        if start < 0:
+            return 0
+        kilobytes = int(status[start + 6: status.index(b"kB", start)])
+        return (kilobytes + 1023) // 1024
+
+    def cleanup(self) -> None:
+        self.kill_all()
+        if self._status_fd is not None:
+            os.close(self._status_fd)
+            self._status_fd = None
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
+
+class PlainSandbox:
+    """No isolation beyond a process group, an rlimit on memory and a private TMPDIR."""
+
+    name = "plain"
+
+    def __init__(self, work_dir: Path):
+        self.work_dir = work_dir
+
+    def cleanup_leftovers(self) -> None:
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+
+    async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> PlainProcess:
+        tmp_dir = self.work_dir / spec.env_id / "tmp"
+        tmp_dir.mkdir(parents=True)
+        env = dict(spec.env, TMPDIR=str(tmp_dir))
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.subprocess_exec(
+            lambda: _ExitWatcher(on_exit),
+            *spec.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=spec.output_fd,
+            stderr=spec.output_fd,
+            env=env,
+            cwd=str(spec.task_root),
+            start_new_session=True,
+        )
+        pid = transport.get_pid()
+        limit = (spec.memory_mb + ADDRESS_SPACE_HEADROOM_MB) * 1024 * 1024
+        try:
+            resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
+            resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+        except (ProcessLookupError, PermissionError, OSError) as exc:
+            log.warning("could not set rlimits on environment %s: %s", spec.env_id, exc)
+        return PlainProcess(pid, tmp_dir, transport)

@@ -1,0 +1,70 @@
+"""The application object (built once at start-up, the only holder of state) and `serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import uvicorn
+
+from stratus.api.app import build_asgi
+from stratus.config import Settings
+from stratus.control.functions import FunctionService
+from stratus.invoke.service import Invoker
+from stratus.observe.logs import LogSink
+from stratus.sandbox import create_sandbox
+from stratus.store.blobs import BlobStore
+from stratus.store.sqlite import SqliteStore
+
+log = logging.getLogger("stratus")
+
+
+class Application:
+    """Store, blobs, sandbox, invoker and control services, wired together."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = SqliteStore(settings.db_path)
+        self.blobs = BlobStore(settings.blobs_dir, settings.code_dir)
+        self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes")
+        self.log_sink = LogSink(settings.logs_dir)
+        self.invoker = Invoker(settings, self.sandbox, self.log_sink)
+        self.functions = FunctionService(settings, self.store, self.blobs, self.invoker)
+        self.asgi = build_asgi(self.functions, self.invoker, settings, self.lifespan)
+
+    async def startup(self) -> None:
+        self.sandbox.cleanup_leftovers()
+        await self.store.open()
+        await self.functions.load()
+        self.invoker.start()
+        log.info("Stratus serving the Lambda API on %s (data in %s, sandbox %s)",
+                 self.settings.endpoint, self.settings.data_dir, self.sandbox.name)
+
+    async def shutdown(self) -> None:
+        await self.invoker.close()
+        await self.store.close()
+        self.log_sink.close()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app):
+        await self.startup()
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
+
+def serve(settings: Settings) -> None:
+    """Run the server until SIGTERM/SIGINT: stop accepting, finish running invokes, shut environments down."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    application = Application(settings)
+    config = uvicorn.Config(
+        application.asgi, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
+        lifespan="on", access_log=False, log_level="warning", server_header=False, date_header=False,
+        timeout_graceful_shutdown=int(settings.graceful_shutdown_s), timeout_keep_alive=60,
+    )
+    server = uvicorn.Server(config)
+    server.run()

@@ -1,0 +1,220 @@
+"""AWS Lambda shapes as msgspec Structs; field names are exactly botocore's `lambda` model's.
+
+Optional members default to None and are omitted when encoding, as AWS omits unset members.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class Shape(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
+    """Base for every AWS shape."""
+
+
+# ---------------------------------------------------------------- configuration members
+class Environment(Shape):
+    Variables: dict[str, str] | None = None
+
+
+class EnvironmentError_(Shape):
+    ErrorCode: str | None = None
+    Message: str | None = None
+
+
+class EnvironmentResponse(Shape):
+    Variables: dict[str, str] | None = None
+    Error: EnvironmentError_ | None = None
+
+
+class EphemeralStorage(Shape):
+    Size: int
+
+
+class TracingConfig(Shape):
+    Mode: str | None = None
+
+
+class DeadLetterConfig(Shape):
+    TargetArn: str | None = None
+
+
+class VpcConfig(Shape):
+    SubnetIds: list[str] | None = None
+    SecurityGroupIds: list[str] | None = None
+    Ipv6AllowedForDualStack: bool | None = None
+
+
+class VpcConfigResponse(Shape):
+    SubnetIds: list[str] | None = None
+    SecurityGroupIds: list[str] | None = None
+    VpcId: str | None = None
+    Ipv6AllowedForDualStack: bool | None = None
+
+
+class LoggingConfig(Shape):
+    LogFormat: str | None = None
+    ApplicationLogLevel: str | None = None
+    SystemLogLevel: str | None = None
+    LogGroup: str | None = None
+
+
+class SnapStartResponse(Shape):
+    ApplyOn: str | None = None
+    OptimizationStatus: str | None = None
+
+
+class RuntimeVersionConfig(Shape):
+    RuntimeVersionArn: str | None = None
+
+
+class FunctionConfiguration(Shape):
+    FunctionName: str | None = None
+    FunctionArn: str | None = None
+    Runtime: str | None = None
+    Role: str | None = None
+    Handler: str | None = None
+    CodeSize: int = 0
+    Description: str = ""
+    Timeout: int = 3
+    MemorySize: int = 128
+    LastModified: str | None = None
+    CodeSha256: str | None = None
+    Version: str = "$LATEST"
+    VpcConfig: VpcConfigResponse | None = None
+    DeadLetterConfig: DeadLetterConfig | None = None
+    Environment: EnvironmentResponse | None = None
+    KMSKeyArn: str | None = None
+    TracingConfig: TracingConfig | None = None
+    RevisionId: str | None = None
+    Layers: list[dict[str, Any]] | None = None
+    State: str | None = None
+    StateReason: str | None = None
+    StateReasonCode: str | None = None
+    LastUpdateStatus: str | None = None
+    LastUpdateStatusReason: str | None = None
+    LastUpdateStatusReasonCode: str | None = None
+    PackageType: str | None = None
+    Architectures: list[str] | None = None
+    EphemeralStorage: EphemeralStorage | None = None
+    SnapStart: SnapStartResponse | None = None
+    RuntimeVersionConfig: RuntimeVersionConfig | None = None
+    LoggingConfig: LoggingConfig | None = None
+
+
+class FunctionCodeLocation(Shape):
+    RepositoryType: str | None = None
+    Location: str | None = None
+
+
+class GetFunctionResponse(Shape):
+    Configuration: FunctionConfiguration
+    Code: FunctionCodeLocation
+    Tags: dict[str, str] | None = None
+
+
+class ListFunctionsResponse(Shape):
+    Functions: list[FunctionConfiguration]
+    NextMarker: str | None = None
+
+
+class AccountLimit(Shape):
+    TotalCodeSize: int
+    CodeSizeUnzipped: int
+    CodeSizeZipped: int
+    ConcurrentExecutions: int
+    UnreservedConcurrentExecutions: int
+
+
+class AccountUsage(Shape):
+    TotalCodeSize: int
+    FunctionCount: int
+
+
+class GetAccountSettingsResponse(Shape):
+    AccountLimit: AccountLimit
+    AccountUsage: AccountUsage
+
+
+# ---------------------------------------------------------------- requests
+class FunctionCode(Shape):
+    ZipFile: str | None = None  # base64 in the JSON body
+    S3Bucket: str | None = None
+    S3Key: str | None = None
+    S3ObjectVersion: str | None = None
+    ImageUri: str | None = None
+    SourceKMSKeyArn: str | None = None
+
+
+class CreateFunctionRequest(Shape):
+    FunctionName: str
+    Role: str
+    Code: FunctionCode
+    Runtime: str | None = None
+    Handler: str | None = None
+    Description: str | None = None
+    Timeout: int | None = None
+    MemorySize: int | None = None
+    Publish: bool | None = None
+    VpcConfig: VpcConfig | None = None
+    PackageType: str | None = None
+    DeadLetterConfig: DeadLetterConfig | None = None
+    Environment: Environment | None = None
+    KMSKeyArn: str | None = None
+    TracingConfig: TracingConfig | None = None
+    Tags: dict[str, str] | None = None
+    Layers: list[str] | None = None
+    FileSystemConfigs: list[dict[str, Any]] | None = None
+    ImageConfig: dict[str, Any] | None = None
+    CodeSigningConfigArn: str | None = None
+    Architectures: list[str] | None = None
+    EphemeralStorage: EphemeralStorage | None = None
+    SnapStart: dict[str, Any] | None = None
+    LoggingConfig: LoggingConfig | None = None
+
+
+class UpdateFunctionCodeRequest(Shape):
+    ZipFile: str | None = None
+    S3Bucket: str | None = None
+    S3Key: str | None = None
+    S3ObjectVersion: str | None = None
+    ImageUri: str | None = None
+    Publish: bool | None = None
+    DryRun: bool | None = None
+    RevisionId: str | None = None
+    Architectures: list[str] | None = None
+
+
+class UpdateFunctionConfigurationRequest(Shape):
+    Role: str | None = None
+    Handler: str | None = None
+    Description: str | None = None
+    Timeout: int | None = None
+    MemorySize: int | None = None
+    VpcConfig: VpcConfig | None = None
+    Environment: Environment | None = None
+    Runtime: str | None = None
+    DeadLetterConfig: DeadLetterConfig | None = None
+    KMSKeyArn: str | None = None
+    TracingConfig: TracingConfig | None = None
+    RevisionId: str | None = None
+    Layers: list[str] | None = None
+    FileSystemConfigs: list[dict[str, Any]] | None = None
+    ImageConfig: dict[str, Any] | None = None
+    EphemeralStorage: EphemeralStorage | None = None
+    SnapStart: dict[str, Any] | None = None
+    LoggingConfig: LoggingConfig | None = None
+
+
+# ---------------------------------------------------------------- stored records
+class FunctionRecord(msgspec.Struct, omit_defaults=True):
+    """What the store keeps for a function: its $LATEST configuration and code identity."""
+
+    name: str
+    config: FunctionConfiguration
+    code_sha256_hex: str
+    unzipped_size: int
+    tags: dict[str, str] = {}
+    created_ms: int = 0

@@ -1,0 +1,92 @@
+"""SQLite store: one connection owned by one worker thread, so the event loop never blocks on I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sqlite3
+from pathlib import Path
+
+import msgspec
+
+from stratus.shapes import FunctionRecord
+from stratus.store.base import FunctionAlreadyExists
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS functions (
+    name TEXT PRIMARY KEY,
+    record BLOB NOT NULL
+);
+"""
+
+_encode = msgspec.json.encode
+_decode_record = msgspec.json.Decoder(FunctionRecord).decode
+
+
+class SqliteStore:
+    """The embedded default store (WAL mode, synchronous=FULL: a committed change survives power loss)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    async def _run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def open(self) -> None:
+        def _open():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+
+        await self._run(_open)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._run(self._conn.close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+    async def get_function(self, name: str) -> FunctionRecord | None:
+        def _get():
+            row = self._conn.execute("SELECT record FROM functions WHERE name = ?", (name,)).fetchone()
+            return _decode_record(row[0]) if row else None
+
+        return await self._run(_get)
+
+    async def insert_function(self, record: FunctionRecord) -> None:
+        def _insert():
+            try:
+                self._conn.execute("INSERT INTO functions (name, record) VALUES (?, ?)", (record.name, _encode(record)))
+            except sqlite3.IntegrityError:
+                raise FunctionAlreadyExists(record.name) from None
+
+        await self._run(_insert)
+
+    async def replace_function(self, record: FunctionRecord) -> None:
+        def _replace():
+            self._conn.execute("UPDATE functions SET record = ? WHERE name = ?", (_encode(record), record.name))
+
+        await self._run(_replace)
+
+    async def delete_function(self, name: str) -> bool:
+        def _delete():
+            return self._conn.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount > 0
+
+        return await self._run(_delete)
+
+    async def list_functions(self, after: str | None, limit: int) -> list[FunctionRecord]:
+        def _list():
+            rows = self._conn.execute(
+                "SELECT record FROM functions WHERE name > ? ORDER BY name LIMIT ?", (after or "", limit)
+            ).fetchall()
+            return [_decode_record(row[0]) for row in rows]
+
+        return await self._run(_list)
+
+    async def all_functions(self) -> list[FunctionRecord]:
+        return await self.list_functions(None, -1)
