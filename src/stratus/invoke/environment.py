@@ -95,7 +95,7 @@ class Invocation:
     """One request handed to an environment; `future` resolves to its Outcome."""
 
     __slots__ = ("request_id", "payload", "content_type", "invoked_arn", "client_context", "cognito_identity",
-                 "trace_id", "tenant_id", "want_log", "future", "delivered_at", "responded", "log", "timer")
+                 "trace_id", "tenant_id", "want_log", "future", "delivered_at", "log", "timer")
 
     def __init__(self, payload: bytes, invoked_arn: str, *, request_id: str | None = None,
                  content_type: bytes = b"application/json", client_context: bytes | None = None,
@@ -110,9 +110,8 @@ class Invocation:
         self.trace_id = trace_id
         self.tenant_id = tenant_id
         self.want_log = want_log
-        self.future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.future: asyncio.Future | None = None
         self.delivered_at = 0.0
-        self.responded = False
         self.log = bytearray()
         self.timer: asyncio.TimerHandle | None = None
 
@@ -159,6 +158,7 @@ class Environment:
         self._output_fd = -1
         self._exited = self._loop.create_future()
         self._shutting_down = False
+        self._answered_id = ""
 
     # ------------------------------------------------------------------ start / stop
     async def start(self) -> None:
@@ -259,16 +259,21 @@ class Environment:
             self.process.cleanup()
 
     # ------------------------------------------------------------------ invoke
-    def assign(self, invocation: Invocation) -> None:
-        """Give this (idle) environment its next invocation; delivered as soon as the runtime asks."""
+    def assign(self, invocation: Invocation) -> asyncio.Future:
+        """Give this (idle) environment its next invocation; delivered as soon as the runtime asks.
+
+        The future resolves to the Outcome, or to None when the environment died between invokes
+        before the runtime took the invocation (the caller then runs it elsewhere).
+        """
         assert self._current is None, "an environment holds one invocation at a time"
+        invocation.future = future = self._loop.create_future()
         self._current = invocation
         if self._init_error is not None:
             self._finish(self._init_error_outcome(invocation))
-            return
-        if self._parked is not None:
+        elif self._parked is not None:
             conn, self._parked = self._parked, None
             self._deliver(conn, invocation)
+        return future
 
     def _deliver(self, conn: HttpServerProtocol, inv: Invocation) -> None:
         spec = self.spec
@@ -349,12 +354,13 @@ class Environment:
             self._parked = conn
 
     def _check_turn(self, conn: HttpServerProtocol, request_id: str, target: str) -> Invocation | None:
+        """The current invocation if `request_id` may post now; else answer as the RIE does."""
+        if self.state == State.RESPONDED and request_id == self._answered_id:
+            conn.send(403, runtime_api.transition_error(State.RESPONDED.value, target))
+            return None
         inv = self._current
         if inv is None or not inv.delivered_at or inv.request_id != request_id:
             conn.send(400, runtime_api.INVALID_REQUEST_ID)
-            return None
-        if inv.responded:
-            conn.send(403, runtime_api.transition_error(State.RESPONDED.value, target))
             return None
         return inv
 
@@ -362,7 +368,7 @@ class Environment:
         inv = self._check_turn(conn, request_id, "InvocationResponse")
         if inv is None:
             return
-        inv.responded = True
+        self._answered_id = request_id  # until the next /next, a repeat post is out of turn (403)
         self.state = State.RESPONDED
         if request.too_large:
             limit = runtime_api.MAX_RESPONSE_BYTES
@@ -373,6 +379,8 @@ class Environment:
                 "errorMessage": f"Response payload size ({request.size} bytes) exceeded maximum allowed payload size ({limit} bytes).",
             })
             self._finish(Outcome(body, function_error="Unhandled", error_type="Function.ResponseSizeTooLarge"))
+            # Runtimes (awslambdaric included) treat the 413 as fatal: start the next invoke afresh.
+            self.destroy()
             return
         conn.send(202, runtime_api.ACCEPTED)
         content_type = request.headers.get(b"content-type") or b"application/json"
@@ -382,7 +390,7 @@ class Environment:
         inv = self._check_turn(conn, request_id, "InvocationErrorResponse")
         if inv is None:
             return
-        inv.responded = True
+        self._answered_id = request_id  # until the next /next, a repeat post is out of turn (403)
         self.state = State.RESPONDED
         conn.send(202, runtime_api.ACCEPTED)
         error_type = sanitize_error_type(
@@ -440,7 +448,11 @@ class Environment:
         if self.state == State.DEAD:
             return
         inv = self._current
-        if inv is not None:
+        if inv is not None and not inv.delivered_at and self._init_reported:
+            # Died between invokes, before taking this one: it never ran, so it may run elsewhere.
+            self._current = None
+            inv.future.set_result(None)
+        elif inv is not None:
             self._drain_output()
             if self._init_error is not None:
                 self._finish(self._init_error_outcome(inv))

@@ -50,17 +50,18 @@ class Invoker:
             pool = self.pools.get(spec.pool_key)
             if pool is None or pool.retired:
                 pool = self._new_pool(spec)
-            env = pool.take_idle()
-            if env is None:
-                env = await pool.start_environment()
-            env.assign(invocation)
-            try:
-                outcome = await invocation.future
-            except asyncio.CancelledError:
-                env.destroy()
-                raise
-            pool.release(env)
-            return outcome
+            while True:
+                env = pool.take_idle()
+                if env is None:
+                    env = await pool.start_environment()
+                try:
+                    outcome = await env.assign(invocation)
+                except asyncio.CancelledError:
+                    env.destroy()
+                    raise
+                if outcome is not None:
+                    pool.release(env)
+                    return outcome
         finally:
             lease.release()
 

@@ -1,0 +1,144 @@
+"""Shared pieces of the bench scripts: a raw keep-alive HTTP/1.1 client, percentiles, server start.
+
+The client is deliberately minimal (one socket, pre-built request bytes, Content-Length or chunked
+responses) so that the same code, measuring a bare baseline server and Stratus, cancels out.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import socket
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.support.server import StratusServer, free_port, make_zip  # noqa: E402,F401
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+_CHUNKED = re.compile(rb"\r\ntransfer-encoding:[ \t]*chunked", re.IGNORECASE)
+
+
+def build_request(path: str, port: int, body: bytes = b"{}", headers: dict[str, str] | None = None) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json",
+             f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class KeepAliveClient:
+    """One persistent HTTP/1.1 connection; request() sends raw bytes, returns (status, head, body)."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout_s: float = 30.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout_s)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        self.buffer += chunk
+
+    def request(self, raw: bytes) -> tuple[int, bytes, bytes]:
+        self.sock.sendall(raw)
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            self._fill()
+        head = self.buffer[:end]
+        rest_at = end + 4
+        match = _CONTENT_LENGTH.search(head)
+        if match is not None:
+            stop = rest_at + int(match.group(1))
+            while len(self.buffer) < stop:
+                self._fill()
+            body = self.buffer[rest_at:stop]
+            self.buffer = self.buffer[stop:]
+        elif _CHUNKED.search(head):
+            self.buffer = self.buffer[rest_at:]
+            body = self._read_chunked()
+        else:
+            raise ValueError("response without Content-Length or chunked encoding: " + head.decode(errors="replace"))
+        return int(head[9:12]), head, body
+
+    def _read_chunked(self) -> bytes:
+        parts = []
+        while True:
+            while (line_end := self.buffer.find(b"\r\n")) < 0:
+                self._fill()
+            size = int(self.buffer[:line_end].split(b";")[0], 16)
+            stop = line_end + 2 + size + 2
+            while len(self.buffer) < stop:
+                self._fill()
+            parts.append(self.buffer[line_end + 2:stop - 2])
+            self.buffer = self.buffer[stop:]
+            if size == 0:  # (no trailers expected from these servers)
+                return b"".join(parts)
+
+
+def header(head: bytes, name: str) -> str | None:
+    wanted = name.lower().encode() + b":"
+    for line in head.split(b"\r\n")[1:]:
+        if line.lower().startswith(wanted):
+            return line[len(wanted):].strip().decode()
+    return None
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list (q in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def wait_active(client, name: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = client.get_function_configuration(FunctionName=name).get("State")
+        if state == "Active":
+            return
+        if state == "Failed" or time.monotonic() > deadline:
+            raise RuntimeError(f"function {name} did not become Active (State={state})")
+        time.sleep(0.05)
+
+
+def server_log_problems(server: StratusServer, limit: int = 40) -> list[str]:
+    """Lines of the server log that look like errors (the log itself is kept by the helper)."""
+    try:
+        lines = server.log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    marks = ("ERROR", "Traceback", "Exception", "CRITICAL", "WARNING")
+    return [line for line in lines if any(mark in line for mark in marks)][-limit:]
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every live descendant of `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as cmdline:
+                found.append((child, cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()))
+        except OSError:
+            continue
+        todo.extend(children.get(child, []))
+    return found

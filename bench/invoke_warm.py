@@ -1,0 +1,348 @@
+"""Warm invoke latency and throughput of Stratus, beside a bare loopback HTTP server in the same run.
+
+    .venv/bin/python bench/invoke_warm.py [--requests 5000] [--connections 8] [--seconds 5]
+
+Starts its own `stratus serve` (temp data dir, free loopback port) and a bare asyncio/uvloop server
+(bench/baseline_server.py) answering a fixed `200 {}`; creates a no-op python3.12 function; then
+(a) sequential latency over ONE keep-alive HTTP/1.1 connection (raw socket client), baseline and
+Stratus interleaved in blocks so drift hits both alike; (b) the overhead (Stratus - baseline);
+(c) throughput with C keep-alive connections for D seconds, with `wrk` when installed (else a
+multi-process Python client), against both servers. Everything is bounded in count and time and
+both servers are stopped at the end, even on error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import multiprocessing
+import os
+import platform
+import re
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    KeepAliveClient, StratusServer, build_request, descendants, free_port, make_zip, percentile,
+    server_log_problems, wait_active,
+)
+
+GOAL_P50_OVERHEAD_MS = 0.25
+GOAL_P99_OVERHEAD_MS = 1.0
+GOAL_THROUGHPUT = 6000
+PEER = {"p50": 0.45, "p99": 4.3, "rps": 4500}  # serverless-offline on this machine (issue 3)
+HANDLER = "def handler(event, context):\n    return event\n"
+BLOCK = 250  # sequential requests per interleaved block
+
+
+# ---------------------------------------------------------------------------------------------
+# servers
+
+def start_baseline(port: int, timeout_s: float = 10.0) -> tuple[subprocess.Popen, str]:
+    script = Path(__file__).resolve().parent / "baseline_server.py"
+    process = subprocess.Popen([sys.executable, str(script), str(port)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    ready, _, _ = select.select([process.stdout], [], [], timeout_s)
+    line = process.stdout.readline().strip() if ready else ""
+    if not line.startswith("READY"):
+        process.kill()
+        raise RuntimeError(f"baseline server did not start: {line!r}")
+    return process, line.split("loop=")[-1]
+
+
+def stop_baseline(process: subprocess.Popen | None) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# ---------------------------------------------------------------------------------------------
+# sequential latency
+
+class Sequential:
+    """Latencies (ns) of one keep-alive connection; counts non-200 / function-error responses."""
+
+    def __init__(self, port: int, raw: bytes):
+        self.client = KeepAliveClient(port)
+        self.raw = raw
+        self.samples: list[int] = []
+        self.errors = 0
+        self.first_error = ""
+
+    def run(self, count: int, record: bool = True) -> None:
+        request, raw, perf = self.client.request, self.raw, time.perf_counter_ns
+        samples = self.samples if record else []
+        for _ in range(count):
+            start = perf()
+            status, head, body = request(raw)
+            samples.append(perf() - start)
+            if status != 200 or b"x-amz-function-error" in head.lower():
+                self.errors += 1
+                if not self.first_error:
+                    self.first_error = f"{head.decode(errors='replace')}\n\n{body[:500].decode(errors='replace')}"
+
+    def stats_ms(self) -> dict[str, float]:
+        values = sorted(sample / 1e6 for sample in self.samples)
+        return {"n": len(values), "p50": percentile(values, 50), "p90": percentile(values, 90),
+                "p99": percentile(values, 99), "max": values[-1] if values else float("nan")}
+
+
+def sequential(baseline: Sequential, stratus: Sequential, requests: int, warmup: int, max_s: float) -> bool:
+    """Warm both, then alternate blocks of BLOCK requests; returns False if cut short by max_s."""
+    baseline.run(warmup, record=False)
+    stratus.run(warmup, record=False)
+    deadline = time.monotonic() + max_s
+    gc.collect()
+    gc.disable()
+    try:
+        done = 0
+        while done < requests:
+            if time.monotonic() > deadline:
+                return False
+            block = min(BLOCK, requests - done)
+            baseline.run(block)
+            stratus.run(block)
+            done += block
+        return True
+    finally:
+        gc.enable()
+
+
+# ---------------------------------------------------------------------------------------------
+# throughput: wrk, or a multi-process Python client
+
+WRK_SCRIPT = 'wrk.method = "POST"\nwrk.body = "{}"\nwrk.headers["Content-Type"] = "application/json"\n'
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def _wrk_ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
+
+
+def run_wrk(url: str, connections: int, seconds: float, threads: int, script: Path) -> dict:
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+            "--latency", "-s", str(script), url]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    out = done.stdout
+    if done.returncode != 0 or "Requests/sec" not in out:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {out}\n{done.stderr}")
+    result = {"rps": float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1)),
+              "requests": int(re.search(r"(\d+) requests in", out).group(1)), "errors": 0, "first_error": ""}
+    for quantile in ("50", "90", "99"):
+        match = re.search(rf"^\s*{quantile}(?:\.000)?%\s+(\S+)", out, re.MULTILINE)
+        result[f"p{quantile}"] = _wrk_ms(match.group(1)) if match else float("nan")
+    if match := re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out):
+        result["errors"] += int(match.group(1))
+        result["first_error"] = "non-2xx responses"
+    if match := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        socket_errors = sum(int(value) for value in match.groups())
+        if socket_errors:
+            result["errors"] += socket_errors
+            result["first_error"] = (result["first_error"] + "; " if result["first_error"] else "") + match.group(0)
+    return result
+
+
+def _load_worker(port: int, raw: bytes, seconds: float, barrier, queue) -> None:
+    try:
+        client = KeepAliveClient(port)
+        request, perf = client.request, time.perf_counter_ns
+        samples, errors, first_error = [], 0, ""
+        gc.disable()
+        barrier.wait(30)
+        stop = perf() + int(seconds * 1e9)
+        while (start := perf()) < stop:
+            status, head, body = request(raw)
+            samples.append(perf() - start)
+            if status != 200 or b"x-amz-function-error" in head.lower():
+                errors += 1
+                first_error = first_error or head.decode(errors="replace") + "\n\n" + body[:300].decode(errors="replace")
+        queue.put((samples, errors, first_error))
+    except Exception as exc:  # noqa: BLE001 - reported by the parent
+        queue.put(([], 1, f"{type(exc).__name__}: {exc}"))
+
+
+def run_python_load(port: int, raw: bytes, connections: int, seconds: float) -> dict:
+    context = multiprocessing.get_context("fork")
+    barrier, queue = context.Barrier(connections + 1), context.Queue()
+    workers = [context.Process(target=_load_worker, args=(port, raw, seconds, barrier, queue), daemon=True)
+               for _ in range(connections)]
+    for worker in workers:
+        worker.start()
+    try:
+        barrier.wait(30)
+        results = [queue.get(timeout=seconds + 60) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join(5)
+            if worker.is_alive():
+                worker.terminate()
+                worker.join()
+    samples = sorted(sample / 1e6 for result in results for sample in result[0])
+    return {"rps": len(samples) / seconds, "requests": len(samples),
+            "p50": percentile(samples, 50), "p90": percentile(samples, 90), "p99": percentile(samples, 99),
+            "errors": sum(result[1] for result in results),
+            "first_error": next((result[2] for result in results if result[2]), "")}
+
+
+# ---------------------------------------------------------------------------------------------
+
+def fmt(value: float, digits: int = 3) -> str:
+    return "n/a" if value != value else f"{value:.{digits}f}"  # NaN check
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=5000, help="sequential requests per server (default 5000)")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent connections for throughput (default 8)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput run (default 5)")
+    parser.add_argument("--warmup", type=int, default=500, help="unrecorded sequential requests first (default 500)")
+    parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
+                        help="throughput load generator (auto: wrk when installed)")
+    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: leave a core to the server)")
+    parser.add_argument("--max-seconds", type=float, default=300.0, help="bound on the sequential phase (default 300)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (server log, data) afterwards")
+    args = parser.parse_args()
+    args.requests = max(1, min(args.requests, 1_000_000))
+    args.connections = max(1, min(args.connections, 256))
+    args.seconds = max(1.0, min(args.seconds, 120.0))
+
+    generator = args.generator
+    if generator == "auto":
+        generator = "wrk" if shutil.which("wrk") else "python"
+    if generator == "wrk" and not shutil.which("wrk"):
+        parser.error("wrk is not installed")
+    wrk_threads = max(1, min(args.wrk_threads, args.connections))
+
+    load_before = os.getloadavg()[0]
+    workdir = Path(tempfile.mkdtemp(prefix="stratus-bench-warm-"))
+    server = StratusServer(workdir / "data")
+    baseline_process = None
+    exit_code = 0
+    try:
+        baseline_port = free_port()
+        baseline_process, baseline_loop = start_baseline(baseline_port)
+        server.start()
+        client = server.client()
+        name = "bench-noop-" + uuid.uuid4().hex[:8]
+        client.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler",
+                               Role="arn:aws:iam::000000000000:role/bench", Code={"ZipFile": make_zip({"app.py": HANDLER})})
+        wait_active(client, name)
+        path = f"/2015-03-31/functions/{name}/invocations"
+        stratus_raw = build_request(path, server.port)
+        baseline_raw = build_request(path, baseline_port)
+
+        # (a) + (b): sequential, one keep-alive connection each, same client code
+        print(f"sequential: warming ({args.warmup} requests each), then {args.requests} requests each ...", flush=True)
+        base_seq, stratus_seq = Sequential(baseline_port, baseline_raw), Sequential(server.port, stratus_raw)
+        first = stratus_seq.client.request(stratus_raw)
+        if first[0] != 200 or first[2] != b"{}":
+            raise RuntimeError(f"unexpected first invoke response: {first}")
+        complete = sequential(base_seq, stratus_seq, args.requests, args.warmup, args.max_seconds)
+        base_seq.client.close()
+        stratus_seq.client.close()
+
+        # (c): throughput, C connections for D seconds, same generator for both
+        print(f"throughput: {args.connections} connections x {args.seconds:g} s with {generator} ...", flush=True)
+        if generator == "wrk":
+            script = workdir / "post.lua"
+            script.write_text(WRK_SCRIPT)
+
+            def load(port: int, raw: bytes, seconds: float) -> dict:
+                return run_wrk(f"http://127.0.0.1:{port}{path}", args.connections, seconds, wrk_threads, script)
+        else:
+            def load(port: int, raw: bytes, seconds: float) -> dict:
+                return run_python_load(port, raw, args.connections, seconds)
+        load(server.port, stratus_raw, 1.0)  # warm-up: start the environments concurrency needs, unrecorded
+        base_load = load(baseline_port, baseline_raw, args.seconds)
+        stratus_load = load(server.port, stratus_raw, args.seconds)
+        environments = [cmd for _, cmd in descendants(server.process.pid) if "bootstrap" in cmd]
+        after = KeepAliveClient(server.port)
+        status, head, body = after.request(stratus_raw)
+        after.close()
+
+        # report
+        b, s = base_seq.stats_ms(), stratus_seq.stats_ms()
+        if generator == "wrk":
+            version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0].strip()
+            generator_text = f"{version or 'wrk'}, {wrk_threads} thread(s), Lua POST script"
+        else:
+            generator_text = f"Python multiprocessing, {args.connections} processes x 1 keep-alive socket"
+        print()
+        print(f"Stratus warm invoke - no-op python3.12 handler; {os.cpu_count()} CPUs ({platform.machine()}), "
+              f"Python {platform.python_version()}")
+        print(f"baseline: bare asyncio HTTP server on loopback (loop: {baseline_loop}), fixed 200 '{{}}'")
+        print(f"note: {os.cpu_count()} cores - the client / load generator competes with the server for CPU; "
+              f"1-min load average before the run {load_before:.2f}"
+              f"{' (other work on the machine: figures are noisy)' if load_before > 0.5 else ''}")
+        print()
+        print(f"(a) sequential latency, 1 keep-alive connection, raw-socket HTTP/1.1 client, "
+              f"n={s['n']} each{'' if complete else ' (CUT SHORT by --max-seconds)'}, interleaved in blocks of {BLOCK}")
+        print(f"    {'ms':<6}{'baseline':>10}{'stratus':>10}{'overhead':>10}   {'goal (overhead)':<18}"
+              f"{'serverless-offline overhead':<28}")
+        for key in ("p50", "p90", "p99", "max"):
+            overhead = s[key] - b[key]
+            goal = {"p50": GOAL_P50_OVERHEAD_MS, "p99": GOAL_P99_OVERHEAD_MS}.get(key)
+            goal_text = f"<= {goal:g}  {verdict(overhead <= goal)}" if goal else ""
+            peer = f"{PEER[key]:g}" if key in PEER else ""
+            print(f"    {key:<6}{fmt(b[key]):>10}{fmt(s[key]):>10}{fmt(overhead):>10}   {goal_text:<18}{peer:<28}")
+        print(f"    errors: baseline {base_seq.errors}, stratus {stratus_seq.errors}")
+        print()
+        print(f"(b) overhead (stratus - baseline): p50 {fmt(s['p50'] - b['p50'])} ms "
+              f"(goal <= {GOAL_P50_OVERHEAD_MS:g}), p99 {fmt(s['p99'] - b['p99'])} ms (goal <= {GOAL_P99_OVERHEAD_MS:g})")
+        print()
+        print(f"(c) throughput, {args.connections} keep-alive connections x {args.seconds:g} s; generator: {generator_text}")
+        print(f"    {'':<22}{'baseline':>12}{'stratus':>12}   {'goal':<16}{'serverless-offline':<18}")
+        print(f"    {'requests/s':<22}{base_load['rps']:>12,.0f}{stratus_load['rps']:>12,.0f}   "
+              f">= {GOAL_THROUGHPUT:,} {verdict(stratus_load['rps'] >= GOAL_THROUGHPUT):<7}{PEER['rps']:,}")
+        print(f"    {'requests completed':<22}{base_load['requests']:>12,}{stratus_load['requests']:>12,}")
+        for key in ("p50", "p90", "p99"):
+            print(f"    {'latency ' + key + ' (ms)':<22}{fmt(base_load[key], 2):>12}{fmt(stratus_load[key], 2):>12}")
+        print(f"    {'errors':<22}{base_load['errors']:>12}{stratus_load['errors']:>12}")
+        if generator == "wrk":
+            print("    (wrk counts non-2xx and socket errors; an Unhandled function error would be a 200 - "
+                  "see the post-load check)")
+        print(f"    environments (bootstrap processes) after load: {len(environments)}")
+        print(f"    post-load invoke: HTTP {status}, body {body[:80]!r}"
+              f"{', X-Amz-Function-Error!' if b'x-amz-function-error' in head.lower() else ''}")
+        for label, seq, result in (("sequential", stratus_seq, None), ("throughput", None, stratus_load)):
+            text = seq.first_error if seq else result["first_error"]
+            if text:
+                print(f"\nfirst stratus error ({label}):\n{text}")
+                exit_code = 1
+    except Exception as exc:  # noqa: BLE001 - report, then clean up below
+        print(f"\nbenchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        exit_code = 1
+    finally:
+        problems = server_log_problems(server) if server.log_path.exists() else []
+        stop_code = server.stop() if server.process is not None else 0
+        stop_baseline(baseline_process)
+        if problems:
+            print("\nserver log lines that look like problems:")
+            print("\n".join("    " + line for line in problems))
+        if stop_code != 0:
+            print(f"\nnote: stratus serve exited with {stop_code} after SIGTERM (the issue asks for 0)")
+        if args.keep:
+            print(f"\nkept {workdir} (server log: {server.log_path})")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

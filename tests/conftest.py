@@ -1,0 +1,51 @@
+"""Shared fixtures: one real server per test session (and fresh ones where a test needs its own)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+
+from tests.support.server import StratusServer
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """A `stratus serve` shared by the session's tests (each test uses its own function names)."""
+    with StratusServer(tmp_path_factory.mktemp("stratus") / "data") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def lam(server):
+    """A boto3 Lambda client pointed at the session's server."""
+    return server.client()
+
+
+@pytest.fixture
+def fn_name(request):
+    """A function name unique within the session."""
+    base = request.node.name.replace("[", "-").replace("]", "").replace("_", "-")[:40]
+    return f"{base}-{next(_names)}"
+
+
+@pytest.fixture
+def fresh_server(tmp_path):
+    """A server of the test's own (for restarts, signals, settings)."""
+    servers = []
+
+    def start(env=None, data_dir=None):
+        srv = StratusServer(data_dir or tmp_path / f"data{len(servers)}", env=env)
+        servers.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in servers:
+        srv.stop()
+
+
+def pytest_report_header(config):
+    return f"CI={os.environ.get('CI', '')}"

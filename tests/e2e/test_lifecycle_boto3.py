@@ -1,0 +1,145 @@
+"""The user journey through boto3: create → wait → invoke → update code → update config → list → delete."""
+
+import base64
+import json
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support.server import invoke_json, make_zip
+
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+
+
+def code(version: str) -> bytes:
+    return make_zip({"app.py": f"""
+import os
+def handler(event, context):
+    return {{"version": "{version}", "event": event, "greeting": os.environ.get("GREETING")}}
+"""})
+
+
+def test_full_lifecycle(lam, fn_name):
+    created = lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                                  Code={"ZipFile": code("v1")}, Description="first")
+    assert created["FunctionName"] == fn_name
+    assert created["FunctionArn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{fn_name}"
+    assert created["Version"] == "$LATEST"
+    assert created["PackageType"] == "Zip"
+    assert created["Architectures"] == ["x86_64"]
+    assert created["Timeout"] == 3 and created["MemorySize"] == 128
+    assert created["EphemeralStorage"] == {"Size": 512}
+    assert created["CodeSha256"] == base64.b64encode(__import__("hashlib").sha256(code("v1")).digest()).decode()
+    assert created["CodeSize"] == len(code("v1"))
+    assert created["RevisionId"] and created["LastModified"].endswith("+0000")
+    lam.get_waiter("function_active_v2").wait(FunctionName=fn_name)
+
+    response, body = invoke_json(lam, fn_name, {"n": 1})
+    assert response["StatusCode"] == 200
+    assert response["ExecutedVersion"] == "$LATEST"
+    assert "FunctionError" not in response
+    assert body == {"version": "v1", "event": {"n": 1}, "greeting": None}
+
+    updated = lam.update_function_code(FunctionName=fn_name, ZipFile=code("v2"))
+    assert updated["CodeSha256"] != created["CodeSha256"]
+    assert updated["RevisionId"] != created["RevisionId"]
+    lam.get_waiter("function_updated_v2").wait(FunctionName=fn_name)
+    assert invoke_json(lam, fn_name, {"n": 2})[1]["version"] == "v2"
+
+    configured = lam.update_function_configuration(
+        FunctionName=fn_name, Timeout=10, MemorySize=256, Description="second",
+        Environment={"Variables": {"GREETING": "hi"}}, EphemeralStorage={"Size": 1024})
+    assert configured["Timeout"] == 10 and configured["MemorySize"] == 256
+    assert configured["Environment"] == {"Variables": {"GREETING": "hi"}}
+    assert configured["EphemeralStorage"] == {"Size": 1024}
+    lam.get_waiter("function_updated_v2").wait(FunctionName=fn_name)
+    assert invoke_json(lam, fn_name)[1]["greeting"] == "hi"
+
+    got = lam.get_function(FunctionName=fn_name)
+    assert got["Configuration"]["Description"] == "second"
+    assert got["Code"]["RepositoryType"] == "S3"
+    with urllib.request.urlopen(got["Code"]["Location"]) as download:
+        assert download.read() == code("v2")
+    assert lam.get_function_configuration(FunctionName=fn_name)["MemorySize"] == 256
+
+    lam.delete_function(FunctionName=fn_name)
+    with pytest.raises(ClientError) as raised:
+        lam.get_function(FunctionName=fn_name)
+    assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    with pytest.raises(ClientError) as raised:
+        lam.invoke(FunctionName=fn_name)
+    assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_list_functions_pages_with_marker(lam, fn_name):
+    names = [f"{fn_name}-{i}" for i in range(5)]
+    for name in names:
+        lam.create_function(FunctionName=name, Runtime="python3.11", Handler="app.handler", Role=ROLE,
+                            Code={"ZipFile": code("x")})
+    seen, marker, pages = [], None, 0
+    while True:
+        kwargs = {"MaxItems": 2}
+        if marker:
+            kwargs["Marker"] = marker
+        page = lam.list_functions(**kwargs)
+        pages += 1
+        assert len(page["Functions"]) <= 2
+        seen += [f["FunctionName"] for f in page["Functions"]]
+        marker = page.get("NextMarker")
+        if not marker:
+            break
+    assert [name for name in seen if name.startswith(fn_name)] == names
+    assert len(seen) == len(set(seen))
+    assert pages >= 3
+    paginated = [f["FunctionName"] for p in lam.get_paginator("list_functions").paginate(
+        PaginationConfig={"PageSize": 3}) for f in p["Functions"]]
+    assert paginated == seen
+    for name in names:
+        lam.delete_function(FunctionName=name)
+
+
+def test_names_and_arns_are_accepted_where_aws_accepts_them(lam, fn_name):
+    lam.create_function(FunctionName=fn_name, Runtime="python3.13", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": code("arn")})
+    full = f"arn:aws:lambda:us-east-1:000000000000:function:{fn_name}"
+    partial = f"000000000000:function:{fn_name}"
+    for reference in (fn_name, full, partial, f"{fn_name}:$LATEST", f"{full}:$LATEST"):
+        assert lam.get_function_configuration(FunctionName=reference)["FunctionName"] == fn_name
+        assert invoke_json(lam, reference)[1]["version"] == "arn"
+    lam.delete_function(FunctionName=full)
+    with pytest.raises(ClientError):
+        lam.get_function(FunctionName=fn_name)
+
+
+def test_account_settings_count_functions(lam, fn_name):
+    before = lam.get_account_settings()
+    assert before["AccountLimit"]["ConcurrentExecutions"] == 1000
+    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": code("a")})
+    after = lam.get_account_settings()
+    assert after["AccountUsage"]["FunctionCount"] == before["AccountUsage"]["FunctionCount"] + 1
+    assert after["AccountUsage"]["TotalCodeSize"] == before["AccountUsage"]["TotalCodeSize"] + len(code("a"))
+    lam.delete_function(FunctionName=fn_name)
+
+
+def test_event_and_dry_run_invocations(lam, fn_name, tmp_path):
+    marker = tmp_path / "ran.txt"
+    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": make_zip({"app.py": f"""
+def handler(event, context):
+    with open({str(marker)!r}, "a") as out:
+        out.write(event["tag"] + "\\n")
+    return "done"
+"""})})
+    dry = lam.invoke(FunctionName=fn_name, InvocationType="DryRun", Payload=json.dumps({"tag": "dry"}))
+    assert dry["StatusCode"] == 204
+    event = lam.invoke(FunctionName=fn_name, InvocationType="Event", Payload=json.dumps({"tag": "event"}))
+    assert event["StatusCode"] == 202
+    import time
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not marker.exists():
+        time.sleep(0.05)
+    assert marker.read_text() == "event\n"
+    lam.delete_function(FunctionName=fn_name)

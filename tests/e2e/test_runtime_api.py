@@ -1,0 +1,77 @@
+"""The Runtime API as a runtime sees it: out-of-turn and unknown calls get AWS's 4xx answers.
+
+The handler itself is the probe: it calls its own environment's Runtime API (AWS_LAMBDA_RUNTIME_API)
+while it holds an invocation, and reports what it was told.
+"""
+
+import json
+import time
+
+from tests.support.server import invoke_json, make_zip
+
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+
+PROBE = """
+import http.client, json, os
+def call(method, path, body=b"", headers=None):
+    conn = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=5)
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return [response.status, data.decode()]
+def handler(event, context):
+    rid = context.aws_request_id
+    return {
+        "unknown_id": call("POST", "/2018-06-01/runtime/invocation/not-a-request/response", b"{}"),
+        "init_error_after_init": call("POST", "/2018-06-01/runtime/init/error", b"{}"),
+        "unknown_path": call("GET", "/2018-06-01/runtime/nothing-here"),
+        "wrong_method": call("GET", f"/2018-06-01/runtime/invocation/{rid}/response"),
+        "next_while_running": call("GET", "/2018-06-01/runtime/invocation/next"),
+    }
+"""
+
+
+def test_out_of_turn_calls_get_aws_answers(lam, fn_name):
+    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": make_zip({"app.py": PROBE})})
+    response, body = invoke_json(lam, fn_name)
+    assert "FunctionError" not in response, body
+    assert body["unknown_id"] == [400, '{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}\n']
+    status, text = body["init_error_after_init"]
+    assert status == 403 and "InvalidStateTransition" in text and "to InitError" in text
+    assert body["unknown_path"] == [404, "404 page not found\n"]
+    assert body["wrong_method"][0] == 405
+    status, text = body["next_while_running"]
+    assert status == 403 and "InvalidStateTransition" in text
+    # The real response still counts, and the environment keeps working.
+    assert invoke_json(lam, fn_name)[0]["StatusCode"] == 200
+
+
+def test_response_posted_twice_is_rejected(lam, fn_name, tmp_path):
+    results = tmp_path / "posts.json"
+    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": make_zip({"app.py": PROBE.replace("def handler", "def _unused") + """
+def handler(event, context):
+    rid = context.aws_request_id
+    first = call("POST", f"/2018-06-01/runtime/invocation/{rid}/response", b'"from the handler"')
+    second = call("POST", f"/2018-06-01/runtime/invocation/{rid}/response", b'"again"')
+    error_after = call("POST", f"/2018-06-01/runtime/invocation/{rid}/error", b'{}')
+    with open(event["results"], "w") as out:
+        json.dump([first, second, error_after], out)
+    return "the bootstrap's own post comes too late"
+"""})})
+    response, body = invoke_json(lam, fn_name, {"results": str(results)})
+    assert body == "from the handler"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not results.exists():
+        time.sleep(0.02)
+    time.sleep(0.1)  # the file is written right after the posts; let the write finish
+    first, second, error_after = json.loads(results.read_text())
+    assert first == [202, '{"status":"OK"}']
+    assert second[0] == 403 and "State transition from RuntimeResponseSentState to InvocationResponse" in second[1]
+    assert error_after[0] == 403 and "InvocationErrorResponse" in error_after[1]
+    # The bootstrap's late post is refused (400) and it exits, like awslambdaric; the next invoke
+    # is not lost to that: it runs in a fresh environment.
+    again, body = invoke_json(lam, fn_name, {"results": str(tmp_path / "again.json")})
+    assert body == "from the handler" and "FunctionError" not in again

@@ -1,0 +1,51 @@
+"""`stratus serve` itself: state survives a restart; SIGTERM lets running invokes finish, then exits 0."""
+
+import concurrent.futures
+import json
+import time
+
+from tests.support.server import invoke_json, make_zip
+
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+
+
+def test_functions_survive_a_restart(fresh_server, tmp_path):
+    data_dir = tmp_path / "persistent"
+    srv = fresh_server(data_dir=data_dir)
+    lam = srv.client()
+    lam.create_function(FunctionName="keeper", Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": make_zip({"app.py": "import os\ndef handler(e, c):\n    return os.environ['KK']\n"})},
+                        Environment={"Variables": {"KK": "kept"}}, Timeout=9, MemorySize=192)
+    before = lam.get_function_configuration(FunctionName="keeper")
+    assert srv.stop() == 0
+
+    again = fresh_server(data_dir=data_dir)
+    lam = again.client()
+    after = lam.get_function_configuration(FunctionName="keeper")
+    assert after == {**before, "ResponseMetadata": after["ResponseMetadata"]}
+    assert invoke_json(lam, "keeper")[1] == "kept"
+
+
+def test_sigterm_finishes_running_invokes_then_shuts_environments_down(fresh_server):
+    srv = fresh_server()
+    lam = srv.client()
+    lam.create_function(FunctionName="slow", Runtime="python3.12", Handler="app.handler", Role=ROLE, Timeout=10,
+                        Code={"ZipFile": make_zip({"app.py": "import os, time\ndef handler(e, c):\n    time.sleep(e['s'])\n    return os.getpid()\n"})})
+    _, warm_pid = invoke_json(lam, "slow", {"s": 0})
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        running = pool.submit(invoke_json, lam, "slow", {"s": 1.5})
+        time.sleep(0.5)  # let the invoke reach its environment
+        code = srv.stop()
+        response, pid = running.result(timeout=30)
+    assert code == 0
+    assert response["StatusCode"] == 200 and "FunctionError" not in response
+    assert pid == warm_pid
+    assert not _alive(pid), "the environment outlived the server"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,1 @@
+"""Test support: a real `stratus serve` subprocess and helpers to build function zips."""
