@@ -9,6 +9,8 @@ import signal
 import uvicorn
 
 from stratus.api.app import build_asgi
+from stratus.api.invoke import InvokeEndpoint
+from stratus.api.fastpath import StratusHttpProtocol
 from stratus.config import Settings
 from stratus.control.functions import FunctionService
 from stratus.invoke.service import Invoker
@@ -32,7 +34,8 @@ class Application:
         self.log_sink = LogSink(settings.logs_dir)
         self.invoker = Invoker(settings, self.sandbox, self.log_sink)
         self.functions = FunctionService(settings, self.store, self.blobs, self.invoker)
-        self.asgi = build_asgi(self.functions, self.invoker, settings, self.lifespan)
+        self.invoke_endpoint = InvokeEndpoint(self.functions, self.invoker, settings)
+        self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.lifespan)
 
     async def startup(self) -> None:
         self.sandbox.cleanup_leftovers()
@@ -71,7 +74,8 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     application = Application(settings)
     config = uvicorn.Config(
-        application.asgi, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
+        application.asgi, host=settings.host, port=settings.port, loop="uvloop", http=StratusHttpProtocol.bind(application.invoke_endpoint),
+        proxy_headers=False,
         lifespan="on", access_log=False, log_level="warning", server_header=False, date_header=False,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s), timeout_keep_alive=60,
     )

@@ -71,7 +71,6 @@ def handler(event, context):
     assert first == [202, '{"status":"OK"}']
     assert second[0] == 403 and "State transition from RuntimeResponseSentState to InvocationResponse" in second[1]
     assert error_after[0] == 403 and "InvocationErrorResponse" in error_after[1]
-    # The bootstrap's late post is refused (400) and it exits, like awslambdaric; the next invoke
-    # is not lost to that: it runs in a fresh environment.
+    # The bootstrap's own late post is refused too; the environment still serves the next invoke.
     again, body = invoke_json(lam, fn_name, {"results": str(tmp_path / "again.json")})
     assert body == "from the handler" and "FunctionError" not in again

@@ -13,9 +13,8 @@ from stratus.api.invoke import InvokeEndpoint, is_invoke
 from stratus.errors import UnknownOperationException
 
 
-def build_asgi(functions, invoker, settings, lifespan):
-    """The one ASGI callable `stratus serve` runs."""
-    invoke = InvokeEndpoint(functions, invoker, settings)
+def build_asgi(invoke: InvokeEndpoint, functions, settings, lifespan):
+    """The one ASGI callable `stratus serve` runs (Invoke usually takes api/fastpath.py instead)."""
 
     async def health(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")

@@ -305,19 +305,20 @@ class Environment:
 
     def _finish(self, outcome: Outcome) -> None:
         """Complete the current invocation with `outcome`: platform log lines, tail, resolve."""
-        inv, self._current = self._current, None
-        if inv is None:
+        if self._current is None:
             return
+        # Output written before the runtime answered belongs to this invocation: read it first.
+        self._drain_output()
+        inv, self._current = self._current, None
         if inv.timer is not None:
             inv.timer.cancel()
-        self._drain_output_into(inv)
         self.last_used = time.monotonic()
         if inv.delivered_at:
             outcome.duration_ms = (time.perf_counter() - inv.delivered_at) * 1000.0
             if not self._init_reported:
                 outcome.init_duration_ms = self._init_duration_ms
                 self._init_reported = True
-            memory_used = self.process.max_memory_used_mb() if self.process else 0
+            memory_used = self.process.max_memory_used_mb(0.0 if inv.want_log else 0.25) if self.process else 0
             tail = logs.end_line(inv.request_id) + logs.report_line(
                 inv.request_id, outcome.duration_ms, self.spec.memory_mb, memory_used, outcome.init_duration_ms)
             self.log_sink.write(self.spec.function_name, self.log_stream, tail)
@@ -351,6 +352,7 @@ class Environment:
         else:
             if self._parked is not None:  # a runtime re-asking on a new connection replaces the old ask
                 self._parked.close()
+            conn.parked = True
             self._parked = conn
 
     def _check_turn(self, conn: HttpServerProtocol, request_id: str, target: str) -> Invocation | None:
@@ -499,8 +501,3 @@ class Environment:
             self._init_log += data
             if len(self._init_log) > _LOG_KEEP_BYTES:
                 del self._init_log[: len(self._init_log) - _LOG_KEEP_BYTES]
-
-    def _drain_output_into(self, inv: Invocation) -> None:
-        # Output written before the runtime posted its response belongs to this invocation.
-        if self._output_fd >= 0:
-            self._drain_output()

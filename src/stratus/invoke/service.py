@@ -16,6 +16,17 @@ from stratus.sandbox import Sandbox
 log = logging.getLogger("stratus.invoke")
 
 
+def _chain(source: asyncio.Future, target: asyncio.Future) -> None:
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())
+
+
 class Invoker:
     """Runs invocations: one pool of environments per function version and revision."""
 
@@ -43,27 +54,56 @@ class Invoker:
         self.pools.clear()
 
     # ------------------------------------------------------------------ invoke
-    async def invoke(self, spec: EnvironmentSpec, invocation: Invocation) -> Outcome:
-        """Run `invocation` on a warm environment of `spec`, or a new one. Raises TooManyRequestsException."""
+    def submit(self, spec: EnvironmentSpec, invocation: Invocation) -> asyncio.Future:
+        """Start `invocation`; the returned future resolves to its Outcome.
+
+        Raises TooManyRequestsException at once when no concurrency is left. A warm environment
+        takes the invocation synchronously (no task, no extra loop step); otherwise a task starts
+        an environment.
+        """
         lease = self.concurrency.acquire()
-        try:
-            pool = self.pools.get(spec.pool_key)
-            if pool is None or pool.retired:
-                pool = self._new_pool(spec)
-            while True:
-                env = pool.take_idle()
-                if env is None:
-                    env = await pool.start_environment()
-                try:
-                    outcome = await env.assign(invocation)
-                except asyncio.CancelledError:
-                    env.destroy()
-                    raise
-                if outcome is not None:
-                    pool.release(env)
-                    return outcome
-        finally:
-            lease.release()
+        pool = self.pools.get(spec.pool_key)
+        if pool is None or pool.retired:
+            pool = self._new_pool(spec)
+        env = pool.take_idle()
+        if env is None:
+            task = asyncio.get_running_loop().create_task(self._invoke_cold(pool, invocation))
+            task.add_done_callback(lambda _: lease.release())
+            return task
+        result = asyncio.get_running_loop().create_future()
+        env.assign(invocation).add_done_callback(
+            lambda attempt: self._warm_done(attempt, pool, env, invocation, lease, result))
+        return result
+
+    async def invoke(self, spec: EnvironmentSpec, invocation: Invocation) -> Outcome:
+        """Run `invocation` and wait for its Outcome (see submit)."""
+        return await self.submit(spec, invocation)
+
+    def _warm_done(self, attempt: asyncio.Future, pool: EnvironmentPool, env: Environment,
+                   invocation: Invocation, lease, result: asyncio.Future) -> None:
+        outcome = attempt.result()
+        if outcome is None:  # the environment died before taking it: run it on another one
+            task = asyncio.get_running_loop().create_task(self._invoke_cold(pool, invocation))
+            task.add_done_callback(lambda done: (lease.release(), _chain(done, result)))
+            return
+        lease.release()
+        pool.release(env)
+        if not result.done():
+            result.set_result(outcome)
+
+    async def _invoke_cold(self, pool: EnvironmentPool, invocation: Invocation) -> Outcome:
+        while True:
+            env = pool.take_idle()
+            if env is None:
+                env = await pool.start_environment()
+            try:
+                outcome = await env.assign(invocation)
+            except asyncio.CancelledError:
+                env.destroy()
+                raise
+            if outcome is not None:
+                pool.release(env)
+                return outcome
 
     def run_in_background(self, coroutine: Awaitable) -> None:
         """Keep a reference to background work (async invokes) so it finishes before shutdown."""

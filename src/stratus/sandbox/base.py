@@ -31,7 +31,7 @@ class SandboxProcess(Protocol):
     def kill_all(self) -> None:
         """SIGKILL every process of the environment."""
 
-    def max_memory_used_mb(self) -> int: ...
+    def max_memory_used_mb(self, max_age_s: float = 0.0) -> int: ...
 
     def cleanup(self) -> None:
         """Remove what the sandbox created on the host (tmp dir, cgroups, mounts). Idempotent."""

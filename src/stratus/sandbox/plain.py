@@ -8,6 +8,7 @@ import os
 import resource
 import shutil
 import signal
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -39,6 +40,8 @@ class PlainProcess:
         self.tmp_dir = tmp_dir
         self._transport = transport
         self._status_fd: int | None = None
+        self._memory_read_at = 0.0
+        self._memory_mb = 0
         try:
             self._status_fd = os.open(f"/proc/{pid}/status", os.O_RDONLY)
         except OSError:
@@ -56,8 +59,17 @@ class PlainProcess:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def max_memory_used_mb(self) -> int:
-        """Peak resident memory of the runtime process (VmHWM), in MB."""
+    def max_memory_used_mb(self, max_age_s: float = 0.0) -> int:
+        """Peak resident memory of the runtime process (VmHWM), in MB; a reading up to `max_age_s` old
+        may be reused (the peak only grows, and reading /proc costs more than a warm invoke's work)."""
+        now = time.monotonic()
+        if max_age_s and now - self._memory_read_at < max_age_s:
+            return self._memory_mb
+        self._memory_read_at = now
+        self._memory_mb = self._read_peak_mb()
+        return self._memory_mb
+
+    def _read_peak_mb(self) -> int:
         if self._status_fd is None:
             return 0
         try:

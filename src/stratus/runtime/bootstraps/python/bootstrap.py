@@ -28,14 +28,18 @@ class RuntimeClient:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = b""
 
-    def request(self, method, path, body=b"", headers=()):
-        if self.sock is None:
-            self._connect()
+    @staticmethod
+    def _encode(method, path, body=b"", headers=()):
         head = [f"{method} {_BASE}{path} HTTP/1.1\r\nHost: {RUNTIME_API}\r\nContent-Length: {len(body)}\r\n"]
         for name, value in headers:
             head.append(f"{name}: {value}\r\n")
         head.append("\r\n")
-        self.sock.sendall("".join(head).encode("latin-1") + body)
+        return "".join(head).encode("latin-1") + body
+
+    def request(self, method, path, body=b"", headers=()):
+        if self.sock is None:
+            self._connect()
+        self.sock.sendall(self._encode(method, path, body, headers))
         return self._read_response()
 
     def _read_response(self):
@@ -70,11 +74,18 @@ class RuntimeClient:
             raise RuntimeError("Failed to get next")
         return headers, body
 
-    def post_response(self, request_id, body, content_type="application/json"):
-        status, _, _ = self.request("POST", f"invocation/{request_id}/response", body,
-                                    (("Content-Type", content_type),))
+    def post_response_and_next(self, request_id, body, content_type="application/json"):
+        """Post the response and ask for the next invocation in one write (HTTP/1.1 pipelining)."""
+        self.sock.sendall(self._encode("POST", f"invocation/{request_id}/response", body,
+                                       (("Content-Type", content_type),)) + self._encode("GET", "invocation/next"))
+        status, _, refusal = self._read_response()
         if status != 202:
-            raise RuntimeError("Failed to post invocation response")
+            # The next event is already asked for, so carry on rather than die as awslambdaric would.
+            sys.stderr.write(f"Failed to post invocation response: {status} {refusal.decode(errors='replace')}\n")
+        status, headers, body = self._read_response()
+        if status != 200:
+            raise RuntimeError("Failed to get next")
+        return headers, body
 
     def post_error(self, request_id, error, error_type):
         body = _to_json_bytes(error)
@@ -285,8 +296,8 @@ def main():
         setup_logging()
 
     loads = json.loads
+    headers, body = client.next()
     while True:
-        headers, body = client.next()
         request_id = headers.get("lambda-runtime-aws-request-id", "")
         _current_request_id = request_id
         trace_id = headers.get("lambda-runtime-trace-id")
@@ -328,8 +339,9 @@ def main():
             error = build_fault_result(exc, request_id)
             log_error(error)
             client.post_error(request_id, error, error["errorType"] if "." in error["errorType"] else "Unhandled")
+            headers, body = client.next()
             continue
-        client.post_response(request_id, payload, result_type)
+        headers, body = client.post_response_and_next(request_id, payload, result_type)
 
 
 if __name__ == "__main__":

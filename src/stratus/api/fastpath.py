@@ -1,0 +1,172 @@
+"""The front door's HTTP protocol: uvicorn's httptools protocol, with Invoke served without ASGI.
+
+Why: a warm invoke is three HTTP messages through this process (the call, the runtime's `/next`
+answer, its `/response`), and uvicorn's per-request machinery (scope dict, a task, message dicts,
+two writes per response) costs as much as the rest of the invoke together. Here an Invoke request
+is parsed by uvicorn's parser callbacks as usual, but handled by a small cycle object: the
+function is resolved when the head is complete, the body is checked when it is complete, a warm
+environment takes the invocation synchronously, and the answer leaves in one write. Everything
+else (and any Invoke the fast path does not take: HTTP/1.0, `Expect: 100-continue`, a pipelined
+request behind another) goes through uvicorn and the ASGI app unchanged.
+
+The cycle object speaks the parts of uvicorn's RequestResponseCycle that the protocol touches
+(`response_complete`, `keep_alive`, `body`, `message_event`), so uvicorn's pipelining, keep-alive
+and graceful shutdown logic keep working around it. uvicorn is pinned in pyproject.toml for this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from http import HTTPStatus
+from urllib.parse import unquote
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from stratus.api.transport import CoalescingTransport
+
+from stratus.api.asgi import internal_error
+from stratus.api.invoke import PREFIX, SUFFIX, InvokeEndpoint, InvokeHead, error_headers
+from stratus.errors import LambdaError
+
+_PREFIX = PREFIX.encode()
+_SUFFIX = SUFFIX.encode()
+_STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode()) for status in HTTPStatus}
+
+
+def encode_response(status: int, headers: list[tuple[bytes, bytes]], body: bytes, keep_alive: bool) -> bytes:
+    parts = [_STATUS_LINES[status]]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts += (b"content-length: ", str(len(body)).encode(), b"\r\n\r\n", body)
+    return b"".join(parts)
+
+
+class _NoEvent:
+    """uvicorn's on_body signals the cycle's event; the fast cycle reads the body when complete."""
+
+    __slots__ = ()
+
+    def set(self) -> None:
+        pass
+
+
+_NO_EVENT = _NoEvent()
+
+
+class FastInvokeCycle:
+    """One Invoke request on the fast path, from head to the single write of its answer."""
+
+    __slots__ = ("protocol", "endpoint", "head", "error", "body", "keep_alive", "response_complete",
+                 "message_event", "more_body")
+
+    def __init__(self, protocol: "StratusHttpProtocol", endpoint: InvokeEndpoint, raw_path: bytes, query: bytes,
+                 headers: list[tuple[bytes, bytes]], keep_alive: bool):
+        self.protocol = protocol
+        self.endpoint = endpoint
+        self.keep_alive = keep_alive
+        self.response_complete = False
+        self.message_event = _NO_EVENT
+        self.more_body = True
+        self.body = b""
+        self.head: InvokeHead | None = None
+        self.error: LambdaError | None = None
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = unquote(path)
+        try:
+            self.head = endpoint.head(path, query or b"", dict(headers))
+        except LambdaError as error:
+            self.error = error
+        except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
+            self.error = internal_error(exc)
+
+    def body_complete(self) -> None:
+        head = self.head
+        if self.error is not None:
+            return self.respond_error(self.error)
+        if len(self.body) > head.body_limit:
+            return self.respond_error(head.too_large())
+        try:
+            started = self.endpoint.start(head, self.body)
+        except LambdaError as error:
+            return self.respond_error(error)
+        except Exception as exc:  # noqa: BLE001
+            return self.respond_error(internal_error(exc))
+        self.body = b""
+        if isinstance(started, tuple):
+            self.respond(started[0], started[1], b"")
+        else:
+            started.add_done_callback(self._outcome_ready)
+
+    def _outcome_ready(self, future: asyncio.Future) -> None:
+        try:
+            headers, body = self.endpoint.outcome_response(self.head, future.result())
+        except LambdaError as error:
+            return self.respond_error(error)
+        except Exception as exc:  # noqa: BLE001
+            return self.respond_error(internal_error(exc))
+        self.respond(200, headers, body)
+
+    def respond_error(self, error: LambdaError) -> None:
+        request_id = self.head.request_id if self.head is not None else ""
+        self.respond(error.status, error_headers(error, request_id), error.body())
+
+    def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        protocol = self.protocol
+        self.response_complete = True
+        transport = protocol.raw_transport
+        if transport.is_closing():
+            return
+        transport.write(encode_response(status, headers, body, self.keep_alive))
+        if not self.keep_alive:
+            transport.close()
+        protocol.on_response_complete()
+
+
+class StratusHttpProtocol(HttpToolsProtocol):
+    """uvicorn's protocol plus the Invoke fast path (bind an endpoint with `bind`); uvicorn's own
+    responses go through a CoalescingTransport, so each leaves in one write."""
+
+    invoke_endpoint: InvokeEndpoint | None = None
+    raw_transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.raw_transport = transport
+        super().connection_made(CoalescingTransport(transport, self.loop))
+
+    @classmethod
+    def bind(cls, endpoint: InvokeEndpoint) -> type["StratusHttpProtocol"]:
+        return type("BoundStratusHttpProtocol", (cls,), {"invoke_endpoint": endpoint})
+
+    def on_headers_complete(self) -> None:
+        endpoint = self.invoke_endpoint
+        parser = self.parser
+        if (endpoint is not None and not self.expect_100_continue and parser.get_method() == b"POST"
+                and parser.get_http_version() == "1.1" and (self.cycle is None or self.cycle.response_complete)):
+            parsed = httptools.parse_url(self.url)
+            path = parsed.path
+            if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
+                self.cycle = FastInvokeCycle(self, endpoint, path, parsed.query, self.headers,
+                                             parser.should_keep_alive())
+                return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        cycle = self.cycle
+        if isinstance(cycle, FastInvokeCycle):
+            if cycle.head is not None and len(cycle.body) <= cycle.head.body_limit:
+                cycle.body += body  # once past the limit, the rest is dropped: the answer is 413
+            return
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        cycle = self.cycle
+        if isinstance(cycle, FastInvokeCycle):
+            if not cycle.response_complete:
+                cycle.more_body = False
+                cycle.body_complete()
+            return
+        super().on_message_complete()
