@@ -24,6 +24,7 @@ from stratus.errors import (
     RequestEntityTooLargeException,
     ResourceConflictException,
     ResourceNotFoundException,
+    ValidationException,
 )
 from stratus.invoke.environment import EnvironmentSpec
 from stratus.runtime import runtimes
@@ -45,6 +46,7 @@ from stratus.store.base import FunctionAlreadyExists, Store
 from stratus.store.blobs import BadZip, BlobStore, zip_names, zip_unpacked_size
 
 LATEST = "$LATEST"
+MAX_NAME_LENGTH = 64
 
 # Keys Lambda sets itself and refuses in a function's Environment.Variables.
 RESERVED_ENV_KEYS = frozenset({
@@ -143,6 +145,10 @@ class FunctionService:
     # ------------------------------------------------------------------ operations
     async def create(self, request: CreateFunctionRequest) -> FunctionConfiguration:
         name, qualifier = self.arns.resolve(request.FunctionName)
+        if len(name) > MAX_NAME_LENGTH:  # the model allows 140 for the whole ARN; the name itself is capped
+            raise ValidationException(
+                f"1 validation error detected: Value '{name}' at 'functionName' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {MAX_NAME_LENGTH}")
         if qualifier:
             raise InvalidParameterValueException("Function name cannot contain a version or alias qualifier.")
         async with self._lock:

@@ -1,0 +1,115 @@
+"""Fast tests of the rules that need no server."""
+
+import io
+import os
+import stat
+import zipfile
+
+import pytest
+
+from stratus.api.validation import validate
+from stratus.control.names import Arns
+from stratus.errors import InvalidParameterValueException, ResourceNotFoundException, ValidationException
+from stratus.invoke.environment import sanitize_error_type
+from stratus.observe.logs import billed_duration_ms, report_line
+from stratus.sandbox import exit_description
+from stratus.store.blobs import BadZip, BlobStore, zip_unpacked_size
+
+
+def test_model_validation_uses_aws_wording():
+    with pytest.raises(ValidationException) as raised:
+        validate("CreateFunction", {"FunctionName": "bad name!", "Role": "arn:aws:iam::000000000000:role/x",
+                                    "Code": {}, "MemorySize": 64})
+    message = raised.value.message
+    assert message.startswith("2 validation errors detected: ")
+    assert "Value 'bad name!' at 'functionName' failed to satisfy constraint: Member must satisfy regular " \
+           "expression pattern" in message
+    assert "Value '64' at 'memorySize' failed to satisfy constraint: Member must have value greater than or " \
+           "equal to 128" in message
+
+
+def test_model_validation_checks_nested_and_enum_members():
+    with pytest.raises(ValidationException) as raised:
+        validate("CreateFunction", {"FunctionName": "ok", "Role": "arn:aws:iam::000000000000:role/x", "Code": {},
+                                    "Runtime": "cobol", "Environment": {"Variables": {"1bad": "x"}}})
+    assert "at 'runtime' failed to satisfy constraint: Member must satisfy enum value set" in raised.value.message
+    assert "at 'environment.variables'" in raised.value.message
+    validate("GetFunction", {"FunctionName": "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST"})
+
+
+@pytest.mark.parametrize("reference,expected", [
+    ("fn", ("fn", None)),
+    ("fn:$LATEST", ("fn", "$LATEST")),
+    ("000000000000:function:fn", ("fn", None)),
+    ("arn:aws:lambda:us-east-1:000000000000:function:fn", ("fn", None)),
+    ("arn:aws:lambda:us-east-1:000000000000:function:fn:prod", ("fn", "prod")),
+])
+def test_function_references_resolve(reference, expected):
+    assert Arns("us-east-1", "000000000000").resolve(reference) == expected
+
+
+def test_foreign_region_or_account_is_not_found_and_qualifiers_must_agree():
+    arns = Arns("us-east-1", "000000000000")
+    with pytest.raises(ResourceNotFoundException):
+        arns.resolve("arn:aws:lambda:eu-west-1:000000000000:function:fn")
+    with pytest.raises(ResourceNotFoundException):
+        arns.resolve("123456789012:function:fn")
+    with pytest.raises(InvalidParameterValueException):
+        arns.resolve("fn:1", "2")
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("Runtime.ImportModuleError", "Runtime.ImportModuleError"),
+    ("Function.MyError", "Function.MyError"),
+    ("Function.", "Function.Unknown"),
+    ("ValueError", "Runtime.Unknown"),
+    ("Unhandled", "Runtime.Unknown"),
+    (None, "Runtime.Unknown"),
+])
+def test_error_types_are_sanitized_like_aws(value, expected):
+    assert sanitize_error_type(value) == expected
+
+
+def test_report_line_and_billing():
+    assert billed_duration_ms(0.2) == 1 and billed_duration_ms(1.01) == 2 and billed_duration_ms(3.0) == 3
+    line = report_line("rid", 1.234, 128, 20, 55.5).decode()
+    assert line == ("REPORT RequestId: rid\tDuration: 1.23 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\t"
+                    "Max Memory Used: 20 MB\tInit Duration: 55.50 ms\t\n")
+    assert "Init Duration" not in report_line("rid", 1.0, 128, 20, None).decode()
+
+
+def test_exit_descriptions_use_go_wording():
+    assert exit_description(1) == "exit status 1"
+    assert exit_description(-9) == "signal: killed"
+    assert exit_description(-11) == "signal: segmentation fault"
+
+
+def _zip(entries):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content, mode in entries:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (mode | 0o100000) << 16
+            archive.writestr(info, content)
+    return buffer.getvalue()
+
+
+def test_blobs_are_content_addressed_and_keep_exec_bits(tmp_path):
+    blobs = BlobStore(tmp_path / "blobs", tmp_path / "code")
+    data = _zip([("bootstrap", "#!/bin/sh\n", 0o755), ("lib/data.txt", "x", 0o644)])
+    sha = blobs.put(data)
+    assert blobs.put(data) == sha and blobs.read(sha) == data
+    root = blobs.unpacked(sha)
+    assert os.stat(root / "bootstrap").st_mode & stat.S_IXUSR
+    assert not os.stat(root / "lib" / "data.txt").st_mode & stat.S_IXUSR
+    assert blobs.unpacked(sha) == root
+
+
+def test_zip_that_escapes_or_is_not_a_zip_is_refused(tmp_path):
+    with pytest.raises(BadZip):
+        zip_unpacked_size(b"not a zip")
+    blobs = BlobStore(tmp_path / "blobs", tmp_path / "code")
+    sha = blobs.put(_zip([("../evil.py", "x", 0o644)]))
+    with pytest.raises(BadZip):
+        blobs.unpacked(sha)
+    assert not (tmp_path / "evil.py").exists()
