@@ -119,18 +119,23 @@ def test_create_with_bad_characters_in_name_is_a_validation_error(lam, bad_name)
     assert_not_stored(lam, bad_name)
 
 
-@pytest.mark.parametrize("length", [
-    141,  # over the model's FunctionName max (140)
-    pytest.param(65, marks=pytest.mark.xfail(
-        strict=True, reason="server bug: names of 65-140 chars pass the model's 140 limit and are stored; "
-                            "Lambda caps the name part at 64 (ValidationException)")),
+@pytest.mark.parametrize("reference", [
+    pytest.param("n" * 141, id="141-over-the-model-max"),
+    pytest.param("n" * 65, id="65-over-lambdas-name-max"),
+    pytest.param("arn:aws:lambda:us-east-1:000000000000:function:" + "n" * 65, id="65-inside-an-arn"),
 ])
-def test_create_with_too_long_name_is_a_validation_error(lam, request, length):
-    name = ("n" * length)
+def test_create_with_too_long_name_is_a_validation_error(lam, request, reference):
+    name = reference.rsplit(":", 1)[-1]
     request.addfinalizer(lambda: _delete_quietly(lam, name))
-    status, error, _ = fails(lam.create_function, **create_kwargs(name))
+    status, error, _ = fails(lam.create_function, **create_kwargs(reference))
     assert (status, error) == (400, "ValidationException")
     assert_not_stored(lam, name)
+
+
+def test_create_with_a_qualifier_in_the_name_is_refused(lam, fn_name):
+    status, error, _ = fails(lam.create_function, **create_kwargs(f"{fn_name}:live"))
+    assert (status, error) == (400, "InvalidParameterValueException")
+    assert_not_stored(lam, fn_name)
 
 
 def _delete_quietly(lam, name):
@@ -185,6 +190,8 @@ BAD_SETTINGS = [
     pytest.param({"Environment": {"Variables": {"AWS_REGION": "eu-west-1"}}},
                  "InvalidParameterValueException", id="env-reserved-key"),
     pytest.param({"EphemeralStorage": {"Size": 20000}}, "ValidationException", id="storage-20000"),
+    pytest.param({"Environment": {"Variables": {"1BAD-KEY": "v"}}}, "ValidationException", id="env-key-pattern"),
+    pytest.param({"Role": "not-a-role-arn"}, "ValidationException", id="role-pattern"),
 ]
 
 
@@ -401,3 +408,12 @@ def test_raw_http_errors_for_unknown_function_and_bad_name_are_aws_shaped(server
     assert_aws_error(status, headers, body, 400, ("ValidationException",))
     status, headers, body = raw(server, "POST", f"{FUNCTIONS}/{fn_name}/invocations", b"{}")
     assert_aws_error(status, headers, body, 404, ("ResourceNotFoundException",))
+
+
+def test_list_with_a_marker_stratus_never_issued_is_refused(server):
+    import urllib.error
+    import urllib.request
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(f"{server.endpoint}/2015-03-31/functions/?Marker=%25%25%25%25")
+    assert raised.value.code == 400
+    assert raised.value.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"

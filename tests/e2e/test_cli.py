@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -84,6 +85,25 @@ def invoke(aws, name: str, payload: str, out: str = "out.json") -> tuple[dict, o
     return meta, json.loads((aws.cwd / out).read_text())
 
 
+def assert_log_tail(log_result: str) -> str:
+    """The decoded X-Amz-Log-Result has one START, END and REPORT line, in order, for one request;
+    returns the REPORT line."""
+    lines = base64.b64decode(log_result).decode().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("START RequestId: ")]
+    ends = [i for i, line in enumerate(lines) if line.startswith("END RequestId: ")]
+    reports = [i for i, line in enumerate(lines) if line.startswith("REPORT RequestId: ")]
+    assert len(starts) == len(ends) == len(reports) == 1, lines
+    assert starts[0] < ends[0] < reports[0], lines
+    assert lines[starts[0]].endswith("Version: $LATEST")
+    request_id = lines[starts[0]].split()[2]
+    assert lines[ends[0]] == f"END RequestId: {request_id}"
+    report = lines[reports[0]]
+    assert report.startswith(f"REPORT RequestId: {request_id}\t")
+    for field in ("Duration: ", "Billed Duration: ", "Memory Size: ", "Max Memory Used: "):
+        assert f"\t{field}" in report, report
+    return report
+
+
 def test_cli_full_lifecycle(aws, fn_name, tmp_path):
     (tmp_path / "fn.zip").write_bytes(code("v1"))
     created = create(aws, fn_name)
@@ -95,25 +115,16 @@ def test_cli_full_lifecycle(aws, fn_name, tmp_path):
     assert created["Version"] == "$LATEST"
     aws.run("wait", "function-active-v2", "--function-name", fn_name)
 
-    # Invoke, with the log tail: START / END / REPORT around the function's own output.
+    # Invoke with the log tail: START / END / REPORT of this request, Init Duration on the cold start.
     meta, body = invoke(aws, fn_name, '{"x":1}')
     assert meta["StatusCode"] == 200
     assert meta["ExecutedVersion"] == "$LATEST"
     assert "FunctionError" not in meta
     assert body == {"version": "v1", "event": {"x": 1}, "greeting": None}
-    log = base64.b64decode(meta["LogResult"]).decode()
-    lines = log.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("START RequestId: "))
-    end = next(i for i, line in enumerate(lines) if line.startswith("END RequestId: "))
-    report = next(line for line in lines if line.startswith("REPORT RequestId: "))
-    assert start < next(i for i, line in enumerate(lines) if "hello from v1" in line) < end
-    assert "Version: $LATEST" in lines[start]
-    request_id = lines[start].split()[2]
-    assert request_id in lines[end] and request_id in report
-    for field in ("Duration:", "Billed Duration:", "Memory Size: 128 MB", "Max Memory Used:", "Init Duration:"):
-        assert field in report, report
+    report = assert_log_tail(meta["LogResult"])
+    assert "Memory Size: 128 MB" in report and "Init Duration:" in report
 
-    # New code: the next invoke runs it, on a warm path again (no Init Duration on the second v2 call).
+    # New code: the next invoke runs it, in a new environment (a cold start again).
     (tmp_path / "fn2.zip").write_bytes(code("v2"))
     updated = aws.json("update-function-code", "--function-name", fn_name, "--zip-file", "fileb://fn2.zip")
     assert updated["CodeSha256"] == sha256_b64(code("v2"))
@@ -121,7 +132,7 @@ def test_cli_full_lifecycle(aws, fn_name, tmp_path):
     aws.run("wait", "function-updated-v2", "--function-name", fn_name)
     meta, body = invoke(aws, fn_name, '{"x":2}')
     assert body == {"version": "v2", "event": {"x": 2}, "greeting": None}
-    assert "hello from v2" in base64.b64decode(meta["LogResult"]).decode()
+    assert "Init Duration:" in assert_log_tail(meta["LogResult"])
 
     # New configuration.
     configured = aws.json("update-function-configuration", "--function-name", fn_name, "--timeout", "10",
@@ -137,7 +148,7 @@ def test_cli_full_lifecycle(aws, fn_name, tmp_path):
         assert download.read() == code("v2")
     meta, body = invoke(aws, fn_name, '{"x":3}')
     assert body["greeting"] == "hi"
-    assert "Memory Size: 256 MB" in base64.b64decode(meta["LogResult"]).decode()
+    assert "Memory Size: 256 MB" in assert_log_tail(meta["LogResult"])
 
     # Delete: then it is gone for every call.
     aws.run("delete-function", "--function-name", fn_name)
@@ -147,56 +158,101 @@ def test_cli_full_lifecycle(aws, fn_name, tmp_path):
     assert "ResourceNotFoundException" in stderr
 
 
-def test_cli_list_functions_pages(aws, fn_name, tmp_path):
-    (tmp_path / "fn.zip").write_bytes(code("list"))
-    names = [f"{fn_name}-{i}" for i in range(3)]
+def test_cli_list_functions_pages(aws, lam, fn_name):
+    names = [f"{fn_name}-{i}" for i in range(2)]
     for name in names:
-        create(aws, name)
+        lam.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                            Code={"ZipFile": code("list")})
+    try:
+        # --max-items 1: one function per call and a NextToken to continue from, until the end.
+        seen, token, calls = [], None, 0
+        while True:
+            args = ["list-functions", "--max-items", "1"]
+            if token:
+                args += ["--starting-token", token]
+            page = aws.json(*args)
+            calls += 1
+            assert len(page["Functions"]) == 1, page
+            seen += [f["FunctionName"] for f in page["Functions"]]
+            token = page.get("NextToken")
+            if not token:
+                break
+            assert calls < 100, "paging does not end"
+        assert len(seen) == len(set(seen)), seen
+        assert [name for name in seen if name.startswith(fn_name)] == names
+        assert calls == len(seen) >= len(names)
 
-    # --max-items 1: one function per call, and a NextToken to continue from, until the end.
-    seen, token, calls = [], None, 0
-    while True:
-        args = ["list-functions", "--max-items", "1"]
-        if token:
-            args += ["--starting-token", token]
-        page = aws.json(*args)
-        calls += 1
-        assert len(page["Functions"]) <= 1
-        seen += [f["FunctionName"] for f in page["Functions"]]
-        token = page.get("NextToken")
-        if not token:
-            break
-        assert calls < 200, "paging does not end"
-    assert len(seen) == len(set(seen)), seen
-    assert [name for name in seen if name.startswith(fn_name)] == names
-    assert calls >= len(names)
-
-    # --page-size 1: the CLI follows NextMarker itself and prints everything in one document.
-    everything = aws.json("list-functions", "--page-size", "1")
-    assert [f["FunctionName"] for f in everything["Functions"]] == seen
-    assert "NextToken" not in everything
-
-    for name in names:
-        aws.run("delete-function", "--function-name", name)
-    remaining = [f["FunctionName"] for f in aws.json("list-functions")["Functions"]]
-    assert not set(remaining) & set(names)
+        # --page-size 1: the CLI follows NextMarker itself and prints every function in one document.
+        everything = aws.json("list-functions", "--page-size", "1")
+        assert [f["FunctionName"] for f in everything["Functions"]] == seen
+        assert "NextToken" not in everything
+    finally:
+        for name in names:
+            lam.delete_function(FunctionName=name)
 
 
-def test_cli_reports_aws_errors(aws, fn_name, tmp_path):
+def test_cli_reports_aws_errors(aws, lam, fn_name, tmp_path):
+    """Refused calls exit non-zero with AWS's error type in the CLI's message, and change nothing."""
     (tmp_path / "fn.zip").write_bytes(code("v1"))
-    (tmp_path / "not.zip").write_bytes(b"this is not a zip")
+    # (The CLI itself refuses a file that is not a zip; a zip without the handler file reaches the server.)
+    (tmp_path / "nohandler.zip").write_bytes(make_zip({"other.py": "x = 1\n"}))
     stderr = aws.fails("create-function", "--function-name", fn_name, "--runtime", "python3.12",
-                       "--handler", "app.handler", "--role", ROLE, "--zip-file", "fileb://not.zip")
+                       "--handler", "app.handler", "--role", ROLE, "--zip-file", "fileb://nohandler.zip")
     assert "InvalidParameterValueException" in stderr
-    assert "ResourceNotFoundException" in aws.fails("get-function-configuration", "--function-name", fn_name)
+    stderr = aws.fails("get-function-configuration", "--function-name", fn_name)
+    assert "ResourceNotFoundException" in stderr
 
-    create(aws, fn_name)
-    stderr = aws.fails("create-function", "--function-name", fn_name, "--runtime", "python3.12",
-                       "--handler", "app.handler", "--role", ROLE, "--zip-file", "fileb://fn.zip")
-    assert "ResourceConflictException" in stderr
-    stderr = aws.fails("invoke", "--function-name", fn_name, "--payload", "not json", "bad.json")
-    assert "InvalidRequestContentException" in stderr
-    stderr = aws.fails("update-function-configuration", "--function-name", fn_name, "--timeout", "901")
-    assert "InvalidParameterValueException" in stderr
-    assert aws.json("get-function-configuration", "--function-name", fn_name)["Timeout"] == 3
-    aws.run("delete-function", "--function-name", fn_name)
+    before = lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                                 Code={"ZipFile": code("v1")})
+    try:
+        stderr = aws.fails("create-function", "--function-name", fn_name, "--runtime", "python3.12",
+                           "--handler", "app.handler", "--role", ROLE, "--zip-file", "fileb://fn.zip")
+        assert "ResourceConflictException" in stderr
+        stderr = aws.fails("invoke", "--function-name", fn_name, "--payload", "not json", "bad.json")
+        assert "InvalidRequestContentException" in stderr
+        stderr = aws.fails("update-function-configuration", "--function-name", fn_name, "--timeout", "901")
+        assert "InvalidParameterValueException" in stderr
+        after = lam.get_function_configuration(FunctionName=fn_name)
+        assert after["RevisionId"] == before["RevisionId"] and after["Timeout"] == 3
+    finally:
+        lam.delete_function(FunctionName=fn_name)
+
+
+def test_cold_start_log_tail_holds_the_handlers_output(server, fn_name):
+    """Found through the CLI journey: what a handler prints must be in its own tail, between START and
+    END, on cold starts too.
+
+    The bug was a race between the output pipe and the runtime's response post (Environment._finish
+    cleared the current invocation before its last read of the output, so the output was filed as init
+    output of the next invocation); it lost the output about half the time when several environments
+    started together, so this starts several at once, six times over.
+    """
+    lam = server.client(max_pool_connections=16)
+    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": make_zip({"app.py": (
+                            "def handler(event, context):\n"
+                            "    print('output of ' + event['tag'])\n"
+                            "    return event['tag']\n")})})
+
+    def cold_invoke(tag: str) -> tuple[str, list[str]]:
+        response = lam.invoke(FunctionName=fn_name, LogType="Tail", Payload=json.dumps({"tag": tag}))
+        assert json.loads(response["Payload"].read()) == tag
+        return tag, base64.b64decode(response["LogResult"]).decode().splitlines()
+
+    try:
+        for round_ in range(6):
+            # New configuration → every invoke below needs a fresh environment.
+            lam.update_function_configuration(FunctionName=fn_name, Description=f"round {round_}")
+            with ThreadPoolExecutor(8) as pool:
+                results = list(pool.map(cold_invoke, [f"{round_}-{i}" for i in range(8)]))
+            # (A request may queue for an environment that has just finished its first one: not every
+            # invoke is a cold start, but most are.)
+            assert sum("Init Duration:" in lines[-1] for _, lines in results) >= 2, results
+            for tag, lines in results:
+                assert f"output of {tag}" in lines, f"invoke {tag}: its output is missing from its tail: {lines}"
+                assert not any(line.startswith("output of ") and line != f"output of {tag}" for line in lines), lines
+                start = next(i for i, line in enumerate(lines) if line.startswith("START "))
+                end = next(i for i, line in enumerate(lines) if line.startswith("END "))
+                assert start < lines.index(f"output of {tag}") < end, lines
+    finally:
+        lam.delete_function(FunctionName=fn_name)

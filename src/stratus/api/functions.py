@@ -65,11 +65,13 @@ async def json_body(request: Request, limit: int) -> dict[str, Any]:
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
         raise RequestEntityTooLargeException(f"Request must be smaller than {limit} bytes for the operation")
-    body = b""
+    chunks, size = [], 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
+        size += len(chunk)
+        if size > limit:
             raise RequestEntityTooLargeException(f"Request must be smaller than {limit} bytes for the operation")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     if not body:
         return {}
     try:

@@ -214,9 +214,11 @@ class FunctionService:
         after = None
         if marker:
             try:
-                after = base64.urlsafe_b64decode(marker.encode()).decode()
+                after = base64.b64decode(marker.encode(), altchars=b"-_", validate=True).decode()
             except (binascii.Error, UnicodeDecodeError, ValueError):
                 raise InvalidParameterValueException("Invalid Marker") from None
+            if not after:
+                raise InvalidParameterValueException("Invalid Marker")
         records = await self.store.list_functions(after, limit + 1)
         next_marker = None
         if len(records) > limit:
