@@ -110,14 +110,26 @@ def wait_active(client, name: str, timeout_s: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def server_log_problems(server: StratusServer, limit: int = 40) -> list[str]:
-    """Lines of the server log that look like errors (the log itself is kept by the helper)."""
+_LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d")
+
+
+def server_log_problems(server: StratusServer, limit: int = 80) -> list[str]:
+    """The server log's WARNING/ERROR/CRITICAL records and tracebacks, each with its continuation lines
+    (the last `limit` lines of them)."""
     try:
         lines = server.log_path.read_text(errors="replace").splitlines()
     except OSError:
         return []
-    marks = ("ERROR", "Traceback", "Exception", "CRITICAL", "WARNING")
-    return [line for line in lines if any(mark in line for mark in marks)][-limit:]
+    marks = ("ERROR", "CRITICAL", "WARNING", "Traceback")
+    found, keep = [], False
+    for line in lines:
+        if _LOG_RECORD.match(line):
+            keep = any(mark in line for mark in marks)
+        elif "Traceback" in line:
+            keep = True
+        if keep:
+            found.append(line)
+    return found[-limit:]
 
 
 def descendants(pid: int) -> list[tuple[int, str]]:
@@ -142,3 +154,88 @@ def descendants(pid: int) -> list[tuple[int, str]]:
             continue
         todo.extend(children.get(child, []))
     return found
+
+
+def machine_busy_percent(seconds: float = 1.0) -> float:
+    """Share of all CPUs not idle over `seconds` (from /proc/stat), taken while this run is not
+    loading the machine: shows whether other work would skew the figures."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            values = [int(value) for value in stat.readline().split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        return sum(values[:8]), idle
+    try:
+        total_before, idle_before = sample()
+        time.sleep(seconds)
+        total_after, idle_after = sample()
+    except OSError:
+        return float("nan")
+    total = total_after - total_before
+    return 100.0 * (1 - (idle_after - idle_before) / total) if total else float("nan")
+
+
+def busy_note(before: float, after: float) -> str:
+    text = f"CPU busy with other work: {before:.0f}% just before the run, {after:.0f}% just after"
+    if before > 15 or after > 15:
+        text += "  <- the machine was not idle: figures are skewed, run again when it is"
+    return text
+
+
+def wait_for_idle(max_s: float, threshold: float = 10.0) -> float:
+    """Wait (at most max_s) until the machine's CPUs are < threshold % busy over 2 s; returns the last
+    reading (the reading of a 1 s sample when max_s is 0)."""
+    if max_s <= 0:
+        return machine_busy_percent()
+    deadline = time.monotonic() + max_s
+    announced = False
+    while True:
+        busy = machine_busy_percent(2.0)
+        if busy < threshold or time.monotonic() >= deadline:
+            return busy
+        if not announced:
+            print(f"waiting up to {max_s:g} s for the machine to go idle (now {busy:.0f}% busy) ...", flush=True)
+            announced = True
+
+
+class OtherLoad:
+    """CPU used by processes outside this benchmark while it measures: machine-wide busy jiffies
+    (/proc/stat) minus those of this process, its reaped children, and the live trees under `roots()`."""
+
+    def __init__(self, roots):
+        self.roots = roots  # callable -> list of pids whose whole trees belong to the benchmark
+
+    @staticmethod
+    def _machine() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            values = [int(value) for value in stat.readline().split()[1:]]
+        return sum(values[:8]), values[3] + values[4]
+
+    def _ours(self) -> int:
+        pids = {os.getpid()}
+        for root in self.roots():
+            pids.add(root)
+            pids.update(pid for pid, _ in descendants(root))
+        total = 0
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()
+                total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+            except (OSError, IndexError, ValueError):
+                continue
+        return total
+
+    def start(self) -> "OtherLoad":
+        self.total, self.idle = self._machine()
+        self.ours = self._ours()
+        return self
+
+    def percent(self) -> float:
+        """% of all CPUs busy with other work since start()."""
+        total, idle = self._machine()
+        ours = self._ours()
+        elapsed = total - self.total
+        if elapsed <= 0:
+            return float("nan")
+        busy = (elapsed - (idle - self.idle)) - (ours - self.ours)
+        return max(0.0, 100.0 * busy / elapsed)

@@ -22,14 +22,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    REPO, KeepAliveClient, StratusServer, build_request, header, make_zip, percentile, server_log_problems,
-    wait_active,
+    REPO, KeepAliveClient, OtherLoad, StratusServer, build_request, busy_note, header, machine_busy_percent, make_zip,
+    percentile, server_log_problems, wait_active, wait_for_idle,
 )
 
 HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
@@ -48,12 +49,12 @@ def server_python() -> str:
         return candidate if os.access(candidate, os.X_OK) else sys.executable
 
 
-def interpreter_commands() -> list[tuple[str, list[str]]]:
-    """(label, argv) of each `-c pass` baseline, one per distinct interpreter binary."""
+def interpreter_commands() -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """A legend of the distinct interpreter binaries, and (label, argv) of each `-c pass` baseline."""
     candidates = [("sys.executable", sys.executable)]
     if os.access("/usr/bin/python3", os.X_OK):
         candidates.append(("/usr/bin/python3", "/usr/bin/python3"))
-    candidates.append(("server's runtime python", server_python()))
+    candidates.append(("the server's runtime python", server_python()))
     seen: dict[str, int] = {}
     interpreters: list[tuple[str, str]] = []
     for label, path in candidates:
@@ -64,19 +65,30 @@ def interpreter_commands() -> list[tuple[str, list[str]]]:
             continue
         seen[real] = len(interpreters)
         interpreters.append((label, path))
-    commands = []
-    for label, path in interpreters:
-        shown = path if os.path.realpath(path) == path else f"{path} -> {os.path.realpath(path)}"
-        commands.append((f"{label}: {shown} -c pass", [path, "-c", "pass"]))
-        commands.append((f"{label}: {shown} -S -u -c pass", [path, "-S", "-u", "-c", "pass"]))
-    return commands
+    legend, commands = [], []
+    for letter, (label, path) in zip("ABCD", interpreters):
+        real = os.path.realpath(path)
+        legend.append(f"{letter} = {label}: {path}{'' if real == path else ' -> ' + real}")
+        commands.append((f"{letter} -c pass", [path, "-c", "pass"]))
+        commands.append((f"{letter} -S -u -c pass", [path, "-S", "-u", "-c", "pass"]))
+    return legend, commands
 
 
 def time_command(argv: list[str]) -> float:
+    """Spawn-to-reaped time of argv, in ms. A blocking wait(): subprocess's wait(timeout=...) polls
+    with growing sleeps and would round every figure up to ~16 / 32 ms; a timer bounds it instead."""
     start = time.perf_counter()
-    subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=True, timeout=60)
-    return (time.perf_counter() - start) * 1e3
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watchdog = threading.Timer(60, process.kill)
+    watchdog.start()
+    try:
+        code = process.wait()
+    finally:
+        watchdog.cancel()
+    elapsed = (time.perf_counter() - start) * 1e3
+    if code != 0:
+        raise RuntimeError(f"{argv} exited with {code}")
+    return elapsed
 
 
 def summary(values: list[float]) -> tuple[int, float, float, float]:
@@ -94,10 +106,13 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=0.2,
                         help="pause (s) after each delete, so a draining environment does not overlap the next cold start")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="bound on the whole loop (default 600)")
+    parser.add_argument("--wait-idle", type=float, default=60.0,
+                        help="wait up to this many seconds for other CPU load to stop before starting (default 60, 0: no wait)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server log, data) afterwards")
     args = parser.parse_args()
     iterations = max(1, min(args.iterations, 1000))
 
+    busy_before = wait_for_idle(max(0.0, min(args.wait_idle, 3600.0)))
     workdir = Path(tempfile.mkdtemp(prefix="stratus-bench-cold-"))
     server = StratusServer(workdir / "data")
     client = None
@@ -106,7 +121,7 @@ def main() -> int:
     first, init, report_duration, second, create = [], [], [], [], []
     missing_init = 0
     errors: list[str] = []
-    commands = interpreter_commands()
+    legend, commands = interpreter_commands()
     command_times: dict[str, list[float]] = {label: [] for label, _ in commands}
     try:
         for _, argv in commands:  # warm the page cache for every interpreter once, unrecorded
@@ -117,6 +132,8 @@ def main() -> int:
         connection = KeepAliveClient(server.port, timeout_s=60)
         prefix = "bench-cold-" + uuid.uuid4().hex[:6]
         deadline = time.monotonic() + args.max_seconds
+        server_pid = server.process.pid
+        other = OtherLoad(lambda: [server_pid]).start()
         print(f"cold start: {iterations} fresh functions ...", flush=True)
         for index in range(iterations):
             if time.monotonic() > deadline:
@@ -157,14 +174,16 @@ def main() -> int:
             for label, argv in commands:  # the baselines, interleaved so drift hits both alike
                 command_times[label].append(time_command(argv))
         connection.close()
+        other_percent = other.percent()
 
         print()
         print(f"Stratus cold start - fresh no-dependency python3.12 function; {os.cpu_count()} CPUs, "
               f"server Python {platform.python_version()}, runtime interpreter {server_python()} -S -u")
-        print(f"load average at end: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
+        print(f"note: {busy_note(busy_before, machine_busy_percent())}")
+        print(f"note: CPU used by processes outside this benchmark while measuring: {other_percent:.0f}%"
+              f"{'  <- skewed' if other_percent > 10 else ''}")
         print()
-        width = max(len(label) for label in command_times) + 2
-        width = max(width, 48)
+        width = 40
         print(f"    {'ms':<{width}}{'n':>5}{'p50':>9}{'p99':>9}{'max':>9}")
         rows = [("first invoke, client-side (cold)", first),
                 ("REPORT Init Duration", init),
@@ -174,11 +193,12 @@ def main() -> int:
         rows += [(label, values) for label, values in command_times.items()]
         for index, (label, values) in enumerate(rows):
             if index == 5:
-                print(f"    {'-- baselines: interpreter start + exit, spawned from this process':<{width}}")
+                print("    -- baselines, same run: interpreter start + exit, spawned from this process")
+                print("\n".join("       " + line for line in legend))
             n, p50, p99, top = summary(values)
             print(f"    {label:<{width}}{n:>5}{fmt(p50):>9}{fmt(p99):>9}{fmt(top):>9}")
-        runtime_label = next((label for label in command_times if "server's runtime python" in label
-                              and label.endswith("-S -u -c pass")), None)
+        runtime_letter = next((line[0] for line in legend if "server's runtime python" in line), None)
+        runtime_label = f"{runtime_letter} -S -u -c pass" if runtime_letter else None
         if runtime_label and first:
             floor = summary(command_times[runtime_label])[1]
             print()

@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    KeepAliveClient, StratusServer, build_request, descendants, free_port, make_zip, percentile,
-    server_log_problems, wait_active,
+    KeepAliveClient, OtherLoad, StratusServer, build_request, busy_note, descendants, free_port, machine_busy_percent,
+    make_zip, percentile, server_log_problems, wait_active, wait_for_idle,
 )
 
 GOAL_P50_OVERHEAD_MS = 0.25
@@ -98,10 +98,8 @@ class Sequential:
                 "p99": percentile(values, 99), "max": values[-1] if values else float("nan")}
 
 
-def sequential(baseline: Sequential, stratus: Sequential, requests: int, warmup: int, max_s: float) -> bool:
-    """Warm both, then alternate blocks of BLOCK requests; returns False if cut short by max_s."""
-    baseline.run(warmup, record=False)
-    stratus.run(warmup, record=False)
+def sequential(baseline: Sequential, stratus: Sequential, requests: int, max_s: float) -> bool:
+    """Alternate blocks of BLOCK requests; returns False if cut short by max_s."""
     deadline = time.monotonic() + max_s
     gc.collect()
     gc.disable()
@@ -216,6 +214,8 @@ def main() -> int:
                         help="throughput load generator (auto: wrk when installed)")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: leave a core to the server)")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="bound on the sequential phase (default 300)")
+    parser.add_argument("--wait-idle", type=float, default=60.0,
+                        help="wait up to this many seconds for other CPU load to stop before starting (default 60, 0: no wait)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server log, data) afterwards")
     args = parser.parse_args()
     args.requests = max(1, min(args.requests, 1_000_000))
@@ -229,7 +229,7 @@ def main() -> int:
         parser.error("wrk is not installed")
     wrk_threads = max(1, min(args.wrk_threads, args.connections))
 
-    load_before = os.getloadavg()[0]
+    busy_before = wait_for_idle(max(0.0, min(args.wait_idle, 3600.0)))
     workdir = Path(tempfile.mkdtemp(prefix="stratus-bench-warm-"))
     server = StratusServer(workdir / "data")
     baseline_process = None
@@ -249,11 +249,17 @@ def main() -> int:
 
         # (a) + (b): sequential, one keep-alive connection each, same client code
         print(f"sequential: warming ({args.warmup} requests each), then {args.requests} requests each ...", flush=True)
+        roots = [baseline_process.pid, server.process.pid]
+        other = OtherLoad(lambda: roots)
         base_seq, stratus_seq = Sequential(baseline_port, baseline_raw), Sequential(server.port, stratus_raw)
         first = stratus_seq.client.request(stratus_raw)
         if first[0] != 200 or first[2] != b"{}":
             raise RuntimeError(f"unexpected first invoke response: {first}")
-        complete = sequential(base_seq, stratus_seq, args.requests, args.warmup, args.max_seconds)
+        base_seq.run(args.warmup, record=False)
+        stratus_seq.run(args.warmup, record=False)
+        other.start()
+        complete = sequential(base_seq, stratus_seq, args.requests, args.max_seconds)
+        other_seq = other.percent()
         base_seq.client.close()
         stratus_seq.client.close()
 
@@ -269,8 +275,10 @@ def main() -> int:
             def load(port: int, raw: bytes, seconds: float) -> dict:
                 return run_python_load(port, raw, args.connections, seconds)
         load(server.port, stratus_raw, 1.0)  # warm-up: start the environments concurrency needs, unrecorded
+        other.start()
         base_load = load(baseline_port, baseline_raw, args.seconds)
         stratus_load = load(server.port, stratus_raw, args.seconds)
+        other_load = other.percent()
         environments = [cmd for _, cmd in descendants(server.process.pid) if "bootstrap" in cmd]
         after = KeepAliveClient(server.port)
         status, head, body = after.request(stratus_raw)
@@ -287,9 +295,10 @@ def main() -> int:
         print(f"Stratus warm invoke - no-op python3.12 handler; {os.cpu_count()} CPUs ({platform.machine()}), "
               f"Python {platform.python_version()}")
         print(f"baseline: bare asyncio HTTP server on loopback (loop: {baseline_loop}), fixed 200 '{{}}'")
-        print(f"note: {os.cpu_count()} cores - the client / load generator competes with the server for CPU; "
-              f"1-min load average before the run {load_before:.2f}"
-              f"{' (other work on the machine: figures are noisy)' if load_before > 0.5 else ''}")
+        print(f"note: {os.cpu_count()} cores - the client / load generator competes with the server for CPU")
+        print(f"note: {busy_note(busy_before, machine_busy_percent())}")
+        print(f"note: CPU used by processes outside this benchmark while measuring: {other_seq:.0f}% (sequential), "
+              f"{other_load:.0f}% (throughput){'  <- skewed' if max(other_seq, other_load) > 10 else ''}")
         print()
         print(f"(a) sequential latency, 1 keep-alive connection, raw-socket HTTP/1.1 client, "
               f"n={s['n']} each{'' if complete else ' (CUT SHORT by --max-seconds)'}, interleaved in blocks of {BLOCK}")

@@ -37,11 +37,23 @@ _pip() {
     fi
 }
 
+# Functions run in bubblewrap namespaces where the host allows it; without bwrap Stratus falls
+# back to the plain sandbox (rlimits only) and says so when it starts.
+_ensure_bubblewrap() {
+    command -v bwrap >/dev/null && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        _say "installing bubblewrap (function sandbox) with apt-get"
+        (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1 && return 0
+    fi
+    _say "bubblewrap is not installed (apt-get install bubblewrap): functions will run in the plain sandbox"
+}
+
 # ensure_installed EXTRAS: EXTRAS is "" or "test".
 ensure_installed() {
     local extras="${1:-}" spec="$STRATUS_ROOT" stamp
     [ -n "$extras" ] && spec="$STRATUS_ROOT[$extras]"
     _make_venv
+    _ensure_bubblewrap
     stamp="$VENV/.stratus-installed-$(cat "$STRATUS_ROOT/pyproject.toml" | cksum | cut -d' ' -f1)-${extras:-base}"
     if [ ! -f "$stamp" ]; then
         _say "installing Stratus${extras:+ with $extras extras} into $VENV"

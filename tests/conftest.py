@@ -12,10 +12,27 @@ from tests.support.server import StratusServer
 _names = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """A `stratus serve` shared by the session's tests (each test uses its own function names)."""
-    with StratusServer(tmp_path_factory.mktemp("stratus") / "data") as running:
+def namespaced_unavailable_reason() -> str:
+    """Why the namespaced sandbox cannot run here ("" when it can)."""
+    from stratus.sandbox import NamespacedSandbox
+
+    cgroups, _, reason = NamespacedSandbox.available()
+    return "" if cgroups is not None else reason
+
+
+@pytest.fixture(scope="session", params=["namespaced", "plain"])
+def server(request, tmp_path_factory):
+    """A `stratus serve` per sandbox backend, shared by the session's tests (each test uses its own
+    function names); every test that uses it runs against both backends."""
+    if request.param == "namespaced":
+        reason = namespaced_unavailable_reason()
+        if reason:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"the namespaced sandbox must run in CI: {reason}")
+            pytest.skip(f"namespaced sandbox unavailable: {reason}")
+    data_dir = tmp_path_factory.mktemp(f"stratus-{request.param}") / "data"
+    with StratusServer(data_dir, env={"STRATUS_SANDBOX": request.param}) as running:
+        running.sandbox = request.param
         yield running
 
 

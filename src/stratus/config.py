@@ -43,7 +43,8 @@ class Settings:
     init_timeout_s: float = 10.0
     idle_timeout_s: float = 300.0
     shutdown_grace_s: float = 2.0
-    sandbox: str = "auto"  # auto | plain (namespaced arrives with the sandbox issue)
+    sandbox: str = "auto"  # auto (namespaced where the host allows, else plain) | namespaced | plain
+    isolated_network: bool = False  # functions get a network namespace with loopback only
     python_interpreter: str = ""  # empty: pick the fastest-starting host python of the same version
     log_tail_bytes: int = 4096
 
@@ -91,6 +92,8 @@ def _coerce(type_name: str, raw: str):
         return int(raw)
     if type_name == "float":
         return float(raw)
+    if type_name == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
     if type_name == "Path":
         return Path(raw)
     return raw

@@ -30,10 +30,10 @@ class Application:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = SqliteStore(settings.db_path)
         self.blobs = BlobStore(settings.blobs_dir, settings.code_dir)
-        self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes")
+        self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", settings.isolated_network)
         self.log_sink = LogSink(settings.logs_dir)
         self.invoker = Invoker(settings, self.sandbox, self.log_sink)
-        self.functions = FunctionService(settings, self.store, self.blobs, self.invoker)
+        self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox)
         self.invoke_endpoint = InvokeEndpoint(self.functions, self.invoker, settings)
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.lifespan)
 

@@ -290,56 +290,66 @@ def test_update_code_with_stale_revision_is_a_failed_precondition(lam, existing)
 
 # ---------------------------------------------------------------------------------------- invoke
 
+class Recorder:
+    """A function that counts the invocations its (warm) environment ran, so a test can see that a
+    refused invoke never ran: the next accepted one reports how many came before it."""
+
+    def __init__(self, lam, name):
+        self.lam, self.name = lam, name
+
+    def runs_so_far(self) -> int:
+        """Invoke once more; the number of earlier invocations that ran."""
+        return invoke_json(self.lam, self.name)[1]["count"] - 1
+
+
 @pytest.fixture
-def recording(lam, fn_name, tmp_path):
-    """A function that appends each event it receives to a file, so a test can see it never ran."""
-    marker = tmp_path / "invocations.txt"
-    lam.create_function(**create_kwargs(fn_name, Code={"ZipFile": make_zip({"app.py": f"""
+def recording(lam, fn_name):
+    lam.create_function(**create_kwargs(fn_name, Code={"ZipFile": make_zip({"app.py": """
+COUNT = 0
 def handler(event, context):
-    with open({str(marker)!r}, "a") as out:
-        out.write("ran\\n")
-    return "ok"
+    global COUNT
+    COUNT += 1
+    return {"count": COUNT}
 """})}))
-    yield fn_name, marker
+    yield fn_name, Recorder(lam, fn_name)
     lam.delete_function(FunctionName=fn_name)
 
 
 def test_invoke_payload_over_6mb_is_too_large(lam, recording):
-    name, marker = recording
+    name, recorder = recording
     payload = json.dumps({"blob": "a" * (6 * 1024 * 1024)}).encode()
     status, error, _ = fails(lam.invoke, FunctionName=name, Payload=payload)
     assert (status, error) == (413, "RequestTooLargeException")
-    assert not marker.exists()
-    # The server is still fine and the function still runs.
-    assert invoke_json(lam, name)[1] == "ok"
-    assert marker.read_text() == "ran\n"
+    # The server is still fine, the function still runs, and the refused invoke never ran.
+    assert recorder.runs_so_far() == 0
+    assert recorder.runs_so_far() == 1
 
 
 def test_invoke_payload_just_under_6mb_is_accepted(lam, recording):
-    name, marker = recording
+    name, recorder = recording
     payload = json.dumps("a" * (6 * 1024 * 1024 - 100)).encode()
     assert len(payload) < 6 * 1024 * 1024
     response = lam.invoke(FunctionName=name, Payload=payload)
     assert response["StatusCode"] == 200
-    assert json.loads(response["Payload"].read()) == "ok"
+    assert json.loads(response["Payload"].read()) == {"count": 1}
 
 
 @pytest.mark.parametrize("payload", [b"not json", b"{\"a\": 1", b"\xff\xfe\x00garbage"])
 def test_invoke_with_non_json_payload_is_invalid_request_content(lam, recording, payload):
-    name, marker = recording
+    name, recorder = recording
     status, error, _ = fails(lam.invoke, FunctionName=name, Payload=payload)
     assert (status, error) == (400, "InvalidRequestContentException")
-    assert not marker.exists()
+    assert recorder.runs_so_far() == 0
 
 
 def test_invoke_with_unknown_qualifier_is_not_found(lam, recording):
-    name, marker = recording
+    name, recorder = recording
     for qualifier in ("7", "no-such-alias"):
         status, error, _ = fails(lam.invoke, FunctionName=name, Qualifier=qualifier, Payload=b"{}")
         assert (status, error) == (404, "ResourceNotFoundException")
         status, error, _ = fails(lam.get_function, FunctionName=name, Qualifier=qualifier)
         assert (status, error) == (404, "ResourceNotFoundException")
-    assert not marker.exists()
+    assert recorder.runs_so_far() == 0
 
 
 # ---------------------------------------------------------------------------------------- raw HTTP bodies

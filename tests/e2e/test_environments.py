@@ -6,6 +6,7 @@ import json
 import os
 import time
 
+from tests.support.environments import processes_of, wait_until_gone
 from tests.support.server import invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -13,7 +14,7 @@ ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 WARM_APP = """
 import os, tempfile
 COUNTER = 0
-INIT_PID = os.getpid()
+INIT_STREAM = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
 def handler(event, context):
     global COUNTER
     COUNTER += 1
@@ -22,7 +23,7 @@ def handler(event, context):
     previous = open(path).read() if os.path.exists(path) else None
     with open(path, "w") as out:
         out.write(context.aws_request_id)
-    return {"counter": COUNTER, "pid": os.getpid(), "init_pid": INIT_PID, "previous": previous,
+    return {"counter": COUNTER, "stream": context.log_stream_name, "init_stream": INIT_STREAM, "previous": previous,
             "request_id": context.aws_request_id}
 """
 
@@ -43,7 +44,7 @@ def test_warm_reuse_keeps_globals_and_tmp_and_reports_init_once(lam, fn_name):
     second, body2 = invoke_json(lam, fn_name, LogType="Tail")
     third, body3 = invoke_json(lam, fn_name, LogType="Tail")
     assert [body1["counter"], body2["counter"], body3["counter"]] == [1, 2, 3]
-    assert body1["pid"] == body2["pid"] == body3["pid"] == body1["init_pid"]
+    assert body1["stream"] == body2["stream"] == body3["stream"] == body1["init_stream"]
     assert body1["previous"] is None
     assert body2["previous"] == body1["request_id"]
     assert body3["previous"] == body2["request_id"]
@@ -85,6 +86,7 @@ def handler(event, context):
     return {
         "env": {k: os.environ.get(k) for k in keys},
         "cwd": os.getcwd(),
+        "runtime_dir_exists": os.path.isdir(os.environ["LAMBDA_RUNTIME_DIR"]),
         "context": {
             "aws_request_id": context.aws_request_id,
             "function_name": context.function_name,
@@ -119,7 +121,7 @@ def handler(event, context):
     assert env["TZ"] == ":UTC"
     assert env["MY_VAR"] == "my value"
     assert os.path.isabs(env["LAMBDA_TASK_ROOT"]) and body["cwd"] == env["LAMBDA_TASK_ROOT"]
-    assert os.path.isdir(env["LAMBDA_RUNTIME_DIR"])
+    assert body["runtime_dir_exists"]
     assert context["aws_request_id"] == response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
     assert context["function_name"] == fn_name and context["function_version"] == "$LATEST"
     assert context["invoked_function_arn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{fn_name}"
@@ -144,48 +146,51 @@ def test_trace_header_reaches_the_function(server, fn_name, lam):
 
 
 def test_concurrent_invokes_scale_out_to_more_environments(lam, fn_name):
-    create(lam, fn_name, {"app.py": "import os, time\ndef handler(e, c):\n    time.sleep(0.5)\n    return os.getpid()\n"})
+    create(lam, fn_name, {"app.py": "import time\ndef handler(e, c):\n    time.sleep(0.5)\n    return c.log_stream_name\n"})
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(10) as pool:
         results = list(pool.map(lambda _: invoke_json(lam, fn_name), range(10)))
     elapsed = time.monotonic() - started
     assert all(response["StatusCode"] == 200 and "FunctionError" not in response for response, _ in results)
-    pids = {pid for _, pid in results}
-    assert len(pids) >= 2
+    environments = {stream for _, stream in results}
+    assert len(environments) >= 2
     assert elapsed < 3.0, f"10 concurrent 0.5 s invokes took {elapsed:.2f} s"
 
 
 def test_configuration_change_starts_new_environments(lam, fn_name):
-    create(lam, fn_name, {"app.py": "import os\nPID = os.getpid()\ndef handler(e, c):\n    return [PID, os.environ.get('VV')]\n"},
+    create(lam, fn_name, {"app.py": "import os\ndef handler(e, c):\n    return [c.log_stream_name, os.environ.get('VV')]\n"},
            Environment={"Variables": {"VV": "1"}})
-    _, (pid1, v1) = invoke_json(lam, fn_name)
+    _, (old, v1) = invoke_json(lam, fn_name)
+    assert processes_of(old)
     lam.update_function_configuration(FunctionName=fn_name, Environment={"Variables": {"VV": "2"}})
-    response, (pid2, v2) = invoke_json(lam, fn_name, LogType="Tail")
+    response, (new, v2) = invoke_json(lam, fn_name, LogType="Tail")
     assert (v1, v2) == ("1", "2")
-    assert pid1 != pid2
+    assert old != new
     assert "Init Duration" in tail(response)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _alive(pid1):
-        time.sleep(0.05)
-    assert not _alive(pid1), "the old environment was not shut down"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
+    assert wait_until_gone(old) == [], "the old environment was not shut down"
 
 
 def test_idle_environments_are_shut_down(fresh_server, tmp_path):
     srv = fresh_server(env={"STRATUS_IDLE_TIMEOUT_S": "0.5"})
     lam = srv.client()
-    create(lam, "idle", {"app.py": "import os\ndef handler(e, c):\n    return os.getpid()\n"})
-    _, pid = invoke_json(lam, "idle")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _alive(pid):
+    create(lam, "idle", {"app.py": "def handler(e, c):\n    return c.log_stream_name\n"})
+    _, stream = invoke_json(lam, "idle")
+    assert wait_until_gone(stream) == []
+    response, new_stream = invoke_json(lam, "idle", LogType="Tail")
+    assert new_stream != stream and "Init Duration" in tail(response)
+
+
+def test_client_disconnect_mid_invoke_leaves_the_server_healthy(server, lam, fn_name):
+    import socket
+    create(lam, fn_name, {"app.py": "import time\ndef handler(e, c):\n    time.sleep(0.3)\n    return 'done'\n"})
+    invoke_json(lam, fn_name)
+    for _ in range(3):
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(f"POST /2015-03-31/functions/{fn_name}/invocations HTTP/1.1\r\nHost: x\r\n"
+                     "Content-Length: 2\r\n\r\n{}".encode())
         time.sleep(0.05)
-    assert not _alive(pid)
-    response, new_pid = invoke_json(lam, "idle", LogType="Tail")
-    assert new_pid != pid and "Init Duration" in tail(response)
+        sock.close()  # gone before the answer
+    time.sleep(0.5)  # the abandoned invokes finish in their environments
+    assert "Traceback" not in server.log() and "Exception in callback" not in server.log()
+    response, body = invoke_json(lam, fn_name)
+    assert response["StatusCode"] == 200 and body == "done"

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from tests.support.environments import wait_until_gone
 from tests.support.server import invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -28,8 +29,7 @@ def handler(event, context):
     if mode == "sleep":
         time.sleep(event["seconds"])
     if mode == "sleep_with_child":
-        child = subprocess.Popen(["sleep", "300"])
-        open(event["child_pid_file"], "w").write(str(child.pid))
+        subprocess.Popen(["sleep", "300"])
         time.sleep(300)
     if mode == "exit":
         os._exit(3)
@@ -39,7 +39,7 @@ def handler(event, context):
         return {"x": object()}
     if mode == "big":
         return "x" * (7 * 1024 * 1024)
-    return {"ok": True, "pid": os.getpid()}
+    return {"ok": True, "stream": context.log_stream_name}
 """
 
 
@@ -47,12 +47,12 @@ def assert_next_invoke_works(lam, name):
     response, body = invoke_json(lam, name, {})
     assert "FunctionError" not in response, body
     assert body["ok"] is True
-    return body["pid"]
+    return body["stream"]
 
 
 def test_handler_exception_returns_aws_error_shape(lam, fn_name):
     create(lam, fn_name, FLAKY)
-    pid = assert_next_invoke_works(lam, fn_name)
+    stream = assert_next_invoke_works(lam, fn_name)
     response, body = invoke_json(lam, fn_name, {"mode": "raise", "n": 7}, LogType="Tail")
     assert response["StatusCode"] == 200
     assert response["FunctionError"] == "Unhandled"
@@ -62,15 +62,14 @@ def test_handler_exception_returns_aws_error_shape(lam, fn_name):
     assert any('app.py", line 6, in handler' in frame for frame in body["stackTrace"])
     log = base64.b64decode(response["LogResult"]).decode()
     assert "[ERROR] ValueError: bad value 7" in log
-    assert assert_next_invoke_works(lam, fn_name) == pid, "a handled error keeps the environment"
+    assert assert_next_invoke_works(lam, fn_name) == stream, "a handled error keeps the environment"
 
 
-def test_timeout_kills_the_process_tree(lam, fn_name, tmp_path):
+def test_timeout_kills_the_process_tree(lam, fn_name):
     create(lam, fn_name, FLAKY, Timeout=1)
-    child_pid_file = tmp_path / "child.pid"
+    stream = assert_next_invoke_works(lam, fn_name)
     started = time.monotonic()
-    response, body = invoke_json(lam, fn_name, {"mode": "sleep_with_child", "child_pid_file": str(child_pid_file)},
-                                 LogType="Tail")
+    response, body = invoke_json(lam, fn_name, {"mode": "sleep_with_child"}, LogType="Tail")
     elapsed = time.monotonic() - started
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Sandbox.Timedout"
@@ -78,24 +77,20 @@ def test_timeout_kills_the_process_tree(lam, fn_name, tmp_path):
     assert body["errorMessage"] == f"RequestId: {request_id} Error: Task timed out after 1.00 seconds"
     assert 1.0 <= elapsed < 5.0
     assert "REPORT RequestId" in base64.b64decode(response["LogResult"]).decode()
-    child = int(child_pid_file.read_text())
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _alive(child):
-        time.sleep(0.05)
-    assert not _alive(child), "the timed-out environment's child process survived"
-    assert_next_invoke_works(lam, fn_name)
+    assert wait_until_gone(stream, 5) == [], "a process of the timed-out environment survived"
+    assert assert_next_invoke_works(lam, fn_name) != stream
 
 
 @pytest.mark.parametrize("mode,reason", [("exit", "exit status 3"), ("kill", "signal: killed")])
 def test_crash_is_runtime_exit_error(lam, fn_name, mode, reason):
     create(lam, fn_name, FLAKY)
-    old_pid = assert_next_invoke_works(lam, fn_name)
+    old_stream = assert_next_invoke_works(lam, fn_name)
     response, body = invoke_json(lam, fn_name, {"mode": mode})
     assert response["FunctionError"] == "Unhandled"
     request_id = response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
     assert body == {"errorType": "Runtime.ExitError",
                     "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {reason}"}
-    assert assert_next_invoke_works(lam, fn_name) != old_pid
+    assert assert_next_invoke_works(lam, fn_name) != old_stream
 
 
 def test_import_error(lam, fn_name):
@@ -156,11 +151,3 @@ def test_response_over_6mb_is_function_response_size_too_large(lam, fn_name):
     assert body["errorType"] == "Function.ResponseSizeTooLarge"
     assert "exceeded maximum allowed payload size (6291556 bytes)" in body["errorMessage"]
     assert_next_invoke_works(lam, fn_name)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False

@@ -7,6 +7,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.environments import function_log, wait_for_log
 from tests.support.server import invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -124,22 +125,22 @@ def test_account_settings_count_functions(lam, fn_name):
     lam.delete_function(FunctionName=fn_name)
 
 
-def test_event_and_dry_run_invocations(lam, fn_name, tmp_path):
-    marker = tmp_path / "ran.txt"
+def test_event_and_dry_run_invocations(server, lam, fn_name):
     lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
-                        Code={"ZipFile": make_zip({"app.py": f"""
+                        Code={"ZipFile": make_zip({"app.py": """
+COUNT = 0
 def handler(event, context):
-    with open({str(marker)!r}, "a") as out:
-        out.write(event["tag"] + "\\n")
-    return "done"
+    global COUNT
+    COUNT += 1
+    print("ran", event["tag"])
+    return COUNT
 """})})
     dry = lam.invoke(FunctionName=fn_name, InvocationType="DryRun", Payload=json.dumps({"tag": "dry"}))
     assert dry["StatusCode"] == 204
     event = lam.invoke(FunctionName=fn_name, InvocationType="Event", Payload=json.dumps({"tag": "event"}))
     assert event["StatusCode"] == 202
-    import time
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not marker.exists():
-        time.sleep(0.05)
-    assert marker.read_text() == "event\n"
+    assert "ran event" in wait_for_log(server, fn_name, "ran event")
+    # The event ran in the (now warm) environment; the dry run never ran at all.
+    assert invoke_json(lam, fn_name, {"tag": "sync"})[1] == 2
+    assert "ran dry" not in function_log(server, fn_name)
     lam.delete_function(FunctionName=fn_name)

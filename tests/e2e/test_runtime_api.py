@@ -5,8 +5,8 @@ while it holds an invocation, and reports what it was told.
 """
 
 import json
-import time
 
+from tests.support.environments import wait_for_log
 from tests.support.server import invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -48,8 +48,7 @@ def test_out_of_turn_calls_get_aws_answers(lam, fn_name):
     assert invoke_json(lam, fn_name)[0]["StatusCode"] == 200
 
 
-def test_response_posted_twice_is_rejected(lam, fn_name, tmp_path):
-    results = tmp_path / "posts.json"
+def test_response_posted_twice_is_rejected(server, lam, fn_name):
     lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
                         Code={"ZipFile": make_zip({"app.py": PROBE.replace("def handler", "def _unused") + """
 def handler(event, context):
@@ -57,20 +56,17 @@ def handler(event, context):
     first = call("POST", f"/2018-06-01/runtime/invocation/{rid}/response", b'"from the handler"')
     second = call("POST", f"/2018-06-01/runtime/invocation/{rid}/response", b'"again"')
     error_after = call("POST", f"/2018-06-01/runtime/invocation/{rid}/error", b'{}')
-    with open(event["results"], "w") as out:
-        json.dump([first, second, error_after], out)
+    print("POSTS " + json.dumps([first, second, error_after]))
     return "the bootstrap's own post comes too late"
 """})})
-    response, body = invoke_json(lam, fn_name, {"results": str(results)})
+    response, body = invoke_json(lam, fn_name)
     assert body == "from the handler"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not results.exists():
-        time.sleep(0.02)
-    time.sleep(0.1)  # the file is written right after the posts; let the write finish
-    first, second, error_after = json.loads(results.read_text())
+    log = wait_for_log(server, fn_name, "POSTS ")
+    line = next(line for line in log.splitlines() if line.startswith("POSTS "))
+    first, second, error_after = json.loads(line[len("POSTS "):])
     assert first == [202, '{"status":"OK"}']
     assert second[0] == 403 and "State transition from RuntimeResponseSentState to InvocationResponse" in second[1]
     assert error_after[0] == 403 and "InvocationErrorResponse" in error_after[1]
     # The bootstrap's own late post is refused too; the environment still serves the next invoke.
-    again, body = invoke_json(lam, fn_name, {"results": str(tmp_path / "again.json")})
+    again, body = invoke_json(lam, fn_name)
     assert body == "from the handler" and "FunctionError" not in again

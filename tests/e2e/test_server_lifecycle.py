@@ -4,6 +4,7 @@ import concurrent.futures
 import json
 import time
 
+from tests.support.environments import processes_of
 from tests.support.server import invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -30,22 +31,14 @@ def test_sigterm_finishes_running_invokes_then_shuts_environments_down(fresh_ser
     srv = fresh_server()
     lam = srv.client()
     lam.create_function(FunctionName="slow", Runtime="python3.12", Handler="app.handler", Role=ROLE, Timeout=10,
-                        Code={"ZipFile": make_zip({"app.py": "import os, time\ndef handler(e, c):\n    time.sleep(e['s'])\n    return os.getpid()\n"})})
-    _, warm_pid = invoke_json(lam, "slow", {"s": 0})
+                        Code={"ZipFile": make_zip({"app.py": "import time\ndef handler(e, c):\n    time.sleep(e['s'])\n    return c.log_stream_name\n"})})
+    _, warm = invoke_json(lam, "slow", {"s": 0})
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         running = pool.submit(invoke_json, lam, "slow", {"s": 1.5})
         time.sleep(0.5)  # let the invoke reach its environment
         code = srv.stop()
-        response, pid = running.result(timeout=30)
+        response, stream = running.result(timeout=30)
     assert code == 0
     assert response["StatusCode"] == 200 and "FunctionError" not in response
-    assert pid == warm_pid
-    assert not _alive(pid), "the environment outlived the server"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
+    assert stream == warm
+    assert processes_of(stream) == [], "the environment outlived the server"

@@ -60,7 +60,7 @@ class FastInvokeCycle:
     """One Invoke request on the fast path, from head to the single write of its answer."""
 
     __slots__ = ("protocol", "endpoint", "head", "error", "body", "keep_alive", "response_complete",
-                 "message_event", "more_body")
+                 "message_event", "more_body", "disconnected")
 
     def __init__(self, protocol: "StratusHttpProtocol", endpoint: InvokeEndpoint, raw_path: bytes, query: bytes,
                  headers: list[tuple[bytes, bytes]], keep_alive: bool):
@@ -70,6 +70,7 @@ class FastInvokeCycle:
         self.response_complete = False
         self.message_event = _NO_EVENT
         self.more_body = True
+        self.disconnected = False  # set by uvicorn when the client goes away mid-invoke
         self.body = b""
         self.head: InvokeHead | None = None
         self.error: LambdaError | None = None

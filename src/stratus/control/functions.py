@@ -75,8 +75,9 @@ class CodePackage(msgspec.Struct):
 class FunctionService:
     """The rules for functions; every public method is one API operation."""
 
-    def __init__(self, settings: Settings, store: Store, blobs: BlobStore, invoker):
+    def __init__(self, settings: Settings, store: Store, blobs: BlobStore, invoker, sandbox):
         self.settings = settings
+        self.sandbox = sandbox
         self.store = store
         self.blobs = blobs
         self.invoker = invoker
@@ -109,13 +110,15 @@ class FunctionService:
         if spec is not None:
             return spec
         settings = self.settings
-        launch = runtimes.launch(config.Runtime, config.Handler, settings.python_interpreter)
         task_root = self.blobs.code_dir / record.code_sha256_hex
+        runtime_dir = runtimes.runtime_dir(config.Runtime)
+        visible_task_root, visible_runtime_dir = self.sandbox.visible_paths(task_root, runtime_dir)
+        launch = runtimes.launch(config.Runtime, config.Handler, visible_runtime_dir, settings.python_interpreter)
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin:/opt/bin",
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
-            "LD_LIBRARY_PATH": f"{task_root}:{task_root}/lib:/opt/lib",
+            "LD_LIBRARY_PATH": f"{visible_task_root}:{visible_task_root}/lib:/opt/lib",
         }
         env.update(launch.env)
         env.update((config.Environment.Variables or {}) if config.Environment else {})
@@ -128,15 +131,15 @@ class FunctionService:
             "AWS_DEFAULT_REGION": settings.region,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.Runtime}",
             "_HANDLER": config.Handler,
-            "LAMBDA_TASK_ROOT": str(task_root),
-            "LAMBDA_RUNTIME_DIR": str(launch.runtime_dir),
+            "LAMBDA_TASK_ROOT": visible_task_root,
+            "LAMBDA_RUNTIME_DIR": visible_runtime_dir,
         })
         spec = EnvironmentSpec(
             function_name=record.name, function_arn=config.FunctionArn, version=config.Version,
             revision_id=config.RevisionId, runtime=config.Runtime, handler=config.Handler,
             memory_mb=config.MemorySize, timeout_s=config.Timeout,
             ephemeral_storage_mb=config.EphemeralStorage.Size if config.EphemeralStorage else 512,
-            task_root=task_root, argv=launch.argv, env=env, region=settings.region,
+            task_root=task_root, runtime_dir=runtime_dir, argv=launch.argv, env=env, region=settings.region,
         )
         self._specs = {k: v for k, v in self._specs.items() if k[0] != record.name}
         self._specs[key] = spec

@@ -55,7 +55,8 @@ class EnvironmentSpec:
     memory_mb: int
     timeout_s: int
     ephemeral_storage_mb: int
-    task_root: Path
+    task_root: Path  # on the host
+    runtime_dir: Path  # on the host
     argv: tuple[str, ...]
     env: dict[str, str]  # the function's own variables plus the runtime's
     region: str
@@ -183,6 +184,7 @@ class Environment:
             self.process = await self.sandbox.spawn(
                 SandboxSpec(
                     env_id=self.id, argv=list(self.spec.argv), env=env, task_root=self.spec.task_root,
+                    runtime_dir=self.spec.runtime_dir,
                     memory_mb=self.spec.memory_mb, ephemeral_storage_mb=self.spec.ephemeral_storage_mb,
                     output_fd=write_fd,
                 ),
@@ -193,7 +195,10 @@ class Environment:
             self._teardown()
             raise
         os.close(write_fd)
-        self._init_timer = self._loop.call_later(self.init_timeout_s, self._on_init_timeout)
+        if self.state == State.INIT:
+            self._init_timer = self._loop.call_later(self.init_timeout_s, self._on_init_timeout)
+        elif self.state != State.DEAD:  # the runtime finished INIT before spawn() returned
+            self.process.init_done()
 
     @property
     def alive(self) -> bool:
@@ -339,6 +344,8 @@ class Environment:
             if self._init_timer is not None:
                 self._init_timer.cancel()
                 self._init_timer = None
+            if self.process is not None:  # else start() applies it once spawn() has returned
+                self.process.init_done()
         elif self.state in (State.INIT_ERROR, State.RUNNING):
             conn.send(403, runtime_api.transition_error(self.state.value, State.READY.value))
             return
@@ -459,7 +466,7 @@ class Environment:
             if self._init_error is not None:
                 self._finish(self._init_error_outcome(inv))
             else:
-                reason = (f"Runtime exited with error: {exit_description(returncode)}" if returncode
+                reason = (f"Runtime exited with error: {self.process.describe_exit(returncode)}" if returncode
                           else "Runtime exited without providing a reason")
                 self._finish(platform_error(inv.request_id, "Runtime.ExitError", reason))
         elif self.state == State.INIT and not self._shutting_down:
@@ -497,7 +504,7 @@ class Environment:
                 inv.log += data
                 if len(inv.log) > _LOG_KEEP_BYTES:
                     del inv.log[: len(inv.log) - _LOG_KEEP_BYTES]
-        else:
+        elif not self._init_reported:  # INIT's output: shown in the first invocation's tail
             self._init_log += data
             if len(self._init_log) > _LOG_KEEP_BYTES:
                 del self._init_log[: len(self._init_log) - _LOG_KEEP_BYTES]

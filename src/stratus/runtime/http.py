@@ -8,11 +8,13 @@ supported: requests with Content-Length or chunked bodies, answered with Content
 from __future__ import annotations
 
 import asyncio
+import logging
 from http import HTTPStatus
 from typing import Callable
 
 import httptools
 
+log = logging.getLogger("stratus.runtime")
 _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 
 
@@ -107,7 +109,11 @@ class HttpServerProtocol(asyncio.Protocol):
 
     def on_message_complete(self):
         request, self._request = self._request, None
-        self._handle(self, request)
+        try:
+            self._handle(self, request)
+        except Exception:  # a bug of ours: say so in the log, answer as the RIE does
+            log.exception("Runtime API handler failed for %s %s", request.method, request.path)
+            self.send(500, b'{"errorMessage":"Internal Server Error","errorType":"InternalServerError"}\n')
 
     # responses
     def send(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = (),

@@ -17,7 +17,6 @@ PYTHON_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "pytho
 @dataclasses.dataclass(frozen=True)
 class RuntimeLaunch:
     argv: tuple[str, ...]
-    runtime_dir: Path
     env: dict[str, str]
 
 
@@ -41,14 +40,20 @@ def host_python(configured: str = "") -> str:
     return getattr(sys, "_base_executable", None) or sys.executable
 
 
-def launch(runtime: str, handler: str, python: str = "") -> RuntimeLaunch:
-    """How to start the bootstrap of `runtime` (one of supported_runtimes())."""
+def runtime_dir(runtime: str) -> Path:
+    """The host folder holding `runtime`'s bootstrap (mounted at /var/runtime when namespaced)."""
     if runtime in PYTHON_RUNTIMES:
-        runtime_dir = BOOTSTRAPS / "python"
+        return BOOTSTRAPS / "python"
+    raise ValueError(f"unsupported runtime {runtime}")
+
+
+def launch(runtime: str, handler: str, visible_runtime_dir: str, python: str = "") -> RuntimeLaunch:
+    """How to start the bootstrap of `runtime`, as seen from inside the sandbox."""
+    if runtime in PYTHON_RUNTIMES:
         # -S: no site import (fast start; the bootstrap sets sys.path as Lambda does),
         # -u: unbuffered output, so logs reach the platform before the response does.
-        argv = (host_python(python), "-S", "-u", str(runtime_dir / "bootstrap.py"))
-        return RuntimeLaunch(argv, runtime_dir, {"PYTHONDONTWRITEBYTECODE": "1"})
+        argv = (host_python(python), "-S", "-u", f"{visible_runtime_dir}/bootstrap.py")
+        return RuntimeLaunch(argv, {"PYTHONDONTWRITEBYTECODE": "1"})
     raise ValueError(f"unsupported runtime {runtime}")
 
 

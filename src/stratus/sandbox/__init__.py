@@ -1,14 +1,32 @@
-"""Execution-environment sandboxes: one small interface, swappable backends (plain rlimits now)."""
+"""Execution-environment sandboxes: one small interface, swappable backends.
+
+- namespaced: bubblewrap namespaces + cgroups (default where the host allows it)
+- plain: a process group with rlimits (hosts without root, bubblewrap or cgroups)
+"""
+
+import logging
+from pathlib import Path
 
 from stratus.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, exit_description
+from stratus.sandbox.namespaced import NamespacedSandbox
 from stratus.sandbox.plain import PlainSandbox
 
+log = logging.getLogger("stratus.sandbox")
 
-def create_sandbox(kind: str, work_dir) -> Sandbox:
-    """The sandbox backend for setting `kind` ("auto" or "plain")."""
-    if kind not in ("auto", "plain"):
-        raise ValueError(f"unknown sandbox backend {kind!r}; expected auto or plain")
+
+def create_sandbox(kind: str, work_dir: Path, isolated_network: bool = False) -> Sandbox:
+    """The backend for setting `kind`: "auto" (namespaced if possible, else plain), "namespaced", "plain"."""
+    if kind not in ("auto", "namespaced", "plain"):
+        raise ValueError(f"unknown sandbox backend {kind!r}; expected auto, namespaced or plain")
+    if kind in ("auto", "namespaced"):
+        cgroups, bwrap, reason = NamespacedSandbox.available()
+        if cgroups is not None:
+            return NamespacedSandbox(work_dir, cgroups, bwrap, isolated_network)
+        if kind == "namespaced":
+            raise RuntimeError(f"the namespaced sandbox is not available: {reason}")
+        log.warning("functions run WITHOUT namespace/cgroup isolation (plain sandbox, rlimits only): %s", reason)
     return PlainSandbox(work_dir)
 
 
-__all__ = ["Sandbox", "SandboxProcess", "SandboxSpec", "PlainSandbox", "create_sandbox", "exit_description"]
+__all__ = ["Sandbox", "SandboxProcess", "SandboxSpec", "NamespacedSandbox", "PlainSandbox", "create_sandbox",
+           "exit_description"]

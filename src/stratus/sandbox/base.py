@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import signal
 from pathlib import Path
@@ -16,9 +17,11 @@ class SandboxSpec:
     argv: list[str]
     env: dict[str, str]
     task_root: Path
+    runtime_dir: Path
     memory_mb: int
     ephemeral_storage_mb: int
     output_fd: int  # stdout and stderr of the environment go here
+    opt_dir: Path | None = None  # merged layers (empty for now)
 
 
 class SandboxProcess(Protocol):
@@ -33,6 +36,12 @@ class SandboxProcess(Protocol):
 
     def max_memory_used_mb(self, max_age_s: float = 0.0) -> int: ...
 
+    def init_done(self) -> None:
+        """INIT finished: apply limits that only hold for the invoke phase (the CPU share)."""
+
+    def describe_exit(self, returncode: int) -> str:
+        """Lambda's wording for how the runtime ended (`exit status 1`, `signal: killed`)."""
+
     def cleanup(self) -> None:
         """Remove what the sandbox created on the host (tmp dir, cgroups, mounts). Idempotent."""
 
@@ -40,11 +49,29 @@ class SandboxProcess(Protocol):
 class Sandbox(Protocol):
     name: str
 
+    def visible_paths(self, task_root: Path, runtime_dir: Path) -> tuple[str, str]:
+        """Where the code and the runtime appear to the function (e.g. /var/task, /var/runtime)."""
+
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> SandboxProcess:
         """Start the environment; `on_exit(returncode)` is called when its main process ends."""
 
     def cleanup_leftovers(self) -> None:
         """Remove what earlier runs left behind (after a crash of the server)."""
+
+
+class ExitWatcher(asyncio.SubprocessProtocol):
+    """Calls `on_exit(returncode)` when the spawned process ends."""
+
+    def __init__(self, on_exit: Callable[[int], None]):
+        self.on_exit = on_exit
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def process_exited(self):
+        self.on_exit(self.transport.get_returncode())
+        self.transport.close()
 
 
 _SIGNAL_NAMES = {  # Go's names, as Lambda prints them

@@ -12,26 +12,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from stratus.sandbox.base import SandboxSpec
+from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description
 
 log = logging.getLogger("stratus.sandbox")
 
 # Address space is far larger than resident memory for any runtime (thread stacks, arenas, mmaps),
 # so the AS limit is MemorySize plus fixed headroom: it stops runaway allocation, not careful use.
 ADDRESS_SPACE_HEADROOM_MB = 1024
-
-
-class _ExitWatcher(asyncio.SubprocessProtocol):
-    def __init__(self, on_exit: Callable[[int], None]):
-        self.on_exit = on_exit
-        self.transport = None
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def process_exited(self):
-        self.on_exit(self.transport.get_returncode())
-        self.transport.close()
 
 
 class PlainProcess:
@@ -82,6 +69,12 @@ class PlainProcess:
         kilobytes = int(status[start + 6: status.index(b"kB", start)])
         return (kilobytes + 1023) // 1024
 
+    def init_done(self) -> None:
+        pass
+
+    def describe_exit(self, returncode: int) -> str:
+        return exit_description(returncode)
+
     def cleanup(self) -> None:
         self.kill_all()
         if self._status_fd is not None:
@@ -98,6 +91,9 @@ class PlainSandbox:
     def __init__(self, work_dir: Path):
         self.work_dir = work_dir
 
+    def visible_paths(self, task_root: Path, runtime_dir: Path) -> tuple[str, str]:
+        return str(task_root), str(runtime_dir)
+
     def cleanup_leftovers(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +104,7 @@ class PlainSandbox:
         env = dict(spec.env, TMPDIR=str(tmp_dir))
         loop = asyncio.get_running_loop()
         transport, _ = await loop.subprocess_exec(
-            lambda: _ExitWatcher(on_exit),
+            lambda: ExitWatcher(on_exit),
             *spec.argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=spec.output_fd,

@@ -1,0 +1,179 @@
+"""The namespaced backend: bubblewrap (mount, pid, ipc, uts, user namespaces) inside a cgroup.
+
+Inside, a function sees only: the host's /usr (read-only, for the interpreters), a few files of
+/etc, its code at /var/task and the runtime at /var/runtime (read-only), /opt (read-only), a
+private tmpfs /tmp of EphemeralStorage size, and its own /proc and /dev. It runs as an
+unprivileged uid with no capabilities and no_new_privs. The cgroup holds memory (= MemorySize, no
+swap), CPU (1,769 MB = one vCPU) and pids (1,024, as AWS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description
+from stratus.sandbox.cgroups import Cgroups, EnvironmentCgroup
+
+log = logging.getLogger("stratus.sandbox")
+
+TASK_ROOT = "/var/task"
+RUNTIME_DIR = "/var/runtime"
+SANDBOX_UID = 993  # the uid functions run as (Lambda's sbx_user1051 is 993 too)
+# Host files a runtime needs (name resolution, TLS roots, time zones, the dynamic linker's cache).
+ETC_FILES = ("passwd", "group", "hosts", "resolv.conf", "nsswitch.conf", "host.conf", "ssl", "ca-certificates",
+             "ca-certificates.conf", "localtime", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives",
+             "mime.types", "os-release", "protocols", "services")
+
+
+class NamespacedProcess:
+    def __init__(self, pid: int, cgroup: EnvironmentCgroup, empty_opt: Path):
+        self.pid = pid
+        self.tmp_dir = Path("/tmp")
+        self.cgroup = cgroup
+        self._empty_opt = empty_opt
+        self._cleaned = False
+        self._memory_read_at = 0.0
+        self._memory_mb = 0
+
+    def signal_main(self, signum: int) -> None:
+        """Signal the runtime: the child of the sandbox's pid 1 (bwrap's reaper, itself a child of
+        the bwrap process we started)."""
+        parents = {}
+        for pid in self.cgroup.pids():
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    parents[pid] = int(stat.read().rsplit(") ", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+        reapers = {pid for pid, parent in parents.items() if parent == self.pid}
+        for pid, parent in parents.items():
+            if parent in reapers:
+                try:
+                    os.kill(pid, signum)
+                except ProcessLookupError:
+                    pass
+
+    def kill_all(self) -> None:
+        self.cgroup.kill_all()
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def max_memory_used_mb(self, max_age_s: float = 0.0) -> int:
+        """The cgroup's peak memory in MB (a reading up to `max_age_s` old may be reused)."""
+        now = time.monotonic()
+        if not max_age_s or now - self._memory_read_at >= max_age_s:
+            self._memory_read_at = now
+            self._memory_mb = (self.cgroup.peak_memory_bytes() + (1 << 20) - 1) >> 20
+        return self._memory_mb
+
+    def init_done(self) -> None:
+        self.cgroup.limit_cpu()
+
+    def describe_exit(self, returncode: int) -> str:
+        # bwrap reports a child killed by signal N as exit status 128 + N.
+        if self.cgroup.oom_killed():
+            return "signal: killed"
+        if 128 < returncode < 128 + 65:
+            return exit_description(-(returncode - 128))
+        return exit_description(returncode)
+
+    def cleanup(self) -> None:
+        if self._cleaned:
+            return
+        self._cleaned = True
+        self.kill_all()
+        # rmdir of a cgroup waits for its last processes to be reaped: not on the event loop.
+        asyncio.get_running_loop().run_in_executor(None, self.cgroup.remove)
+
+
+class NamespacedSandbox:
+    """bubblewrap + cgroups. Use `available()` to learn whether this host allows it."""
+
+    name = "namespaced"
+
+    def __init__(self, work_dir: Path, cgroups: Cgroups, bwrap: str, isolated_network: bool = False):
+        self.work_dir = work_dir
+        self.cgroups = cgroups
+        self.bwrap = bwrap
+        self.isolated_network = isolated_network
+        self.host_cpus = os.cpu_count() or 1
+        self.empty_dir = work_dir / "empty"
+        self._etc = [f"/etc/{name}" for name in ETC_FILES if os.path.exists(f"/etc/{name}")]
+
+    @staticmethod
+    def available() -> tuple[Cgroups | None, str | None, str]:
+        """(cgroups, bwrap path, "") when usable here, else (None, None, the reason)."""
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            return None, None, "bubblewrap (bwrap) is not installed"
+        try:
+            cgroups = Cgroups()
+        except (OSError, Exception) as exc:  # noqa: BLE001 - any failure means: not here
+            return None, None, f"cgroups are not usable: {exc}"
+        probe = subprocess.run([bwrap, "--unshare-all", "--share-net", "--unshare-user", "--ro-bind", "/usr", "/usr",
+                                "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+                                "--symlink", "usr/lib64", "/lib64", "--", "/usr/bin/true"],
+                               capture_output=True, timeout=10)
+        if probe.returncode != 0:
+            return None, None, f"bwrap cannot create namespaces here: {probe.stderr.decode(errors='replace').strip()}"
+        return cgroups, bwrap, ""
+
+    def visible_paths(self, task_root: Path, runtime_dir: Path) -> tuple[str, str]:
+        """Where the code and the runtime appear inside the sandbox."""
+        return TASK_ROOT, RUNTIME_DIR
+
+    def cleanup_leftovers(self) -> None:
+        removed = self.cgroups.cleanup_leftovers()
+        if removed:
+            log.info("removed %d environment cgroups left by an earlier run", removed)
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self.empty_dir.mkdir(parents=True, exist_ok=True)
+
+    def _argv(self, spec: SandboxSpec) -> list[str]:
+        argv = [self.bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "localhost",
+                "--die-with-parent", "--new-session", "--disable-userns"]
+        if self.isolated_network:
+            argv.append("--unshare-net")
+        argv += ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+                 "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"]
+        for path in self._etc:
+            argv += ["--ro-bind", path, path]
+        interpreter = os.path.realpath(shutil.which(spec.argv[0]) or spec.argv[0])
+        if not interpreter.startswith("/usr/"):  # e.g. a pyenv Python: show its installation, read-only
+            prefix = os.path.dirname(os.path.dirname(interpreter))
+            argv += ["--ro-bind", prefix, prefix]
+        argv += ["--ro-bind", str(spec.task_root), TASK_ROOT,
+                 "--ro-bind", str(spec.runtime_dir), RUNTIME_DIR,
+                 "--ro-bind", str(spec.opt_dir or self.empty_dir), "/opt",
+                 "--size", str(spec.ephemeral_storage_mb * 1024 * 1024), "--tmpfs", "/tmp",
+                 "--proc", "/proc", "--dev", "/dev", "--chdir", TASK_ROOT, "--"]
+        return argv + list(spec.argv)
+
+    async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> NamespacedProcess:
+        cgroup = self.cgroups.create(spec.env_id, spec.memory_mb, self.host_cpus)
+        # The process joins its cgroups before it execs bwrap, so nothing of the function ever runs
+        # outside them (dash costs ~1 ms; a preexec_fn in a threaded server could deadlock).
+        join = "; ".join(f'echo $$ > "{path}"' for path in cgroup.procs_files())
+        argv = ["/bin/sh", "-c", f'{join} && exec "$@"', "stratus-sandbox", *self._argv(spec)]
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.subprocess_exec(
+                lambda: ExitWatcher(on_exit), *argv,
+                stdin=asyncio.subprocess.DEVNULL, stdout=spec.output_fd, stderr=spec.output_fd,
+                env=dict(spec.env, HOME="/tmp"), cwd="/", start_new_session=True,
+            )
+        except BaseException:
+            cgroup.remove()
+            raise
+        return NamespacedProcess(transport.get_pid(), cgroup, self.empty_dir)

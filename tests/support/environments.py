@@ -1,0 +1,62 @@
+"""Observe execution environments from the host, whatever the sandbox backend.
+
+An environment is identified as AWS identifies it: by its log stream name
+(`AWS_LAMBDA_LOG_STREAM_NAME`, unique per environment). Its processes are found on the host by
+that variable in their environment; a pid seen inside a pid namespace would say nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+STREAM_PROBE = "import os\nSTREAM = os.environ['AWS_LAMBDA_LOG_STREAM_NAME']\n"
+
+
+def processes_of(stream: str) -> list[int]:
+    """Host pids of live (non-zombie) processes of the environment with this log stream."""
+    needle = b"AWS_LAMBDA_LOG_STREAM_NAME=" + stream.encode() + b"\0"
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                if needle not in environ.read() + b"\0":
+                    continue
+            with open(f"/proc/{entry}/stat") as stat:
+                if stat.read().rsplit(") ", 1)[1][0] == "Z":
+                    continue
+        except OSError:
+            continue
+        found.append(int(entry))
+    return found
+
+
+def wait_until_gone(stream: str, timeout_s: float = 10.0) -> list[int]:
+    """Wait (bounded) for every process of the environment to end; returns those still alive."""
+    deadline = time.monotonic() + timeout_s
+    alive = processes_of(stream)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = processes_of(stream)
+    return alive
+
+
+def function_log(server, function_name: str) -> str:
+    """Everything Stratus has written to the function's log files so far."""
+    folder = Path(server.data_dir) / "logs" / function_name
+    if not folder.is_dir():
+        return ""
+    return "".join(path.read_text(errors="replace") for path in sorted(folder.glob("*.log")))
+
+
+def wait_for_log(server, function_name: str, text: str, timeout_s: float = 10.0) -> str:
+    """Wait (bounded) until `text` appears in the function's logs; returns the log."""
+    deadline = time.monotonic() + timeout_s
+    log = function_log(server, function_name)
+    while text not in log and time.monotonic() < deadline:
+        time.sleep(0.05)
+        log = function_log(server, function_name)
+    return log
