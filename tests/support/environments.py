@@ -14,9 +14,10 @@ from pathlib import Path
 STREAM_PROBE = "import os\nSTREAM = os.environ['AWS_LAMBDA_LOG_STREAM_NAME']\n"
 
 
-def processes_of(stream: str) -> list[int]:
-    """Host pids of live (non-zombie) processes of the environment with this log stream."""
-    needle = b"AWS_LAMBDA_LOG_STREAM_NAME=" + stream.encode() + b"\0"
+def processes_of(stream: str, variable: str = "AWS_LAMBDA_LOG_STREAM_NAME") -> list[int]:
+    """Host pids of live (non-zombie) processes of the environment with this log stream (or, with
+    variable="AWS_LAMBDA_FUNCTION_NAME", of every environment of a function)."""
+    needle = variable.encode() + b"=" + stream.encode() + b"\0"
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -34,13 +35,13 @@ def processes_of(stream: str) -> list[int]:
     return found
 
 
-def wait_until_gone(stream: str, timeout_s: float = 10.0) -> list[int]:
+def wait_until_gone(stream: str, timeout_s: float = 10.0, variable: str = "AWS_LAMBDA_LOG_STREAM_NAME") -> list[int]:
     """Wait (bounded) for every process of the environment to end; returns those still alive."""
     deadline = time.monotonic() + timeout_s
-    alive = processes_of(stream)
+    alive = processes_of(stream, variable)
     while alive and time.monotonic() < deadline:
         time.sleep(0.05)
-        alive = processes_of(stream)
+        alive = processes_of(stream, variable)
     return alive
 
 

@@ -113,7 +113,7 @@ class FunctionService:
         task_root = self.blobs.code_dir / record.code_sha256_hex
         runtime_dir = runtimes.runtime_dir(config.Runtime)
         visible_task_root, visible_runtime_dir = self.sandbox.visible_paths(task_root, runtime_dir)
-        launch = runtimes.launch(config.Runtime, config.Handler, visible_runtime_dir, settings.python_interpreter)
+        launch = runtimes.launch(config.Runtime, visible_runtime_dir, visible_task_root, settings.python_interpreter)
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin:/opt/bin",
             "LANG": "en_US.UTF-8",
@@ -353,6 +353,10 @@ class FunctionService:
             raise InvalidParameterValueException(
                 f"The runtime parameter of {runtime} is not supported by Stratus. "
                 f"Supported runtimes: {', '.join(runtimes.supported_runtimes())}.")
+        try:
+            runtimes.check_available(runtime)
+        except runtimes.RuntimeUnavailable as exc:
+            raise InvalidParameterValueException(str(exc)) from None
 
     def _check_timeout(self, timeout: int | None) -> int:
         if timeout is None:

@@ -446,7 +446,7 @@ class Environment:
         inv = self._current
         if inv is not None:
             self._finish(platform_error(
-                inv.request_id, "Runtime.Unknown",
+                inv.request_id, "Sandbox.Timedout",
                 f"Init timed out after {self.init_timeout_s:.2f} seconds: the runtime never asked for an invocation"))
         self.state = State.INIT_ERROR
         self.destroy()

@@ -12,6 +12,12 @@ from pathlib import Path
 BOOTSTRAPS = Path(__file__).parent / "bootstraps"
 
 PYTHON_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13")
+NODE_RUNTIMES = ("nodejs18.x", "nodejs20.x", "nodejs22.x")
+PROVIDED_RUNTIMES = ("provided", "provided.al2", "provided.al2023")
+
+
+class RuntimeUnavailable(Exception):
+    """The runtime is one Stratus serves, but this host lacks what it needs (e.g. Node.js)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,7 +27,13 @@ class RuntimeLaunch:
 
 
 def supported_runtimes() -> tuple[str, ...]:
-    return PYTHON_RUNTIMES
+    return PYTHON_RUNTIMES + NODE_RUNTIMES + PROVIDED_RUNTIMES
+
+
+def check_available(runtime: str) -> None:
+    """Raise RuntimeUnavailable when this host cannot run `runtime`."""
+    if runtime in NODE_RUNTIMES and host_node() is None:
+        raise RuntimeUnavailable(f"Runtime {runtime} needs Node.js on the Stratus host, and none was found on PATH.")
 
 
 @functools.lru_cache(maxsize=4)
@@ -40,27 +52,49 @@ def host_python(configured: str = "") -> str:
     return getattr(sys, "_base_executable", None) or sys.executable
 
 
+@functools.lru_cache(maxsize=1)
+def host_node() -> str | None:
+    """The host's Node.js, which serves every nodejs*.x runtime."""
+    node = shutil.which("node")
+    return os.path.realpath(node) if node else None
+
+
 def runtime_dir(runtime: str) -> Path:
     """The host folder holding `runtime`'s bootstrap (mounted at /var/runtime when namespaced)."""
     if runtime in PYTHON_RUNTIMES:
         return BOOTSTRAPS / "python"
+    if runtime in NODE_RUNTIMES:
+        return BOOTSTRAPS / "node"
+    if runtime in PROVIDED_RUNTIMES:
+        return BOOTSTRAPS / "provided"
     raise ValueError(f"unsupported runtime {runtime}")
 
 
-def launch(runtime: str, handler: str, visible_runtime_dir: str, python: str = "") -> RuntimeLaunch:
+def launch(runtime: str, visible_runtime_dir: str, visible_task_root: str, python: str = "") -> RuntimeLaunch:
     """How to start the bootstrap of `runtime`, as seen from inside the sandbox."""
     if runtime in PYTHON_RUNTIMES:
         # -S: no site import (fast start; the bootstrap sets sys.path as Lambda does),
         # -u: unbuffered output, so logs reach the platform before the response does.
         argv = (host_python(python), "-S", "-u", f"{visible_runtime_dir}/bootstrap.py")
         return RuntimeLaunch(argv, {"PYTHONDONTWRITEBYTECODE": "1"})
+    if runtime in NODE_RUNTIMES:
+        check_available(runtime)
+        return RuntimeLaunch((host_node(), f"{visible_runtime_dir}/bootstrap.js"),
+                             {"NODE_PATH": "/opt/nodejs/node_modules:/opt/nodejs/node20/node_modules:"
+                                           f"{visible_runtime_dir}/node_modules"})
+    if runtime in PROVIDED_RUNTIMES:
+        return RuntimeLaunch((f"{visible_task_root}/bootstrap",), {})
     raise ValueError(f"unsupported runtime {runtime}")
 
 
 def handler_file_candidates(runtime: str, handler: str) -> list[str] | None:
     """Paths inside the zip, any of which satisfies `handler`; None when the runtime has no such rule."""
+    module = handler.rsplit(".", 1)[0] if "." in handler else handler
     if runtime in PYTHON_RUNTIMES:
-        module = handler.rsplit(".", 1)[0] if "." in handler else handler
         path = module.replace(".", "/")
         return [f"{path}.py", f"{path}/__init__.py", f"{path}.pyc"]
+    if runtime in NODE_RUNTIMES:
+        return [f"{module}.js", f"{module}.mjs", f"{module}.cjs", f"{module}/index.js"]
+    if runtime in PROVIDED_RUNTIMES:
+        return ["bootstrap"]
     return None

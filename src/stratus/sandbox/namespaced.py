@@ -150,7 +150,8 @@ class NamespacedSandbox:
         for path in self._etc:
             argv += ["--ro-bind", path, path]
         interpreter = os.path.realpath(shutil.which(spec.argv[0]) or spec.argv[0])
-        if not interpreter.startswith("/usr/"):  # e.g. a pyenv Python: show its installation, read-only
+        inside = interpreter.startswith((TASK_ROOT + "/", RUNTIME_DIR + "/", "/opt/"))  # a custom bootstrap
+        if not inside and not interpreter.startswith("/usr/"):  # e.g. a pyenv Python: show it, read-only
             prefix = os.path.dirname(os.path.dirname(interpreter))
             argv += ["--ro-bind", prefix, prefix]
         argv += ["--ro-bind", str(spec.task_root), TASK_ROOT,
