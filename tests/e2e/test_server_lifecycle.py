@@ -42,3 +42,28 @@ def test_sigterm_finishes_running_invokes_then_shuts_environments_down(fresh_ser
     assert response["StatusCode"] == 200 and "FunctionError" not in response
     assert stream == warm
     assert processes_of(stream) == [], "the environment outlived the server"
+
+
+def test_a_killed_server_leaves_nothing_behind_after_restart(fresh_server, tmp_path):
+    """kill -9 of the server: its environments die with it (bwrap --die-with-parent / the process
+    group), and the next start removes the cgroups and sandbox folders they left."""
+    from pathlib import Path
+
+    data_dir = tmp_path / "crash"
+    srv = fresh_server(data_dir=data_dir)
+    lam = srv.client()
+    lam.create_function(FunctionName="victim", Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return c.log_stream_name\n"})})
+    _, stream = invoke_json(lam, "victim")
+    env_id = stream.rsplit("]", 1)[1]
+    leftovers = [path for path in Path("/sys/fs/cgroup").glob(f"*/**/stratus-{env_id}")]
+    if "sandbox namespaced" in srv.log():
+        assert leftovers, "the environment's cgroups were not found"
+    srv.kill()
+    from tests.support.environments import wait_until_gone
+    assert wait_until_gone(stream, 10) == [], "an environment outlived a killed server"
+
+    again = fresh_server(data_dir=data_dir)
+    assert invoke_json(again.client(), "victim")[1] != stream
+    assert [path for path in leftovers if path.exists()] == []
+    assert not (data_dir / "sandboxes" / env_id).exists()
