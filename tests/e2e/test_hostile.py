@@ -206,3 +206,32 @@ def test_a_runtime_that_never_asks_for_work_hits_the_init_timeout(fresh_server):
     assert body["errorType"] == "Sandbox.Timedout"
     assert "Init timed out after 1.00 seconds" in body["errorMessage"]
     assert srv.process.poll() is None
+
+
+NETWORK_PROBE = """
+import socket
+def handler(event, context):
+    try:
+        socket.create_connection(("127.0.0.1", event["port"]), timeout=2).close()
+        return "reachable"
+    except OSError as exc:
+        return type(exc).__name__
+"""
+
+
+def test_functions_share_the_hosts_network_by_default(server, lam, fn_name):
+    create(lam, fn_name, NETWORK_PROBE)
+    assert invoke_json(lam, fn_name, {"port": server.port})[1] == "reachable"
+
+
+def test_isolated_network_setting_leaves_only_loopback_and_the_runtime_api(fresh_server):
+    from tests.conftest import namespaced_unavailable_reason
+    if namespaced_unavailable_reason():
+        pytest.skip("network isolation needs the namespaced sandbox")
+    srv = fresh_server(env={"STRATUS_ISOLATED_NETWORK": "1"})
+    lam = srv.client()
+    create(lam, "isolated", NETWORK_PROBE)
+    for _ in range(3):  # the Runtime API works, warm and cold
+        response, body = invoke_json(lam, "isolated", {"port": srv.port})
+        assert "FunctionError" not in response, body
+        assert body == "ConnectionRefusedError", "the host's loopback must not be reachable"

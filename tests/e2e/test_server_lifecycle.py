@@ -56,7 +56,7 @@ def test_a_killed_server_leaves_nothing_behind_after_restart(fresh_server, tmp_p
                         Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return c.log_stream_name\n"})})
     _, stream = invoke_json(lam, "victim")
     env_id = stream.rsplit("]", 1)[1]
-    leftovers = [path for path in Path("/sys/fs/cgroup").glob(f"*/**/stratus-{env_id}")]
+    leftovers = [path for path in Path("/sys/fs/cgroup").glob(f"*/**/stratus-*-{env_id}")]
     if "sandbox namespaced" in srv.log():
         assert leftovers, "the environment's cgroups were not found"
     srv.kill()

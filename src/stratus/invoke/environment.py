@@ -148,6 +148,7 @@ class Environment:
         self.last_used = time.monotonic()
         self._loop = asyncio.get_running_loop()
         self._server: asyncio.AbstractServer | None = None
+        self._unix_server: asyncio.AbstractServer | None = None
         self._parked: HttpServerProtocol | None = None  # a /next waiting for work
         self._current: Invocation | None = None
         self._init_started = 0.0
@@ -169,6 +170,10 @@ class Environment:
             "127.0.0.1", 0, backlog=16,
         )
         port = self._server.sockets[0].getsockname()[1]
+        socket_path = self.sandbox.runtime_socket(self.id)
+        if socket_path is not None:
+            self._unix_server = await self._loop.create_unix_server(
+                lambda: HttpServerProtocol(self._dispatch, runtime_api.MAX_RESPONSE_BYTES), str(socket_path))
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
         self._output_fd = read_fd
@@ -184,7 +189,7 @@ class Environment:
             self.process = await self.sandbox.spawn(
                 SandboxSpec(
                     env_id=self.id, argv=list(self.spec.argv), env=env, task_root=self.spec.task_root,
-                    runtime_dir=self.spec.runtime_dir,
+                    runtime_dir=self.spec.runtime_dir, runtime_socket=socket_path,
                     memory_mb=self.spec.memory_mb, ephemeral_storage_mb=self.spec.ephemeral_storage_mb,
                     output_fd=write_fd,
                 ),
@@ -260,6 +265,12 @@ class Environment:
         if self._server is not None:
             self._server.close()
             self._server = None
+        if self._unix_server is not None:
+            self._unix_server.close()
+            self._unix_server = None
+            path = self.sandbox.runtime_socket(self.id)
+            if path is not None:
+                path.unlink(missing_ok=True)
         if self.process is not None:
             self.process.cleanup()
 

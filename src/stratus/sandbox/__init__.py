@@ -4,6 +4,7 @@
 - plain: a process group with rlimits (hosts without root, bubblewrap or cgroups)
 """
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -19,7 +20,8 @@ def create_sandbox(kind: str, work_dir: Path, isolated_network: bool = False) ->
     if kind not in ("auto", "namespaced", "plain"):
         raise ValueError(f"unknown sandbox backend {kind!r}; expected auto, namespaced or plain")
     if kind in ("auto", "namespaced"):
-        cgroups, bwrap, reason = NamespacedSandbox.available()
+        instance = hashlib.sha1(str(Path(work_dir).resolve()).encode()).hexdigest()[:8]
+        cgroups, bwrap, reason = NamespacedSandbox.available(instance)
         if cgroups is not None:
             return NamespacedSandbox(work_dir, cgroups, bwrap, isolated_network)
         if kind == "namespaced":

@@ -22,6 +22,7 @@ class SandboxSpec:
     ephemeral_storage_mb: int
     output_fd: int  # stdout and stderr of the environment go here
     opt_dir: Path | None = None  # merged layers (empty for now)
+    runtime_socket: Path | None = None  # the Runtime API as a Unix socket (isolated network)
 
 
 class SandboxProcess(Protocol):
@@ -51,6 +52,9 @@ class Sandbox(Protocol):
 
     def visible_paths(self, task_root: Path, runtime_dir: Path) -> tuple[str, str]:
         """Where the code and the runtime appear to the function (e.g. /var/task, /var/runtime)."""
+
+    def runtime_socket(self, env_id: str) -> Path | None:
+        """A Unix socket path the Runtime API must also be served on for this environment, if any."""
 
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> SandboxProcess:
         """Start the environment; `on_exit(returncode)` is called when its main process ends."""

@@ -32,9 +32,14 @@ class CgroupUnavailable(Exception):
 
 
 class Cgroups:
-    """Creates, reads and removes environment cgroups on whichever version the host runs."""
+    """Creates, reads and removes environment cgroups on whichever version the host runs.
 
-    def __init__(self):
+    Names are `stratus-<instance>-<env id>`: `instance` tells this server's cgroups from those of
+    another server started in the same cgroup, so clearing leftovers never touches a neighbour's.
+    """
+
+    def __init__(self, instance: str = "default"):
+        self.prefix = f"{PREFIX}{instance}-"
         own = _own_cgroups()
         if (ROOT / "cgroup.controllers").exists():
             self.version = 2
@@ -56,7 +61,7 @@ class Cgroups:
                 raise CgroupUnavailable(f"no write access to {base}")
 
     def create(self, env_id: str, memory_mb: int, host_cpus: int, pids_max: int = 1024) -> "EnvironmentCgroup":
-        name = PREFIX + env_id
+        name = self.prefix + env_id
         paths = {controller: base / name for controller, base in self.bases.items()}
         for path in paths.values():
             path.mkdir()
@@ -72,7 +77,7 @@ class Cgroups:
         """Remove environment cgroups left by an earlier run (e.g. after a crash); returns how many."""
         removed = 0
         for base in self.bases.values():
-            for path in base.glob(PREFIX + "*"):
+            for path in base.glob(self.prefix + "*"):
                 EnvironmentCgroup(self.version, {"": path}).kill_all()
                 if _rmdir(path):
                     removed += 1

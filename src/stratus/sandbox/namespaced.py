@@ -10,15 +10,18 @@ swap), CPU (1,769 MB = one vCPU) and pids (1,024, as AWS).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
+from stratus.runtime import runtimes
 from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description
 from stratus.sandbox.cgroups import Cgroups, EnvironmentCgroup
 
@@ -26,6 +29,8 @@ log = logging.getLogger("stratus.sandbox")
 
 TASK_ROOT = "/var/task"
 RUNTIME_DIR = "/var/runtime"
+BOOTSTRAPS_DIR = "/var/stratus"  # isolated network only: the Runtime API bridge lives here
+RUNTIME_SOCKET = "/var/stratus-runtime.sock"
 SANDBOX_UID = 993  # the uid functions run as (Lambda's sbx_user1051 is 993 too)
 # Host files a runtime needs (name resolution, TLS roots, time zones, the dynamic linker's cache).
 ETC_FILES = ("passwd", "group", "hosts", "resolv.conf", "nsswitch.conf", "host.conf", "ssl", "ca-certificates",
@@ -108,16 +113,19 @@ class NamespacedSandbox:
         self.isolated_network = isolated_network
         self.host_cpus = os.cpu_count() or 1
         self.empty_dir = work_dir / "empty"
+        # Unix socket paths are limited to 108 bytes, so they live in a short folder of their own
+        # (named after the data dir, so a restart finds and clears what a crash left).
+        self.socket_dir = Path(tempfile.gettempdir()) / ("stratus-rt-" + hashlib.sha1(str(work_dir).encode()).hexdigest()[:12])
         self._etc = [f"/etc/{name}" for name in ETC_FILES if os.path.exists(f"/etc/{name}")]
 
     @staticmethod
-    def available() -> tuple[Cgroups | None, str | None, str]:
+    def available(instance: str = "default") -> tuple[Cgroups | None, str | None, str]:
         """(cgroups, bwrap path, "") when usable here, else (None, None, the reason)."""
         bwrap = shutil.which("bwrap")
         if bwrap is None:
             return None, None, "bubblewrap (bwrap) is not installed"
         try:
-            cgroups = Cgroups()
+            cgroups = Cgroups(instance)
         except (OSError, Exception) as exc:  # noqa: BLE001 - any failure means: not here
             return None, None, f"cgroups are not usable: {exc}"
         probe = subprocess.run([bwrap, "--unshare-all", "--share-net", "--unshare-user", "--ro-bind", "/usr", "/usr",
@@ -128,6 +136,10 @@ class NamespacedSandbox:
             return None, None, f"bwrap cannot create namespaces here: {probe.stderr.decode(errors='replace').strip()}"
         return cgroups, bwrap, ""
 
+    def runtime_socket(self, env_id: str) -> Path | None:
+        """Where the server must also serve this environment's Runtime API (isolated network only)."""
+        return self.socket_dir / f"{env_id[:20]}.sock" if self.isolated_network else None
+
     def visible_paths(self, task_root: Path, runtime_dir: Path) -> tuple[str, str]:
         """Where the code and the runtime appear inside the sandbox."""
         return TASK_ROOT, RUNTIME_DIR
@@ -137,7 +149,10 @@ class NamespacedSandbox:
         if removed:
             log.info("removed %d environment cgroups left by an earlier run", removed)
         shutil.rmtree(self.work_dir, ignore_errors=True)
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
         self.empty_dir.mkdir(parents=True, exist_ok=True)
+        if self.isolated_network:
+            self.socket_dir.mkdir(mode=0o700)
 
     def _argv(self, spec: SandboxSpec) -> list[str]:
         argv = [self.bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -145,6 +160,7 @@ class NamespacedSandbox:
                 "--die-with-parent", "--new-session", "--disable-userns"]
         if self.isolated_network:
             argv.append("--unshare-net")
+            argv += ["--bind", str(spec.runtime_socket), RUNTIME_SOCKET]
         argv += ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
                  "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"]
         for path in self._etc:
@@ -154,11 +170,15 @@ class NamespacedSandbox:
         if not inside and not interpreter.startswith("/usr/"):  # e.g. a pyenv Python: show it, read-only
             prefix = os.path.dirname(os.path.dirname(interpreter))
             argv += ["--ro-bind", prefix, prefix]
+        if self.isolated_network:
+            argv += ["--ro-bind", str(runtimes.BOOTSTRAPS), BOOTSTRAPS_DIR]
         argv += ["--ro-bind", str(spec.task_root), TASK_ROOT,
                  "--ro-bind", str(spec.runtime_dir), RUNTIME_DIR,
                  "--ro-bind", str(spec.opt_dir or self.empty_dir), "/opt",
                  "--size", str(spec.ephemeral_storage_mb * 1024 * 1024), "--tmpfs", "/tmp",
                  "--proc", "/proc", "--dev", "/dev", "--chdir", TASK_ROOT, "--"]
+        if self.isolated_network:  # the runtime reaches its Runtime API through a bridge on loopback
+            argv += [runtimes.host_python(), "-S", f"{BOOTSTRAPS_DIR}/netproxy.py", RUNTIME_SOCKET, "--"]
         return argv + list(spec.argv)
 
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> NamespacedProcess:

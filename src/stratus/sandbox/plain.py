@@ -91,6 +91,9 @@ class PlainSandbox:
     def __init__(self, work_dir: Path):
         self.work_dir = work_dir
 
+    def runtime_socket(self, env_id: str) -> Path | None:
+        return None
+
     def visible_paths(self, task_root: Path, runtime_dir: Path) -> tuple[str, str]:
         return str(task_root), str(runtime_dir)
 
