@@ -426,11 +426,10 @@ class FunctionService:
         if unpacked_size > self.settings.unzipped_code_max_bytes:
             raise InvalidParameterValueException(
                 f"Unzipped size must be smaller than {self.settings.unzipped_code_max_bytes} bytes")
-        candidates = runtimes.handler_file_candidates(runtime, handler)
-        if candidates is not None and not zip_names(data).intersection(candidates):
+        present, wanted = runtimes.handler_file_present(runtime, handler, zip_names(data))
+        if not present:
             raise InvalidParameterValueException(
-                f"The deployment package does not contain the handler file: expected one of {', '.join(candidates)} "
-                f"for handler '{handler}'.")
+                f"The deployment package does not contain what handler '{handler}' needs: {wanted}.")
         sha_hex = self.blobs.put(data)
         try:
             root = self.blobs.unpacked(sha_hex)
