@@ -165,6 +165,9 @@ def handler(event, context):
         seen["write /var/task"] = exc.strerror
     seen["processes"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
     seen["uid"] = os.getuid()
+    status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+    seen["caps"] = [status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd")]
+    seen["no_new_privs"] = status["NoNewPrivs"].strip()
     return seen
 """)
     paths = [str(code_dir), str(server.data_dir / "stratus.db"), "/root", str(server.data_dir), "/etc/shadow",
@@ -175,6 +178,8 @@ def handler(event, context):
     assert seen["write /var/task"] == "Read-only file system"
     assert seen["processes"] == [1, 2], "the function must see only its own sandbox's processes"
     assert seen["uid"] != 0
+    assert seen["caps"][:2] == ["0000000000000000", "0000000000000000"], seen["caps"]
+    assert seen["no_new_privs"] == "1"
 
 
 def test_a_runtime_ignoring_sigterm_is_killed_after_the_grace_period(lam, fn_name, bystander):
@@ -235,3 +240,23 @@ def test_isolated_network_setting_leaves_only_loopback_and_the_runtime_api(fresh
         response, body = invoke_json(lam, "isolated", {"port": srv.port})
         assert "FunctionError" not in response, body
         assert body == "ConnectionRefusedError", "the host's loopback must not be reachable"
+
+
+CPU_PROBE = """
+import time
+def handler(event, context):
+    wall, cpu = time.monotonic(), time.process_time()
+    while time.monotonic() - wall < event["seconds"]:
+        pass
+    return (time.process_time() - cpu) / (time.monotonic() - wall)
+"""
+
+
+def test_cpu_share_follows_memory_size(lam, fn_name, namespaced, bystander):
+    """1,769 MB buys one vCPU: a 128 MB function gets ~7 % of a core, a 1,769 MB one a whole core."""
+    create(lam, f"{fn_name}-small", CPU_PROBE, MemorySize=128, Timeout=10)
+    create(lam, f"{fn_name}-large", CPU_PROBE, MemorySize=1769, Timeout=10)
+    small = invoke_json(lam, f"{fn_name}-small", {"seconds": 1.0})[1]
+    large = invoke_json(lam, f"{fn_name}-large", {"seconds": 1.0})[1]
+    assert small < 0.2, f"a 128 MB function used {small:.0%} of a core"
+    assert large > 0.4, f"a 1,769 MB function used only {large:.0%} of a core"
