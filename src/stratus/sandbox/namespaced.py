@@ -116,7 +116,7 @@ class NamespacedSandbox:
         # Unix socket paths are limited to 108 bytes, so they live in a short folder of their own
         # (named after the data dir, so a restart finds and clears what a crash left).
         self.socket_dir = Path(tempfile.gettempdir()) / ("stratus-rt-" + hashlib.sha1(str(work_dir).encode()).hexdigest()[:12])
-        self._etc = [f"/etc/{name}" for name in ETC_FILES if os.path.exists(f"/etc/{name}")]
+        self.etc_dir = work_dir / "etc"  # the few host /etc files a runtime needs, copied at start
 
     @staticmethod
     def available(instance: str = "default") -> tuple[Cgroups | None, str | None, str]:
@@ -151,8 +151,25 @@ class NamespacedSandbox:
         shutil.rmtree(self.work_dir, ignore_errors=True)
         shutil.rmtree(self.socket_dir, ignore_errors=True)
         self.empty_dir.mkdir(parents=True, exist_ok=True)
+        self._stage_etc()
         if self.isolated_network:
             self.socket_dir.mkdir(mode=0o700)
+
+    def _stage_etc(self) -> None:
+        """Copy (symlinks kept) the host's /etc files functions need; refreshed at every start."""
+        self.etc_dir.mkdir(parents=True, exist_ok=True)
+        for name in ETC_FILES:
+            source = Path("/etc") / name
+            target = self.etc_dir / name
+            try:
+                if source.is_symlink():
+                    os.symlink(os.readlink(source), target)
+                elif source.is_dir():
+                    shutil.copytree(source, target, symlinks=True)
+                elif source.exists():
+                    shutil.copy2(source, target)
+            except OSError as exc:
+                log.warning("could not give functions /etc/%s: %s", name, exc)
 
     def _argv(self, spec: SandboxSpec) -> list[str]:
         argv = [self.bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -163,8 +180,7 @@ class NamespacedSandbox:
             argv += ["--bind", str(spec.runtime_socket), RUNTIME_SOCKET]
         argv += ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
                  "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"]
-        for path in self._etc:
-            argv += ["--ro-bind", path, path]
+        argv += ["--ro-bind", str(self.etc_dir), "/etc"]  # one mount instead of one per file (~5 ms)
         interpreter = os.path.realpath(shutil.which(spec.argv[0]) or spec.argv[0])
         inside = interpreter.startswith((TASK_ROOT + "/", RUNTIME_DIR + "/", "/opt/"))  # a custom bootstrap
         if not inside and not interpreter.startswith("/usr/"):  # e.g. a pyenv Python: show it, read-only

@@ -5,15 +5,66 @@ object, logging format, error shapes and fault types. It imports only what a col
 speaks HTTP/1.1 over one keep-alive socket.
 """
 
-import json
+import _socket
 import os
-import socket
 import sys
 import time
 
-RUNTIME_API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+RUNTIME_API = os.environ.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
 _HOST, _, _PORT = RUNTIME_API.rpartition(":")
 _BASE = "/2018-06-01/runtime/"
+
+
+# --------------------------------------------------------------------------- JSON
+# `import json` costs more than the rest of a cold start (it pulls in re, enum, functools...), so
+# the bootstrap drives CPython's C accelerator `_json` directly, exactly as json.loads/json.dumps
+# do with their default arguments; without it (another Python), it falls back to `json`.
+class _DecoderContext:
+    """The attributes _json.make_scanner reads, with json.loads's defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    memo = {}
+    _constants = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
+    parse_constant = _constants.__getitem__
+
+
+def _make_json():
+    try:
+        import _json
+
+        scan = _json.make_scanner(_DecoderContext())
+
+        def loads(data):
+            text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
+            text = text.strip(" \t\n\r")
+            try:
+                value, end = scan(text, 0)
+            except StopIteration as exc:
+                raise ValueError(f"Expecting value: line 1 column {exc.value + 1} (char {exc.value})") from None
+            finally:
+                _DecoderContext.memo.clear()
+            if end != len(text):
+                raise ValueError(f"Extra data: char {end}")
+            return value
+
+        def dumps(obj, default, ensure_ascii):
+            encode = _json.encode_basestring_ascii if ensure_ascii else _json.encode_basestring
+            chunks = _json.make_encoder({}, default, encode, None, ": ", ", ", False, False, True)(obj, 0)
+            return "".join(chunks)
+
+        dumps({"probe": [1.5, None, True]}, None, True)  # the C signature differs across versions
+        return loads, dumps
+    except (ImportError, TypeError, AttributeError):
+        import json
+
+        return json.loads, lambda obj, default, ensure_ascii: json.dumps(obj, default=default, ensure_ascii=ensure_ascii)
+
+
+json_loads, json_dumps = _make_json()
 
 
 class RuntimeClient:
@@ -24,8 +75,9 @@ class RuntimeClient:
         self.buffer = b""
 
     def _connect(self):
-        self.sock = socket.create_connection((_HOST, int(_PORT)))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        self.sock.connect((_HOST, int(_PORT)))
+        self.sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         self.buffer = b""
 
     @staticmethod
@@ -123,7 +175,7 @@ _ENSURE_ASCII = os.environ.get("AWS_EXECUTION_ENV") not in {
 
 
 def _to_json_bytes(obj):
-    return json.dumps(obj, default=_decimal_default, ensure_ascii=_ENSURE_ASCII).encode("utf-8")
+    return json_dumps(obj, _decimal_default, _ENSURE_ASCII).encode("utf-8")
 
 
 def _decimal_default(obj):
@@ -295,7 +347,7 @@ def main():
     if "logging" in sys.modules:
         setup_logging()
 
-    loads = json.loads
+    loads = json_loads
     headers, body = client.next()
     while True:
         request_id = headers.get("lambda-runtime-aws-request-id", "")
