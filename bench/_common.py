@@ -7,6 +7,7 @@ responses) so that the same code, measuring a bare baseline server and Stratus, 
 from __future__ import annotations
 
 import math
+import shutil
 import os
 import re
 import socket
@@ -239,3 +240,24 @@ class OtherLoad:
             return float("nan")
         busy = (elapsed - (idle - self.idle)) - (ours - self.ours)
         return max(0.0, 100.0 * busy / elapsed)
+
+
+def stop_and_report(server: StratusServer, label: str = "") -> int:
+    """Stop a benchmark's server; print log lines that look like problems and a non-zero exit."""
+    problems = server_log_problems(server) if server.log_path.exists() else []
+    stop_code = server.stop() if server.process is not None else 0
+    name = f"stratus serve{f' ({label})' if label else ''}"
+    if problems:
+        print(f"\n{name} log lines that look like problems:")
+        print("\n".join("    " + line for line in problems))
+    if stop_code != 0:
+        print(f"\nnote: {name} exited with {stop_code} after SIGTERM (the issue asks for 0)")
+    return stop_code
+
+
+def remove_workdir(workdir, keep: bool, logs) -> None:
+    """Delete the benchmark's temp dir, or say where it was kept (--keep)."""
+    if keep:
+        print(f"\nkept {workdir} (server logs: {', '.join(str(path) for path in logs)})")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)

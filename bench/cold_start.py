@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     REPO, KeepAliveClient, OtherLoad, StratusServer, build_request, busy_note, header, machine_busy_percent, make_zip,
-    percentile, server_log_problems, wait_active, wait_for_idle,
+    percentile, remove_workdir, stop_and_report, wait_active, wait_for_idle,
 )
 
 BACKENDS = ("namespaced", "plain")
@@ -417,17 +417,8 @@ def main() -> int:
                     print(f"could not delete {name}: {exc}", file=sys.stderr)
             target.close()
         for backend, server in servers.items():
-            problems = server_log_problems(server) if server.log_path.exists() else []
-            stop_code = server.stop() if server.process is not None else 0
-            if problems:
-                print(f"\nserver log ({backend}) lines that look like problems:")
-                print("\n".join("    " + line for line in problems))
-            if stop_code != 0:
-                print(f"\nnote: stratus serve ({backend}) exited with {stop_code} after SIGTERM (the issue asks for 0)")
-        if args.keep:
-            print(f"\nkept {workdir} (server logs: {', '.join(str(s.log_path) for s in servers.values())})")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+            stop_and_report(server, backend)
+        remove_workdir(workdir, args.keep, [server.log_path for server in servers.values()])
     return exit_code
 
 

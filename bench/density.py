@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     REPO, KeepAliveClient, StratusServer, build_request, busy_note, header, machine_busy_percent, make_zip,
-    percentile, server_log_problems, wait_active, wait_for_idle,
+    percentile, remove_workdir, server_log_problems, wait_active, wait_for_idle,
 )
 
 HARD_CAP = 500
@@ -482,10 +481,7 @@ def main() -> int:
             print("\n".join("    " + line for line in problems))
         if stop_code != 0:
             print(f"\nnote: stratus serve exited with {stop_code} after SIGTERM (the issue asks for 0)")
-        if args.keep:
-            print(f"\nkept {workdir} (server log: {server.log_path})")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir, args.keep, [server.log_path])
     return exit_code
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     KeepAliveClient, OtherLoad, StratusServer, build_request, busy_note, descendants, free_port, machine_busy_percent,
-    make_zip, percentile, server_log_problems, wait_active, wait_for_idle,
+    make_zip, percentile, remove_workdir, stop_and_report, wait_active, wait_for_idle,
 )
 
 GOAL_P50_OVERHEAD_MS = 0.25
@@ -340,18 +340,9 @@ def main() -> int:
         print(f"\nbenchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         exit_code = 1
     finally:
-        problems = server_log_problems(server) if server.log_path.exists() else []
-        stop_code = server.stop() if server.process is not None else 0
+        stop_and_report(server)
         stop_baseline(baseline_process)
-        if problems:
-            print("\nserver log lines that look like problems:")
-            print("\n".join("    " + line for line in problems))
-        if stop_code != 0:
-            print(f"\nnote: stratus serve exited with {stop_code} after SIGTERM (the issue asks for 0)")
-        if args.keep:
-            print(f"\nkept {workdir} (server log: {server.log_path})")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir, args.keep, [server.log_path])
     return exit_code
 
 

@@ -1,7 +1,6 @@
 """Failures as AWS reports them; after each one the next invoke works."""
 
 import base64
-import json
 import time
 
 import pytest

@@ -110,7 +110,7 @@ def test_awslambdaric_runs_unmodified(lam, fn_name):
     assert body["arn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{fn_name}"
     assert 0 < body["remaining"] <= 10000
     log = base64.b64decode(first["LogResult"]).decode()
-    assert f"[INFO]\t" in log and f"\t{request_id}\tevent {{\"x\": 1}}" in log
+    assert "[INFO]\t" in log and f"\t{request_id}\tevent {{\"x\": 1}}" in log
     assert "Init Duration" in log
 
     assert invoke_json(lam, fn_name, {"x": 2})[1]["count"] == 2  # warm
