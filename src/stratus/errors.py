@@ -76,22 +76,12 @@ class RequestEntityTooLargeException(_UserError):
     error_type = "RequestEntityTooLargeException"
 
 
-class UnsupportedMediaTypeException(_UserError):
-    status = 415
-    error_type = "UnsupportedMediaTypeException"
-
-
 class TooManyRequestsException(_UserError):
     status = 429
     error_type = "TooManyRequestsException"
 
     def __init__(self, message: str, reason: str, retry_after_s: int = 1):
         super().__init__(message, Reason=reason, retryAfterSeconds=str(retry_after_s))
-
-
-class ResourceNotReadyException(LambdaError):
-    status = 502
-    error_type = "ResourceNotReadyException"
 
 
 class UnknownOperationException(_UserError):

@@ -144,3 +144,34 @@ def handler(event, context):
     assert invoke_json(lam, fn_name, {"tag": "sync"})[1] == 2
     assert "ran dry" not in function_log(server, fn_name)
     lam.delete_function(FunctionName=fn_name)
+
+
+def test_invokes_the_fast_path_declines_take_the_asgi_path_with_the_same_answer(server, lam, fn_name):
+    """HTTP/1.0 and `Expect: 100-continue` requests go through uvicorn + ASGI instead of api/fastpath.py."""
+    import socket
+    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": code("asgi")})
+    path = f"/2015-03-31/functions/{fn_name}/invocations"
+    for head in (f"POST {path} HTTP/1.0\r\nContent-Length: 9\r\n\r\n",
+                 f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 9\r\n"
+                 "Expect: 100-continue\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(head.encode() + b'{"n": 42}')
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        if answer.startswith(b"HTTP/1.1 100"):
+            answer = answer.split(b"\r\n\r\n", 1)[1]
+        status_line, _, rest = answer.partition(b"\r\n")
+        headers, _, body = rest.partition(b"\r\n\r\n")
+        assert status_line.split()[1] == b"200", answer
+        assert b"x-amz-executed-version: $latest" in headers.lower()
+        assert json.loads(body) == {"version": "asgi", "event": {"n": 42}, "greeting": None}
+    missing = f"POST /2015-03-31/functions/{fn_name}-nope/invocations HTTP/1.0\r\nContent-Length: 2\r\n\r\n{{}}"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(missing.encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.split(b"\r\n", 1)[0].split()[1] == b"404"
+    assert b"x-amzn-errortype: resourcenotfoundexception" in answer.lower()

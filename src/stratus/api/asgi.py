@@ -34,12 +34,6 @@ async def send_response(send, status: int, body: bytes, headers: list[tuple[byte
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send, error: LambdaError, request_id: str) -> None:
-    headers = error.headers()
-    headers.append((b"x-amzn-requestid", request_id.encode()))
-    await send_response(send, error.status, error.body(), headers)
-
-
 def internal_error(exc: BaseException) -> LambdaError:
     """Log an unexpected failure with its traceback; give the caller AWS's ServiceException only."""
     log.error("internal error", exc_info=exc)

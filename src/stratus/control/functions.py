@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import time
 import uuid
 from pathlib import Path
@@ -315,9 +314,6 @@ class FunctionService:
             AccountUsage=AccountUsage(TotalCodeSize=total_code, FunctionCount=len(self._records)),
         )
 
-    def code_location_sha(self, record: FunctionRecord) -> str:
-        return record.code_sha256_hex
-
     # ------------------------------------------------------------------ rules
     def _resolve_latest_for_update(self, reference: str) -> tuple[FunctionRecord, str]:
         name, qualifier = self.arns.resolve(reference)
@@ -439,6 +435,3 @@ class FunctionService:
         return CodePackage(sha256_hex=sha_hex, sha256_b64=base64.b64encode(digest).decode(), size=len(data),
                            unpacked_size=unpacked_size, root=root)
 
-
-def sha256_b64(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()

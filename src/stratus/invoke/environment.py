@@ -130,7 +130,7 @@ class Environment:
     """A runtime process in a sandbox, fed invocations through its own Runtime API endpoint."""
 
     def __init__(self, spec: EnvironmentSpec, sandbox: Sandbox, log_sink: logs.LogSink, *,
-                 init_timeout_s: float, shutdown_grace_s: float, log_tail_bytes: int,
+                 init_timeout_s: float, shutdown_grace_s: float,
                  initialization_type: str = "on-demand", on_dead: Callable[["Environment"], None] = lambda env: None):
         self.id = secrets.token_hex(16)
         self.spec = spec
@@ -138,7 +138,6 @@ class Environment:
         self.log_sink = log_sink
         self.init_timeout_s = init_timeout_s
         self.shutdown_grace_s = shutdown_grace_s
-        self.log_tail_bytes = log_tail_bytes
         self.initialization_type = initialization_type
         self.on_dead = on_dead
         self.log_stream = time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{spec.version}]{self.id}"
@@ -208,16 +207,6 @@ class Environment:
     @property
     def alive(self) -> bool:
         return self.state not in (State.DEAD, State.INIT_ERROR) and not self._shutting_down
-
-    @property
-    def busy(self) -> bool:
-        return self._current is not None
-
-    async def wait_initialized(self) -> bool:
-        """For provisioned starts: wait until INIT completed (True) or failed (False)."""
-        while self.state == State.INIT:
-            await asyncio.sleep(0.005)
-        return self.alive
 
     async def shutdown(self, reason: str = "spindown") -> None:
         """SHUTDOWN phase: SIGTERM to the runtime, a grace period, then SIGKILL of every process."""

@@ -53,9 +53,6 @@ class EnvironmentPool:
         except ValueError:
             pass
 
-    def idle_count(self) -> int:
-        return sum(1 for env in self._idle if env.alive)
-
     def retire(self) -> list[Environment]:
         """Stop taking work; return the idle environments to shut down now (busy ones follow on release)."""
         self.retired = True

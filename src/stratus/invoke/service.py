@@ -120,10 +120,6 @@ class Invoker:
                     loop.create_task(env.shutdown("code or configuration changed"))
                 del self.pools[key]
 
-    def environment_count(self, function_name: str | None = None) -> int:
-        return sum(len(pool.environments) for key, pool in self.pools.items()
-                   if function_name is None or key[0] == function_name)
-
     # ------------------------------------------------------------------ internals
     def _new_pool(self, spec: EnvironmentSpec) -> EnvironmentPool:
         pool = EnvironmentPool(spec, self._make_environment)
@@ -135,7 +131,7 @@ class Invoker:
         return Environment(
             spec, self.sandbox, self.log_sink,
             init_timeout_s=settings.init_timeout_s, shutdown_grace_s=settings.shutdown_grace_s,
-            log_tail_bytes=settings.log_tail_bytes, on_dead=on_dead,
+            on_dead=on_dead,
         )
 
     async def _reap_idle(self) -> None:

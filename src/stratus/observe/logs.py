@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import math
-import os
 import re
 import threading
 from pathlib import Path
@@ -95,6 +94,3 @@ class LogSink:
         self._thread.join(timeout=5)
         self.flush()
 
-
-def read_log(path: Path) -> bytes:
-    return path.read_bytes() if os.path.exists(path) else b""
