@@ -2,6 +2,7 @@
 healthy. Isolation tests need the namespaced sandbox; the plain one does not isolate by design."""
 
 import base64
+import shutil
 import threading
 import time
 
@@ -117,7 +118,7 @@ def handler(event, context):
     assert 16 <= used <= 128, report
 
 
-def test_filling_tmp_stops_at_its_size(lam, fn_name, namespaced, bystander):
+def test_filling_tmp_stops_at_its_size(server, lam, fn_name, namespaced, bystander):
     # Stratus's /tmp is a tmpfs: its pages count toward the memory cgroup, hence the memory size here.
     create(lam, fn_name, """
 import errno, os
@@ -138,9 +139,11 @@ def handler(event, context):
     stat = os.statvfs("/tmp")
     return {"written_mb": written // (1024 * 1024), "error": error, "size_mb": stat.f_blocks * stat.f_frsize // 2**20}
 """, MemorySize=1024, EphemeralStorage={"Size": 600}, Timeout=30)
+    disk_free_before = shutil.disk_usage(server.data_dir).free
     response, body = invoke_json(lam, fn_name)
     assert "FunctionError" not in response, body
     assert body["error"] == "ENOSPC"
+    assert disk_free_before - shutil.disk_usage(server.data_dir).free < 100 * 2**20, "the host's disk was filled"
     assert body["size_mb"] == 600
     assert 590 <= body["written_mb"] <= 600
 
