@@ -263,3 +263,18 @@ def test_cpu_share_follows_memory_size(lam, fn_name, namespaced, bystander):
     large = invoke_json(lam, f"{fn_name}-large", {"seconds": 1.0})[1]
     assert small < 0.2, f"a 128 MB function used {small:.0%} of a core"
     assert large > 0.4, f"a 1,769 MB function used only {large:.0%} of a core"
+
+
+def test_an_environments_cgroups_go_with_it(lam, fn_name, namespaced):
+    from pathlib import Path
+    create(lam, fn_name, "def handler(e, c):\n    return c.log_stream_name\n")
+    _, stream = invoke_json(lam, fn_name)
+    env_id = stream.rsplit("]", 1)[1]
+    cgroups = list(Path("/sys/fs/cgroup").glob(f"*/**/stratus-*-{env_id}"))
+    assert cgroups, "the environment's cgroups were not found"
+    lam.update_function_configuration(FunctionName=fn_name, Description="retire the environment")
+    assert wait_until_gone(stream, 10) == []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(path.exists() for path in cgroups):
+        time.sleep(0.05)
+    assert [path for path in cgroups if path.exists()] == []
