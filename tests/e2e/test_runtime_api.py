@@ -70,3 +70,49 @@ def handler(event, context):
     # The bootstrap's own late post is refused too; the environment still serves the next invoke.
     again, body = invoke_json(lam, fn_name)
     assert body == "from the handler" and "FunctionError" not in again
+
+
+STREAMER = """
+import base64, json, os, socket
+def post_streaming(request_id, chunks, trailers=None, mode="streaming"):
+    host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+    sock = socket.create_connection((host, int(port)))
+    head = (f"POST /2018-06-01/runtime/invocation/{request_id}/response HTTP/1.1\\r\\nHost: x\\r\\n"
+            f"Lambda-Runtime-Function-Response-Mode: {mode}\\r\\nTransfer-Encoding: chunked\\r\\n")
+    if trailers:
+        head += "Trailer: " + ", ".join(trailers) + "\\r\\n"
+    data = head.encode() + b"\\r\\n"
+    for chunk in chunks:
+        data += b"%x\\r\\n" % len(chunk) + chunk + b"\\r\\n"
+    data += b"0\\r\\n" + b"".join(f"{k}: {v}\\r\\n".encode() for k, v in (trailers or {}).items()) + b"\\r\\n"
+    sock.sendall(data)
+    status = sock.recv(65536).split(b" ", 2)[1]
+    sock.close()
+    print("STREAM STATUS", status.decode())
+def handler(event, context):
+    rid = context.aws_request_id
+    if event["case"] == "ok":
+        post_streaming(rid, [b'{"streamed": ', b'"in three', b' chunks"}'])
+    elif event["case"] == "error":
+        error = base64.b64encode(json.dumps({"errorType": "Function.StreamBroke", "errorMessage": "mid-stream"}).encode())
+        post_streaming(rid, [b"partial"], {"Lambda-Runtime-Function-Error-Type": "Function.StreamBroke",
+                                            "Lambda-Runtime-Function-Error-Body": error.decode()})
+    else:
+        post_streaming(rid, [b"{}"], mode="sideways")
+    return "too late"
+"""
+
+
+def test_streaming_response_mode(server, lam, fn_name):
+    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": make_zip({"app.py": STREAMER})})
+    response, body = invoke_json(lam, fn_name, {"case": "ok"})
+    assert "FunctionError" not in response and body == {"streamed": "in three chunks"}
+
+    response, body = invoke_json(lam, fn_name, {"case": "error"})
+    assert response["FunctionError"] == "Unhandled"
+    assert body == {"errorType": "Function.StreamBroke", "errorMessage": "mid-stream"}
+
+    response, body = invoke_json(lam, fn_name, {"case": "bad-mode"})
+    assert response["FunctionError"] == "Unhandled" and body["errorType"] == "Runtime.InvalidResponseModeHeader"
+    assert "STREAM STATUS 400" in wait_for_log(server, fn_name, "STREAM STATUS 400")

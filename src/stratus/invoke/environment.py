@@ -8,6 +8,8 @@ the environment; the pool starts a fresh one for the next invoke.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import dataclasses
 import enum
 import logging
@@ -40,6 +42,18 @@ def sanitize_error_type(value: str | None) -> str:
     if value and value.startswith("Function."):
         return "Function.Unknown"
     return "Runtime.Unknown"
+
+
+def _trailer_error_body(request: Request, error_type: bytes) -> bytes:
+    """The error a streamed response reported in its trailers (the body trailer is base64 JSON)."""
+    encoded = request.headers.get(b"lambda-runtime-function-error-body")
+    if encoded:
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    return msgspec.json.encode({"errorType": error_type.decode("utf-8", "replace"),
+                                "errorMessage": "The function reported an error while streaming its response."})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -391,7 +405,20 @@ class Environment:
             # Runtimes (awslambdaric included) treat the 413 as fatal: start the next invoke afresh.
             self.destroy()
             return
+        mode = request.headers.get(b"lambda-runtime-function-response-mode")
+        if mode is not None and mode.lower() != b"streaming":
+            conn.send(400, runtime_api.error_body("InvalidFunctionResponseMode", "Invalid function response mode"))
+            self._finish(platform_error(inv.request_id, "Runtime.InvalidResponseModeHeader",
+                                        f"Invalid Lambda-Runtime-Function-Response-Mode: {mode.decode(errors='replace')}"))
+            return
         conn.send(202, runtime_api.ACCEPTED)
+        if mode is not None:
+            # A streamed (chunked) response may end in error trailers; the body then is the error.
+            error_type = request.headers.get(b"lambda-runtime-function-error-type")
+            if error_type:
+                self._finish(Outcome(_trailer_error_body(request, error_type), function_error="Unhandled",
+                                     error_type=sanitize_error_type(error_type.decode("utf-8", "replace"))))
+                return
         content_type = request.headers.get(b"content-type") or b"application/json"
         self._finish(Outcome(bytes(request.body), content_type))
 
