@@ -66,3 +66,32 @@ def test_a_killed_server_leaves_nothing_behind_after_restart(fresh_server, tmp_p
     assert invoke_json(again.client(), "victim")[1] != stream
     assert [path for path in leftovers if path.exists()] == []
     assert not (data_dir / "sandboxes" / env_id).exists()
+
+
+def test_account_concurrency_limit_throttles_the_excess_with_429(fresh_server):
+    from botocore.exceptions import ClientError
+
+    srv = fresh_server(env={"STRATUS_ACCOUNT_CONCURRENCY_LIMIT": "2"})
+    lam = srv.client(max_pool_connections=8)
+    assert lam.get_account_settings()["AccountLimit"]["ConcurrentExecutions"] == 2
+    lam.create_function(FunctionName="busy", Runtime="python3.12", Handler="app.handler", Role=ROLE, Timeout=10,
+                        Code={"ZipFile": make_zip({"app.py": "import time\ndef handler(e, c):\n    time.sleep(1.5)\n    return 'done'\n"})})
+
+    def call(_):
+        try:
+            return invoke_json(lam, "busy")[1]
+        except ClientError as error:
+            return (error.response["ResponseMetadata"]["HTTPStatusCode"], error.response["Error"]["Code"],
+                    error.response.get("Reason"), error.response["Error"].get("Message"))
+
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(call, range(5)))
+    done = [result for result in results if result == "done"]
+    throttled = [result for result in results if result != "done"]
+    assert len(done) == 2, results
+    assert len(throttled) == 3
+    for status, code, reason, message in throttled:
+        assert (status, code) == (429, "TooManyRequestsException")
+        assert reason == "ConcurrentInvocationLimitExceeded"
+    # The slots come back: the next invoke runs.
+    assert invoke_json(lam, "busy")[1] == "done"
