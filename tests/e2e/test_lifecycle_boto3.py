@@ -175,3 +175,28 @@ def test_invokes_the_fast_path_declines_take_the_asgi_path_with_the_same_answer(
             answer += chunk
     assert answer.split(b"\r\n", 1)[0].split()[1] == b"404"
     assert b"x-amzn-errortype: resourcenotfoundexception" in answer.lower()
+
+
+def test_pipelined_invokes_on_one_connection_are_answered_in_order(server, lam, fn_name):
+    import socket
+    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": make_zip({"app.py": "import time\ndef handler(e, c):\n    time.sleep(e['s'])\n    return e['n']\n"})})
+    path = f"/2015-03-31/functions/{fn_name}/invocations"
+    requests = b""
+    for n, sleep in ((1, 0.3), (2, 0.0), (3, 0.1)):
+        body = json.dumps({"n": n, "s": sleep}).encode()
+        requests += f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(requests)  # all three at once: HTTP/1.1 pipelining
+        answers, buffer = [], b""
+        while len(answers) < 3:
+            buffer += sock.recv(65536)
+            while b"\r\n\r\n" in buffer:
+                head, rest = buffer.split(b"\r\n\r\n", 1)
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                if len(rest) < length:
+                    break
+                answers.append((head.split(b" ")[1], json.loads(rest[:length])))
+                buffer = rest[length:]
+    assert answers == [(b"200", 1), (b"200", 2), (b"200", 3)]
