@@ -29,9 +29,3 @@ class Lease:
         if self._limiter is not None:
             self._limiter.in_use -= 1
             self._limiter = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
