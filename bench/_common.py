@@ -261,3 +261,18 @@ def remove_workdir(workdir, keep: bool, logs) -> None:
         print(f"\nkept {workdir} (server logs: {', '.join(str(path) for path in logs)})")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def distinct_interpreters(candidates: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(label, path, real path) for each distinct binary; labels of the same binary are joined."""
+    seen: dict[str, int] = {}
+    found: list[tuple[str, str, str]] = []
+    for label, path in candidates:
+        real = os.path.realpath(path)
+        if real in seen:
+            index = seen[real]
+            found[index] = (found[index][0] + " = " + label, found[index][1], real)
+            continue
+        seen[real] = len(found)
+        found.append((label, path, real))
+    return found

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    REPO, KeepAliveClient, OtherLoad, StratusServer, build_request, busy_note, header, machine_busy_percent, make_zip,
+    REPO, distinct_interpreters, KeepAliveClient, OtherLoad, StratusServer, build_request, busy_note, header, machine_busy_percent, make_zip,
     percentile, remove_workdir, stop_and_report, wait_active, wait_for_idle,
 )
 
@@ -74,16 +74,7 @@ def baseline_commands() -> tuple[list[str], list[tuple[str, list[str]]], str | N
         candidates.append(("/usr/bin/python3", "/usr/bin/python3"))
     runtime_python = server_python()
     candidates.append(("the server's runtime python", runtime_python))
-    seen: dict[str, int] = {}
-    interpreters: list[tuple[str, str]] = []
-    for label, path in candidates:
-        real = os.path.realpath(path)
-        if real in seen:
-            index = seen[real]
-            interpreters[index] = (interpreters[index][0] + " = " + label, interpreters[index][1])
-            continue
-        seen[real] = len(interpreters)
-        interpreters.append((label, path))
+    interpreters = [(label, path) for label, path, _ in distinct_interpreters(candidates)]
     legend, commands = [], []
     runtime_label = None
     for letter, (label, path) in zip("ABCD", interpreters):

@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    REPO, KeepAliveClient, StratusServer, build_request, busy_note, header, machine_busy_percent, make_zip,
+    REPO, distinct_interpreters, KeepAliveClient, StratusServer, build_request, busy_note, header, machine_busy_percent, make_zip,
     percentile, remove_workdir, server_log_problems, wait_active, wait_for_idle,
 )
 
@@ -196,17 +196,7 @@ def interpreters() -> list[tuple[str, str]]:
     base = getattr(sys, "_base_executable", None) or sys.executable
     candidates = [("/usr/bin/python3", "/usr/bin/python3")] if os.access("/usr/bin/python3", os.X_OK) else []
     candidates += [("the server's runtime python", runtime_python), ("sys.executable", base)]
-    seen: dict[str, int] = {}
-    found: list[tuple[str, str]] = []
-    for label, path in candidates:
-        real = os.path.realpath(path)
-        if real in seen:
-            index = seen[real]
-            found[index] = (found[index][0] + " = " + label, found[index][1])
-            continue
-        seen[real] = len(found)
-        found.append((label, real))
-    return found
+    return [(label, real) for label, _, real in distinct_interpreters(candidates)]
 
 
 class Baselines:
