@@ -116,3 +116,24 @@ def test_streaming_response_mode(server, lam, fn_name):
     response, body = invoke_json(lam, fn_name, {"case": "bad-mode"})
     assert response["FunctionError"] == "Unhandled" and body["errorType"] == "Runtime.InvalidResponseModeHeader"
     assert "STREAM STATUS 400" in wait_for_log(server, fn_name, "STREAM STATUS 400")
+
+
+def test_the_runtime_api_is_also_served_on_a_unix_socket(lam, fn_name):
+    """The bundled bootstraps use it (cheaper than TCP on loopback); AWS_LAMBDA_RUNTIME_API stays TCP."""
+    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": make_zip({"app.py": """
+import os, socket, stat
+def handler(event, context):
+    path = os.environ["_STRATUS_RUNTIME_API_SOCKET"]
+    conn = socket.socket(socket.AF_UNIX)
+    conn.connect(path)
+    conn.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+    answer = conn.recv(65536).decode()
+    return {"is_socket": stat.S_ISSOCK(os.stat(path).st_mode), "status": answer.split(" ")[1],
+            "tcp": os.environ["AWS_LAMBDA_RUNTIME_API"]}
+"""})})
+    response, body = invoke_json(lam, fn_name)
+    assert "FunctionError" not in response, body
+    assert body["is_socket"] is True
+    assert body["status"] == "403"  # the same environment's API: a /next while running is out of turn
+    assert body["tcp"].startswith("127.0.0.1:")

@@ -31,6 +31,7 @@ from stratus.sandbox import Sandbox, SandboxProcess, SandboxSpec, exit_descripti
 
 log = logging.getLogger("stratus.environment")
 
+RUNTIME_SOCKET_VARIABLE = "_STRATUS_RUNTIME_API_SOCKET"  # read by the bundled bootstraps
 _ERROR_TYPE_PASS_THROUGH = re.compile(r"(Runtime|Function)\.[A-Z][a-zA-Z]+")
 _LOG_KEEP_BYTES = 64 * 1024  # per-invocation log kept in memory for the tail
 
@@ -183,10 +184,11 @@ class Environment:
             "127.0.0.1", 0, backlog=16,
         )
         port = self._server.sockets[0].getsockname()[1]
-        socket_path = self.sandbox.runtime_socket(self.id)
-        if socket_path is not None:
-            self._unix_server = await self._loop.create_unix_server(
-                lambda: HttpServerProtocol(self._dispatch, runtime_api.MAX_RESPONSE_BYTES), str(socket_path))
+        # The same API on a Unix socket: Stratus's own bootstraps use it (cheaper than TCP on
+        # loopback); AWS_LAMBDA_RUNTIME_API stays TCP for every other runtime client.
+        socket_path, visible_socket = self.sandbox.runtime_socket(self.id)
+        self._unix_server = await self._loop.create_unix_server(
+            lambda: HttpServerProtocol(self._dispatch, runtime_api.MAX_RESPONSE_BYTES), str(socket_path))
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
         self._output_fd = read_fd
@@ -194,6 +196,7 @@ class Environment:
         env = dict(self.spec.env)
         env.update({
             "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
+            RUNTIME_SOCKET_VARIABLE: visible_socket,
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
             "AWS_LAMBDA_INITIALIZATION_TYPE": self.initialization_type,
         })
@@ -271,9 +274,7 @@ class Environment:
         if self._unix_server is not None:
             self._unix_server.close()
             self._unix_server = None
-            path = self.sandbox.runtime_socket(self.id)
-            if path is not None:
-                path.unlink(missing_ok=True)
+            self.sandbox.runtime_socket(self.id)[0].unlink(missing_ok=True)
         if self.process is not None:
             self.process.cleanup()
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
+import shutil
+import tempfile
 import signal
 from pathlib import Path
 from typing import Callable, Protocol
@@ -22,7 +25,7 @@ class SandboxSpec:
     ephemeral_storage_mb: int
     output_fd: int  # stdout and stderr of the environment go here
     opt_dir: Path | None = None  # merged layers (empty for now)
-    runtime_socket: Path | None = None  # the Runtime API as a Unix socket (isolated network)
+    runtime_socket: Path | None = None  # the Runtime API as a Unix socket, on the host
 
 
 class SandboxProcess(Protocol):
@@ -53,14 +56,25 @@ class Sandbox(Protocol):
     def visible_paths(self, task_root: Path, runtime_dir: Path) -> tuple[str, str]:
         """Where the code and the runtime appear to the function (e.g. /var/task, /var/runtime)."""
 
-    def runtime_socket(self, env_id: str) -> Path | None:
-        """A Unix socket path the Runtime API must also be served on for this environment, if any."""
+    def runtime_socket(self, env_id: str) -> tuple[Path, str]:
+        """The Unix socket the Runtime API is also served on: (path on the host, path the function sees)."""
 
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> SandboxProcess:
         """Start the environment; `on_exit(returncode)` is called when its main process ends."""
 
     def cleanup_leftovers(self) -> None:
         """Remove what earlier runs left behind (after a crash of the server)."""
+
+
+def socket_dir_for(work_dir: Path) -> Path:
+    """A short folder for Runtime API sockets (Unix socket paths are limited to 108 bytes), named
+    after the sandbox's work dir so a restart finds and clears what a crash left."""
+    return Path(tempfile.gettempdir()) / ("stratus-rt-" + hashlib.sha1(str(work_dir).encode()).hexdigest()[:12])
+
+
+def reset_socket_dir(socket_dir: Path) -> None:
+    shutil.rmtree(socket_dir, ignore_errors=True)
+    socket_dir.mkdir(mode=0o700, parents=True)
 
 
 class ExitWatcher(asyncio.SubprocessProtocol):

@@ -10,19 +10,17 @@ swap), CPU (1,769 MB = one vCPU) and pids (1,024, as AWS).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
 from stratus.runtime import runtimes
-from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description
+from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description, reset_socket_dir, socket_dir_for
 from stratus.sandbox.cgroups import Cgroups, EnvironmentCgroup
 
 log = logging.getLogger("stratus.sandbox")
@@ -113,9 +111,7 @@ class NamespacedSandbox:
         self.isolated_network = isolated_network
         self.host_cpus = os.cpu_count() or 1
         self.empty_dir = work_dir / "empty"
-        # Unix socket paths are limited to 108 bytes, so they live in a short folder of their own
-        # (named after the data dir, so a restart finds and clears what a crash left).
-        self.socket_dir = Path(tempfile.gettempdir()) / ("stratus-rt-" + hashlib.sha1(str(work_dir).encode()).hexdigest()[:12])
+        self.socket_dir = socket_dir_for(work_dir)
         self.etc_dir = work_dir / "etc"  # the few host /etc files a runtime needs, copied at start
 
     @staticmethod
@@ -136,9 +132,8 @@ class NamespacedSandbox:
             return None, None, f"bwrap cannot create namespaces here: {probe.stderr.decode(errors='replace').strip()}"
         return cgroups, bwrap, ""
 
-    def runtime_socket(self, env_id: str) -> Path | None:
-        """Where the server must also serve this environment's Runtime API (isolated network only)."""
-        return self.socket_dir / f"{env_id[:20]}.sock" if self.isolated_network else None
+    def runtime_socket(self, env_id: str) -> tuple[Path, str]:
+        return self.socket_dir / f"{env_id[:20]}.sock", RUNTIME_SOCKET
 
     def visible_paths(self, task_root: Path, runtime_dir: Path) -> tuple[str, str]:
         """Where the code and the runtime appear inside the sandbox."""
@@ -149,11 +144,9 @@ class NamespacedSandbox:
         if removed:
             log.info("removed %d environment cgroups left by an earlier run", removed)
         shutil.rmtree(self.work_dir, ignore_errors=True)
-        shutil.rmtree(self.socket_dir, ignore_errors=True)
+        reset_socket_dir(self.socket_dir)
         self.empty_dir.mkdir(parents=True, exist_ok=True)
         self._stage_etc()
-        if self.isolated_network:
-            self.socket_dir.mkdir(mode=0o700)
 
     def _stage_etc(self) -> None:
         """Copy (symlinks kept) the host's /etc files functions need; refreshed at every start."""
@@ -177,7 +170,7 @@ class NamespacedSandbox:
                 "--die-with-parent", "--new-session", "--disable-userns"]
         if self.isolated_network:
             argv.append("--unshare-net")
-            argv += ["--bind", str(spec.runtime_socket), RUNTIME_SOCKET]
+        argv += ["--bind", str(spec.runtime_socket), RUNTIME_SOCKET]
         argv += ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
                  "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"]
         argv += ["--ro-bind", str(self.etc_dir), "/etc"]  # one mount instead of one per file (~5 ms)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description
+from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description, reset_socket_dir, socket_dir_for
 
 log = logging.getLogger("stratus.sandbox")
 
@@ -90,9 +90,11 @@ class PlainSandbox:
 
     def __init__(self, work_dir: Path):
         self.work_dir = work_dir
+        self.socket_dir = socket_dir_for(work_dir)
 
-    def runtime_socket(self, env_id: str) -> Path | None:
-        return None
+    def runtime_socket(self, env_id: str) -> tuple[Path, str]:
+        path = self.socket_dir / f"{env_id[:20]}.sock"
+        return path, str(path)
 
     def visible_paths(self, task_root: Path, runtime_dir: Path) -> tuple[str, str]:
         return str(task_root), str(runtime_dir)
@@ -100,6 +102,7 @@ class PlainSandbox:
     def cleanup_leftovers(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        reset_socket_dir(self.socket_dir)
 
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> PlainProcess:
         tmp_dir = self.work_dir / spec.env_id / "tmp"
