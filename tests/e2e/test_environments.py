@@ -6,7 +6,7 @@ import json
 import os
 import time
 
-from tests.support.environments import processes_of, wait_until_gone
+from tests.support.environments import function_log, processes_of, wait_for_log, wait_until_gone
 from tests.support.server import invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -182,15 +182,21 @@ def test_idle_environments_are_shut_down(fresh_server, tmp_path):
 
 def test_client_disconnect_mid_invoke_leaves_the_server_healthy(server, lam, fn_name):
     import socket
-    create(lam, fn_name, {"app.py": "import time\ndef handler(e, c):\n    time.sleep(0.3)\n    return 'done'\n"})
+    create(lam, fn_name, {"app.py": "import time\ndef handler(e, c):\n    print('running', e.get('n'))\n"
+                                    "    time.sleep(0.3)\n    return 'done'\n"})
     invoke_json(lam, fn_name)
-    for _ in range(3):
+    for n in range(3):
         sock = socket.create_connection(("127.0.0.1", server.port))
+        body = json.dumps({"n": n}).encode()
         sock.sendall(f"POST /2015-03-31/functions/{fn_name}/invocations HTTP/1.1\r\nHost: x\r\n"
-                     "Content-Length: 2\r\n\r\n{}".encode())
-        time.sleep(0.05)
+                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        assert f"running {n}" in wait_for_log(server, fn_name, f"running {n}")  # it reached its environment
         sock.close()  # gone before the answer
-    time.sleep(0.5)  # the abandoned invokes finish in their environments
+    # The abandoned invokes still finish in their environments (4 END lines with the first one).
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and function_log(server, fn_name).count("END RequestId") < 4:
+        time.sleep(0.05)
+    assert function_log(server, fn_name).count("END RequestId") == 4
     assert "Traceback" not in server.log() and "Exception in callback" not in server.log()
     response, body = invoke_json(lam, fn_name)
     assert response["StatusCode"] == 200 and body == "done"

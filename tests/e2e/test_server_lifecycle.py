@@ -3,7 +3,7 @@
 import concurrent.futures
 import time
 
-from tests.support.environments import processes_of
+from tests.support.environments import processes_of, wait_for_log
 from tests.support.server import invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -30,11 +30,12 @@ def test_sigterm_finishes_running_invokes_then_shuts_environments_down(fresh_ser
     srv = fresh_server()
     lam = srv.client()
     lam.create_function(FunctionName="slow", Runtime="python3.12", Handler="app.handler", Role=ROLE, Timeout=10,
-                        Code={"ZipFile": make_zip({"app.py": "import time\ndef handler(e, c):\n    time.sleep(e['s'])\n    return c.log_stream_name\n"})})
-    _, warm = invoke_json(lam, "slow", {"s": 0})
+                        Code={"ZipFile": make_zip({"app.py": "import time\ndef handler(e, c):\n    print(e['tag'])\n"
+                                                          "    time.sleep(e['s'])\n    return c.log_stream_name\n"})})
+    _, warm = invoke_json(lam, "slow", {"s": 0, "tag": "warm-up"})
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        running = pool.submit(invoke_json, lam, "slow", {"s": 1.5})
-        time.sleep(0.5)  # let the invoke reach its environment
+        running = pool.submit(invoke_json, lam, "slow", {"s": 1.5, "tag": "long-one"})
+        assert "long-one" in wait_for_log(srv, "slow", "long-one")  # it is running in its environment
         code = srv.stop()
         response, stream = running.result(timeout=30)
     assert code == 0
