@@ -1,7 +1,6 @@
 """`stratus serve` itself: state survives a restart; SIGTERM lets running invokes finish, then exits 0."""
 
 import concurrent.futures
-import time
 
 from tests.support.environments import processes_of, wait_for_log
 from tests.support.server import invoke_json, make_zip
