@@ -1,0 +1,86 @@
+"""Property test: whatever a caller sends to the control API, the answer is AWS-shaped — a 2xx, or a
+4xx with x-amzn-ErrorType and a JSON message — never a 5xx or a stack trace, and a refused request
+stores nothing."""
+
+import http.client
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.server import make_zip
+
+ZIP_B64 = __import__("base64").b64encode(make_zip({"app.py": "def handler(e, c):\n    return 1\n"})).decode()
+
+scalars = st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False) | st.text(max_size=30)
+values = st.recursive(scalars, lambda children: st.lists(children, max_size=3)
+                      | st.dictionaries(st.text(max_size=10), children, max_size=3), max_leaves=8)
+FIELDS = ["FunctionName", "Runtime", "Role", "Handler", "Code", "Description", "Timeout", "MemorySize", "Publish",
+          "Environment", "EphemeralStorage", "Architectures", "PackageType", "Layers", "TracingConfig", "Tags",
+          "KMSKeyArn", "DeadLetterConfig", "VpcConfig", "RevisionId"]
+plausible = {
+    "FunctionName": st.sampled_from(["fuzzed", "fuzzed-1", "a" * 65, "bad name", ""]) | st.text(max_size=20),
+    "Runtime": st.sampled_from(["python3.12", "nodejs20.x", "provided.al2023", "java21", "cobol"]),
+    "Role": st.sampled_from(["arn:aws:iam::000000000000:role/x", "nope"]),
+    "Handler": st.sampled_from(["app.handler", "", "x y"]),
+    "Code": st.fixed_dictionaries({}, optional={"ZipFile": st.sampled_from([ZIP_B64, "!!", "", "UEsDBA=="]),
+                                                "S3Bucket": st.text(max_size=5)}),
+    "Timeout": st.integers(-5, 2000), "MemorySize": st.integers(0, 40000),
+    "Environment": st.fixed_dictionaries({}, optional={"Variables": st.dictionaries(
+        st.sampled_from(["OK_KEY", "AWS_REGION", "1bad", "x"]), st.text(max_size=50), max_size=3)}),
+    "EphemeralStorage": st.fixed_dictionaries({}, optional={"Size": st.integers(0, 20000)}),
+}
+bodies = st.fixed_dictionaries({}, optional={field: plausible.get(field, values) for field in FIELDS}) | values
+
+
+def call(server, method, path, body: bytes):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, response.getheader("x-amzn-ErrorType"), data
+
+
+def assert_aws_shaped(status, error_type, data):
+    assert status < 500, (status, data[:300])
+    assert b"Traceback" not in data
+    if status >= 400:
+        assert error_type, (status, data[:300])
+        document = json.loads(data)
+        assert document.get("message") or document.get("Message")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(body=bodies)
+def test_create_and_update_answer_in_aws_shape(server, lam, body):
+    raw = json.dumps(body).encode()
+    status, error_type, data = call(server, "POST", "/2015-03-31/functions", raw)
+    assert_aws_shaped(status, error_type, data)
+    if status == 201:
+        name = json.loads(data)["FunctionName"]
+        lam.delete_function(FunctionName=name)
+    else:
+        listed = {f["FunctionName"] for f in lam.list_functions(MaxItems=1000)["Functions"]}
+        assert not {"fuzzed", "fuzzed-1"} & listed, "a refused create stored something"
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(body=bodies)
+def test_update_configuration_answers_in_aws_shape_and_refusals_change_nothing(server, lam, body):
+    name = "fuzz-target-" + server.sandbox
+    try:
+        before = lam.get_function_configuration(FunctionName=name)
+    except lam.exceptions.ResourceNotFoundException:
+        lam.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler",
+                            Role="arn:aws:iam::000000000000:role/x", Code={"ZipFile": make_zip(
+                                {"app.py": "def handler(e, c):\n    return 1\n"})})
+        before = lam.get_function_configuration(FunctionName=name)
+    status, error_type, data = call(server, "PUT", f"/2015-03-31/functions/{name}/configuration",
+                                    json.dumps(body).encode())
+    assert_aws_shaped(status, error_type, data)
+    after = lam.get_function_configuration(FunctionName=name)
+    if status >= 400:
+        assert after["RevisionId"] == before["RevisionId"] and after["LastModified"] == before["LastModified"]
