@@ -427,3 +427,11 @@ def test_list_with_a_marker_stratus_never_issued_is_refused(server):
         urllib.request.urlopen(f"{server.endpoint}/2015-03-31/functions/?Marker=%25%25%25%25")
     assert raised.value.code == 400
     assert raised.value.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
+
+
+@pytest.mark.parametrize("client_context", ["!!notbase64", "bm90IGpzb24=", "WzFd"])  # bad base64, "not json", [1]
+def test_invoke_with_a_client_context_that_is_not_base64_json_object_is_refused(lam, recording, client_context):
+    name, recorder = recording
+    status, error, _ = fails(lam.invoke, FunctionName=name, Payload=b"{}", ClientContext=client_context)
+    assert (status, error) == (400, "InvalidParameterValueException")
+    assert recorder.runs_so_far() == 0

@@ -84,3 +84,33 @@ def test_update_configuration_answers_in_aws_shape_and_refusals_change_nothing(s
     after = lam.get_function_configuration(FunctionName=name)
     if status >= 400:
         assert after["RevisionId"] == before["RevisionId"] and after["LastModified"] == before["LastModified"]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(payload=st.binary(max_size=64) | values.map(lambda v: json.dumps(v).encode()),
+       invocation_type=st.sampled_from([None, "RequestResponse", "Event", "DryRun", "Bogus", ""]),
+       log_type=st.sampled_from([None, "None", "Tail", "Nope"]),
+       client_context=st.sampled_from([None, "", "!!notbase64", "e30=", "bm90IGpzb24="]),
+       qualifier=st.sampled_from([None, "$LATEST", "7", "", "bad qualifier"]))
+def test_invoke_answers_in_aws_shape(server, lam, payload, invocation_type, log_type, client_context, qualifier):
+    from urllib.parse import quote
+    name = "fuzz-invoke-" + server.sandbox
+    try:
+        lam.get_function_configuration(FunctionName=name)
+    except lam.exceptions.ResourceNotFoundException:
+        lam.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler",
+                            Role="arn:aws:iam::000000000000:role/x", Code={"ZipFile": make_zip(
+                                {"app.py": "def handler(e, c):\n    return e\n"})})
+    headers = {"X-Amz-Invocation-Type": invocation_type, "X-Amz-Log-Type": log_type,
+               "X-Amz-Client-Context": client_context}
+    path = f"/2015-03-31/functions/{name}/invocations"
+    if qualifier is not None:
+        path += "?Qualifier=" + quote(qualifier)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request("POST", path, body=payload, headers={k: v for k, v in headers.items() if v is not None})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    assert_aws_shaped(response.status, response.getheader("x-amzn-ErrorType"), data)
+    assert response.status in (200, 202, 204, 400, 404, 413), (response.status, data[:200])

@@ -102,7 +102,10 @@ class InvokeEndpoint:
         if client_context:
             try:
                 client_context = base64.b64decode(client_context, validate=True)
-            except (binascii.Error, ValueError):
+                if not client_context.lstrip().startswith(b"{"):
+                    raise ValueError("not an object")
+                _check_json(client_context)
+            except (binascii.Error, ValueError, msgspec.DecodeError):
                 raise InvalidParameterValueException(
                     "Client context must be a valid Base64-encoded JSON object.") from None
         record = head.record
