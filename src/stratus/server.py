@@ -49,6 +49,7 @@ class Application:
         await self.invoker.close()
         await self.store.close()
         self.log_sink.close()
+        self.sandbox.close()
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app):

@@ -65,6 +65,9 @@ class Sandbox(Protocol):
     def cleanup_leftovers(self) -> None:
         """Remove what earlier runs left behind (after a crash of the server)."""
 
+    def close(self) -> None:
+        """At server stop, after every environment ended: remove the sandbox's own folders."""
+
 
 def socket_dir_for(work_dir: Path) -> Path:
     """A short folder for Runtime API sockets (Unix socket paths are limited to 108 bytes), named

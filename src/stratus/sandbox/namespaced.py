@@ -139,6 +139,9 @@ class NamespacedSandbox:
         """Where the code and the runtime appear inside the sandbox."""
         return TASK_ROOT, RUNTIME_DIR
 
+    def close(self) -> None:
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
     def cleanup_leftovers(self) -> None:
         removed = self.cgroups.cleanup_leftovers()
         if removed:

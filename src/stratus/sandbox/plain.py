@@ -99,6 +99,9 @@ class PlainSandbox:
     def visible_paths(self, task_root: Path, runtime_dir: Path) -> tuple[str, str]:
         return str(task_root), str(runtime_dir)
 
+    def close(self) -> None:
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
     def cleanup_leftovers(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)
         self.work_dir.mkdir(parents=True, exist_ok=True)
