@@ -10,7 +10,7 @@ else (and any Invoke the fast path does not take: HTTP/1.0, `Expect: 100-continu
 request behind another) goes through uvicorn and the ASGI app unchanged.
 
 The cycle object speaks the parts of uvicorn's RequestResponseCycle that the protocol touches
-(`response_complete`, `keep_alive`, `body`, `message_event`), so uvicorn's pipelining, keep-alive
+(`response_complete`, `keep_alive`, `body`, `message_event`, `disconnected`), so uvicorn's pipelining, keep-alive
 and graceful shutdown logic keep working around it. uvicorn is pinned in pyproject.toml for this.
 """
 
@@ -23,10 +23,9 @@ from urllib.parse import unquote
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from stratus.api.transport import CoalescingTransport
-
 from stratus.api.asgi import internal_error
 from stratus.api.invoke import PREFIX, SUFFIX, InvokeEndpoint, InvokeHead, error_headers
+from stratus.api.transport import CoalescingTransport
 from stratus.errors import LambdaError
 
 _PREFIX = PREFIX.encode()

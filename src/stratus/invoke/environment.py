@@ -163,6 +163,7 @@ class Environment:
         self._loop = asyncio.get_running_loop()
         self._server: asyncio.AbstractServer | None = None
         self._unix_server: asyncio.AbstractServer | None = None
+        self._socket_path: Path | None = None
         self._parked: HttpServerProtocol | None = None  # a /next waiting for work
         self._current: Invocation | None = None
         self._init_started = 0.0
@@ -187,6 +188,7 @@ class Environment:
         # The same API on a Unix socket: Stratus's own bootstraps use it (cheaper than TCP on
         # loopback); AWS_LAMBDA_RUNTIME_API stays TCP for every other runtime client.
         socket_path, visible_socket = self.sandbox.runtime_socket(self.id)
+        self._socket_path = socket_path
         self._unix_server = await self._loop.create_unix_server(
             lambda: HttpServerProtocol(self._dispatch, runtime_api.MAX_RESPONSE_BYTES), str(socket_path))
         read_fd, write_fd = os.pipe()
@@ -274,7 +276,7 @@ class Environment:
         if self._unix_server is not None:
             self._unix_server.close()
             self._unix_server = None
-            self.sandbox.runtime_socket(self.id)[0].unlink(missing_ok=True)
+            self._socket_path.unlink(missing_ok=True)
         if self.process is not None:
             self.process.cleanup()
 

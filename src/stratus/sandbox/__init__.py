@@ -4,11 +4,10 @@
 - plain: a process group with rlimits (hosts without root, bubblewrap or cgroups)
 """
 
-import hashlib
 import logging
 from pathlib import Path
 
-from stratus.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, exit_description
+from stratus.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, exit_description, instance_id
 from stratus.sandbox.namespaced import NamespacedSandbox
 from stratus.sandbox.plain import PlainSandbox
 
@@ -20,8 +19,7 @@ def create_sandbox(kind: str, work_dir: Path, isolated_network: bool = False) ->
     if kind not in ("auto", "namespaced", "plain"):
         raise ValueError(f"unknown sandbox backend {kind!r}; expected auto, namespaced or plain")
     if kind in ("auto", "namespaced"):
-        instance = hashlib.sha1(str(Path(work_dir).resolve()).encode()).hexdigest()[:8]
-        cgroups, bwrap, reason = NamespacedSandbox.available(instance)
+        cgroups, bwrap, reason = NamespacedSandbox.available(instance_id(work_dir))
         if cgroups is not None:
             return NamespacedSandbox(work_dir, cgroups, bwrap, isolated_network)
         if kind == "namespaced":

@@ -6,8 +6,8 @@ import asyncio
 import dataclasses
 import hashlib
 import shutil
-import tempfile
 import signal
+import tempfile
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -69,10 +69,15 @@ class Sandbox(Protocol):
         """At server stop, after every environment ended: remove the sandbox's own folders."""
 
 
+def instance_id(work_dir: Path) -> str:
+    """Names what one server (one data dir) creates outside its data dir — cgroups, socket folders —
+    so a restart finds what a crash left, and never touches another server's."""
+    return hashlib.sha1(str(Path(work_dir).resolve()).encode()).hexdigest()[:12]
+
+
 def socket_dir_for(work_dir: Path) -> Path:
-    """A short folder for Runtime API sockets (Unix socket paths are limited to 108 bytes), named
-    after the sandbox's work dir so a restart finds and clears what a crash left."""
-    return Path(tempfile.gettempdir()) / ("stratus-rt-" + hashlib.sha1(str(work_dir).encode()).hexdigest()[:12])
+    """A short folder for Runtime API sockets (Unix socket paths are limited to 108 bytes)."""
+    return Path(tempfile.gettempdir()) / f"stratus-rt-{instance_id(work_dir)}"
 
 
 def reset_socket_dir(socket_dir: Path) -> None:

@@ -1,7 +1,7 @@
 """cgroups for execution environments (v1 or v2, detected): memory, CPU, pids; peak memory; kill-all.
 
-Each environment gets `stratus-<env id>` under the server's own cgroup in every controller, so
-Stratus never reaches outside the part of the hierarchy it was started in.
+Each environment gets `stratus-<instance>-<env id>` under the server's own cgroup in every
+controller, so Stratus never reaches outside the part of the hierarchy it was started in.
 """
 
 from __future__ import annotations
