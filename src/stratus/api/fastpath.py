@@ -10,7 +10,7 @@ else (and any Invoke the fast path does not take: HTTP/1.0, `Expect: 100-continu
 request behind another) goes through uvicorn and the ASGI app unchanged.
 
 The cycle object speaks the parts of uvicorn's RequestResponseCycle that the protocol touches
-(`response_complete`, `keep_alive`, `body`, `message_event`, `disconnected`), so uvicorn's pipelining, keep-alive
+(`response_complete`, `keep_alive`, `message_event`, `disconnected`), so uvicorn's pipelining, keep-alive
 and graceful shutdown logic keep working around it. uvicorn is pinned in pyproject.toml for this.
 """
 
@@ -58,8 +58,8 @@ _NO_EVENT = _NoEvent()
 class FastInvokeCycle:
     """One Invoke request on the fast path, from head to the single write of its answer."""
 
-    __slots__ = ("protocol", "endpoint", "head", "error", "body", "keep_alive", "response_complete",
-                 "message_event", "more_body", "disconnected")
+    __slots__ = ("protocol", "endpoint", "head", "error", "chunks", "size", "keep_alive",
+                 "response_complete", "message_event", "more_body", "disconnected")
 
     def __init__(self, protocol: "StratusHttpProtocol", endpoint: InvokeEndpoint, raw_path: bytes, query: bytes,
                  headers: list[tuple[bytes, bytes]], keep_alive: bool):
@@ -70,7 +70,8 @@ class FastInvokeCycle:
         self.message_event = _NO_EVENT
         self.more_body = True
         self.disconnected = False  # set by uvicorn when the client goes away mid-invoke
-        self.body = b""
+        self.chunks: list[bytes] = []  # the body, joined once when complete
+        self.size = 0
         self.head: InvokeHead | None = None
         self.error: LambdaError | None = None
         path = raw_path.decode("ascii")
@@ -87,15 +88,15 @@ class FastInvokeCycle:
         head = self.head
         if self.error is not None:
             return self.respond_error(self.error)
-        if len(self.body) > head.body_limit:
+        if self.size > head.body_limit:
             return self.respond_error(head.too_large())
+        body, self.chunks = b"".join(self.chunks), []
         try:
-            started = self.endpoint.start(head, self.body)
+            started = self.endpoint.start(head, body)
         except LambdaError as error:
             return self.respond_error(error)
         except Exception as exc:  # noqa: BLE001
             return self.respond_error(internal_error(exc))
-        self.body = b""
         if isinstance(started, tuple):
             self.respond(started[0], started[1], b"")
         else:
@@ -157,8 +158,9 @@ class StratusHttpProtocol(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle
         if isinstance(cycle, FastInvokeCycle):
-            if cycle.head is not None and len(cycle.body) <= cycle.head.body_limit:
-                cycle.body += body  # once past the limit, the rest is dropped: the answer is 413
+            cycle.size += len(body)
+            if cycle.head is not None and cycle.size <= cycle.head.body_limit:
+                cycle.chunks.append(body)  # past the limit the rest is only counted: the answer is 413
             return
         super().on_body(body)
 
