@@ -276,3 +276,11 @@ def distinct_interpreters(candidates: list[tuple[str, str]]) -> list[tuple[str, 
         seen[real] = len(found)
         found.append((label, path, real))
     return found
+
+
+def add_run_options(parser, wait_idle_default: float) -> None:
+    """The options every benchmark takes: --wait-idle and --keep."""
+    parser.add_argument("--wait-idle", type=float, default=wait_idle_default,
+                        help=f"wait up to this many seconds for other CPU load to stop before starting "
+                             f"(default {wait_idle_default:g}, 0: no wait)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs, data) afterwards")

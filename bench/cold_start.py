@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    REPO, distinct_interpreters, KeepAliveClient, OtherLoad, StratusServer, build_request, busy_note, header, machine_busy_percent, make_zip,
+    REPO, add_run_options, distinct_interpreters, KeepAliveClient, OtherLoad, StratusServer, build_request, busy_note, header, machine_busy_percent, make_zip,
     percentile, remove_workdir, stop_and_report, wait_active, wait_for_idle,
 )
 
@@ -246,9 +246,7 @@ def main() -> int:
                         help="pause (s) after each delete, so a draining environment does not overlap the next cold start")
     parser.add_argument("--max-seconds", type=float, default=150.0,
                         help="bound on the measuring loop (default 150; the rounds done by then are reported)")
-    parser.add_argument("--wait-idle", type=float, default=60.0,
-                        help="wait up to this many seconds for other CPU load to stop before starting (default 60, 0: no wait)")
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs, data) afterwards")
+    add_run_options(parser, 60.0)
     args = parser.parse_args()
     iterations = max(1, min(args.iterations, 1000))
     backends = [name for name in args.backends.split(",") if name]

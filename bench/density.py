@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    REPO, distinct_interpreters, KeepAliveClient, StratusServer, build_request, busy_note, header, machine_busy_percent, make_zip,
+    REPO, add_run_options, distinct_interpreters, KeepAliveClient, StratusServer, build_request, busy_note, header, machine_busy_percent, make_zip,
     percentile, remove_workdir, server_log_problems, wait_active, wait_for_idle,
 )
 
@@ -304,9 +304,7 @@ def main() -> int:
     parser.add_argument("--waves", type=int, default=4, help="concurrent waves at most, until N environments exist (default 4)")
     parser.add_argument("--baseline-copies", type=int, default=10, help="copies of each baseline process (default 10)")
     parser.add_argument("--max-seconds", type=float, default=240.0, help="bound on the waves (default 240)")
-    parser.add_argument("--wait-idle", type=float, default=30.0,
-                        help="wait up to this many seconds for other CPU load to stop before starting (default 30, 0: no wait)")
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir (server log, data) afterwards")
+    add_run_options(parser, 30.0)
     args = parser.parse_args()
     limit = max(1, min(args.max, HARD_CAP))
     count = max(1, min(args.n, limit))

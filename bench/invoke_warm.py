@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    KeepAliveClient, OtherLoad, StratusServer, build_request, busy_note, descendants, free_port, machine_busy_percent,
+    KeepAliveClient, add_run_options, OtherLoad, StratusServer, build_request, busy_note, descendants, free_port, machine_busy_percent,
     make_zip, percentile, remove_workdir, stop_and_report, wait_active, wait_for_idle,
 )
 
@@ -214,9 +214,7 @@ def main() -> int:
                         help="throughput load generator (auto: wrk when installed)")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: leave a core to the server)")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="bound on the sequential phase (default 300)")
-    parser.add_argument("--wait-idle", type=float, default=60.0,
-                        help="wait up to this many seconds for other CPU load to stop before starting (default 60, 0: no wait)")
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir (server log, data) afterwards")
+    add_run_options(parser, 60.0)
     args = parser.parse_args()
     args.requests = max(1, min(args.requests, 1_000_000))
     args.connections = max(1, min(args.connections, 256))
