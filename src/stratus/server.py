@@ -35,7 +35,9 @@ class Application:
         self.invoker = Invoker(settings, self.sandbox, self.log_sink)
         self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox)
         self.invoke_endpoint = InvokeEndpoint(self.functions, self.invoker, settings)
-        self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.lifespan)
+        # Each resource's routes (one line per resource; its service is built just above its line).
+        routes = []
+        self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.lifespan, routes)
 
     async def startup(self) -> None:
         self.sandbox.cleanup_leftovers()

@@ -13,8 +13,11 @@ from stratus.api.invoke import InvokeEndpoint, is_invoke
 from stratus.errors import UnknownOperationException
 
 
-def build_asgi(invoke: InvokeEndpoint, functions, settings, lifespan):
-    """The one ASGI callable `stratus serve` runs (Invoke usually takes api/fastpath.py instead)."""
+def build_asgi(invoke: InvokeEndpoint, functions, settings, lifespan, extra_routes: list[Route] = ()):
+    """The one ASGI callable `stratus serve` runs (Invoke usually takes api/fastpath.py instead).
+
+    `extra_routes` are the other resources' operations (versions, aliases, layers, ...).
+    """
 
     async def health(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
@@ -24,7 +27,8 @@ def build_asgi(invoke: InvokeEndpoint, functions, settings, lifespan):
         await error_response(error, str(uuid.uuid4()))(scope, receive, send)
 
     router = Router(
-        routes=FunctionRoutes(functions, settings).routes() + [Route("/_stratus/health", health, methods=["GET"])],
+        routes=FunctionRoutes(functions, settings).routes() + list(extra_routes)
+        + [Route("/_stratus/health", health, methods=["GET"])],
         lifespan=lifespan,
         default=not_found,
     )

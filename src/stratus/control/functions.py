@@ -72,7 +72,14 @@ class CodePackage(msgspec.Struct):
 
 
 class FunctionService:
-    """The rules for functions; every public method is one API operation."""
+    """The rules for functions; every public method is one API operation.
+
+    Other resources of a function (versions, aliases, policies, concurrency, ...) are store documents
+    keyed `"<function name>:..."`; their kinds are listed in `owned_kinds` so that deleting the
+    function deletes them in the same transaction.
+    """
+
+    owned_kinds: list[str] = ["version", "alias"]
 
     def __init__(self, settings: Settings, store: Store, blobs: BlobStore, invoker, sandbox):
         self.settings = settings
@@ -295,7 +302,7 @@ class FunctionService:
                 raise InvalidParameterValueException("$LATEST version cannot be deleted without deleting the function.")
             if qualifier is not None:
                 raise ResourceNotFoundException(f"Function not found: {self.arns.function(name, qualifier)}")
-            await self.store.delete_function(name)
+            await self.store.delete_function(name, [(kind, f"{name}:") for kind in self.owned_kinds])
             del self._records[name]
             self._specs = {k: v for k, v in self._specs.items() if k[0] != name}
             self.invoker.retire(name)
@@ -321,6 +328,16 @@ class FunctionService:
         if record is None or qualifier not in (None, LATEST):
             raise ResourceNotFoundException(f"Function not found: {self.arns.function(name, qualifier)}")
         return record, LATEST
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Held by every operation that reads then writes a function's records (one writer at a time)."""
+        return self._lock
+
+    async def save_record(self, record: FunctionRecord) -> None:
+        """Store a changed $LATEST record that does not change how it runs (tags, ...); hold `lock`."""
+        await self.store.replace_function(record)
+        self._records[record.name] = record
 
     async def _save(self, record: FunctionRecord) -> None:
         await self.store.replace_function(record)

@@ -23,9 +23,21 @@ class Store(Protocol):
 
     async def replace_function(self, record: FunctionRecord) -> None: ...
 
-    async def delete_function(self, name: str) -> bool: ...
+    async def delete_function(self, name: str, owned: list[tuple[str, str]] = ()) -> bool:
+        """Delete a function and the documents it owns ((kind, key prefix) pairs), atomically."""
 
     async def list_functions(self, after: str | None, limit: int) -> list[FunctionRecord]:
         """Functions ordered by name, strictly after `after`, at most `limit`."""
 
     async def all_functions(self) -> list[FunctionRecord]: ...
+
+    # Every other resource is a document: (kind, key) -> JSON bytes; keys sort as strings.
+    async def get_document(self, kind: str, key: str) -> bytes | None: ...
+
+    async def list_documents(self, kind: str, prefix: str = "", after: str | None = None,
+                             limit: int = -1) -> list[tuple[str, bytes]]:
+        """(key, body) of `kind` whose key starts with `prefix`, strictly after `after`, in key order."""
+
+    async def apply(self, *, functions: list[FunctionRecord] = (), puts: list[tuple[str, str, bytes]] = (),
+                    deletes: list[tuple[str, str]] = ()) -> None:
+        """Replace function records, put and delete documents, atomically."""

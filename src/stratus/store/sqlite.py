@@ -17,6 +17,13 @@ CREATE TABLE IF NOT EXISTS functions (
     name TEXT PRIMARY KEY,
     record BLOB NOT NULL
 );
+-- Every other resource (versions, aliases, layers, ...): a JSON document per (kind, key).
+CREATE TABLE IF NOT EXISTS documents (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
 """
 
 _encode = msgspec.json.encode
@@ -73,9 +80,22 @@ class SqliteStore:
 
         await self._run(_replace)
 
-    async def delete_function(self, name: str) -> bool:
+    async def delete_function(self, name: str, owned: list[tuple[str, str]] = ()) -> bool:
+        """Delete a function and the documents it owns ((kind, key prefix) pairs), in one transaction."""
+
         def _delete():
-            return self._conn.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount > 0
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = conn.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount > 0
+                for kind, prefix in owned:
+                    conn.execute("DELETE FROM documents WHERE kind = ? AND substr(key, 1, ?) = ?",
+                                 (kind, len(prefix), prefix))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return deleted
 
         return await self._run(_delete)
 
@@ -90,3 +110,45 @@ class SqliteStore:
 
     async def all_functions(self) -> list[FunctionRecord]:
         return await self.list_functions(None, -1)
+
+    # ------------------------------------------------------------------ documents
+    async def get_document(self, kind: str, key: str) -> bytes | None:
+        def _get():
+            row = self._conn.execute("SELECT body FROM documents WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+            return row[0] if row else None
+
+        return await self._run(_get)
+
+    async def list_documents(self, kind: str, prefix: str = "", after: str | None = None,
+                             limit: int = -1) -> list[tuple[str, bytes]]:
+        def _list():
+            rows = self._conn.execute(
+                "SELECT key, body FROM documents WHERE kind = ? AND key >= ? AND key > ? AND substr(key, 1, ?) = ? "
+                "ORDER BY key LIMIT ?",
+                (kind, prefix, after or "", len(prefix), prefix, limit),
+            ).fetchall()
+            return [(key, body) for key, body in rows]
+
+        return await self._run(_list)
+
+    async def apply(self, *, functions: list[FunctionRecord] = (), puts: list[tuple[str, str, bytes]] = (),
+                    deletes: list[tuple[str, str]] = ()) -> None:
+        """Replace function records, put and delete documents: all of it or nothing (one transaction)."""
+
+        def _apply():
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for record in functions:
+                    conn.execute("UPDATE functions SET record = ? WHERE name = ?", (_encode(record), record.name))
+                for kind, key, body in puts:
+                    conn.execute("INSERT OR REPLACE INTO documents (kind, key, body) VALUES (?, ?, ?)",
+                                 (kind, key, body))
+                for kind, key in deletes:
+                    conn.execute("DELETE FROM documents WHERE kind = ? AND key = ?", (kind, key))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+        await self._run(_apply)

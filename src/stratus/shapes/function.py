@@ -1,7 +1,4 @@
-"""AWS Lambda shapes as msgspec Structs; field names are exactly botocore's `lambda` model's.
-
-Optional members default to None and are omitted when encoding, as AWS omits unset members.
-"""
+"""Function shapes: configuration, requests and responses of the function operations; the stored record."""
 
 from __future__ import annotations
 
@@ -9,9 +6,7 @@ from typing import Any
 
 import msgspec
 
-
-class Shape(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
-    """Base for every AWS shape."""
+from stratus.shapes.base import Shape
 
 
 # ---------------------------------------------------------------- configuration members
@@ -218,3 +213,5 @@ class FunctionRecord(msgspec.Struct, omit_defaults=True):
     unzipped_size: int
     tags: dict[str, str] = {}
     created_ms: int = 0
+    last_version: int = 0  # the highest version number ever published (numbers are never reused)
+    sealed_environment: bytes | None = None  # Environment.Variables, encrypted, while at rest

@@ -1,0 +1,9 @@
+"""AWS Lambda shapes as msgspec Structs, one module per resource; field names are exactly botocore's.
+
+Optional members default to None and are omitted when encoding, as AWS omits unset members.
+Everything is re-exported here, so callers import from `stratus.shapes`.
+"""
+
+from stratus.shapes.base import Shape  # noqa: F401
+from stratus.shapes.function import *  # noqa: F401,F403
+# Each resource issue adds its module below (one line each).
