@@ -79,7 +79,6 @@ class FunctionService:
     function deletes them in the same transaction.
     """
 
-    owned_kinds: list[str] = ["version", "alias"]
 
     def __init__(self, settings: Settings, store: Store, blobs: BlobStore, invoker, sandbox):
         self.settings = settings
@@ -91,6 +90,7 @@ class FunctionService:
         self._records: dict[str, FunctionRecord] = {}
         self._specs: dict[tuple[str, str], EnvironmentSpec] = {}
         self._lock = asyncio.Lock()
+        self.owned_kinds: list[str] = ["version", "alias"]  # other services append theirs
 
     async def load(self) -> None:
         """Read every function into memory (at start-up)."""

@@ -75,6 +75,7 @@ class EnvironmentSpec:
     argv: tuple[str, ...]
     env: dict[str, str]  # the function's own variables plus the runtime's
     region: str
+    opt_dir: Path | None = None  # on the host: the function's layers, merged (mounted at /opt when namespaced)
 
     @property
     def pool_key(self) -> tuple[str, str, str]:
@@ -209,7 +210,7 @@ class Environment:
                     env_id=self.id, argv=list(self.spec.argv), env=env, task_root=self.spec.task_root,
                     runtime_dir=self.spec.runtime_dir, runtime_socket=socket_path,
                     memory_mb=self.spec.memory_mb, ephemeral_storage_mb=self.spec.ephemeral_storage_mb,
-                    output_fd=write_fd,
+                    output_fd=write_fd, opt_dir=self.spec.opt_dir,
                 ),
                 self._on_exit,
             )
