@@ -64,7 +64,7 @@ class InvokeEndpoint:
         self.functions = functions
         self.invoker = invoker
         self.settings = settings
-        self._known_names: set[str] = set()  # references whose model validation already passed
+        self._known_names: set[tuple[str, str | None]] = set()  # (reference, qualifier) pairs the model accepted
 
     # ------------------------------------------------------------------ the steps
     def head(self, raw_path: str, query: bytes, headers: dict[bytes, bytes]) -> InvokeHead:
@@ -74,15 +74,15 @@ class InvokeEndpoint:
         invocation_type = headers.get(b"x-amz-invocation-type", b"RequestResponse").decode()
         log_type = headers.get(b"x-amz-log-type", b"None").decode()
         qualifier = (parse_qs(query.decode()).get("Qualifier") or [None])[0] if query else None
-        if reference not in self._known_names or qualifier is not None or invocation_type not in _INVOCATION_TYPES \
+        if (reference, qualifier) not in self._known_names or invocation_type not in _INVOCATION_TYPES \
                 or log_type not in ("None", "Tail"):
             params = {"FunctionName": reference, "InvocationType": invocation_type, "LogType": log_type}
             if qualifier is not None:
                 params["Qualifier"] = qualifier
             validate("Invoke", params)
             if len(self._known_names) < 100_000:
-                self._known_names.add(reference)
-        record, version = self.functions.resolve(reference, qualifier)
+                self._known_names.add((reference, qualifier))
+        record, version, qualifier = self.functions.route(reference, qualifier)
         limit = (self.settings.async_payload_max_bytes if invocation_type == "Event"
                  else self.settings.sync_payload_max_bytes)
         return InvokeHead(request_id, record, version, qualifier, invocation_type, log_type, headers, limit)

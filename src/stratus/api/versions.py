@@ -1,0 +1,94 @@
+"""PublishVersion, ListVersionsByFunction and the alias operations (REST paths of botocore's model)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from stratus.api.functions import convert, json_body, json_response, operation, query
+from stratus.api.validation import validate
+from stratus.errors import InvalidRequestContentException
+from stratus.shapes import CreateAliasRequest, PublishVersionRequest, UpdateAliasRequest
+
+_BODY_LIMIT = 1024 * 1024
+
+
+def _paging(request: Request, params: dict[str, Any]) -> dict[str, Any]:
+    """Add Marker/MaxItems from the query string to `params` (MaxItems as an integer)."""
+    marker, max_items = query(request, "Marker"), query(request, "MaxItems")
+    if marker is not None:
+        params["Marker"] = marker
+    if max_items is not None:
+        try:
+            params["MaxItems"] = int(max_items)
+        except ValueError:
+            raise InvalidRequestContentException("MaxItems must be an integer") from None
+    return params
+
+
+class VersionRoutes:
+    """Versions and aliases of a function."""
+
+    def __init__(self, functions, aliases):
+        self.functions = functions
+        self.aliases = aliases
+
+    def routes(self) -> list[Route]:
+        base = "/2015-03-31/functions/{name}"
+        return [
+            Route(f"{base}/versions", operation(self.publish), methods=["POST"]),
+            Route(f"{base}/versions", operation(self.list_versions), methods=["GET"]),
+            Route(f"{base}/aliases", operation(self.create_alias), methods=["POST"]),
+            Route(f"{base}/aliases", operation(self.list_aliases), methods=["GET"]),
+            Route(f"{base}/aliases/{{alias}}", operation(self.get_alias), methods=["GET"]),
+            Route(f"{base}/aliases/{{alias}}", operation(self.update_alias), methods=["PUT"]),
+            Route(f"{base}/aliases/{{alias}}", operation(self.delete_alias), methods=["DELETE"]),
+        ]
+
+    async def publish(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        document = await json_body(request, _BODY_LIMIT)
+        validate("PublishVersion", dict(document, FunctionName=name))
+        config = await self.functions.publish_version(name, convert(document, PublishVersionRequest))
+        return json_response(config, 201)
+
+    async def list_versions(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        params = _paging(request, {"FunctionName": name})
+        validate("ListVersionsByFunction", params)
+        return json_response(await self.functions.list_versions(name, params.get("Marker"), params.get("MaxItems")))
+
+    async def create_alias(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        document = await json_body(request, _BODY_LIMIT)
+        validate("CreateAlias", dict(document, FunctionName=name))
+        return json_response(await self.aliases.create(name, convert(document, CreateAliasRequest)), 201)
+
+    async def list_aliases(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        params = _paging(request, {"FunctionName": name})
+        version = query(request, "FunctionVersion")
+        if version is not None:
+            params["FunctionVersion"] = version
+        validate("ListAliases", params)
+        return json_response(await self.aliases.list(name, version, params.get("Marker"), params.get("MaxItems")))
+
+    async def get_alias(self, request: Request) -> Response:
+        name, alias = request.path_params["name"], request.path_params["alias"]
+        validate("GetAlias", {"FunctionName": name, "Name": alias})
+        return json_response(await self.aliases.get(name, alias))
+
+    async def update_alias(self, request: Request) -> Response:
+        name, alias = request.path_params["name"], request.path_params["alias"]
+        document = await json_body(request, _BODY_LIMIT)
+        validate("UpdateAlias", dict(document, FunctionName=name, Name=alias))
+        return json_response(await self.aliases.update(name, alias, convert(document, UpdateAliasRequest)))
+
+    async def delete_alias(self, request: Request) -> Response:
+        name, alias = request.path_params["name"], request.path_params["alias"]
+        validate("DeleteAlias", {"FunctionName": name, "Name": alias})
+        await self.aliases.delete(name, alias)
+        return Response(status_code=204)
