@@ -48,6 +48,9 @@ class Settings:
     python_interpreter: str = ""  # empty: pick the fastest-starting host python of the same version
     log_tail_bytes: int = 4096
 
+    # Environment variables at rest: a base64 AES-256 key; empty: a key file in the data dir, made at first start.
+    encryption_key: str = ""
+
     # Server shutdown: how long running invokes may take to finish on SIGTERM.
     graceful_shutdown_s: float = 30.0
 
@@ -62,6 +65,10 @@ class Settings:
     @property
     def code_dir(self) -> Path:
         return self.data_dir / "code"
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / "secret.key"
 
     @property
     def logs_dir(self) -> Path:

@@ -20,10 +20,15 @@ def serve(
     sandbox: Optional[str] = typer.Option(None, help="Sandbox backend: auto or plain"),
 ) -> None:
     """Serve the Lambda API and run functions (SQLite store under the data dir)."""
+    from stratus.control.secrets import EncryptionKeyError
     from stratus.server import serve as run_server
 
     settings = Settings.from_env(host=host, port=port, data_dir=data_dir, sandbox=sandbox)
-    run_server(settings)
+    try:
+        run_server(settings)
+    except EncryptionKeyError as exc:
+        typer.echo(f"stratus: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

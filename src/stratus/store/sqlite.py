@@ -47,6 +47,7 @@ class SqliteStore:
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA secure_delete=ON")  # freed pages are zeroed: no old plaintext lingers
             conn.executescript(_SCHEMA)
             self._conn = conn
 
