@@ -20,6 +20,30 @@ log = logging.getLogger("stratus.sandbox")
 # so the AS limit is MemorySize plus fixed headroom: it stops runaway allocation, not careful use.
 ADDRESS_SPACE_HEADROOM_MB = 1024
 
+# Without a mount namespace there is no /opt of the function's own: the /opt entries of these
+# variables are pointed at the merged layers folder, and OPT_DIR_VARIABLE tells the bundled
+# bootstraps where it is (the Python bootstrap builds sys.path from it).
+OPT_DIR_VARIABLE = "STRATUS_OPT_DIR"
+_PATH_LISTS = ("PATH", "LD_LIBRARY_PATH", "NODE_PATH", "PYTHONPATH")
+
+
+def relocate_opt(env: dict[str, str], opt_dir: str) -> dict[str, str]:
+    """`env` with `/opt` (and `/opt/...`) entries of its search paths moved to `opt_dir`."""
+
+    def moved(path: str) -> str:
+        return opt_dir + path[4:] if path == "/opt" or path.startswith("/opt/") else path
+
+    env = dict(env)
+    for key in _PATH_LISTS:
+        value = env.get(key)
+        if value and "/opt" in value:
+            env[key] = ":".join(moved(entry) for entry in value.split(":"))
+    wrapper = env.get("AWS_LAMBDA_EXEC_WRAPPER")
+    if wrapper:
+        env["AWS_LAMBDA_EXEC_WRAPPER"] = moved(wrapper)
+    env[OPT_DIR_VARIABLE] = opt_dir
+    return env
+
 
 class PlainProcess:
     def __init__(self, pid: int, tmp_dir: Path, transport):
@@ -72,6 +96,16 @@ class PlainProcess:
     def init_done(self) -> None:
         pass
 
+    def runtime_started(self, pid: int) -> None:
+        """The memory read is the runtime's, not the launcher's (a shell)."""
+        try:
+            status_fd = os.open(f"/proc/{pid}/status", os.O_RDONLY)
+        except OSError:
+            return
+        if self._status_fd is not None:
+            os.close(self._status_fd)
+        self._status_fd = status_fd
+
     def describe_exit(self, returncode: int) -> str:
         return exit_description(returncode)
 
@@ -91,6 +125,7 @@ class PlainSandbox:
     def __init__(self, work_dir: Path):
         self.work_dir = work_dir
         self.socket_dir = socket_dir_for(work_dir)
+        self.empty_opt = work_dir / "empty-opt"  # /opt of functions without layers
 
     def runtime_socket(self, env_id: str) -> tuple[Path, str]:
         path = self.socket_dir / f"{env_id[:20]}.sock"
@@ -98,6 +133,9 @@ class PlainSandbox:
 
     def visible_paths(self, task_root: Path, runtime_dir: Path) -> tuple[str, str]:
         return str(task_root), str(runtime_dir)
+
+    def visible_opt(self, opt_dir: Path) -> str:
+        return str(opt_dir)
 
     def close(self) -> None:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
@@ -110,12 +148,15 @@ class PlainSandbox:
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> PlainProcess:
         tmp_dir = self.work_dir / spec.env_id / "tmp"
         tmp_dir.mkdir(parents=True)
-        env = dict(spec.env, TMPDIR=str(tmp_dir))
+        if spec.opt_dir is None:
+            self.empty_opt.mkdir(parents=True, exist_ok=True)
+        env = relocate_opt(spec.env, str(spec.opt_dir or self.empty_opt))
+        env["TMPDIR"] = str(tmp_dir)
         loop = asyncio.get_running_loop()
         transport, _ = await loop.subprocess_exec(
             lambda: ExitWatcher(on_exit),
-            *spec.argv,
-            stdin=asyncio.subprocess.DEVNULL,
+            *spec.launcher, *spec.argv,
+            stdin=asyncio.subprocess.DEVNULL if spec.stdin_fd is None else spec.stdin_fd,
             stdout=spec.output_fd,
             stderr=spec.output_fd,
             env=env,

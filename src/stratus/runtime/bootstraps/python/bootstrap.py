@@ -337,7 +337,10 @@ def main():
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     runtime_dir = os.path.dirname(os.path.abspath(__file__))
     minor = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    sys.path[:] = [task_root, "/opt/python", f"/opt/python/lib/{minor}/site-packages"] + [
+    # Layers are at /opt, or where the plain sandbox says they are; AWS's order: task root, then the
+    # layers' site-packages, then /opt/python.
+    opt = os.environ.get("STRATUS_OPT_DIR", "/opt")
+    sys.path[:] = [task_root, f"{opt}/python/lib/{minor}/site-packages", f"{opt}/python"] + [
         entry for entry in sys.path if entry not in (runtime_dir, "")]
     client = RuntimeClient()
     handler_name = sys.argv[1] if len(sys.argv) > 1 else os.environ["_HANDLER"]

@@ -1,0 +1,526 @@
+"""Layers: publish, read, list, delete layer versions and their permission policies, with Lambda's rules;
+and, for functions, checking a `Layers` list and merging its layers into one /opt folder.
+
+Layer versions are store documents (kind "layer-version", key "<name>:<version, zero-padded>"),
+mirrored in memory (loaded at start) so a function's layers resolve without touching the store.
+Content is a blob in the content-addressed blob store, stored and unpacked once per distinct zip.
+A deleted version stays behind as a tombstone: functions that use it keep working, and its number is
+never given out again (the per-layer counter, kind "layer", records the highest number issued).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import dataclasses
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Collection
+
+import msgspec
+
+from stratus.config import Settings
+from stratus.errors import (
+    InvalidParameterValueException,
+    PreconditionFailedException,
+    RequestEntityTooLargeException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+    ValidationException,
+)
+from stratus.shapes import (
+    AddLayerVersionPermissionRequest,
+    AddLayerVersionPermissionResponse,
+    GetLayerVersionPolicyResponse,
+    GetLayerVersionResponse,
+    Layer,
+    LayersListItem,
+    LayerVersionContentOutput,
+    LayerVersionRecord,
+    LayerVersionsListItem,
+    ListLayersResponse,
+    ListLayerVersionsResponse,
+    PublishLayerVersionRequest,
+)
+from stratus.store.base import Store
+from stratus.store.blobs import BadZip, BlobStore, zip_unpacked_size
+
+VERSION_KIND = "layer-version"
+COUNTER_KIND = "layer"
+MAX_LAYERS_PER_FUNCTION = 5
+DEFAULT_LIST_ITEMS = 50
+
+# AWS's own pattern for a function's `Layers` entries (stricter than botocore's), quoted in its errors.
+LAYER_VERSION_ARN_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
+    r"[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)"
+)
+_LAYER_VERSION_ARN = re.compile(LAYER_VERSION_ARN_PATTERN)
+_LAYER_REF = re.compile(
+    r"(?:arn:(?P<partition>[a-zA-Z0-9-]+):lambda:(?P<region>[a-zA-Z0-9-]+):(?P<account>\d{12}):layer:)?"
+    r"(?P<name>[a-zA-Z0-9-_]+)(?::(?P<version>[0-9]+))?"
+)
+_NOT_FOUND = "The resource you requested does not exist."
+_REVISION_MISMATCH = ("The Revision Id provided does not match the latest Revision Id. "
+                      "Call the GetLayerPolicy API to retrieve the latest Revision Id")
+
+_encode = msgspec.json.encode
+_decode_record = msgspec.json.Decoder(LayerVersionRecord).decode
+
+
+def _now_iso() -> str:
+    """Lambda's timestamp format: 2024-01-31T12:34:56.789+0000."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}+0000"
+
+
+def _key(name: str, version: int) -> str:
+    return f"{name}:{version:010d}"
+
+
+def _compact(document) -> str:
+    """JSON as AWS writes policies: no spaces, keys in insertion order."""
+    return msgspec.json.encode(document).decode()
+
+
+def _marker_encode(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode()
+
+
+def _marker_decode(marker: str) -> str:
+    try:
+        value = base64.b64decode(marker.encode(), altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidParameterValueException("Invalid Marker") from None
+    if not value:
+        raise InvalidParameterValueException("Invalid Marker")
+    return value
+
+
+def check_layer_version_arn(arn: str) -> None:
+    """GetLayerVersionByArn's Arn must be a layer version ARN (ValidationException in AWS's words)."""
+    if not _LAYER_VERSION_ARN.fullmatch(arn):
+        raise ValidationException(
+            f"1 validation error detected: Value '{arn}' at 'arn' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {LAYER_VERSION_ARN_PATTERN}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AttachedLayers:
+    """A function's checked `Layers`: the configuration entries, their unzipped total, the merged /opt."""
+
+    layers: list[Layer]
+    unzipped_size: int
+    opt_dir: Path | None
+
+
+class LayerService:
+    """The rules for layers; every public coroutine is one API operation."""
+
+    def __init__(self, settings: Settings, store: Store, blobs: BlobStore):
+        self.settings = settings
+        self.store = store
+        self.blobs = blobs
+        self.region = settings.region
+        self.account_id = settings.account_id
+        self.opt_root = settings.data_dir / "opt"
+        self._versions: dict[str, dict[int, LayerVersionRecord]] = {}  # tombstones included
+        self._last: dict[str, int] = {}  # per layer: the highest version number ever issued
+        self._opt_dirs: dict[tuple[str, ...], Path] = {}
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> None:
+        """Read every layer version into memory (at start-up)."""
+        for _, body in await self.store.list_documents(VERSION_KIND):
+            record = _decode_record(body)
+            self._versions.setdefault(record.name, {})[record.version] = record
+        for name, body in await self.store.list_documents(COUNTER_KIND):
+            self._last[name] = msgspec.json.decode(body)["last_version"]
+        for name, versions in self._versions.items():
+            self._last[name] = max(self._last.get(name, 0), *versions)
+
+    # ------------------------------------------------------------------ ARNs
+    def layer_arn(self, name: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:layer:{name}"
+
+    def layer_version_arn(self, name: str, version: int) -> str:
+        return f"{self.layer_arn(name)}:{version}"
+
+    def _parse(self, reference: str) -> tuple[str, bool, str]:
+        """(name, whether it is a layer of this region and account, the layer ARN it denotes)."""
+        match = _LAYER_REF.fullmatch(reference)
+        if match is None or match["version"] is not None:
+            return reference, False, reference
+        if match["region"] is None:
+            return match["name"], True, self.layer_arn(match["name"])
+        ours = (match["partition"], match["region"], match["account"]) == ("aws", self.region, self.account_id)
+        arn = f"arn:{match['partition']}:lambda:{match['region']}:{match['account']}:layer:{match['name']}"
+        return match["name"], ours, arn
+
+    def _live(self, name: str, version: int) -> LayerVersionRecord | None:
+        record = self._versions.get(name, {}).get(version)
+        return None if record is None or record.deleted else record
+
+    @staticmethod
+    def _check_version_number(version: int) -> None:
+        if version < 1:
+            raise InvalidParameterValueException("Layer Version Cannot be less than 1")
+
+    def _version_for_policy(self, reference: str, version: int) -> LayerVersionRecord:
+        self._check_version_number(version)
+        name, ours, arn = self._parse(reference)
+        record = self._live(name, version) if ours else None
+        if record is None:
+            raise ResourceNotFoundException(f"Layer version {arn}:{version} does not exist.")
+        return record
+
+    # ------------------------------------------------------------------ shapes
+    def describe(self, record: LayerVersionRecord, base_url: str) -> GetLayerVersionResponse:
+        """GetLayerVersion's (and PublishLayerVersion's) answer; Location downloads the zip from this server."""
+        return GetLayerVersionResponse(
+            Content=LayerVersionContentOutput(
+                Location=f"{base_url}/_stratus/code/{record.sha256_hex}",
+                CodeSha256=base64.b64encode(bytes.fromhex(record.sha256_hex)).decode(),
+                CodeSize=record.code_size,
+            ),
+            LayerArn=self.layer_arn(record.name),
+            LayerVersionArn=self.layer_version_arn(record.name, record.version),
+            Description=record.description,
+            CreatedDate=record.created,
+            Version=record.version,
+            CompatibleRuntimes=record.compatible_runtimes,
+            LicenseInfo=record.license_info,
+            CompatibleArchitectures=record.compatible_architectures,
+        )
+
+    def _list_item(self, record: LayerVersionRecord) -> LayerVersionsListItem:
+        return LayerVersionsListItem(
+            LayerVersionArn=self.layer_version_arn(record.name, record.version),
+            Version=record.version,
+            Description=record.description,
+            CreatedDate=record.created,
+            CompatibleRuntimes=record.compatible_runtimes,
+            LicenseInfo=record.license_info,
+            CompatibleArchitectures=record.compatible_architectures,
+        )
+
+    @staticmethod
+    def _matches(record: LayerVersionRecord, runtime: str | None, architecture: str | None) -> bool:
+        if record.deleted:
+            return False
+        if runtime is not None and runtime not in (record.compatible_runtimes or ()):
+            return False
+        return architecture is None or architecture in (record.compatible_architectures or ())
+
+    # ------------------------------------------------------------------ operations
+    async def publish(self, reference: str, request: PublishLayerVersionRequest, base_url: str) -> GetLayerVersionResponse:
+        name, ours, arn = self._parse(reference)
+        if not ours:
+            raise InvalidParameterValueException(
+                f"Layer {arn} is not a layer of this server's region and account "
+                f"({self.region}, {self.account_id}).")
+        content = request.Content
+        if content.S3Bucket or content.S3Key or content.S3ObjectVersion:
+            raise InvalidParameterValueException(
+                "Layer content from S3 (Content.S3Bucket/S3Key) is not supported by Stratus; "
+                "upload the .zip in Content.ZipFile.")
+        if not content.ZipFile:
+            raise InvalidParameterValueException("Please provide a source for the layer content: Content.ZipFile.")
+        try:
+            data = base64.b64decode(content.ZipFile, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidParameterValueException("Content.ZipFile is not valid base64.") from None
+        if len(data) > self.settings.zip_direct_upload_max_bytes:
+            raise RequestEntityTooLargeException(
+                f"Request must be smaller than {self.settings.control_request_max_bytes} bytes for the operation")
+        sha_hex, unzipped_size = await asyncio.to_thread(self._store_content, data)
+        async with self._lock:
+            version = self._last.get(name, 0) + 1
+            record = LayerVersionRecord(
+                name=name, version=version, sha256_hex=sha_hex, code_size=len(data), unzipped_size=unzipped_size,
+                created=_now_iso(), description=request.Description or "",
+                compatible_runtimes=request.CompatibleRuntimes, compatible_architectures=request.CompatibleArchitectures,
+                license_info=request.LicenseInfo,
+            )
+            await self.store.apply(puts=[
+                (VERSION_KIND, _key(name, version), _encode(record)),
+                (COUNTER_KIND, name, _encode({"last_version": version})),
+            ])
+            self._versions.setdefault(name, {})[version] = record
+            self._last[name] = version
+        return self.describe(record, base_url)
+
+    def _store_content(self, data: bytes) -> tuple[str, int]:
+        """Check, store and unpack a layer zip (blocking: runs in a worker thread)."""
+        try:
+            unzipped_size = zip_unpacked_size(data)
+        except BadZip:
+            raise InvalidParameterValueException(
+                "Could not unzip uploaded file. Please check your file, then try to upload again.") from None
+        if unzipped_size > self.settings.unzipped_code_max_bytes:
+            raise InvalidParameterValueException(
+                f"Unzipped size must be smaller than {self.settings.unzipped_code_max_bytes} bytes")
+        sha_hex = self.blobs.put(data)
+        try:
+            self.blobs.unpacked(sha_hex)
+        except BadZip as exc:
+            raise InvalidParameterValueException(f"Could not unzip uploaded file: {exc}") from None
+        return sha_hex, unzipped_size
+
+    async def get(self, reference: str, version: int, base_url: str) -> GetLayerVersionResponse:
+        self._check_version_number(version)
+        name, ours, _ = self._parse(reference)
+        record = self._live(name, version) if ours else None
+        if record is None:
+            raise ResourceNotFoundException(_NOT_FOUND)
+        return self.describe(record, base_url)
+
+    async def get_by_arn(self, arn: str, base_url: str) -> GetLayerVersionResponse:
+        check_layer_version_arn(arn)
+        layer_ref, _, version = arn.rpartition(":")
+        if not version.isdigit():  # an AWS-managed `awslayer` ARN: none exist here
+            raise ResourceNotFoundException(_NOT_FOUND)
+        return await self.get(layer_ref, int(version), base_url)
+
+    async def list_layers(self, runtime: str | None, architecture: str | None, marker: str | None,
+                          max_items: int | None) -> ListLayersResponse:
+        after = _marker_decode(marker) if marker else None
+        limit = max_items or DEFAULT_LIST_ITEMS
+        items: list[LayersListItem] = []
+        next_marker = None
+        for name in sorted(self._versions):
+            if after is not None and name <= after:
+                continue
+            matching = [v for v, r in self._versions[name].items() if self._matches(r, runtime, architecture)]
+            if not matching:
+                continue
+            if len(items) == limit:
+                next_marker = _marker_encode(items[-1].LayerName)
+                break
+            latest = self._versions[name][max(matching)]
+            items.append(LayersListItem(LayerName=name, LayerArn=self.layer_arn(name),
+                                        LatestMatchingVersion=self._list_item(latest)))
+        return ListLayersResponse(Layers=items, NextMarker=next_marker)
+
+    async def list_versions(self, reference: str, runtime: str | None, architecture: str | None,
+                            marker: str | None, max_items: int | None) -> ListLayerVersionsResponse:
+        below = None
+        if marker:
+            text = _marker_decode(marker)
+            if not text.isdigit():
+                raise InvalidParameterValueException("Invalid Marker")
+            below = int(text)
+        limit = max_items or DEFAULT_LIST_ITEMS
+        name, ours, _ = self._parse(reference)
+        versions = self._versions.get(name, {}) if ours else {}
+        numbers = sorted((v for v, r in versions.items() if self._matches(r, runtime, architecture)
+                          and (below is None or v < below)), reverse=True)
+        page = numbers[:limit]
+        next_marker = _marker_encode(str(page[-1])) if len(numbers) > limit else None
+        return ListLayerVersionsResponse(LayerVersions=[self._list_item(versions[v]) for v in page],
+                                         NextMarker=next_marker)
+
+    async def delete(self, reference: str, version: int) -> None:
+        """Delete a version (idempotent, as AWS). Its content stays for the functions that use it."""
+        self._check_version_number(version)
+        name, ours, _ = self._parse(reference)
+        async with self._lock:
+            record = self._live(name, version) if ours else None
+            if record is None:
+                return
+            tombstone = msgspec.structs.replace(record, deleted=True, statements=[], policy_revision=None)
+            await self.store.apply(puts=[(VERSION_KIND, _key(name, version), _encode(tombstone))])
+            self._versions[name][version] = tombstone
+
+    async def add_permission(self, reference: str, version: int, request: AddLayerVersionPermissionRequest,
+                             revision_id: str | None) -> AddLayerVersionPermissionResponse:
+        async with self._lock:
+            record = self._version_for_policy(reference, version)
+            if any(statement["Sid"] == request.StatementId for statement in record.statements):
+                raise ResourceConflictException(
+                    f"The statement id ({request.StatementId}) provided already exists. Please provide a new "
+                    "statement id, or remove the existing statement.")
+            if revision_id is not None and revision_id != record.policy_revision:
+                raise PreconditionFailedException(_REVISION_MISMATCH)
+            statement = self._statement(record, request)
+            updated = msgspec.structs.replace(
+                record, statements=[*record.statements, statement], policy_revision=str(uuid.uuid4()))
+            await self._save(updated)
+        return AddLayerVersionPermissionResponse(Statement=_compact(statement), RevisionId=updated.policy_revision)
+
+    def _statement(self, record: LayerVersionRecord, request: AddLayerVersionPermissionRequest) -> dict:
+        principal = request.Principal
+        if principal != "*":
+            principal = {"AWS": principal if principal.startswith("arn:") else f"arn:aws:iam::{principal}:root"}
+        statement = {
+            "Sid": request.StatementId,
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": request.Action,
+            "Resource": self.layer_version_arn(record.name, record.version),
+        }
+        if request.OrganizationId:
+            statement["Condition"] = {"StringEquals": {"aws:PrincipalOrgID": request.OrganizationId}}
+        return statement
+
+    async def get_policy(self, reference: str, version: int) -> GetLayerVersionPolicyResponse:
+        record = self._version_for_policy(reference, version)
+        if not record.statements:
+            raise ResourceNotFoundException("No policy is associated with the given resource.")
+        policy = {"Version": "2012-10-17", "Id": "default", "Statement": record.statements}
+        return GetLayerVersionPolicyResponse(Policy=_compact(policy), RevisionId=record.policy_revision)
+
+    async def remove_permission(self, reference: str, version: int, statement_id: str,
+                                revision_id: str | None) -> None:
+        async with self._lock:
+            record = self._version_for_policy(reference, version)
+            if revision_id is not None and revision_id != record.policy_revision:
+                raise PreconditionFailedException(_REVISION_MISMATCH)
+            remaining = [statement for statement in record.statements if statement["Sid"] != statement_id]
+            if len(remaining) == len(record.statements):
+                raise ResourceNotFoundException(f"Statement {statement_id} is not found in resource policy.")
+            await self._save(msgspec.structs.replace(
+                record, statements=remaining, policy_revision=str(uuid.uuid4()) if remaining else None))
+
+    async def _save(self, record: LayerVersionRecord) -> None:
+        await self.store.apply(puts=[(VERSION_KIND, _key(record.name, record.version), _encode(record))])
+        self._versions[record.name][record.version] = record
+
+    def total_code_size(self) -> int:
+        """Bytes of the layer archives that exist (deleted versions excluded), for GetAccountSettings."""
+        return sum(record.code_size for versions in self._versions.values()
+                   for record in versions.values() if not record.deleted)
+
+    # ------------------------------------------------------------------ functions' layers
+    def check(self, layer_arns: list[str], already_attached: Collection[str] = ()) -> list[LayerVersionRecord]:
+        """The layer versions a function's `Layers` names, in order, after AWS's checks (no I/O).
+
+        A deleted version is accepted only if the function already uses it (`already_attached`).
+        """
+        if len(layer_arns) > MAX_LAYERS_PER_FUNCTION:
+            raise InvalidParameterValueException(f"Cannot reference more than {MAX_LAYERS_PER_FUNCTION} layers.")
+        records: list[LayerVersionRecord] = []
+        seen: dict[str, str] = {}
+        for arn in layer_arns:
+            if not _LAYER_VERSION_ARN.fullmatch(arn):
+                raise ValidationException(
+                    f"1 validation error detected: Value '[{', '.join(layer_arns)}]' at 'layers' failed to satisfy "
+                    "constraint: Member must satisfy constraint: [Member must have length less than or equal to "
+                    "2048, Member must have length greater than or equal to 1, Member must satisfy regular "
+                    f"expression pattern: {LAYER_VERSION_ARN_PATTERN}, Member must not be null]")
+            match = _LAYER_REF.fullmatch(arn)  # None for an AWS-managed `awslayer` ARN: none exist here
+            if match and match["account"] == self.account_id and match["region"] != self.region:
+                raise InvalidParameterValueException(
+                    f"Layers are not in the same region as the function. Layers are expected to be in region "
+                    f"{self.region}.")
+            record = None
+            if match and (match["partition"], match["region"], match["account"]) == ("aws", self.region, self.account_id):
+                record = self._versions.get(match["name"], {}).get(int(match["version"]))
+            if record is None or (record.deleted and arn not in already_attached):
+                raise InvalidParameterValueException(f"Layer version {arn} does not exist.")
+            layer_arn = arn.rpartition(":")[0]
+            if layer_arn in seen:
+                raise InvalidParameterValueException(
+                    "Two different versions of the same layer are not allowed to be referenced in the same "
+                    f"function. {seen[layer_arn]} and {arn} are versions of the same layer.")
+            seen[layer_arn] = arn
+            records.append(record)
+        return records
+
+    def attach(self, layer_arns: list[str], already_attached: Collection[str] = ()) -> AttachedLayers:
+        """Check a function's `Layers` (see `check`) and build its /opt (blocking the first time for a
+        new combination of several layers; `attach_async` does that part in a worker thread)."""
+        records = self.check(layer_arns, already_attached)
+        return AttachedLayers(self._entries(records), sum(r.unzipped_size for r in records),
+                              self._merged([r.sha256_hex for r in records]))
+
+    async def attach_async(self, layer_arns: list[str], already_attached: Collection[str] = ()) -> AttachedLayers:
+        """`attach`, with the /opt merge off the event loop."""
+        records = self.check(layer_arns, already_attached)
+        opt_dir = await asyncio.to_thread(self._merged, [r.sha256_hex for r in records])
+        return AttachedLayers(self._entries(records), sum(r.unzipped_size for r in records), opt_dir)
+
+    def _entries(self, records: list[LayerVersionRecord]) -> list[Layer]:
+        return [Layer(Arn=self.layer_version_arn(r.name, r.version), CodeSize=r.code_size) for r in records]
+
+    def opt_dir(self, layer_arns: list[str]) -> Path | None:
+        """The merged folder of these layer versions, in this order (deleted versions included);
+        None for no layers. Built once per distinct ordered list of contents, then reused."""
+        if not layer_arns:
+            return None
+        shas = []
+        for arn in layer_arns:
+            match = _LAYER_REF.fullmatch(arn)
+            record = None
+            if match and match["version"] and (match["region"], match["account"]) == (self.region, self.account_id):
+                record = self._versions.get(match["name"], {}).get(int(match["version"]))
+            if record is None:
+                raise ResourceNotFoundException(f"Layer version {arn} does not exist.")
+            shas.append(record.sha256_hex)
+        return self._merged(shas)
+
+    def _merged(self, shas: list[str]) -> Path | None:
+        """One folder holding the layers' files, later layers overwriting earlier ones (blocking; safe
+        to call from several threads: each builds in a temporary folder and renames it into place)."""
+        if not shas:
+            return None
+        key = tuple(shas)
+        known = self._opt_dirs.get(key)
+        if known is not None and known.is_dir():
+            return known
+        if len(set(shas)) == 1:  # one layer's content: its unpacked folder is the merge
+            target = self.blobs.unpacked(shas[0])
+        else:
+            target = self.opt_root / hashlib.sha256("\n".join(shas).encode()).hexdigest()
+            if not target.is_dir():
+                roots = [self.blobs.unpacked(sha) for sha in shas]
+                self.opt_root.mkdir(parents=True, exist_ok=True)
+                _build(roots, target, self.opt_root)
+        self._opt_dirs[key] = target
+        return target
+
+
+def _build(roots: list[Path], target: Path, work_dir: Path) -> None:
+    staging = Path(tempfile.mkdtemp(dir=work_dir, prefix=".tmp-"))
+    try:
+        for root in roots:
+            _overlay(root, staging)
+        os.chmod(staging, 0o755)
+        try:
+            os.rename(staging, target)
+        except OSError:  # another caller built it first
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _overlay(source: Path, into: Path) -> None:
+    """Put `source`'s tree over `into`: its files replace what is there (a file replaces a folder and
+    the other way round). Files are hard links to the unpacked layer (copies across file systems)."""
+    for directory, dirnames, filenames in os.walk(source):
+        relative = os.path.relpath(directory, source)
+        destination = into if relative == "." else into / relative
+        for name in dirnames:
+            path = destination / name
+            if path.is_symlink() or (path.exists() and not path.is_dir()):
+                path.unlink()
+            path.mkdir(mode=0o755, exist_ok=True)
+        for name in filenames:
+            path = destination / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.is_symlink() or path.exists():
+                path.unlink()
+            origin = os.path.join(directory, name)
+            try:
+                os.link(origin, path)
+            except OSError:
+                shutil.copy2(origin, path)
