@@ -1,4 +1,5 @@
-"""Environments of one function version at one revision: warm ones reused, new ones started on demand."""
+"""Environments of one function version at one revision: warm ones reused, new ones started on demand,
+and provisioned ones (started ahead of any invoke) kept apart for the invocations they serve first."""
 
 from __future__ import annotations
 
@@ -6,61 +7,139 @@ import asyncio
 import time
 from typing import Callable
 
-from stratus.invoke.environment import Environment, EnvironmentSpec
+from stratus.invoke.environment import Environment, EnvironmentSpec, State
+
+PROVISIONED_CONCURRENCY = "provisioned-concurrency"  # AWS_LAMBDA_INITIALIZATION_TYPE of a provisioned environment
+
+
+class ProvisionedEnvironment(Environment):
+    """An environment started and initialized before any invoke asks for it.
+
+    `initialized` resolves to True once the runtime finished INIT (its first `/next`), False if INIT
+    failed or the environment died first. As on AWS, its INIT is not part of any invocation: the first
+    invocation's REPORT line has no Init Duration and its log tail no INIT output (that output is in
+    the environment's log stream).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, initialization_type=PROVISIONED_CONCURRENCY, **kwargs)
+        self.initialized: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def runtime_next(self, conn) -> None:
+        initializing = self.state is State.INIT
+        super().runtime_next(conn)
+        if initializing and self.state is State.READY and not self.initialized.done():
+            self._init_reported = True  # INIT is reported apart from invocations (see the class docstring)
+            self._init_log = bytearray()
+            self.initialized.set_result(True)
+
+    def init_failed(self) -> None:
+        """Called when the environment dies or its INIT fails before it was initialized."""
+        if not self.initialized.done():
+            self.initialized.set_result(False)
 
 
 class EnvironmentPool:
-    """Idle environments are kept most-recently-used first, so the warmest one serves next."""
+    """Idle environments are kept most-recently-used first, so the warmest one serves next.
 
-    def __init__(self, spec: EnvironmentSpec, factory: Callable[[EnvironmentSpec, Callable], Environment]):
+    Provisioned environments have their own idle list: an invoke takes one of those first, and they
+    are never reaped for idleness. `unprovision` turns one back: shut down now if idle, else when its
+    invocation ends.
+    """
+
+    def __init__(self, spec: EnvironmentSpec, factory: Callable[..., Environment]):
         self.spec = spec
         self._factory = factory
         self._idle: list[Environment] = []
+        self._provisioned_idle: list[Environment] = []
         self.environments: set[Environment] = set()
+        self.provisioned: set[Environment] = set()
+        self._draining: set[Environment] = set()
         self.retired = False
 
+    def take_provisioned(self) -> Environment | None:
+        """An idle provisioned environment, or None."""
+        while self._provisioned_idle:
+            env = self._provisioned_idle.pop()
+            if env.alive:
+                return env
+        return None
+
     def take_idle(self) -> Environment | None:
+        """An idle on-demand environment, or None."""
         while self._idle:
             env = self._idle.pop()
             if env.alive:
                 return env
         return None
 
-    async def start_environment(self) -> Environment:
-        """A new environment, INIT started (the caller's invocation waits for its first `/next`)."""
-        env = self._factory(self.spec, self._forget)
+    async def start_environment(self, provisioned: bool = False,
+                                on_dead: Callable[[Environment], None] | None = None) -> Environment:
+        """A new environment, INIT started (the caller's invocation waits for its first `/next`;
+        a provisioned one is made available with `add_provisioned` once `initialized`)."""
+        forget = self._forget if on_dead is None else (lambda env: (self._forget(env), on_dead(env)))
+        env = self._factory(self.spec, forget, provisioned)
         self.environments.add(env)
+        if provisioned:
+            self.provisioned.add(env)
         try:
             await env.start()
         except BaseException:
             self.environments.discard(env)
+            self.provisioned.discard(env)
             raise
         return env
+
+    def add_provisioned(self, env: Environment) -> bool:
+        """Make an initialized provisioned environment available to invokes; False if it cannot be."""
+        if not env.alive or self.retired or env not in self.provisioned:
+            return False
+        self._provisioned_idle.append(env)
+        return True
+
+    def unprovision(self, env: Environment) -> bool:
+        """Stop keeping `env` provisioned; True if it was idle (the caller shuts it down now)."""
+        self.provisioned.discard(env)
+        try:
+            self._provisioned_idle.remove(env)
+            return True
+        except ValueError:
+            if env.alive:
+                self._draining.add(env)
+            return False
 
     def release(self, env: Environment) -> None:
         """Return an environment after its invocation; retired pools shut it down instead."""
         if not env.alive:
             return
-        if self.retired:
+        if self.retired or env in self._draining:
+            self._draining.discard(env)
             asyncio.get_running_loop().create_task(env.shutdown("code or configuration changed"))
             return
-        self._idle.append(env)
+        (self._provisioned_idle if env in self.provisioned else self._idle).append(env)
 
     def _forget(self, env: Environment) -> None:
         self.environments.discard(env)
-        try:
-            self._idle.remove(env)
-        except ValueError:
-            pass
+        self.provisioned.discard(env)
+        self._draining.discard(env)
+        for idle in (self._idle, self._provisioned_idle):
+            try:
+                idle.remove(env)
+            except ValueError:
+                pass
+        if isinstance(env, ProvisionedEnvironment):
+            env.init_failed()
 
     def retire(self) -> list[Environment]:
         """Stop taking work; return the idle environments to shut down now (busy ones follow on release)."""
         self.retired = True
-        idle, self._idle = self._idle, []
+        idle = self._idle + self._provisioned_idle
+        self._idle, self._provisioned_idle = [], []
         return idle
 
     def expired(self, idle_timeout_s: float) -> list[Environment]:
-        """Idle environments unused for longer than `idle_timeout_s`, removed from the idle list."""
+        """Idle on-demand environments unused for longer than `idle_timeout_s`, removed from the idle
+        list (provisioned ones are kept warm)."""
         cutoff = time.monotonic() - idle_timeout_s
         keep, expired = [], []
         for env in self._idle:
