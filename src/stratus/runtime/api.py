@@ -1,4 +1,5 @@
-"""Routing of the Runtime API (2018-06-01) for one execution environment, with the RIE's status codes."""
+"""Routing of the Runtime API (2018-06-01) and the Extensions API (2020-01-01) for one execution
+environment, with the RIE's status codes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Protocol
 from stratus.runtime.http import HttpServerProtocol, Request
 
 PREFIX = b"/2018-06-01/runtime/"
+EXTENSION_PREFIX = b"/2020-01-01/extension/"
 ACCEPTED = b'{"status":"OK"}'
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100  # AWS: 6 MiB plus 100 bytes of slack
 
@@ -39,12 +41,34 @@ class RuntimeApiHandler(Protocol):
 
     def runtime_init_error(self, conn: HttpServerProtocol, request: Request) -> None: ...
 
+    def extension_register(self, conn: HttpServerProtocol, request: Request) -> None: ...
+
+    def extension_next(self, conn: HttpServerProtocol, request: Request) -> None: ...
+
+    def extension_init_error(self, conn: HttpServerProtocol, request: Request) -> None: ...
+
+    def extension_exit_error(self, conn: HttpServerProtocol, request: Request) -> None: ...
+
+
+_EXTENSION_ROUTES = {  # path after EXTENSION_PREFIX → (method, handler method name)
+    b"register": (b"POST", "extension_register"),
+    b"event/next": (b"GET", "extension_next"),
+    b"init/error": (b"POST", "extension_init_error"),
+    b"exit/error": (b"POST", "extension_exit_error"),
+}
+
 
 def dispatch(handler: RuntimeApiHandler, conn: HttpServerProtocol, request: Request) -> None:
     """Route one Runtime API request to `handler`; unknown paths get 404, wrong methods 405."""
     path = request.path.split(b"?", 1)[0]
     if not path.startswith(PREFIX):
-        conn.send(404, NOT_FOUND, content_type=b"text/plain; charset=utf-8")
+        route = _EXTENSION_ROUTES.get(path[len(EXTENSION_PREFIX):]) if path.startswith(EXTENSION_PREFIX) else None
+        if route is None:
+            conn.send(404, NOT_FOUND, content_type=b"text/plain; charset=utf-8")
+        elif request.method != route[0]:
+            conn.send(405, b"", [(b"Allow", route[0])])
+        else:
+            getattr(handler, route[1])(conn, request)
         return
     rest = path[len(PREFIX):]
     method = request.method

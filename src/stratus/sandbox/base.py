@@ -26,6 +26,10 @@ class SandboxSpec:
     output_fd: int  # stdout and stderr of the environment go here
     opt_dir: Path | None = None  # merged layers (empty for now)
     runtime_socket: Path | None = None  # the Runtime API as a Unix socket, on the host
+    # Started in the sandbox in front of `argv` (which it runs): the extensions launcher and/or an
+    # AWS_LAMBDA_EXEC_WRAPPER; empty for most functions, which then start exactly as before.
+    launcher: list[str] = dataclasses.field(default_factory=list)
+    stdin_fd: int | None = None  # the environment's stdin (the launcher's control socket), else /dev/null
 
 
 class SandboxProcess(Protocol):
@@ -43,6 +47,9 @@ class SandboxProcess(Protocol):
     def init_done(self) -> None:
         """INIT finished: apply limits that only hold for the invoke phase (the CPU share)."""
 
+    def runtime_started(self, pid: int) -> None:
+        """A launcher (extensions) started the runtime as `pid`, as seen in the sandbox."""
+
     def describe_exit(self, returncode: int) -> str:
         """Lambda's wording for how the runtime ended (`exit status 1`, `signal: killed`)."""
 
@@ -58,6 +65,9 @@ class Sandbox(Protocol):
 
     def runtime_socket(self, env_id: str) -> tuple[Path, str]:
         """The Unix socket the Runtime API is also served on: (path on the host, path the function sees)."""
+
+    def visible_opt(self, opt_dir: Path) -> str:
+        """Where the merged layers folder `opt_dir` appears to the function (/opt when namespaced)."""
 
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> SandboxProcess:
         """Start the environment; `on_exit(returncode)` is called when its main process ends."""

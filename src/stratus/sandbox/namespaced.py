@@ -82,6 +82,9 @@ class NamespacedProcess:
     def init_done(self) -> None:
         self.cgroup.limit_cpu()
 
+    def runtime_started(self, pid: int) -> None:
+        pass  # the cgroup counts every process of the environment
+
     def describe_exit(self, returncode: int) -> str:
         # bwrap reports a child killed by signal N as exit status 128 + N.
         if self.cgroup.oom_killed():
@@ -139,6 +142,9 @@ class NamespacedSandbox:
         """Where the code and the runtime appear inside the sandbox."""
         return TASK_ROOT, RUNTIME_DIR
 
+    def visible_opt(self, opt_dir: Path) -> str:
+        return "/opt"
+
     def close(self) -> None:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
 
@@ -191,7 +197,7 @@ class NamespacedSandbox:
                  "--proc", "/proc", "--dev", "/dev", "--chdir", TASK_ROOT, "--"]
         if self.isolated_network:  # the runtime reaches its Runtime API through a bridge on loopback
             argv += [runtimes.host_python(), "-S", f"{BOOTSTRAPS_DIR}/netproxy.py", RUNTIME_SOCKET, "--"]
-        return argv + list(spec.argv)
+        return argv + spec.launcher + list(spec.argv)
 
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> NamespacedProcess:
         cgroup = self.cgroups.create(spec.env_id, spec.memory_mb, self.host_cpus)
@@ -203,7 +209,8 @@ class NamespacedSandbox:
         try:
             transport, _ = await loop.subprocess_exec(
                 lambda: ExitWatcher(on_exit), *argv,
-                stdin=asyncio.subprocess.DEVNULL, stdout=spec.output_fd, stderr=spec.output_fd,
+                stdin=asyncio.subprocess.DEVNULL if spec.stdin_fd is None else spec.stdin_fd,
+                stdout=spec.output_fd, stderr=spec.output_fd,
                 env=dict(spec.env, HOME="/tmp"), cwd="/", start_new_session=True,
             )
         except BaseException:
