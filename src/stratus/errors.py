@@ -66,6 +66,16 @@ class PreconditionFailedException(_UserError):
     error_type = "PreconditionFailedException"
 
 
+class PolicyLengthExceededException(_UserError):
+    status = 400
+    error_type = "PolicyLengthExceededException"
+
+
+class ProvisionedConcurrencyConfigNotFoundException(_UserError):
+    status = 404
+    error_type = "ProvisionedConcurrencyConfigNotFoundException"
+
+
 class RequestTooLargeException(_UserError):
     status = 413
     error_type = "RequestTooLargeException"

@@ -9,10 +9,20 @@ import signal
 import uvicorn
 
 from stratus.api.app import build_asgi
+from stratus.api.concurrency import ConcurrencyRoutes
 from stratus.api.invoke import InvokeEndpoint
+from stratus.api.layers import LayerRoutes
+from stratus.api.policy import PolicyRoutes
+from stratus.api.tags import TagRoutes
 from stratus.api.fastpath import StratusHttpProtocol
+from stratus.api.versions import VersionRoutes
 from stratus.config import Settings
+from stratus.control.aliases import AliasService
+from stratus.control.concurrency import ConcurrencyService
 from stratus.control.functions import FunctionService
+from stratus.control.layers import LayerService
+from stratus.control.policy import PolicyService
+from stratus.control.tags import TagService
 from stratus.invoke.service import Invoker
 from stratus.observe.logs import LogSink
 from stratus.sandbox import create_sandbox
@@ -33,17 +43,29 @@ class Application:
         self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", settings.isolated_network)
         self.log_sink = LogSink(settings.logs_dir)
         self.invoker = Invoker(settings, self.sandbox, self.log_sink)
-        self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox)
+        self.layers = LayerService(settings, self.store, self.blobs)  # before functions: they attach layers
+        self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox, self.layers)
         self.invoke_endpoint = InvokeEndpoint(self.functions, self.invoker, settings)
         # Each resource's routes (one line per resource; its service is built just above its line).
         routes = []
+        routes += LayerRoutes(self.layers, settings).routes()
+        self.aliases = AliasService(self.functions)
+        routes += VersionRoutes(self.functions, self.aliases).routes()
+        self.policies = PolicyService(self.functions)
+        self.functions.on_qualifier_deleted.append(self.policies.forget)  # a version's or alias's policy goes with it
+        routes += PolicyRoutes(self.policies).routes()
+        routes += TagRoutes(TagService(self.functions)).routes()
+        self.concurrency = ConcurrencyService(self.functions, self.invoker)
+        routes += ConcurrencyRoutes(self.concurrency).routes()
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.lifespan, routes)
 
     async def startup(self) -> None:
         self.sandbox.cleanup_leftovers()
         await self.store.open()
+        await self.layers.load()
         await self.functions.load()
         self.invoker.start()
+        await self.concurrency.load()  # after functions (it resolves their versions), once the invoker runs
         log.info("Stratus serving the Lambda API on %s (data in %s, sandbox %s)",
                  self.settings.endpoint, self.settings.data_dir, self.sandbox.name)
 
@@ -84,3 +106,5 @@ def serve(settings: Settings) -> None:
     )
     server = _Server(config)
     server.run()
+    if not server.started:  # start-up failed (uvicorn logged why): a non-zero exit, as `uvicorn.run` does
+        raise SystemExit(3)

@@ -132,6 +132,8 @@ class FunctionRoutes:
             Configuration=record.config,
             Code=FunctionCodeLocation(RepositoryType="S3", Location=location),
             Tags=record.tags or None,
+            Concurrency=None if (reserved := self.functions.invoker.concurrency.reserved(record.name)) is None
+            else {"ReservedConcurrentExecutions": reserved},
         ))
 
     async def get_configuration(self, request: Request) -> Response:
@@ -151,7 +153,8 @@ class FunctionRoutes:
             except ValueError:
                 raise InvalidRequestContentException("MaxItems must be an integer") from None
         validate("ListFunctions", params)
-        configs, next_marker = await self.functions.list(marker, params.get("MaxItems"))
+        configs, next_marker = await self.functions.list(marker, params.get("MaxItems"),
+                                                         all_versions=params.get("FunctionVersion") == "ALL")
         return json_response(ListFunctionsResponse(Functions=configs, NextMarker=next_marker))
 
     async def update_code(self, request: Request) -> Response:

@@ -108,6 +108,7 @@ class GetFunctionResponse(Shape):
     Configuration: FunctionConfiguration
     Code: FunctionCodeLocation
     Tags: dict[str, str] | None = None
+    Concurrency: dict[str, int] | None = None  # {"ReservedConcurrentExecutions": n} when the function has one
 
 
 class ListFunctionsResponse(Shape):
@@ -214,4 +215,5 @@ class FunctionRecord(msgspec.Struct, omit_defaults=True):
     tags: dict[str, str] = {}
     created_ms: int = 0
     last_version: int = 0  # the highest version number ever published (numbers are never reused)
+    published_from: str | None = None  # a version's: the $LATEST RevisionId it was published from
     sealed_environment: bytes | None = None  # Environment.Variables, encrypted, while at rest
