@@ -51,6 +51,13 @@ class Settings:
     # Environment variables at rest: a base64 AES-256 key; empty: a key file in the data dir, made at first start.
     encryption_key: str = ""
 
+    # AWS-API-compatible endpoints Stratus talks to for event sources and destinations (SQS, SNS,
+    # Kinesis, DynamoDB Streams...): "sqs=http://127.0.0.1:4566,kinesis=http://..." (service=URL, comma
+    # separated; "*=URL" for every service), with these credentials.
+    service_endpoints: str = ""
+    service_access_key_id: str = "test"
+    service_secret_access_key: str = "test"
+
     # Server shutdown: how long running invokes may take to finish on SIGTERM.
     graceful_shutdown_s: float = 30.0
 
@@ -73,6 +80,11 @@ class Settings:
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    def service_endpoint(self, service: str) -> str | None:
+        """The endpoint URL configured for an AWS service name (e.g. "sqs"), or None."""
+        entries = dict(item.strip().split("=", 1) for item in self.service_endpoints.split(",") if "=" in item)
+        return entries.get(service) or entries.get("*")
 
     @property
     def endpoint(self) -> str:
