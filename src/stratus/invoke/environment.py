@@ -496,6 +496,12 @@ class Environment:
         if not inv.future.done():
             inv.future.set_result(outcome)
 
+    def report_init_apart(self) -> None:
+        """INIT is not part of the first invocation (provisioned concurrency): no Init Duration in its
+        REPORT line, no INIT output in its log tail (that output stays in the log stream)."""
+        self._init_reported = True
+        self._init_log = bytearray()
+
     def _report(self, inv: Invocation, outcome: Outcome) -> None:
         """The invocation's END and REPORT lines (its duration ends now)."""
         if inv.timer is not None:

@@ -29,8 +29,7 @@ class ProvisionedEnvironment(Environment):
         initializing = self.state is State.INIT
         super().runtime_next(conn)
         if initializing and self.state is State.READY and not self.initialized.done():
-            self._init_reported = True  # INIT is reported apart from invocations (see the class docstring)
-            self._init_log = bytearray()
+            self.report_init_apart()
             self.initialized.set_result(True)
 
     def init_failed(self) -> None:
