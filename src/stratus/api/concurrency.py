@@ -9,9 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stratus.api.functions import convert, json_body, json_response, operation, query
+from stratus.api.functions import convert, json_body, json_response, operation, query, query_params
 from stratus.api.validation import validate
-from stratus.errors import InvalidRequestContentException
 from stratus.shapes import Concurrency, PutProvisionedConcurrencyConfigRequest
 
 _BODY_LIMIT = 64 * 1024
@@ -65,17 +64,10 @@ class ConcurrencyRoutes:
     async def get_or_list_provisioned(self, request: Request) -> Response:
         name = request.path_params["name"]
         if query(request, "List") == "ALL":  # ListProvisionedConcurrencyConfigs shares the path
-            params: dict[str, Any] = {"FunctionName": name}
-            marker, max_items = query(request, "Marker"), query(request, "MaxItems")
-            if marker is not None:
-                params["Marker"] = marker
-            if max_items is not None:
-                try:
-                    params["MaxItems"] = int(max_items)
-                except ValueError:
-                    raise InvalidRequestContentException("MaxItems must be an integer") from None
+            params = query_params(request, {"FunctionName": name}, "Marker", "MaxItems")
             validate("ListProvisionedConcurrencyConfigs", params)
-            return json_response(await self.concurrency.list_provisioned(name, marker, params.get("MaxItems")))
+            return json_response(await self.concurrency.list_provisioned(name, params.get("Marker"),
+                                                                         params.get("MaxItems")))
         qualifier = query(request, "Qualifier")
         validate("GetProvisionedConcurrencyConfig", _without_none({"FunctionName": name, "Qualifier": qualifier}))
         return json_response(await self.concurrency.get_provisioned(name, qualifier))

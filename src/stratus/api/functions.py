@@ -94,6 +94,21 @@ def query(request: Request, name: str) -> str | None:
     return request.query_params.get(name)
 
 
+def query_params(request: Request, params: dict[str, Any], *names: str) -> dict[str, Any]:
+    """Add the query-string members `names` that are present to `params` (MaxItems as an integer)."""
+    for name in names:
+        value = query(request, name)
+        if value is None:
+            continue
+        if name == "MaxItems":
+            try:
+                value = int(value)
+            except ValueError:
+                raise InvalidRequestContentException("MaxItems must be an integer") from None
+        params[name] = value
+    return params
+
+
 class FunctionRoutes:
     """CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode,
     UpdateFunctionConfiguration, DeleteFunction, GetAccountSettings, and the code download."""
@@ -143,17 +158,9 @@ class FunctionRoutes:
         return json_response(record.config)
 
     async def list(self, request: Request) -> Response:
-        marker = query(request, "Marker")
-        max_items = query(request, "MaxItems")
-        params: dict[str, Any] = _without_none({"Marker": marker, "FunctionVersion": query(request, "FunctionVersion"),
-                                                "MasterRegion": query(request, "MasterRegion")})
-        if max_items is not None:
-            try:
-                params["MaxItems"] = int(max_items)
-            except ValueError:
-                raise InvalidRequestContentException("MaxItems must be an integer") from None
+        params = query_params(request, {}, "Marker", "MaxItems", "FunctionVersion", "MasterRegion")
         validate("ListFunctions", params)
-        configs, next_marker = await self.functions.list(marker, params.get("MaxItems"),
+        configs, next_marker = await self.functions.list(params.get("Marker"), params.get("MaxItems"),
                                                          all_versions=params.get("FunctionVersion") == "ALL")
         return json_response(ListFunctionsResponse(Functions=configs, NextMarker=next_marker))
 

@@ -8,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stratus.api.functions import convert, json_body, json_response, operation, query
+from stratus.api.functions import convert, json_body, json_response, operation, query, query_params
 from stratus.api.validation import validate
 from stratus.control.layers import check_layer_version_arn
-from stratus.errors import InvalidParameterValueException, InvalidRequestContentException
+from stratus.errors import InvalidParameterValueException
 from stratus.shapes import AddLayerVersionPermissionRequest, PublishLayerVersionRequest
 
 _VERSION = "/2018-10-31/layers/{name}/versions/{version}"
@@ -27,17 +27,7 @@ def _version_number(request: Request) -> int:
 
 def _list_params(request: Request, **extra) -> dict[str, Any]:
     params: dict[str, Any] = {key: value for key, value in extra.items() if value is not None}
-    for name in ("CompatibleRuntime", "CompatibleArchitecture", "Marker"):
-        value = query(request, name)
-        if value is not None:
-            params[name] = value
-    max_items = query(request, "MaxItems")
-    if max_items is not None:
-        try:
-            params["MaxItems"] = int(max_items)
-        except ValueError:
-            raise InvalidRequestContentException("MaxItems must be an integer") from None
-    return params
+    return query_params(request, params, "CompatibleRuntime", "CompatibleArchitecture", "Marker", "MaxItems")
 
 
 def _base_url(request: Request) -> str:

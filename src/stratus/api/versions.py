@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stratus.api.functions import convert, json_body, json_response, operation, query
+from stratus.api.functions import convert, json_body, json_response, operation, query_params
 from stratus.api.validation import validate
-from stratus.errors import InvalidRequestContentException
 from stratus.shapes import CreateAliasRequest, PublishVersionRequest, UpdateAliasRequest
 
 _BODY_LIMIT = 1024 * 1024
-
-
-def _paging(request: Request, params: dict[str, Any]) -> dict[str, Any]:
-    """Add Marker/MaxItems from the query string to `params` (MaxItems as an integer)."""
-    marker, max_items = query(request, "Marker"), query(request, "MaxItems")
-    if marker is not None:
-        params["Marker"] = marker
-    if max_items is not None:
-        try:
-            params["MaxItems"] = int(max_items)
-        except ValueError:
-            raise InvalidRequestContentException("MaxItems must be an integer") from None
-    return params
 
 
 class VersionRoutes:
@@ -57,7 +41,7 @@ class VersionRoutes:
 
     async def list_versions(self, request: Request) -> Response:
         name = request.path_params["name"]
-        params = _paging(request, {"FunctionName": name})
+        params = query_params(request, {"FunctionName": name}, "Marker", "MaxItems")
         validate("ListVersionsByFunction", params)
         return json_response(await self.functions.list_versions(name, params.get("Marker"), params.get("MaxItems")))
 
@@ -69,12 +53,10 @@ class VersionRoutes:
 
     async def list_aliases(self, request: Request) -> Response:
         name = request.path_params["name"]
-        params = _paging(request, {"FunctionName": name})
-        version = query(request, "FunctionVersion")
-        if version is not None:
-            params["FunctionVersion"] = version
+        params = query_params(request, {"FunctionName": name}, "Marker", "MaxItems", "FunctionVersion")
         validate("ListAliases", params)
-        return json_response(await self.aliases.list(name, version, params.get("Marker"), params.get("MaxItems")))
+        return json_response(await self.aliases.list(name, params.get("FunctionVersion"), params.get("Marker"),
+                                                     params.get("MaxItems")))
 
     async def get_alias(self, request: Request) -> Response:
         name, alias = request.path_params["name"], request.path_params["alias"]

@@ -625,14 +625,7 @@ class FunctionService:
     def _store_code(self, data: bytes, runtime: str, handler: str, opt_dir: Path | None = None) -> CodePackage:
         """Check, store and unpack a zip (blocking: runs in a worker thread); `opt_dir`: the function's
         layers, which may bring a custom runtime's bootstrap."""
-        try:
-            unpacked_size = zip_unpacked_size(data)
-        except BadZip:
-            raise InvalidParameterValueException(
-                "Could not unzip uploaded file. Please check your file, then try to upload again.") from None
-        if unpacked_size > self.settings.unzipped_code_max_bytes:
-            raise InvalidParameterValueException(
-                f"Unzipped size must be smaller than {self.settings.unzipped_code_max_bytes} bytes")
+        unpacked_size = checked_unzipped_size(data, self.settings.unzipped_code_max_bytes)
         present, wanted = runtimes.handler_file_present(runtime, handler, zip_names(data))
         if not present and runtime in runtimes.PROVIDED_RUNTIMES and opt_dir is not None:
             present = (opt_dir / "bootstrap").is_file()
@@ -648,6 +641,19 @@ class FunctionService:
         return CodePackage(sha256_hex=sha_hex, sha256_b64=base64.b64encode(digest).decode(), size=len(data),
                            unpacked_size=unpacked_size, root=root)
 
+
+
+def checked_unzipped_size(data: bytes, limit: int) -> int:
+    """The unzipped size of a function or layer zip; InvalidParameterValueException (AWS's words) if it
+    is not a zip or unpacks to more than `limit` bytes."""
+    try:
+        unpacked_size = zip_unpacked_size(data)
+    except BadZip:
+        raise InvalidParameterValueException(
+            "Could not unzip uploaded file. Please check your file, then try to upload again.") from None
+    if unpacked_size > limit:
+        raise InvalidParameterValueException(f"Unzipped size must be smaller than {limit} bytes")
+    return unpacked_size
 
 
 def _layer_bootstrap(task_root: Path, opt_dir: Path | None) -> bool:

@@ -27,6 +27,7 @@ from typing import Collection
 import msgspec
 
 from stratus.config import Settings
+from stratus.control.functions import checked_unzipped_size
 from stratus.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,
@@ -50,7 +51,7 @@ from stratus.shapes import (
     PublishLayerVersionRequest,
 )
 from stratus.store.base import Store
-from stratus.store.blobs import BadZip, BlobStore, zip_unpacked_size
+from stratus.store.blobs import BadZip, BlobStore
 
 VERSION_KIND = "layer-version"
 COUNTER_KIND = "layer"
@@ -259,14 +260,7 @@ class LayerService:
 
     def _store_content(self, data: bytes) -> tuple[str, int]:
         """Check, store and unpack a layer zip (blocking: runs in a worker thread)."""
-        try:
-            unzipped_size = zip_unpacked_size(data)
-        except BadZip:
-            raise InvalidParameterValueException(
-                "Could not unzip uploaded file. Please check your file, then try to upload again.") from None
-        if unzipped_size > self.settings.unzipped_code_max_bytes:
-            raise InvalidParameterValueException(
-                f"Unzipped size must be smaller than {self.settings.unzipped_code_max_bytes} bytes")
+        unzipped_size = checked_unzipped_size(data, self.settings.unzipped_code_max_bytes)
         sha_hex = self.blobs.put(data)
         try:
             self.blobs.unpacked(sha_hex)
