@@ -66,3 +66,13 @@ def fresh_server(tmp_path):
 
 def pytest_report_header(config):
     return f"CI={os.environ.get('CI', '')}"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory):
+    """A real moto_server (SQS/SNS/Kinesis/DynamoDB/DynamoDB Streams) on a free loopback port for the
+    session: a tests.support.moto.MotoServer (`.endpoint`, `.client(service)`, `.service_env()`)."""
+    from tests.support.moto import MotoServer
+
+    with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as moto:
+        yield moto

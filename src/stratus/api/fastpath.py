@@ -104,7 +104,10 @@ class FastInvokeCycle:
 
     def _outcome_ready(self, future: asyncio.Future) -> None:
         try:
-            headers, body = self.endpoint.outcome_response(self.head, future.result())
+            outcome = future.result()
+            if isinstance(outcome, tuple):  # an Event invoke, now stored: (status, headers)
+                return self.respond(outcome[0], outcome[1], b"")
+            headers, body = self.endpoint.outcome_response(self.head, outcome)
         except LambdaError as error:
             return self.respond_error(error)
         except Exception as exc:  # noqa: BLE001

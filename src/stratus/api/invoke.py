@@ -60,10 +60,11 @@ class InvokeHead:
 class InvokeEndpoint:
     """Parses an Invoke request, runs it through the Invoker, produces AWS's response."""
 
-    def __init__(self, functions, invoker, settings):
+    def __init__(self, functions, invoker, settings, async_invocations=None):
         self.functions = functions
         self.invoker = invoker
         self.settings = settings
+        self.async_invocations = async_invocations  # events/async_queue.py: the durable queue of Event invokes
         self._known_names: set[tuple[str, str | None]] = set()  # (reference, qualifier) pairs the model accepted
 
     # ------------------------------------------------------------------ the steps
@@ -117,13 +118,15 @@ class InvokeEndpoint:
         return self.functions.environment_spec(record), invocation
 
     def start(self, head: InvokeHead, payload: bytes):
-        """Run the invoke: (status, headers) for an immediate answer, or a future of the Outcome."""
+        """Run the invoke: (status, headers) for an immediate answer, or a future of the Outcome (or, for
+        an Event invoke, of the (202, headers) answer, resolved once the event is durably stored)."""
         spec, invocation = self.invocation(head, payload)
         if head.invocation_type == "DryRun":
             return 204, [(b"x-amzn-requestid", head.request_id.encode())]
         if head.invocation_type == "Event":
-            self.invoker.run_in_background(self._run_event(spec, invocation))
-            return 202, [(b"x-amzn-requestid", head.request_id.encode())]
+            accepted = (202, [(b"x-amzn-requestid", head.request_id.encode())])
+            return self.async_invocations.accept(head.record.name, head.qualifier, invocation.payload,
+                                                 head.request_id, accepted)
         return self.invoker.submit(spec, invocation)
 
     def outcome_response(self, head: InvokeHead, outcome: Outcome) -> tuple[list[tuple[bytes, bytes]], bytes]:
@@ -138,15 +141,6 @@ class InvokeEndpoint:
             headers.append((b"x-amz-log-result", tail_header(outcome.log, self.settings.log_tail_bytes).encode()))
         return headers, outcome.payload
 
-    async def _run_event(self, spec, invocation: Invocation) -> None:
-        """Event invocations run after the 202 (durable queueing and retries come with the async issue)."""
-        try:
-            await self.invoker.invoke(spec, invocation)
-        except LambdaError:
-            pass
-        except Exception as exc:  # noqa: BLE001
-            internal_error(exc)
-
     # ------------------------------------------------------------------ ASGI front door
     async def __call__(self, scope, receive, send) -> None:
         request_id = ""
@@ -158,7 +152,11 @@ class InvokeEndpoint:
             if isinstance(started, tuple):
                 await send_response(send, started[0], b"", started[1])
                 return
-            headers, body = self.outcome_response(head, await started)
+            outcome = await started
+            if isinstance(outcome, tuple):  # an Event invoke, now stored
+                await send_response(send, outcome[0], b"", outcome[1])
+                return
+            headers, body = self.outcome_response(head, outcome)
             await send_response(send, 200, body, headers)
         except LambdaError as error:
             await send_response(send, error.status, error.body(), error_headers(error, request_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from typing import Callable
 
 from stratus.config import Settings
 from stratus.errors import TooManyRequestsException
@@ -38,7 +38,6 @@ class Invoker:
         self.concurrency = ConcurrencyLimiter(settings.account_concurrency_limit)
         self.pools: dict[tuple[str, str, str], EnvironmentPool] = {}
         self.provisioners: dict[str, Provisioner] = {}  # by "<function>:<qualifier>" of their config
-        self._background: set[asyncio.Task] = set()
         self._reaper: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -51,8 +50,6 @@ class Invoker:
             self._reaper.cancel()
         for provisioner in list(self.provisioners.values()):
             provisioner.cancel()
-        if self._background:
-            await asyncio.wait(self._background, timeout=self.settings.graceful_shutdown_s)
         environments = [env for pool in self.pools.values() for env in list(pool.environments)]
         await asyncio.gather(*(env.shutdown("server stopping") for env in environments), return_exceptions=True)
         self.pools.clear()
@@ -120,12 +117,6 @@ class Invoker:
             if outcome is not None:
                 pool.release(env)
                 return outcome
-
-    def run_in_background(self, coroutine: Awaitable) -> None:
-        """Keep a reference to background work (async invokes) so it finishes before shutdown."""
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     def retire(self, function_name: str, keep_revision: str | None = None, version: str | None = None) -> None:
         """New code or configuration: old environments drain (idle ones shut down now).

@@ -1,0 +1,158 @@
+"""Destinations: where async invocation records (and event source mapping failures) go.
+
+A destination is an ARN: another Stratus function (the record is invoked asynchronously, through the
+durable queue), an EventBridge bus (Stratus's own EventBridge when the application has one, else an
+`events` endpoint from `service_endpoints`), an SQS queue or an SNS topic (boto3 against the endpoint
+`service_endpoints` maps the service to). AWS calls happen in a small thread pool, never on the event
+loop. A delivery that fails is logged with the reason and reported as False; nothing here raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+
+import msgspec
+
+log = logging.getLogger("stratus.destinations")
+
+_SUCCESS_DETAIL_TYPE = "Lambda Function Invocation Result - Success"
+_FAILURE_DETAIL_TYPE = "Lambda Function Invocation Result - Failure"
+
+
+class DestinationError(Exception):
+    """A destination that cannot be reached or refused the record (the message says why)."""
+
+
+class Destinations:
+    """Delivers records to destination ARNs; `send` for destination records, `dead_letter` for DLQs."""
+
+    def __init__(self, settings, application):
+        self.settings = settings
+        self.application = application  # its `async_invocations` and (when built) `eventbridge`
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="destinations")
+        self._clients: dict[tuple[str, str], object] = {}
+        self._queue_urls: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    async def send(self, target_arn: str, record: dict) -> bool:
+        """Deliver a record (AWS's destination record, or an event source mapping's failure record) to
+        `target_arn`; True once the target accepted it. Failures are logged, never raised."""
+        try:
+            service = _service(target_arn)
+            body = msgspec.json.encode(record)
+            if service == "lambda":
+                await self.application.async_invocations.enqueue(target_arn, body)
+            elif service == "events":
+                await self._put_event(target_arn, record, body)
+            elif service == "sqs":
+                await self._call(self._sqs_send, target_arn, body.decode(), None)
+            elif service == "sns":
+                await self._call(self._sns_publish, target_arn, body.decode(), None)
+            else:
+                raise DestinationError(f"unsupported destination service {service!r}")
+        except Exception as exc:  # noqa: BLE001 - a destination's failure must never stop its caller
+            _log_failure("destination", target_arn, exc)
+            return False
+        return True
+
+    async def dead_letter(self, target_arn: str, payload: bytes, request_id: str, error_message: str) -> bool:
+        """Send an event that failed for good to a function's dead-letter queue or topic, as Lambda does:
+        the event itself as the message, with RequestID, ErrorCode and ErrorMessage attributes."""
+        attributes = {
+            "RequestID": {"DataType": "String", "StringValue": request_id},
+            "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+            "ErrorMessage": {"DataType": "String", "StringValue": error_message or "Unknown error"},
+        }
+        try:
+            service = _service(target_arn)
+            body = payload.decode("utf-8", "replace")
+            if service == "sqs":
+                await self._call(self._sqs_send, target_arn, body, attributes)
+            elif service == "sns":
+                await self._call(self._sns_publish, target_arn, body, attributes)
+            else:
+                raise DestinationError("a dead-letter target must be an SQS queue or an SNS topic")
+        except Exception as exc:  # noqa: BLE001
+            _log_failure("dead-letter queue", target_arn, exc)
+            return False
+        return True
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ targets
+    async def _put_event(self, bus_arn: str, record: dict, body: bytes) -> None:
+        condition = (record.get("requestContext") or {}).get("condition")
+        function_arn = (record.get("requestContext") or {}).get("functionArn")
+        entry = {
+            "Source": "lambda",
+            "DetailType": _SUCCESS_DETAIL_TYPE if condition == "Success" else _FAILURE_DETAIL_TYPE,
+            "Detail": body.decode(),
+            "EventBusName": bus_arn,
+            "Resources": [arn for arn in (bus_arn, function_arn) if arn],
+        }
+        eventbridge = getattr(self.application, "eventbridge", None)
+        if eventbridge is not None:
+            result = await eventbridge.put_events([entry])
+        else:
+            result = await self._call(lambda: self._client("events", bus_arn).put_events(Entries=[entry]))
+        if isinstance(result, dict):  # PutEvents' answer (boto3)
+            failed = result.get("FailedEntryCount") and result.get("Entries")
+        else:  # EventBridgeService.put_events: the result entries
+            failed = [item for item in result or [] if isinstance(item, dict) and item.get("ErrorCode")]
+        if failed:
+            raise DestinationError(f"the event bus refused the record: {failed}")
+
+    def _sqs_send(self, queue_arn: str, body: str, attributes: dict | None) -> None:
+        client = self._client("sqs", queue_arn)
+        url = self._queue_urls.get(queue_arn)
+        if url is None:
+            parts = queue_arn.split(":")
+            url = client.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"]
+            self._queue_urls[queue_arn] = url
+        kwargs = {"MessageAttributes": attributes} if attributes else {}
+        client.send_message(QueueUrl=url, MessageBody=body, **kwargs)
+
+    def _sns_publish(self, topic_arn: str, body: str, attributes: dict | None) -> None:
+        kwargs = {"MessageAttributes": attributes} if attributes else {}
+        self._client("sns", topic_arn).publish(TopicArn=topic_arn, Message=body, **kwargs)
+
+    # ------------------------------------------------------------------ internals
+    async def _call(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _client(self, service: str, arn: str):
+        """A boto3 client for `service` at its configured endpoint, in the ARN's region (made once)."""
+        endpoint = self.settings.service_endpoint(service)
+        if not endpoint:
+            raise DestinationError(
+                f"no endpoint is configured for {service}: set STRATUS_SERVICE_ENDPOINTS (e.g. '{service}=http://host:port')")
+        region = arn.split(":")[3] or self.settings.region
+        with self._lock:
+            client = self._clients.get((service, region))
+            if client is None:
+                import boto3  # imported on first use: most servers never deliver to AWS services
+                from botocore.config import Config
+
+                client = boto3.session.Session().client(
+                    service, endpoint_url=endpoint, region_name=region,
+                    aws_access_key_id=self.settings.service_access_key_id,
+                    aws_secret_access_key=self.settings.service_secret_access_key,
+                    config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30))
+                self._clients[(service, region)] = client
+        return client
+
+
+def _service(arn: str) -> str:
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn":
+        raise DestinationError("not an ARN")
+    return parts[2]
+
+
+def _log_failure(kind: str, arn: str, exc: Exception) -> None:
+    reason = str(exc) if isinstance(exc, DestinationError) else f"{type(exc).__name__}: {exc}"
+    log.error("could not deliver to the %s %s: %s", kind, arn, reason)
