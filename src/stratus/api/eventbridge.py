@@ -1,0 +1,204 @@
+"""The EventBridge API on the Lambda port: AWS JSON 1.1, `POST /` with `X-Amz-Target: AWSEvents.<Operation>`.
+
+Requests are checked against botocore's `events` model (AWS's ValidationException wording, member
+paths like `targets.1.member.id`); errors go out as EventBridge sends them: HTTP 400 (500 for
+InternalException) with `{"__type": "<ErrorType>", "message": "..."}`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import uuid
+from typing import Any
+
+import botocore.session
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from stratus.events.eventbridge import (
+    EventBridgeError,
+    EventBridgeService,
+    InternalException,
+    SerializationException,
+    UnknownOperationException,
+    ValidationException,
+)
+
+log = logging.getLogger("stratus.api")
+
+_CONTENT_TYPE = "application/x-amz-json-1.1"
+_BODY_LIMIT = 2 * 1024 * 1024  # a full PutEvents (256 KB of entries) fits with room for JSON escaping
+_PREFIX = "AWSEvents."
+
+
+@functools.lru_cache(maxsize=1)
+def service_model():
+    """The EventBridge service model botocore ships (loaded once)."""
+    return botocore.session.get_session().get_service_model("events")
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(pattern)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (list, dict)):
+        return "'" + msgspec.json.encode(value).decode() + "'"
+    if isinstance(value, bool):
+        return "'" + str(value).lower() + "'"
+    return f"'{value}'"
+
+
+_JSON_TYPES = {
+    "string": (str,), "boolean": (bool,), "integer": (int,), "long": (int,), "float": (int, float),
+    "double": (int, float), "timestamp": (int, float, str), "structure": (dict,), "list": (list,), "map": (dict,),
+    "blob": (str,),
+}
+
+
+def _check(shape, value: Any, path: str, problems: list[str]) -> None:
+    kind, meta = shape.type_name, shape.metadata
+    expected = _JSON_TYPES.get(kind)
+    if expected and (not isinstance(value, expected) or (isinstance(value, bool) and kind not in ("boolean",))):
+        raise SerializationException(f"Unexpected value type for '{path or shape.name}': expected {kind}.")
+    fail = lambda rule: problems.append(  # noqa: E731
+        f"Value {_describe(value)} at '{path}' failed to satisfy constraint: {rule}")
+    if kind == "string":
+        if "min" in meta and len(value) < meta["min"]:
+            fail(f"Member must have length greater than or equal to {meta['min']}")
+        if "max" in meta and len(value) > meta["max"]:
+            fail(f"Member must have length less than or equal to {meta['max']}")
+        if "enum" in meta and value not in meta["enum"]:
+            fail(f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
+        if "pattern" in meta and not _compiled(meta["pattern"]).fullmatch(value):
+            fail(f"Member must satisfy regular expression pattern: {meta['pattern']}")
+    elif kind in ("integer", "long"):
+        if "min" in meta and value < meta["min"]:
+            fail(f"Member must have value greater than or equal to {meta['min']}")
+        if "max" in meta and value > meta["max"]:
+            fail(f"Member must have value less than or equal to {meta['max']}")
+    elif kind == "list":
+        if "min" in meta and len(value) < meta["min"]:
+            fail(f"Member must have length greater than or equal to {meta['min']}")
+        if "max" in meta and len(value) > meta["max"]:
+            fail(f"Member must have length less than or equal to {meta['max']}")
+        for index, item in enumerate(value):
+            if item is not None:
+                _check(shape.member, item, f"{path}.{index + 1}.member", problems)
+    elif kind == "map":
+        for key, item in value.items():
+            _check(shape.key, key, path, problems)
+            if item is not None:
+                _check(shape.value, item, path, problems)
+    elif kind == "structure":
+        for name in meta.get("required", []):
+            if value.get(name) is None:
+                member = name[:1].lower() + name[1:]
+                problems.append(f"Value null at '{path + '.' if path else ''}{member}' failed to satisfy constraint: "
+                                "Member must not be null")
+        for name, member in shape.members.items():
+            if value.get(name) is not None:
+                camel = name[:1].lower() + name[1:]
+                _check(member, value[name], f"{path}.{camel}" if path else camel, problems)
+
+
+def validate(operation: str, params: dict[str, Any]) -> None:
+    """Raise ValidationException listing every model constraint `params` breaks (SerializationException
+    for a value of the wrong JSON type)."""
+    shape = service_model().operation_model(operation).input_shape
+    problems: list[str] = []
+    _check(shape, params, "", problems)
+    if problems:
+        noun = "error" if len(problems) == 1 else "errors"
+        raise ValidationException(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))
+
+
+class EventBridgeRoutes:
+    """The `POST /` route and the operations it dispatches to."""
+
+    def __init__(self, service: EventBridgeService):
+        self.service = service
+        put_events = self._put_events
+        self.operations = {
+            "PutRule": service.put_rule,
+            "DescribeRule": service.describe_rule,
+            "ListRules": service.list_rules,
+            "DeleteRule": service.delete_rule,
+            "EnableRule": lambda params: service.set_rule_state(params, True),
+            "DisableRule": lambda params: service.set_rule_state(params, False),
+            "PutTargets": service.put_targets,
+            "RemoveTargets": service.remove_targets,
+            "ListTargetsByRule": service.list_targets_by_rule,
+            "ListRuleNamesByTarget": service.list_rule_names_by_target,
+            "PutEvents": put_events,
+            "TestEventPattern": service.test_event_pattern,
+            "CreateEventBus": service.create_event_bus,
+            "DescribeEventBus": service.describe_event_bus,
+            "ListEventBuses": service.list_event_buses,
+            "DeleteEventBus": service.delete_event_bus,
+        }
+
+    def routes(self) -> list[Route]:
+        return [Route("/", self.dispatch, methods=["POST"])]
+
+    async def _put_events(self, params: dict) -> dict:
+        entries = await self.service.put_events(params["Entries"])
+        return {"FailedEntryCount": sum(1 for entry in entries if "ErrorCode" in entry), "Entries": entries}
+
+    async def dispatch(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        try:
+            result = await self._handle(request)
+        except EventBridgeError as error:
+            return _error_response(error, request_id)
+        except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
+            log.error("internal error in EventBridge", exc_info=exc)
+            return _error_response(InternalException("An internal error occurred in Stratus; see the server log."),
+                                   request_id)
+        return Response(msgspec.json.encode(result), media_type=_CONTENT_TYPE,
+                        headers={"x-amzn-RequestId": request_id})
+
+    async def _handle(self, request: Request) -> dict:
+        target = request.headers.get("x-amz-target", "")
+        operation = target[len(_PREFIX):] if target.startswith(_PREFIX) else None
+        handler = self.operations.get(operation) if operation else None
+        if handler is None:
+            raise UnknownOperationException(
+                f"Unknown operation {target or '(no X-Amz-Target)'}: Stratus serves these EventBridge operations: "
+                + ", ".join(sorted(self.operations)) + ".")
+        params = await _json_body(request)
+        validate(operation, params)
+        result = handler(params)
+        if hasattr(result, "__await__"):
+            result = await result
+        return result
+
+
+async def _json_body(request: Request) -> dict:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > _BODY_LIMIT:
+            raise ValidationException("Total size of the entries in the request is over the limit.")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body.strip():
+        return {}
+    try:
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise SerializationException("The request body is not valid JSON.") from None
+    if not isinstance(document, dict):
+        raise SerializationException("The request body must be a JSON object.")
+    return document
+
+
+def _error_response(error: EventBridgeError, request_id: str) -> Response:
+    body = msgspec.json.encode({"__type": error.error_type, "message": error.message})
+    return Response(body, status_code=error.status, media_type=_CONTENT_TYPE,
+                    headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.error_type})
