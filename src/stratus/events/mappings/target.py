@@ -1,0 +1,111 @@
+"""Invoking a mapping's function: the normal synchronous invoke path, so concurrency limits apply.
+
+A throttle (TooManyRequestsException) is not a failure of the batch: the poller waits and tries the
+same batch again, as Lambda's pollers do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+
+import msgspec
+
+from stratus.errors import ResourceNotFoundException, TooManyRequestsException
+from stratus.invoke.environment import Invocation, Outcome
+
+_THROTTLE_BACKOFF_MAX_S = 5.0
+
+
+class FunctionGone(Exception):
+    """The mapping's function (or its version / alias) does not exist (any more)."""
+
+
+@dataclasses.dataclass
+class Result:
+    """One invocation of a batch."""
+
+    outcome: Outcome
+    request_id: str
+    executed_version: str
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.outcome.function_error)
+
+
+class FunctionTarget:
+    """Invokes one function (+ qualifier) with a batch's event."""
+
+    def __init__(self, functions, invoker, function_name: str, qualifier: str | None):
+        self.functions = functions
+        self.invoker = invoker
+        self.function_name = function_name
+        self.qualifier = qualifier
+
+    @property
+    def function_arn(self) -> str:
+        return self.functions.arns.function(self.function_name, self.qualifier)
+
+    def exists(self) -> bool:
+        try:
+            self.functions.route(self.function_name, self.qualifier)
+        except ResourceNotFoundException:
+            return False
+        return True
+
+    async def invoke(self, payload: bytes) -> Result:
+        """Run the function with `payload` and wait for its answer; retries throttles until it runs.
+
+        Raises FunctionGone when the function does not exist.
+        """
+        backoff = 0.05
+        while True:
+            try:
+                record, version, qualifier = self.functions.route(self.function_name, self.qualifier)
+            except ResourceNotFoundException:
+                raise FunctionGone(self.function_arn) from None
+            request_id = str(uuid.uuid4())
+            invocation = Invocation(payload, self.functions.arns.function(record.name, qualifier), request_id=request_id)
+            try:
+                outcome = await self.invoker.submit(self.functions.environment_spec(record), invocation)
+            except TooManyRequestsException:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _THROTTLE_BACKOFF_MAX_S)
+                continue
+            return Result(outcome, request_id, version)
+
+
+def batch_item_failures(result: Result, identifiers: list[str]) -> list[str] | None:
+    """The identifiers a ReportBatchItemFailures response names, in batch order.
+
+    None means the whole batch failed: a function error, or a response Lambda cannot read (not JSON,
+    an entry without a known itemIdentifier). An empty answer, null or no batchItemFailures: none failed.
+    """
+    if result.failed:
+        return None
+    payload = result.outcome.payload.strip()
+    if not payload:
+        return []
+    try:
+        document = msgspec.json.decode(payload)
+    except msgspec.DecodeError:
+        return None
+    if document is None or not isinstance(document, dict):
+        return [] if document in (None, "", {}) else None
+    failures = document.get("batchItemFailures")
+    if failures is None:
+        return []
+    if not isinstance(failures, list):
+        return None
+    known = set(identifiers)
+    named = set()
+    for entry in failures:
+        if not isinstance(entry, dict):
+            return None
+        identifier = entry.get("itemIdentifier")
+        if not isinstance(identifier, str) or identifier not in known:
+            return None
+        named.add(identifier)
+    return [identifier for identifier in identifiers if identifier in named]
