@@ -61,6 +61,26 @@ class Settings:
     # Server shutdown: how long running invokes may take to finish on SIGTERM.
     graceful_shutdown_s: float = 30.0
 
+    # Asynchronous invocations (InvocationType=Event): the durable queue (<data dir>/queue.db).
+    async_retry_base_s: float = 60.0  # after a function error wait this, then twice this (AWS: ~1 min, ~2 min)
+    async_throttle_retry_base_s: float = 1.0  # throttles/system errors: from 1 s, doubling ...
+    async_throttle_retry_max_s: float = 300.0  # ... up to 5 min (AWS), until the event's maximum age
+    async_workers: int = 32  # async invocations in flight at once, all functions together (0: accept, run none)
+    async_event_age_scale: float = 1.0  # tests only: multiplies every MaximumEventAgeInSeconds when checked
+
+    # Event source mappings: the pollers (SQS, Kinesis, DynamoDB Streams, RabbitMQ).
+    esm_sqs_wait_s: int = 20  # ReceiveMessage long polling, as Lambda's pollers do
+    esm_sqs_max_concurrency: int = 10  # batches in flight per SQS mapping without ScalingConfig.MaximumConcurrency
+    esm_stream_poll_s: float = 1.0  # an idle shard is read again after this (AWS: once per second)
+    esm_retry_base_s: float = 1.0  # a failed stream / RabbitMQ batch is retried after this, doubling ...
+    esm_retry_max_s: float = 60.0  # ... up to this
+    # Amazon MQ brokers (RabbitMQ): "<broker ARN>=amqp://user:password@host:5672,..." (else the "mq" service endpoint).
+    mq_brokers: str = ""
+
+    # EventBridge schedules. TESTS ONLY: schedule time runs this many times faster than real time
+    # (60: rate(1 minute) fires every second); AWS's behaviour is 1.
+    schedule_time_scale: float = 1.0
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / "stratus.db"

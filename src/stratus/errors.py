@@ -61,6 +61,11 @@ class ResourceConflictException(_UserError):
     error_type = "ResourceConflictException"
 
 
+class ResourceInUseException(_UserError):
+    status = 400
+    error_type = "ResourceInUseException"
+
+
 class PreconditionFailedException(_UserError):
     status = 412
     error_type = "PreconditionFailedException"

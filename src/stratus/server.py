@@ -10,6 +10,9 @@ import uvicorn
 
 from stratus.api.app import build_asgi
 from stratus.api.concurrency import ConcurrencyRoutes
+from stratus.api.eventbridge import EventBridgeRoutes
+from stratus.api.event_invoke_config import EventInvokeConfigRoutes
+from stratus.api.event_source_mappings import EventSourceMappingRoutes
 from stratus.api.invoke import InvokeEndpoint
 from stratus.api.layers import LayerRoutes
 from stratus.api.policy import PolicyRoutes
@@ -19,10 +22,16 @@ from stratus.api.versions import VersionRoutes
 from stratus.config import Settings
 from stratus.control.aliases import AliasService
 from stratus.control.concurrency import ConcurrencyService
+from stratus.control.event_invoke_config import EventInvokeConfigService
+from stratus.control.event_source_mappings import EventSourceMappingService
 from stratus.control.functions import FunctionService
 from stratus.control.layers import LayerService
 from stratus.control.policy import PolicyService
 from stratus.control.tags import TagService
+from stratus.events.async_queue import AsyncInvocations
+from stratus.events.destinations import Destinations
+from stratus.events.eventbridge import EventBridgeService
+from stratus.events.mappings import MappingRunner
 from stratus.invoke.service import Invoker
 from stratus.observe.logs import LogSink
 from stratus.sandbox import create_sandbox
@@ -45,7 +54,10 @@ class Application:
         self.invoker = Invoker(settings, self.sandbox, self.log_sink)
         self.layers = LayerService(settings, self.store, self.blobs)  # before functions: they attach layers
         self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox, self.layers)
-        self.invoke_endpoint = InvokeEndpoint(self.functions, self.invoker, settings)
+        self.event_invoke_configs = EventInvokeConfigService(self.functions)
+        self.async_invocations = AsyncInvocations(settings, self.functions, self.invoker, self.event_invoke_configs,
+                                                  Destinations(settings, self))
+        self.invoke_endpoint = InvokeEndpoint(self.functions, self.invoker, settings, self.async_invocations)
         # Each resource's routes (one line per resource; its service is built just above its line).
         routes = []
         routes += LayerRoutes(self.layers, settings).routes()
@@ -57,6 +69,12 @@ class Application:
         routes += TagRoutes(TagService(self.functions)).routes()
         self.concurrency = ConcurrencyService(self.functions, self.invoker)
         routes += ConcurrencyRoutes(self.concurrency).routes()
+        routes += EventInvokeConfigRoutes(self.event_invoke_configs).routes()
+        self.eventbridge = EventBridgeService(settings, self.store, self.functions, self)
+        routes += EventBridgeRoutes(self.eventbridge).routes()
+        self.mappings = EventSourceMappingService(self.functions, self.store, MappingRunner(
+            settings, self.functions, self.invoker, self.store, self.async_invocations.destinations))
+        routes += EventSourceMappingRoutes(self.mappings).routes()
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.lifespan, routes)
 
     async def startup(self) -> None:
@@ -66,10 +84,16 @@ class Application:
         await self.functions.load()
         self.invoker.start()
         await self.concurrency.load()  # after functions (it resolves their versions), once the invoker runs
+        await self.async_invocations.start()  # after concurrency: queued events run under its limits
+        await self.eventbridge.start()  # after the async queue: matched and scheduled events go to it
+        await self.mappings.load()  # event source pollers start once everything they invoke is ready
         log.info("Stratus serving the Lambda API on %s (data in %s, sandbox %s)",
                  self.settings.endpoint, self.settings.data_dir, self.sandbox.name)
 
     async def shutdown(self) -> None:
+        await self.mappings.close()  # pollers stop first: their batches in flight still need the invoker
+        await self.eventbridge.close()  # no schedule fires into a closing queue
+        await self.async_invocations.close()
         await self.invoker.close()
         await self.store.close()
         self.log_sink.close()
