@@ -74,6 +74,7 @@ class Settings:
     esm_stream_poll_s: float = 1.0  # an idle shard is read again after this (AWS: once per second)
     esm_retry_base_s: float = 1.0  # a failed stream / RabbitMQ batch is retried after this, doubling ...
     esm_retry_max_s: float = 60.0  # ... up to this
+    esm_record_age_scale: float = 1.0  # tests only: multiplies MaximumRecordAgeInSeconds when checked
     # Amazon MQ brokers (RabbitMQ): "<broker ARN>=amqp://user:password@host:5672,..." (else the "mq" service endpoint).
     mq_brokers: str = ""
 

@@ -50,7 +50,8 @@ def handler(event, context):
 @pytest.fixture(scope="module")
 def esm(moto_endpoint, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("esm-streams") / "data"
-    with StratusServer(data_dir, env=esm_env(moto_endpoint)) as server:
+    # Record ages are checked 20x faster (60 s → 3 s) so MaximumRecordAgeInSeconds can be tested.
+    with StratusServer(data_dir, env=dict(esm_env(moto_endpoint), STRATUS_ESM_RECORD_AGE_SCALE="0.05")) as server:
         yield server
 
 
@@ -273,6 +274,27 @@ def test_bisect_isolates_the_poison_record(esm, lam, kinesis, sqs, fn_name):
     succeeded = wait_for(lambda: len(ok := [d for b in lines(esm, fn_name, "BATCH") if "poison" not in b["datas"]
                                             for d in b["datas"]]) >= 9 and ok, what="the other records")
     assert sorted(succeeded) == sorted(d for d in datas if d != "poison")
+
+
+def test_records_older_than_the_maximum_age_are_skipped_to_on_failure(esm, lam, kinesis, sqs, fn_name):
+    """Endless retries (MaximumRetryAttempts -1) end when the records pass MaximumRecordAgeInSeconds
+    (60 s, checked 20x faster here): OnFailure gets them with condition RecordAgeExceeded."""
+    create_function(lam, fn_name, ALWAYS_FAILS)
+    arn = make_stream(kinesis, fn_name)
+    failures_url, failures_arn = make_queue(sqs, f"{fn_name}-failures")
+    sent = [put(kinesis, fn_name, f"r{i}", "one-key") for i in range(3)]
+    lam.create_event_source_mapping(
+        FunctionName=fn_name, EventSourceArn=arn, StartingPosition="TRIM_HORIZON", BatchSize=10,
+        MaximumBatchingWindowInSeconds=1, MaximumRetryAttempts=-1, MaximumRecordAgeInSeconds=60,
+        DestinationConfig={"OnFailure": {"Destination": failures_arn}})
+    (failure,) = failure_records(sqs, failures_url, 1)
+    assert failure["requestContext"]["condition"] == "RecordAgeExceeded"
+    info = failure["KinesisBatchInfo"]
+    assert (info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == (
+        sent[0]["SequenceNumber"], sent[-1]["SequenceNumber"], 3)
+    assert failure["requestContext"]["approximateInvokeCount"] >= 2  # retried before it aged out
+    wait_for(lambda: function_log(esm, fn_name).count("START RequestId:") >= 2,
+             what="the failed attempts in the function's log")
 
 
 FAILS_ITEM_ONCE = """

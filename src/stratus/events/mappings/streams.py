@@ -250,7 +250,7 @@ class ShardReader:
             invokes = 0
             while items:
                 if max_age != -1:
-                    oldest_allowed = time.time() - max_age
+                    oldest_allowed = time.time() - max_age * poller.settings.esm_record_age_scale
                     expired = [item for item in items if poller.arrival(item[0]) < oldest_allowed]
                     if expired:
                         await self._give_up(expired, "RecordAgeExceeded", invokes, None)
