@@ -10,6 +10,7 @@ import re
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 
 from stratus.runtime.runtimes import host_python
 from tests.support.environments import function_log, wait_for_log
@@ -181,19 +182,25 @@ def test_more_than_ten_extensions_fail_init(server, lam, fn_name):
     assert "HANDLER" not in function_log(server, fn_name)
 
 
-def test_slow_extension_delays_reuse_not_the_answer(server, lam, fn_name):
+def test_slow_extension_holds_the_environment_and_its_slot_not_the_answer(server, lam, fn_name):
+    """The caller is answered when the runtime responds; the environment and its concurrency slot stay
+    taken until the extension asks for its next event (AWS counts that time as the invocation's)."""
     create(lam, fn_name, layers=[extension_layer(lam, f"{fn_name}-ext")],
            env={"EXT_SLOW_FROM": "2", "EXT_SLOW_S": "3"})
+    lam.put_function_concurrency(FunctionName=fn_name, ReservedConcurrentExecutions=1)
     first = invoke_json(lam, fn_name, {})[1]  # cold start; the extension answers at once
     started = time.monotonic()
     second = invoke_json(lam, fn_name, {})[1]  # the extension works 3 s after this INVOKE
     answered = time.monotonic() - started
-    third = invoke_json(lam, fn_name, {})[1]
-    waited = time.monotonic() - started
     assert answered < 2.0, "the caller got its answer as soon as the runtime responded"
-    assert waited >= 3.0, "the next invoke waited for the extension to ask for its next event"
-    assert first["stream"] == second["stream"] == third["stream"]  # one environment throughout
+    with pytest.raises(ClientError) as excinfo:  # the one reserved slot is still the extension's
+        lam.invoke(FunctionName=fn_name, Payload=b"{}")
+    assert excinfo.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert time.monotonic() - started < 3.0, "the throttled invoke came while the extension still worked"
     log = wait_for_log(server, fn_name, f"EXTLOG logger DONE {second['request_id']}")
+    third = invoke_json(lam, fn_name, {})[1]  # the slot and the environment are free again
+    assert first["stream"] == second["stream"] == third["stream"]  # one environment throughout
+    log = wait_for_log(server, fn_name, f"START RequestId: {third['request_id']}")
     # The invoke phase (REPORT Duration) lasted until the extension was done.
     report = re.search(rf"REPORT RequestId: {second['request_id']}\tDuration: ([\d.]+) ms", log)
     assert report and float(report.group(1)) >= 3000, log

@@ -210,6 +210,7 @@ class Environment:
         self._runtime_exit: asyncio.Future | None = None  # the runtime's end, when the launcher runs it
         self._init_parked: HttpServerProtocol | None = None  # the runtime's first /next, waiting for extensions
         self._post: Invocation | None = None  # answered; extensions still busy with its INVOKE event
+        self._post_done: asyncio.Future | None = None  # resolves when that extension work ends
         self._post_outcome: Outcome | None = None
         self._fatal_type: str | None = None  # Extension.InitError/ExitError reported before the process ended
         self._init_failure: tuple[str, str] | None = None  # (errorType, message) of an INIT the platform failed
@@ -377,6 +378,7 @@ class Environment:
         if post is not None:
             self._report(post, self._post_outcome)
             self._post_outcome = None
+            self._post_ended()
         inv = self._current
         if inv is not None and not inv.delivered_at and self._init_reported:
             self._current = None
@@ -392,6 +394,7 @@ class Environment:
         if self.state == State.DEAD:
             return
         self.state = State.DEAD
+        self._post_ended()  # nothing more will come of it: the caller's slot is free
         if self._init_timer is not None:
             self._init_timer.cancel()
         self._teardown()
@@ -489,12 +492,31 @@ class Environment:
         if post and self._ext is not None and inv.delivered_at and self._ext.invoke_busy():
             self.last_used = time.monotonic()
             self._post, self._post_outcome = inv, outcome
+            self._post_done = self._loop.create_future()
         else:
             self._report(inv, outcome)
         if inv.want_log:
             outcome.log = bytes(inv.log)
         if not inv.future.done():
             inv.future.set_result(outcome)
+
+    @property
+    def extensions_busy(self) -> bool:
+        """The last invocation was answered but its extensions still work on it."""
+        return self._post_done is not None
+
+    def when_free(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the last invocation is over for this environment: now, or when its
+        extensions have finished their INVOKE work (AWS counts that time as the invocation's)."""
+        if self._post_done is None:
+            callback()
+        else:
+            self._post_done.add_done_callback(lambda _: callback())
+
+    def _post_ended(self) -> None:
+        done, self._post_done = self._post_done, None
+        if done is not None and not done.done():
+            done.set_result(None)
 
     def report_init_apart(self) -> None:
         """INIT is not part of the first invocation (provisioned concurrency): no Init Duration in its
@@ -524,6 +546,7 @@ class Environment:
         inv, outcome = self._post, self._post_outcome
         self._post = self._post_outcome = None
         self._report(inv, outcome)
+        self._post_ended()
         queued = self._current
         if queued is not None and not queued.delivered_at and self._parked is not None:
             conn, self._parked = self._parked, None
@@ -661,6 +684,7 @@ class Environment:
             self._post = None
             self._report(inv, self._post_outcome)
             self._post_outcome = None
+            self._post_ended()
         else:
             return
         self._reset("timeout")

@@ -73,9 +73,7 @@ class Invoker:
                 pool = self._new_pool(spec)
             env = pool.take_idle()
         if env is None:
-            task = asyncio.get_running_loop().create_task(self._invoke_cold(pool, invocation))
-            task.add_done_callback(lambda _: lease.release())
-            return task
+            return asyncio.get_running_loop().create_task(self._invoke_cold(pool, invocation, lease))
         result = asyncio.get_running_loop().create_future()
         env.assign(invocation).add_done_callback(
             lambda attempt: self._warm_done(attempt, pool, env, invocation, lease, result))
@@ -96,27 +94,42 @@ class Invoker:
                     if not result.done():
                         result.set_exception(exc)
                     return
-            task = asyncio.get_running_loop().create_task(self._invoke_cold(pool, invocation))
-            task.add_done_callback(lambda done: (lease.release(), _chain(done, result)))
+            task = asyncio.get_running_loop().create_task(self._invoke_cold(pool, invocation, lease))
+            task.add_done_callback(lambda done: _chain(done, result))
             return
-        lease.release()
-        pool.release(env)
+        self._release_when_free(env, pool, lease)
         if not result.done():
             result.set_result(outcome)
 
-    async def _invoke_cold(self, pool: EnvironmentPool, invocation: Invocation) -> Outcome:
-        while True:
-            env = pool.take_provisioned() or pool.take_idle()
-            if env is None:
-                env = await pool.start_environment()
-            try:
-                outcome = await env.assign(invocation)
-            except asyncio.CancelledError:
-                env.destroy()
-                raise
-            if outcome is not None:
-                pool.release(env)
-                return outcome
+    async def _invoke_cold(self, pool: EnvironmentPool, invocation: Invocation, lease) -> Outcome:
+        """Run `invocation` on a new (or newly idle) environment; `lease` is released when it is over."""
+        try:
+            while True:
+                env = pool.take_provisioned() or pool.take_idle()
+                if env is None:
+                    env = await pool.start_environment()
+                try:
+                    outcome = await env.assign(invocation)
+                except asyncio.CancelledError:
+                    env.destroy()
+                    raise
+                if outcome is not None:
+                    self._release_when_free(env, pool, lease)
+                    lease = None
+                    return outcome
+        finally:
+            if lease is not None:
+                lease.release()
+
+    @staticmethod
+    def _release_when_free(env: Environment, pool: EnvironmentPool, lease) -> None:
+        """The slot and the environment come back once the environment is free: at once, or when its
+        extensions finish the invocation (the caller has its answer already)."""
+        if env.extensions_busy:
+            env.when_free(lambda: (lease.release(), pool.release(env)))
+        else:  # the usual case, without a closure
+            lease.release()
+            pool.release(env)
 
     def retire(self, function_name: str, keep_revision: str | None = None, version: str | None = None) -> None:
         """New code or configuration: old environments drain (idle ones shut down now).
