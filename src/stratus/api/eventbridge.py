@@ -7,18 +7,16 @@ InternalException) with `{"__type": "<ErrorType>", "message": "..."}`.
 
 from __future__ import annotations
 
-import functools
 import logging
-import re
 import uuid
 from typing import Any
 
-import botocore.session
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from stratus.api.validation import ModelChecker, validation_message
 from stratus.events.eventbridge import (
     EventBridgeError,
     EventBridgeService,
@@ -35,17 +33,6 @@ _BODY_LIMIT = 2 * 1024 * 1024  # a full PutEvents (256 KB of entries) fits with 
 _PREFIX = "AWSEvents."
 
 
-@functools.lru_cache(maxsize=1)
-def service_model():
-    """The EventBridge service model botocore ships (loaded once)."""
-    return botocore.session.get_session().get_service_model("events")
-
-
-@functools.lru_cache(maxsize=None)
-def _compiled(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
-
-
 def _describe(value: Any) -> str:
     if isinstance(value, (list, dict)):
         return "'" + msgspec.json.encode(value).decode() + "'"
@@ -54,68 +41,16 @@ def _describe(value: Any) -> str:
     return f"'{value}'"
 
 
-_JSON_TYPES = {
-    "string": (str,), "boolean": (bool,), "integer": (int,), "long": (int,), "float": (int, float),
-    "double": (int, float), "timestamp": (int, float, str), "structure": (dict,), "list": (list,), "map": (dict,),
-    "blob": (str,),
-}
-
-
-def _check(shape, value: Any, path: str, problems: list[str]) -> None:
-    kind, meta = shape.type_name, shape.metadata
-    expected = _JSON_TYPES.get(kind)
-    if expected and (not isinstance(value, expected) or (isinstance(value, bool) and kind not in ("boolean",))):
-        raise SerializationException(f"Unexpected value type for '{path or shape.name}': expected {kind}.")
-    fail = lambda rule: problems.append(  # noqa: E731
-        f"Value {_describe(value)} at '{path}' failed to satisfy constraint: {rule}")
-    if kind == "string":
-        if "min" in meta and len(value) < meta["min"]:
-            fail(f"Member must have length greater than or equal to {meta['min']}")
-        if "max" in meta and len(value) > meta["max"]:
-            fail(f"Member must have length less than or equal to {meta['max']}")
-        if "enum" in meta and value not in meta["enum"]:
-            fail(f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
-        if "pattern" in meta and not _compiled(meta["pattern"]).fullmatch(value):
-            fail(f"Member must satisfy regular expression pattern: {meta['pattern']}")
-    elif kind in ("integer", "long"):
-        if "min" in meta and value < meta["min"]:
-            fail(f"Member must have value greater than or equal to {meta['min']}")
-        if "max" in meta and value > meta["max"]:
-            fail(f"Member must have value less than or equal to {meta['max']}")
-    elif kind == "list":
-        if "min" in meta and len(value) < meta["min"]:
-            fail(f"Member must have length greater than or equal to {meta['min']}")
-        if "max" in meta and len(value) > meta["max"]:
-            fail(f"Member must have length less than or equal to {meta['max']}")
-        for index, item in enumerate(value):
-            if item is not None:
-                _check(shape.member, item, f"{path}.{index + 1}.member", problems)
-    elif kind == "map":
-        for key, item in value.items():
-            _check(shape.key, key, path, problems)
-            if item is not None:
-                _check(shape.value, item, path, problems)
-    elif kind == "structure":
-        for name in meta.get("required", []):
-            if value.get(name) is None:
-                member = name[:1].lower() + name[1:]
-                problems.append(f"Value null at '{path + '.' if path else ''}{member}' failed to satisfy constraint: "
-                                "Member must not be null")
-        for name, member in shape.members.items():
-            if value.get(name) is not None:
-                camel = name[:1].lower() + name[1:]
-                _check(member, value[name], f"{path}.{camel}" if path else camel, problems)
+_CHECKER = ModelChecker("events", type_error=SerializationException, describe=_describe,
+                        list_item_path=lambda path, index: f"{path}.{index + 1}.member")
 
 
 def validate(operation: str, params: dict[str, Any]) -> None:
     """Raise ValidationException listing every model constraint `params` breaks (SerializationException
     for a value of the wrong JSON type)."""
-    shape = service_model().operation_model(operation).input_shape
-    problems: list[str] = []
-    _check(shape, params, "", problems)
+    problems = _CHECKER.problems(operation, params)
     if problems:
-        noun = "error" if len(problems) == 1 else "errors"
-        raise ValidationException(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))
+        raise ValidationException(validation_message(problems))
 
 
 class EventBridgeRoutes:

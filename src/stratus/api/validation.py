@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import Any, Callable
 
 import botocore.session
 
 from stratus.errors import ValidationException
 
 
-@functools.lru_cache(maxsize=1)
-def service_model():
-    """The Lambda service model botocore ships (loaded once)."""
-    return botocore.session.get_session().get_service_model("lambda")
+@functools.lru_cache(maxsize=None)
+def service_model(service: str = "lambda"):
+    """A service model botocore ships (each loaded once): the authority for shapes and constraints."""
+    return botocore.session.get_session().get_service_model(service)
 
 
 @functools.lru_cache(maxsize=None)
@@ -39,53 +39,94 @@ def _describe(value: Any) -> str:
     return f"'{value}'"
 
 
-def _check(shape, value: Any, path: str, problems: list[str]) -> None:
-    meta = shape.metadata
-    kind = shape.type_name
-    fail = lambda rule: problems.append(f"Value {_describe(value)} at '{path}' failed to satisfy constraint: {rule}")  # noqa: E731
-    if kind == "string" and isinstance(value, str):
-        if "min" in meta and len(value) < meta["min"]:
-            fail(f"Member must have length greater than or equal to {meta['min']}")
-        if "max" in meta and len(value) > meta["max"]:
-            fail(f"Member must have length less than or equal to {meta['max']}")
-        if "enum" in meta and value not in meta["enum"]:
-            fail(f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
-        if "pattern" in meta and not _compiled(meta["pattern"]).fullmatch(value):
-            fail(f"Member must satisfy regular expression pattern: {meta['pattern']}")
-    elif kind in ("integer", "long") and isinstance(value, int) and not isinstance(value, bool):
-        if "min" in meta and value < meta["min"]:
-            fail(f"Member must have value greater than or equal to {meta['min']}")
-        if "max" in meta and value > meta["max"]:
-            fail(f"Member must have value less than or equal to {meta['max']}")
-    elif kind == "list" and isinstance(value, list):
-        if "min" in meta and len(value) < meta["min"]:
-            fail(f"Member must have length greater than or equal to {meta['min']}")
-        if "max" in meta and len(value) > meta["max"]:
-            fail(f"Member must have length less than or equal to {meta['max']}")
-        for item in value:
-            _check(shape.member, item, path, problems)
-    elif kind == "map" and isinstance(value, dict):
-        for key, item in value.items():
-            _check(shape.key, key, path, problems)
-            _check(shape.value, item, path, problems)
-    elif kind == "structure" and isinstance(value, dict):
-        for name in meta.get("required", []):
-            if value.get(name) is None:
-                problems.append(
-                    f"Value null at '{_member_path(path, name)}' failed to satisfy constraint: Member must not be null"
-                )
-        for name, member in shape.members.items():
-            if value.get(name) is not None:
-                _check(member, value[name], _member_path(path, name), problems)
+_JSON_TYPES = {
+    "string": (str,), "boolean": (bool,), "integer": (int,), "long": (int,), "float": (int, float),
+    "double": (int, float), "timestamp": (int, float, str), "structure": (dict,), "list": (list,), "map": (dict,),
+    "blob": (str,),
+}
+
+
+class ModelChecker:
+    """Checks request parameters against a model's constraints, in AWS's ValidationException words.
+
+    The defaults are the Lambda API's (REST JSON: wrong JSON types are left to the shape conversion,
+    list items keep their list's path). JSON 1.1 services such as EventBridge pass `type_error` (raised
+    for a value of the wrong JSON type), `list_item_path` (e.g. `targets.1.member`) and `describe`.
+    """
+
+    def __init__(self, service: str = "lambda", *, type_error: Callable[[str], Exception] | None = None,
+                 list_item_path: Callable[[str, int], str] = lambda path, index: path,
+                 describe: Callable[[Any], str] = _describe):
+        self.service = service
+        self.type_error = type_error
+        self.list_item_path = list_item_path
+        self.describe = describe
+
+    def problems(self, operation: str, params: dict[str, Any]) -> list[str]:
+        """Every constraint `params` breaks for `operation` (empty when none)."""
+        shape = service_model(self.service).operation_model(operation).input_shape
+        problems: list[str] = []
+        if shape is not None:
+            self._check(shape, params, "", problems)
+        return problems
+
+    def _check(self, shape, value: Any, path: str, problems: list[str]) -> None:
+        meta = shape.metadata
+        kind = shape.type_name
+        if self.type_error is not None:
+            expected = _JSON_TYPES.get(kind)
+            if expected and (not isinstance(value, expected) or (isinstance(value, bool) and kind != "boolean")):
+                raise self.type_error(f"Unexpected value type for '{path or shape.name}': expected {kind}.")
+        fail = lambda rule: problems.append(  # noqa: E731
+            f"Value {self.describe(value)} at '{path}' failed to satisfy constraint: {rule}")
+        if kind == "string" and isinstance(value, str):
+            if "min" in meta and len(value) < meta["min"]:
+                fail(f"Member must have length greater than or equal to {meta['min']}")
+            if "max" in meta and len(value) > meta["max"]:
+                fail(f"Member must have length less than or equal to {meta['max']}")
+            if "enum" in meta and value not in meta["enum"]:
+                fail(f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
+            if "pattern" in meta and not _compiled(meta["pattern"]).fullmatch(value):
+                fail(f"Member must satisfy regular expression pattern: {meta['pattern']}")
+        elif kind in ("integer", "long") and isinstance(value, int) and not isinstance(value, bool):
+            if "min" in meta and value < meta["min"]:
+                fail(f"Member must have value greater than or equal to {meta['min']}")
+            if "max" in meta and value > meta["max"]:
+                fail(f"Member must have value less than or equal to {meta['max']}")
+        elif kind == "list" and isinstance(value, list):
+            if "min" in meta and len(value) < meta["min"]:
+                fail(f"Member must have length greater than or equal to {meta['min']}")
+            if "max" in meta and len(value) > meta["max"]:
+                fail(f"Member must have length less than or equal to {meta['max']}")
+            for index, item in enumerate(value):
+                if item is not None or self.type_error is None:
+                    self._check(shape.member, item, self.list_item_path(path, index), problems)
+        elif kind == "map" and isinstance(value, dict):
+            for key, item in value.items():
+                self._check(shape.key, key, path, problems)
+                if item is not None or self.type_error is None:
+                    self._check(shape.value, item, path, problems)
+        elif kind == "structure" and isinstance(value, dict):
+            for name in meta.get("required", []):
+                if value.get(name) is None:
+                    problems.append(f"Value null at '{_member_path(path, name)}' failed to satisfy constraint: "
+                                    "Member must not be null")
+            for name, member in shape.members.items():
+                if value.get(name) is not None:
+                    self._check(member, value[name], _member_path(path, name), problems)
+
+
+_LAMBDA = ModelChecker()
 
 
 def validate(operation: str, params: dict[str, Any]) -> None:
     """Raise ValidationException listing every model constraint `params` breaks for `operation`."""
-    shape = service_model().operation_model(operation).input_shape
-    if shape is None:
-        return
-    problems: list[str] = []
-    _check(shape, params, "", problems)
+    problems = _LAMBDA.problems(operation, params)
     if problems:
-        noun = "error" if len(problems) == 1 else "errors"
-        raise ValidationException(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))
+        raise ValidationException(validation_message(problems))
+
+
+def validation_message(problems: list[str]) -> str:
+    """AWS's "N validation error(s) detected: ..." text."""
+    noun = "error" if len(problems) == 1 else "errors"
+    return f"{len(problems)} validation {noun} detected: " + "; ".join(problems)
