@@ -112,6 +112,9 @@ def test_extension_in_a_layer_logs_invoke_and_shutdown_in_order(server, lam, fn_
         response, body = invoke_json(lam, fn_name, {})
         assert "FunctionError" not in response, body
         ids.append(body["request_id"])
+        # REPORT is written once the extension asked for its next event: only then is the environment
+        # free again (a request arriving earlier would start another one, as on AWS).
+        wait_for_log(server, fn_name, f"REPORT RequestId: {body['request_id']}")
     # New configuration: the environment is shut down (SHUTDOWN, reason spindown).
     lam.update_function_configuration(FunctionName=fn_name, Description="new configuration")
     log = wait_for_log(server, fn_name, "EXTLOG logger SHUTDOWN")
@@ -189,6 +192,7 @@ def test_slow_extension_holds_the_environment_and_its_slot_not_the_answer(server
            env={"EXT_SLOW_FROM": "2", "EXT_SLOW_S": "3"})
     lam.put_function_concurrency(FunctionName=fn_name, ReservedConcurrentExecutions=1)
     first = invoke_json(lam, fn_name, {})[1]  # cold start; the extension answers at once
+    wait_for_log(server, fn_name, f"REPORT RequestId: {first['request_id']}")  # the slot is free again
     started = time.monotonic()
     second = invoke_json(lam, fn_name, {})[1]  # the extension works 3 s after this INVOKE
     answered = time.monotonic() - started
@@ -197,7 +201,7 @@ def test_slow_extension_holds_the_environment_and_its_slot_not_the_answer(server
         lam.invoke(FunctionName=fn_name, Payload=b"{}")
     assert excinfo.value.response["Error"]["Code"] == "TooManyRequestsException"
     assert time.monotonic() - started < 3.0, "the throttled invoke came while the extension still worked"
-    log = wait_for_log(server, fn_name, f"EXTLOG logger DONE {second['request_id']}")
+    wait_for_log(server, fn_name, f"REPORT RequestId: {second['request_id']}", timeout_s=20)
     third = invoke_json(lam, fn_name, {})[1]  # the slot and the environment are free again
     assert first["stream"] == second["stream"] == third["stream"]  # one environment throughout
     log = wait_for_log(server, fn_name, f"START RequestId: {third['request_id']}")
@@ -328,6 +332,7 @@ def test_exec_wrapper_runs_the_runtime_and_an_internal_extension(server, lam, fn
         assert "FunctionError" not in response, body
         assert re.fullmatch(r"yes:[1-9]\d*", body["wrapped"]), body  # the runtime's command came as arguments
         ids.append(body["request_id"])
+        wait_for_log(server, fn_name, f"REPORT RequestId: {body['request_id']}")  # the environment is free again
     log = wait_for_log(server, fn_name, f"AGENT INVOKE {ids[1]}")
     assert "AGENT REGISTER 200" in log
     assert "EXTENSION\tName: wrapper-agent\tState: Ready\tEvents: [INVOKE]" in log
