@@ -447,3 +447,25 @@ def test_create_function_applies_the_tag_rules(lam, fn_name):
     assert fails(lam.get_function, FunctionName=fn_name)[1] == "ResourceNotFoundException"  # nothing stored
     create(lam, fn_name, Tags={f"key{i}": "v" for i in range(50)})
     assert len(lam.list_tags(Resource=f"{PREFIX}{fn_name}")["Tags"]) == 50
+
+
+def test_tagging_changes_the_revision_not_the_environment(lam, fn):
+    """As on AWS, TagResource/UntagResource give the function a new RevisionId; how it runs does not
+    change, so its warm environment keeps serving and publishing does not make a new version."""
+    name, arn = fn
+    probe = make_zip({"app.py": "import uuid\nENV = str(uuid.uuid4())\ndef handler(event, context):\n    return ENV\n"})
+    lam.update_function_code(FunctionName=name, ZipFile=probe)
+    first = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
+    version = lam.publish_version(FunctionName=name)["Version"]
+    before = lam.get_function(FunctionName=name)["Configuration"]["RevisionId"]
+    lam.tag_resource(Resource=arn, Tags={"team": "blue"})
+    tagged = lam.get_function(FunctionName=name)["Configuration"]["RevisionId"]
+    lam.untag_resource(Resource=arn, TagKeys=["team"])
+    untagged = lam.get_function(FunctionName=name)["Configuration"]["RevisionId"]
+    assert len({before, tagged, untagged}) == 3
+    assert fails(lam.update_function_configuration, FunctionName=name, Description="x",
+                 RevisionId=before)[1] == "PreconditionFailedException"
+    assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) == first  # the same environment
+    assert lam.publish_version(FunctionName=name)["Version"] == version  # code and configuration unchanged
+    lam.update_function_configuration(FunctionName=name, Description="changed", RevisionId=untagged)
+    assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) != first  # a real change: a new one

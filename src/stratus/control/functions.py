@@ -188,7 +188,7 @@ class FunctionService:
     def environment_spec(self, record: FunctionRecord) -> EnvironmentSpec:
         """How environments of this function's current revision are started (cached per revision)."""
         config = record.config
-        key = (record.name, config.Version, config.RevisionId)
+        key = (record.name, config.Version, record.environment_revision)
         spec = self._specs.get(key)
         if spec is not None:
             return spec
@@ -223,7 +223,7 @@ class FunctionService:
         })
         spec = EnvironmentSpec(
             function_name=record.name, function_arn=config.FunctionArn, version=config.Version,
-            revision_id=config.RevisionId, runtime=config.Runtime, handler=config.Handler,
+            revision_id=record.environment_revision, runtime=config.Runtime, handler=config.Handler,
             memory_mb=config.MemorySize, timeout_s=config.Timeout,
             ephemeral_storage_mb=config.EphemeralStorage.Size if config.EphemeralStorage else 512,
             task_root=task_root, runtime_dir=runtime_dir, argv=argv, env=env, region=settings.region,
@@ -385,7 +385,7 @@ class FunctionService:
         """Publish $LATEST (the lock is held); nothing changed since the last version → that version."""
         name = record.name
         last = self.versions.get(name, {}).get(str(record.last_version))
-        if last is not None and last.published_from == record.config.RevisionId:
+        if last is not None and last.published_from == record.environment_revision:
             return last
         number = record.last_version + 1
         config = msgspec.structs.replace(
@@ -393,7 +393,8 @@ class FunctionService:
             RevisionId=str(uuid.uuid4()), LastModified=now_iso(),
             Description=record.config.Description if description is None else description,
         )
-        version = msgspec.structs.replace(record, config=config, last_version=0, published_from=record.config.RevisionId)
+        version = msgspec.structs.replace(record, config=config, last_version=0, code_revision=None,
+                                          published_from=record.environment_revision)
         latest = msgspec.structs.replace(record, last_version=number)
         await self.store.apply(functions=[self.sealer.seal(latest)],
                                puts=[("version", version_key(name, number),
@@ -506,8 +507,15 @@ class FunctionService:
         """Held by every operation that reads then writes a function's records (one writer at a time)."""
         return self._lock
 
-    async def save_record(self, record: FunctionRecord) -> None:
-        """Store a changed $LATEST record that does not change how it runs (tags, ...); hold `lock`."""
+    async def save_record(self, record: FunctionRecord, new_revision: bool = False) -> None:
+        """Store a changed $LATEST record that does not change how it runs (tags, ...); hold `lock`.
+
+        `new_revision`: the change gets a new RevisionId (as tagging does on AWS), while environments
+        keep running (they follow the code revision)."""
+        if new_revision:
+            record = msgspec.structs.replace(
+                record, code_revision=record.environment_revision,
+                config=msgspec.structs.replace(record.config, RevisionId=str(uuid.uuid4())))
         await self.store.replace_function(self.sealer.seal(record))
         self._records[record.name] = record
 
@@ -528,9 +536,11 @@ class FunctionService:
             await forget(name, version)
 
     async def _save(self, record: FunctionRecord) -> None:
+        """Store a change to code or configuration: new environments from now on."""
+        record = msgspec.structs.replace(record, code_revision=None)
         await self.store.replace_function(self.sealer.seal(record))
         self._records[record.name] = record
-        self.invoker.retire(record.name, keep_revision=record.config.RevisionId, version=LATEST)
+        self.invoker.retire(record.name, keep_revision=record.environment_revision, version=LATEST)
 
     @staticmethod
     def _check_revision(record: FunctionRecord, revision_id: str | None) -> None:

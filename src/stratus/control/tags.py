@@ -78,7 +78,7 @@ class TagService:
             merged = {**record.tags, **tags}
             if len(merged) > MAX_TAGS:
                 raise InvalidParameterValueException("Number of tags exceeds resource tag limit.")
-            await self.functions.save_record(msgspec.structs.replace(record, tags=merged))
+            await self.functions.save_record(msgspec.structs.replace(record, tags=merged), new_revision=True)
 
     async def untag(self, arn: str, keys: list[str]) -> None:
         """Remove the tags with these keys (keys the function does not have are ignored)."""
@@ -88,7 +88,7 @@ class TagService:
             removed = set(keys)
             kept = {key: value for key, value in record.tags.items() if key not in removed}
             if len(kept) != len(record.tags):
-                await self.functions.save_record(msgspec.structs.replace(record, tags=kept))
+                await self.functions.save_record(msgspec.structs.replace(record, tags=kept), new_revision=True)
 
     async def list(self, arn: str) -> dict[str, str]:
         """The function's tags."""

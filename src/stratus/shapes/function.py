@@ -215,5 +215,13 @@ class FunctionRecord(msgspec.Struct, omit_defaults=True):
     tags: dict[str, str] = {}
     created_ms: int = 0
     last_version: int = 0  # the highest version number ever published (numbers are never reused)
-    published_from: str | None = None  # a version's: the $LATEST RevisionId it was published from
+    published_from: str | None = None  # a version's: the $LATEST code revision it was published from
+    # The RevisionId of the last change to code or configuration, when a later change (tags) moved the
+    # RevisionId without changing how the function runs; None: the RevisionId itself.
+    code_revision: str | None = None
+
+    @property
+    def environment_revision(self) -> str:
+        """What environments are started from: changes with code and configuration only."""
+        return self.code_revision or self.config.RevisionId
     sealed_environment: bytes | None = None  # Environment.Variables, encrypted, while at rest
