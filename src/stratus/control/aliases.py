@@ -6,7 +6,8 @@ import uuid
 
 import msgspec
 
-from stratus.control.functions import LATEST, FunctionService, is_version_number, paginate
+from stratus.control.functions import LATEST, FunctionService, is_version_number
+from stratus.control.paging import paginate
 from stratus.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,

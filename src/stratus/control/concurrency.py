@@ -13,7 +13,8 @@ import logging
 
 import msgspec
 
-from stratus.control.functions import LATEST, FunctionService, is_version_number, now_iso, paginate
+from stratus.control.functions import LATEST, FunctionService, is_version_number, now_iso
+from stratus.control.paging import paginate
 from stratus.errors import (
     InvalidParameterValueException,
     ProvisionedConcurrencyConfigNotFoundException,

@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 import msgspec
 
-from stratus.control.functions import LATEST, FunctionService, is_version_number, paginate
+from stratus.control.functions import LATEST, FunctionService, is_version_number
+from stratus.control.paging import paginate
 from stratus.errors import InvalidParameterValueException, ResourceNotFoundException
 from stratus.shapes import (
     DestinationConfig,

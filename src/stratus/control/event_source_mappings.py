@@ -21,7 +21,8 @@ import uuid as uuids
 import msgspec
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stratus.control.functions import LATEST, paginate
+from stratus.control.functions import LATEST
+from stratus.control.paging import paginate
 from stratus.control.tags import MAX_TAGS, check_tags
 from stratus.errors import (
     InvalidParameterValueException,

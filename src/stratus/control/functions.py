@@ -18,6 +18,7 @@ import msgspec
 
 from stratus.config import Settings
 from stratus.control.names import Arns
+from stratus.control.paging import DEFAULT_MAX_ITEMS, decode_marker, encode_marker, paginate
 from stratus.control.secrets import EnvironmentSealer, load_key
 from stratus.control.tags import MAX_TAGS, check_tags
 from stratus.errors import (
@@ -96,7 +97,6 @@ class FunctionService:
     function deletes them in the same transaction.
     """
 
-
     def __init__(self, settings: Settings, store: Store, blobs: BlobStore, invoker, sandbox, layers):
         self.settings = settings
         self.sandbox = sandbox
@@ -131,7 +131,8 @@ class FunctionService:
             if record.config.Layers:  # merged off the event loop now, not on a first invoke
                 await asyncio.to_thread(self.layers.opt_dir, layer_arns(record.config))
         for key, body in await self.store.list_documents("alias"):
-            self.aliases.setdefault(key.split(":", 1)[0], {})[key.split(":", 1)[1]] = _decode_alias(body)
+            function_name, _, alias_name = key.partition(":")
+            self.aliases.setdefault(function_name, {})[alias_name] = _decode_alias(body)
 
     # ------------------------------------------------------------------ lookups
     def resolve(self, reference: str, qualifier: str | None = None) -> tuple[FunctionRecord, str]:
@@ -167,6 +168,10 @@ class FunctionService:
         name, qualifier = self.arns.resolve(reference, qualifier)
         record, alias = self._qualified(name, qualifier)
         return record, qualifier, alias
+
+    def _versions_in_order(self, name: str) -> list[FunctionRecord]:
+        """A function's published versions, by number."""
+        return [record for _, record in sorted(self.versions.get(name, {}).items(), key=lambda item: int(item[0]))]
 
     def _qualified(self, name: str, qualifier: str | None) -> tuple[FunctionRecord, AliasConfiguration | None]:
         latest = self._records.get(name)
@@ -321,22 +326,15 @@ class FunctionService:
             entries = []
             for name in sorted(self._records):
                 entries.append(self._records[name].config)
-                entries += [v.config for _, v in sorted(self.versions.get(name, {}).items(), key=lambda i: int(i[0]))]
+                entries += [version.config for version in self._versions_in_order(name)]
             return paginate(entries, marker, max_items, lambda config: f"{config.FunctionName}:{config.Version}")
-        limit = max_items or 50
-        after = None
-        if marker:
-            try:
-                after = base64.b64decode(marker.encode(), altchars=b"-_", validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError, ValueError):
-                raise InvalidParameterValueException("Invalid Marker") from None
-            if not after:
-                raise InvalidParameterValueException("Invalid Marker")
+        limit = max_items or DEFAULT_MAX_ITEMS
+        after = decode_marker(marker) if marker else None
         records = await self.store.list_functions(after, limit + 1)
         next_marker = None
         if len(records) > limit:
             records = records[:limit]
-            next_marker = base64.urlsafe_b64encode(records[-1].name.encode()).decode()
+            next_marker = encode_marker(records[-1].name)
         return [record.config for record in records], next_marker
 
     async def update_code(self, reference: str, request: UpdateFunctionCodeRequest) -> FunctionConfiguration:
@@ -411,8 +409,7 @@ class FunctionService:
         if latest is None or qualifier is not None:
             raise ResourceNotFoundException(f"Function not found: {self.arns.function(name, qualifier)}")
         entries = [msgspec.structs.replace(latest.config, FunctionArn=self.arns.function(name, LATEST))]
-        entries += [version.config for _, version in sorted(self.versions.get(name, {}).items(),
-                                                            key=lambda item: int(item[0]))]
+        entries += [version.config for version in self._versions_in_order(name)]
         page, next_marker = paginate(entries, marker, max_items, lambda config: config.Version)
         return ListVersionsByFunctionResponse(Versions=page, NextMarker=next_marker)
 
@@ -652,7 +649,6 @@ class FunctionService:
                            unpacked_size=unpacked_size, root=root)
 
 
-
 def checked_unzipped_size(data: bytes, limit: int) -> int:
     """The unzipped size of a function or layer zip; InvalidParameterValueException (AWS's words) if it
     is not a zip or unpacks to more than `limit` bytes."""
@@ -674,21 +670,3 @@ def _layer_bootstrap(task_root: Path, opt_dir: Path | None) -> bool:
 def layer_arns(config: FunctionConfiguration) -> list[str]:
     """The layer version ARNs of a configuration, in order."""
     return [layer["Arn"] for layer in config.Layers or []]
-
-
-def paginate(items: list, marker: str | None, max_items: int | None, key) -> tuple[list, str | None]:
-    """One page of `items` after the item whose key `marker` encodes; the next page's marker or None."""
-    limit = max_items or 50
-    start = 0
-    if marker:
-        try:
-            after = base64.b64decode(marker.encode(), altchars=b"-_", validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise InvalidParameterValueException("Invalid Marker") from None
-        keys = [key(item) for item in items]
-        if after not in keys:
-            raise InvalidParameterValueException("Invalid Marker")
-        start = keys.index(after) + 1
-    page = items[start:start + limit]
-    more = start + limit < len(items)
-    return page, (base64.urlsafe_b64encode(key(page[-1]).encode()).decode() if more and page else None)

@@ -27,7 +27,8 @@ from typing import Collection
 import msgspec
 
 from stratus.config import Settings
-from stratus.control.functions import checked_unzipped_size
+from stratus.control.functions import checked_unzipped_size, version_key
+from stratus.control.paging import DEFAULT_MAX_ITEMS, decode_marker, encode_marker
 from stratus.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,
@@ -56,7 +57,6 @@ from stratus.store.blobs import BadZip, BlobStore
 VERSION_KIND = "layer-version"
 COUNTER_KIND = "layer"
 MAX_LAYERS_PER_FUNCTION = 5
-DEFAULT_LIST_ITEMS = 50
 
 # AWS's own pattern for a function's `Layers` entries (stricter than botocore's), quoted in its errors.
 LAYER_VERSION_ARN_PATTERN = (
@@ -82,27 +82,9 @@ def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}+0000"
 
 
-def _key(name: str, version: int) -> str:
-    return f"{name}:{version:010d}"
-
-
 def _compact(document) -> str:
     """JSON as AWS writes policies: no spaces, keys in insertion order."""
     return msgspec.json.encode(document).decode()
-
-
-def _marker_encode(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode()
-
-
-def _marker_decode(marker: str) -> str:
-    try:
-        value = base64.b64decode(marker.encode(), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidParameterValueException("Invalid Marker") from None
-    if not value:
-        raise InvalidParameterValueException("Invalid Marker")
-    return value
 
 
 def check_layer_version_arn(arn: str) -> None:
@@ -251,7 +233,7 @@ class LayerService:
                 license_info=request.LicenseInfo,
             )
             await self.store.apply(puts=[
-                (VERSION_KIND, _key(name, version), _encode(record)),
+                (VERSION_KIND, version_key(name, version), _encode(record)),
                 (COUNTER_KIND, name, _encode({"last_version": version})),
             ])
             self._versions.setdefault(name, {})[version] = record
@@ -285,8 +267,8 @@ class LayerService:
 
     async def list_layers(self, runtime: str | None, architecture: str | None, marker: str | None,
                           max_items: int | None) -> ListLayersResponse:
-        after = _marker_decode(marker) if marker else None
-        limit = max_items or DEFAULT_LIST_ITEMS
+        after = decode_marker(marker) if marker else None
+        limit = max_items or DEFAULT_MAX_ITEMS
         items: list[LayersListItem] = []
         next_marker = None
         for name in sorted(self._versions):
@@ -296,7 +278,7 @@ class LayerService:
             if not matching:
                 continue
             if len(items) == limit:
-                next_marker = _marker_encode(items[-1].LayerName)
+                next_marker = encode_marker(items[-1].LayerName)
                 break
             latest = self._versions[name][max(matching)]
             items.append(LayersListItem(LayerName=name, LayerArn=self.layer_arn(name),
@@ -307,17 +289,17 @@ class LayerService:
                             marker: str | None, max_items: int | None) -> ListLayerVersionsResponse:
         below = None
         if marker:
-            text = _marker_decode(marker)
+            text = decode_marker(marker)
             if not text.isdigit():
                 raise InvalidParameterValueException("Invalid Marker")
             below = int(text)
-        limit = max_items or DEFAULT_LIST_ITEMS
+        limit = max_items or DEFAULT_MAX_ITEMS
         name, ours, _ = self._parse(reference)
         versions = self._versions.get(name, {}) if ours else {}
         numbers = sorted((v for v, r in versions.items() if self._matches(r, runtime, architecture)
                           and (below is None or v < below)), reverse=True)
         page = numbers[:limit]
-        next_marker = _marker_encode(str(page[-1])) if len(numbers) > limit else None
+        next_marker = encode_marker(str(page[-1])) if len(numbers) > limit else None
         return ListLayerVersionsResponse(LayerVersions=[self._list_item(versions[v]) for v in page],
                                          NextMarker=next_marker)
 
@@ -330,7 +312,7 @@ class LayerService:
             if record is None:
                 return
             tombstone = msgspec.structs.replace(record, deleted=True, statements=[], policy_revision=None)
-            await self.store.apply(puts=[(VERSION_KIND, _key(name, version), _encode(tombstone))])
+            await self.store.apply(puts=[(VERSION_KIND, version_key(name, version), _encode(tombstone))])
             self._versions[name][version] = tombstone
 
     async def add_permission(self, reference: str, version: int, request: AddLayerVersionPermissionRequest,
@@ -384,7 +366,7 @@ class LayerService:
                 record, statements=remaining, policy_revision=str(uuid.uuid4()) if remaining else None))
 
     async def _save(self, record: LayerVersionRecord) -> None:
-        await self.store.apply(puts=[(VERSION_KIND, _key(record.name, record.version), _encode(record))])
+        await self.store.apply(puts=[(VERSION_KIND, version_key(record.name, record.version), _encode(record))])
         self._versions[record.name][record.version] = record
 
     def total_code_size(self) -> int:
