@@ -18,7 +18,6 @@ import hashlib
 import os
 import re
 import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -52,7 +51,7 @@ from stratus.shapes import (
     PublishLayerVersionRequest,
 )
 from stratus.store.base import Store
-from stratus.store.blobs import BadZip, BlobStore
+from stratus.store.blobs import BadZip, BlobStore, build_folder
 
 VERSION_KIND = "layer-version"
 COUNTER_KIND = "layer"
@@ -458,24 +457,14 @@ class LayerService:
             if not target.is_dir():
                 roots = [self.blobs.unpacked(sha) for sha in shas]
                 self.opt_root.mkdir(parents=True, exist_ok=True)
-                _build(roots, target, self.opt_root)
+                build_folder(target, lambda staging: _overlay_all(roots, staging))
         self._opt_dirs[key] = target
         return target
 
 
-def _build(roots: list[Path], target: Path, work_dir: Path) -> None:
-    staging = Path(tempfile.mkdtemp(dir=work_dir, prefix=".tmp-"))
-    try:
-        for root in roots:
-            _overlay(root, staging)
-        os.chmod(staging, 0o755)
-        try:
-            os.rename(staging, target)
-        except OSError:  # another caller built it first
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+def _overlay_all(roots: list[Path], into: Path) -> None:
+    for root in roots:
+        _overlay(root, into)
 
 
 def _overlay(source: Path, into: Path) -> None:

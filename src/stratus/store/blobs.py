@@ -10,6 +10,7 @@ import stat
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 
 class BadZip(Exception):
@@ -63,18 +64,25 @@ class BlobStore:
         target = self.code_dir / sha_hex
         if target.is_dir():
             return target
-        staging = Path(tempfile.mkdtemp(dir=self.code_dir, prefix=".tmp-"))
-        try:
-            _extract(self.path(sha_hex), staging)
-            os.chmod(staging, 0o755)
-            try:
-                os.rename(staging, target)
-            except OSError:  # another caller unpacked it first
-                shutil.rmtree(staging, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        build_folder(target, lambda staging: _extract(self.path(sha_hex), staging))
         return target
+
+
+def build_folder(target: Path, fill: Callable[[Path], None]) -> None:
+    """Make folder `target` at once or not at all: `fill` writes a temporary folder beside it, which is
+    then renamed into place. Safe when several threads or processes build the same target (the first
+    rename wins; the others' work is dropped)."""
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    try:
+        fill(staging)
+        os.chmod(staging, 0o755)
+        try:
+            os.rename(staging, target)
+        except OSError:  # another caller built it first
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _extract(zip_path: Path, into: Path) -> None:
