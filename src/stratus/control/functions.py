@@ -135,11 +135,6 @@ class FunctionService:
             self.aliases.setdefault(function_name, {})[alias_name] = _decode_alias(body)
 
     # ------------------------------------------------------------------ lookups
-    def resolve(self, reference: str, qualifier: str | None = None) -> tuple[FunctionRecord, str]:
-        """The record and version an invoke of FunctionName (+ Qualifier) runs (see route)."""
-        record, version, _ = self.route(reference, qualifier)
-        return record, version
-
     def route(self, reference: str, qualifier: str | None = None) -> tuple[FunctionRecord, str, str | None]:
         """What an invoke of FunctionName (+ Qualifier) runs: (version's record, version, qualifier invoked).
 

@@ -79,10 +79,6 @@ class Invoker:
             lambda attempt: self._warm_done(attempt, pool, env, invocation, lease, result))
         return result
 
-    async def invoke(self, spec: EnvironmentSpec, invocation: Invocation) -> Outcome:
-        """Run `invocation` and wait for its Outcome (see submit)."""
-        return await self.submit(spec, invocation)
-
     def _warm_done(self, attempt: asyncio.Future, pool: EnvironmentPool, env: Environment,
                    invocation: Invocation, lease, result: asyncio.Future) -> None:
         outcome = attempt.result()
