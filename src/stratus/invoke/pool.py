@@ -58,19 +58,11 @@ class EnvironmentPool:
 
     def take_provisioned(self) -> Environment | None:
         """An idle provisioned environment, or None."""
-        while self._provisioned_idle:
-            env = self._provisioned_idle.pop()
-            if env.alive:
-                return env
-        return None
+        return _take_alive(self._provisioned_idle)
 
     def take_idle(self) -> Environment | None:
         """An idle on-demand environment, or None."""
-        while self._idle:
-            env = self._idle.pop()
-            if env.alive:
-                return env
-        return None
+        return _take_alive(self._idle)
 
     async def start_environment(self, provisioned: bool = False,
                                 on_dead: Callable[[Environment], None] | None = None) -> Environment:
@@ -145,3 +137,12 @@ class EnvironmentPool:
             (expired if env.last_used < cutoff else keep).append(env)
         self._idle = keep
         return expired
+
+
+def _take_alive(idle: list[Environment]) -> Environment | None:
+    """The most recently used live environment of an idle list (dead ones are dropped), or None."""
+    while idle:
+        env = idle.pop()
+        if env.alive:
+            return env
+    return None
