@@ -32,6 +32,7 @@ from stratus.events.async_queue import AsyncInvocations
 from stratus.events.destinations import Destinations
 from stratus.events.eventbridge import EventBridgeService
 from stratus.events.mappings import MappingRunner
+from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
 from stratus.observe.logs import LogSink
 from stratus.sandbox import create_sandbox
@@ -55,9 +56,10 @@ class Application:
         self.layers = LayerService(settings, self.store, self.blobs)  # before functions: they attach layers
         self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox, self.layers)
         self.event_invoke_configs = EventInvokeConfigService(self.functions)
-        self.async_invocations = AsyncInvocations(settings, self.functions, self.invoker, self.event_invoke_configs,
+        self.async_invocations = AsyncInvocations(settings, self.functions, self.event_invoke_configs,
                                                   Destinations(settings, self))
-        self.invoke_endpoint = InvokeEndpoint(self.functions, self.invoker, settings, self.async_invocations)
+        self.invoke_service = InvokeService(self.functions, self.invoker, self.async_invocations)
+        self.invoke_endpoint = InvokeEndpoint(self.invoke_service, settings)
         # Each resource's routes (one line per resource; its service is built just above its line).
         routes = []
         routes += LayerRoutes(self.layers, settings).routes()
@@ -73,7 +75,7 @@ class Application:
         self.eventbridge = EventBridgeService(settings, self.store, self.functions, self)
         routes += EventBridgeRoutes(self.eventbridge).routes()
         self.mappings = EventSourceMappingService(self.functions, self.store, MappingRunner(
-            settings, self.functions, self.invoker, self.store, self.async_invocations.destinations))
+            settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations))
         routes += EventSourceMappingRoutes(self.mappings).routes()
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.lifespan, routes)
 
@@ -84,7 +86,7 @@ class Application:
         await self.functions.load()
         self.invoker.start()
         await self.concurrency.load()  # after functions (it resolves their versions), once the invoker runs
-        await self.async_invocations.start()  # after concurrency: queued events run under its limits
+        await self.async_invocations.start(self.invoke_service)  # after concurrency: queued events run under its limits
         await self.eventbridge.start()  # after the async queue: matched and scheduled events go to it
         await self.mappings.load()  # event source pollers start once everything they invoke is ready
         log.info("Stratus serving the Lambda API on %s (data in %s, sandbox %s)",

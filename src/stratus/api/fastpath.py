@@ -97,22 +97,16 @@ class FastInvokeCycle:
             return self.respond_error(error)
         except Exception as exc:  # noqa: BLE001
             return self.respond_error(internal_error(exc))
-        if isinstance(started, tuple):
-            self.respond(started[0], started[1], b"")
-        else:
-            started.add_done_callback(self._outcome_ready)
+        started.add_done_callback(self._result_ready)
 
-    def _outcome_ready(self, future: asyncio.Future) -> None:
+    def _result_ready(self, future: asyncio.Future) -> None:
         try:
-            outcome = future.result()
-            if isinstance(outcome, tuple):  # an Event invoke, now stored: (status, headers)
-                return self.respond(outcome[0], outcome[1], b"")
-            headers, body = self.endpoint.outcome_response(self.head, outcome)
+            status, headers, body = self.endpoint.response(self.head, future.result())
         except LambdaError as error:
             return self.respond_error(error)
         except Exception as exc:  # noqa: BLE001
             return self.respond_error(internal_error(exc))
-        self.respond(200, headers, body)
+        self.respond(status, headers, body)
 
     def respond_error(self, error: LambdaError) -> None:
         request_id = self.head.request_id if self.head is not None else ""

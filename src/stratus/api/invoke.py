@@ -8,6 +8,7 @@ fast path does not apply). The payload is never re-encoded: the environment gets
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import uuid
@@ -23,7 +24,9 @@ from stratus.errors import (
     LambdaError,
     RequestTooLargeException,
 )
-from stratus.invoke.environment import EnvironmentSpec, Invocation, Outcome
+from stratus.config import Settings
+from stratus.invoke.entry import InvokeService
+from stratus.invoke.types import InvocationType, InvokeResult, Target
 from stratus.observe.logs import tail_header
 
 PREFIX = "/2015-03-31/functions/"
@@ -39,14 +42,12 @@ def is_invoke(method: str, path: str) -> bool:
 class InvokeHead:
     """What the request line and headers of an Invoke say."""
 
-    __slots__ = ("request_id", "record", "version", "qualifier", "invocation_type", "log_type", "headers",
-                 "body_limit")
+    __slots__ = ("request_id", "target", "invocation_type", "log_type", "headers", "body_limit")
 
-    def __init__(self, request_id, record, version, qualifier, invocation_type, log_type, headers, body_limit):
+    def __init__(self, request_id: str, target: Target, invocation_type: InvocationType, log_type: str,
+                 headers: dict[bytes, bytes], body_limit: int):
         self.request_id = request_id
-        self.record = record
-        self.version = version
-        self.qualifier = qualifier
+        self.target = target
         self.invocation_type = invocation_type
         self.log_type = log_type
         self.headers = headers
@@ -58,13 +59,11 @@ class InvokeHead:
 
 
 class InvokeEndpoint:
-    """Parses an Invoke request, runs it through the Invoker, produces AWS's response."""
+    """Parses an Invoke request, runs it through the InvokeService, produces AWS's response."""
 
-    def __init__(self, functions, invoker, settings, async_invocations=None):
-        self.functions = functions
-        self.invoker = invoker
+    def __init__(self, invoke_service: InvokeService, settings: Settings):
+        self.invoke_service = invoke_service
         self.settings = settings
-        self.async_invocations = async_invocations  # events/async_queue.py: the durable queue of Event invokes
         self._known_names: set[tuple[str, str | None]] = set()  # (reference, qualifier) pairs the model accepted
 
     # ------------------------------------------------------------------ the steps
@@ -83,13 +82,13 @@ class InvokeEndpoint:
             validate("Invoke", params)
             if len(self._known_names) < 100_000:
                 self._known_names.add((reference, qualifier))
-        record, version, qualifier = self.functions.route(reference, qualifier)
+        target = self.invoke_service.resolve(reference, qualifier)
         limit = (self.settings.async_payload_max_bytes if invocation_type == "Event"
                  else self.settings.sync_payload_max_bytes)
-        return InvokeHead(request_id, record, version, qualifier, invocation_type, log_type, headers, limit)
+        return InvokeHead(request_id, target, invocation_type, log_type, headers, limit)  # type: ignore[arg-type]
 
-    def invocation(self, head: InvokeHead, payload: bytes) -> tuple[EnvironmentSpec, Invocation]:
-        """Check the payload and build the Invocation; raises LambdaError."""
+    def start(self, head: InvokeHead, payload: bytes) -> asyncio.Future[InvokeResult]:
+        """Check the payload and run the invoke; the future resolves to its InvokeResult. Raises LambdaError."""
         if payload:
             try:
                 _check_json(payload)
@@ -109,37 +108,26 @@ class InvokeEndpoint:
             except (binascii.Error, ValueError, msgspec.DecodeError):
                 raise InvalidParameterValueException(
                     "Client context must be a valid Base64-encoded JSON object.") from None
-        record = head.record
-        invocation = Invocation(
-            payload, self.functions.arns.function(record.name, head.qualifier), request_id=head.request_id,
+        return self.invoke_service.invoke(
+            head.target, payload, invocation_type=head.invocation_type, request_id=head.request_id,
             client_context=client_context or None, trace_id=headers.get(b"x-amzn-trace-id"),
-            tenant_id=headers.get(b"x-amz-tenant-id"), want_log=(head.log_type == "Tail"),
-        )
-        return self.functions.environment_spec(record), invocation
+            tenant_id=headers.get(b"x-amz-tenant-id"), want_log=(head.log_type == "Tail"))
 
-    def start(self, head: InvokeHead, payload: bytes):
-        """Run the invoke: (status, headers) for an immediate answer, or a future of the Outcome (or, for
-        an Event invoke, of the (202, headers) answer, resolved once the event is durably stored)."""
-        spec, invocation = self.invocation(head, payload)
-        if head.invocation_type == "DryRun":
-            return 204, [(b"x-amzn-requestid", head.request_id.encode())]
-        if head.invocation_type == "Event":
-            accepted = (202, [(b"x-amzn-requestid", head.request_id.encode())])
-            return self.async_invocations.accept(head.record.name, head.qualifier, invocation.payload,
-                                                 head.request_id, accepted)
-        return self.invoker.submit(spec, invocation)
-
-    def outcome_response(self, head: InvokeHead, outcome: Outcome) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    def response(self, head: InvokeHead, result: InvokeResult) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """AWS's answer to an invoke: (status, headers, body)."""
+        outcome = result.outcome
+        if outcome is None:  # 202 (queued) or 204 (dry run)
+            return result.status, [(b"x-amzn-requestid", head.request_id.encode())], b""
         headers = [
             (b"content-type", outcome.content_type),
             (b"x-amzn-requestid", head.request_id.encode()),
-            (b"x-amz-executed-version", head.version.encode()),
+            (b"x-amz-executed-version", result.executed_version.encode()),
         ]
         if outcome.function_error:
             headers.append((b"x-amz-function-error", outcome.function_error.encode()))
         if head.log_type == "Tail":
             headers.append((b"x-amz-log-result", tail_header(outcome.log, self.settings.log_tail_bytes).encode()))
-        return headers, outcome.payload
+        return 200, headers, outcome.payload
 
     # ------------------------------------------------------------------ ASGI front door
     async def __call__(self, scope, receive, send) -> None:
@@ -148,16 +136,8 @@ class InvokeEndpoint:
             head = self.head(scope["path"], scope["query_string"], dict(scope["headers"]))
             request_id = head.request_id
             payload = await read_body(receive, head.body_limit, head.too_large())
-            started = self.start(head, payload)
-            if isinstance(started, tuple):
-                await send_response(send, started[0], b"", started[1])
-                return
-            outcome = await started
-            if isinstance(outcome, tuple):  # an Event invoke, now stored
-                await send_response(send, outcome[0], b"", outcome[1])
-                return
-            headers, body = self.outcome_response(head, outcome)
-            await send_response(send, 200, body, headers)
+            status, headers, body = self.response(head, await self.start(head, payload))
+            await send_response(send, status, body, headers)
         except LambdaError as error:
             await send_response(send, error.status, error.body(), error_headers(error, request_id))
         except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller

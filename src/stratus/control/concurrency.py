@@ -13,7 +13,7 @@ import logging
 
 import msgspec
 
-from stratus.control.functions import LATEST, FunctionService, is_version_number, now_iso
+from stratus.control.functions import LATEST, FunctionService, is_version_number
 from stratus.control.paging import paginate
 from stratus.errors import (
     InvalidParameterValueException,
@@ -21,7 +21,8 @@ from stratus.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
 )
-from stratus.invoke.environment import EnvironmentSpec
+from stratus.invoke.types import EnvironmentSpec
+from stratus.timestamps import lambda_time
 from stratus.invoke.service import Invoker, Provisioner
 from stratus.shapes import (
     Concurrency,
@@ -142,7 +143,7 @@ class ConcurrencyService:
                 raise InvalidParameterValueException(
                     "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
                     f"below its minimum value of [{minimum}].")
-            last_modified = now_iso()
+            last_modified = lambda_time()
             body = msgspec.json.encode(ProvisionedConcurrencyDocument(
                 RequestedProvisionedConcurrentExecutions=requested, LastModified=last_modified))
             await functions.store.apply(puts=[(PROVISIONED_KIND, key, body)])

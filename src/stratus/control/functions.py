@@ -29,7 +29,8 @@ from stratus.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
-from stratus.invoke.environment import EnvironmentSpec
+from stratus.invoke.types import EnvironmentSpec, Target
+from stratus.timestamps import lambda_time
 from stratus.runtime import runtimes
 from stratus.shapes import (
     AccountLimit,
@@ -73,12 +74,6 @@ RESERVED_ENV_KEYS = frozenset({
     "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
     "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
 })
-
-
-def now_iso() -> str:
-    """Lambda's LastModified format: 2024-01-31T12:34:56.789+0000."""
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}+0000"
 
 
 class CodePackage(msgspec.Struct):
@@ -154,6 +149,16 @@ class FunctionService:
                     version = extra
             record = self._records[name] if version == LATEST else self.versions[name][version]
         return record, record.config.Version, qualifier
+
+    def target(self, reference: str, qualifier: str | None = None) -> Target:
+        """The invoke Target FunctionName (+ Qualifier) names (see `route`); ResourceNotFoundException if none."""
+        record, _, qualifier = self.route(reference, qualifier)
+        return self.target_of(record, qualifier)
+
+    def target_of(self, record: FunctionRecord, qualifier: str | None) -> Target:
+        """The invoke Target of a version's record that `route` chose for `qualifier`."""
+        return Target(record.name, qualifier, record.config.Version, self.arns.function(record.name, qualifier),
+                      self.environment_spec(record))
 
     def lookup(self, reference: str, qualifier: str | None = None) -> tuple[FunctionRecord, str | None, AliasConfiguration | None]:
         """(record, qualifier, alias) that FunctionName (+ Qualifier) names; ResourceNotFoundException if none.
@@ -277,7 +282,7 @@ class FunctionService:
                 Description=request.Description or "",
                 Timeout=timeout,
                 MemorySize=memory,
-                LastModified=now_iso(),
+                LastModified=lambda_time(),
                 CodeSha256=package.sha256_b64,
                 Version=LATEST,
                 Environment=EnvironmentResponse(Variables=variables) if variables is not None else None,
@@ -348,7 +353,7 @@ class FunctionService:
             if request.DryRun:
                 return msgspec.structs.replace(config, CodeSha256=package.sha256_b64, CodeSize=package.size)
             new_config = msgspec.structs.replace(
-                config, CodeSha256=package.sha256_b64, CodeSize=package.size, LastModified=now_iso(),
+                config, CodeSha256=package.sha256_b64, CodeSize=package.size, LastModified=lambda_time(),
                 RevisionId=str(uuid.uuid4()), LastUpdateStatus="Successful",
                 Architectures=request.Architectures or config.Architectures,
             )
@@ -383,7 +388,7 @@ class FunctionService:
         number = record.last_version + 1
         config = msgspec.structs.replace(
             record.config, Version=str(number), FunctionArn=self.arns.function(name, str(number)),
-            RevisionId=str(uuid.uuid4()), LastModified=now_iso(),
+            RevisionId=str(uuid.uuid4()), LastModified=lambda_time(),
             Description=record.config.Description if description is None else description,
         )
         version = msgspec.structs.replace(record, config=config, last_version=0, code_revision=None,
@@ -445,7 +450,7 @@ class FunctionService:
                 changes["TracingConfig"] = TracingConfig(Mode=request.TracingConfig.Mode or "PassThrough")
             if request.DeadLetterConfig is not None:
                 changes["DeadLetterConfig"] = request.DeadLetterConfig if request.DeadLetterConfig.TargetArn else None
-            changes.update(LastModified=now_iso(), RevisionId=str(uuid.uuid4()), LastUpdateStatus="Successful")
+            changes.update(LastModified=lambda_time(), RevisionId=str(uuid.uuid4()), LastUpdateStatus="Successful")
             new_config = msgspec.structs.replace(config, **changes)
             await self._save(msgspec.structs.replace(record, config=new_config))
             return new_config

@@ -18,7 +18,6 @@ import hashlib
 import os
 import re
 import shutil
-import time
 import uuid
 from pathlib import Path
 from typing import Collection
@@ -52,6 +51,7 @@ from stratus.shapes import (
 )
 from stratus.store.base import Store
 from stratus.store.blobs import BadZip, BlobStore, build_folder
+from stratus.timestamps import lambda_time
 
 VERSION_KIND = "layer-version"
 COUNTER_KIND = "layer"
@@ -73,12 +73,6 @@ _REVISION_MISMATCH = ("The Revision Id provided does not match the latest Revisi
 
 _encode = msgspec.json.encode
 _decode_record = msgspec.json.Decoder(LayerVersionRecord).decode
-
-
-def _now_iso() -> str:
-    """Lambda's timestamp format: 2024-01-31T12:34:56.789+0000."""
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}+0000"
 
 
 def _compact(document) -> str:
@@ -227,7 +221,7 @@ class LayerService:
             version = self._last.get(name, 0) + 1
             record = LayerVersionRecord(
                 name=name, version=version, sha256_hex=sha_hex, code_size=len(data), unzipped_size=unzipped_size,
-                created=_now_iso(), description=request.Description or "",
+                created=lambda_time(), description=request.Description or "",
                 compatible_runtimes=request.CompatibleRuntimes, compatible_architectures=request.CompatibleArchitectures,
                 license_info=request.LicenseInfo,
             )

@@ -39,7 +39,9 @@ from pathlib import Path
 import msgspec
 
 from stratus.errors import LambdaError, RequestTooLargeException, ServiceException, TooManyRequestsException
-from stratus.invoke.environment import Invocation, Outcome
+from stratus.invoke.entry import InvokeService
+from stratus.invoke.types import InvokeResult, Outcome
+from stratus.timestamps import iso_millis
 
 log = logging.getLogger("stratus.async")
 
@@ -230,10 +232,10 @@ class AsyncInvocations:
     """The async invocation service: `enqueue` (durable), the Event branch of Invoke (`accept`), the
     workers that run, retry and finish events."""
 
-    def __init__(self, settings, functions, invoker, configs, destinations):
+    def __init__(self, settings, functions, configs, destinations):
         self.settings = settings
         self.functions = functions
-        self.invoker = invoker
+        self.invoke_service: InvokeService | None = None  # given at start: it needs this queue for Event invokes
         self.configs = configs  # EventInvokeConfigService: settings_for(name, qualifier, created_ms)
         self.destinations = destinations
         self.arns = functions.arns
@@ -253,8 +255,10 @@ class AsyncInvocations:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    async def start(self) -> None:
-        """Open the queue and pick up every event not finished before (at start-up, after functions)."""
+    async def start(self, invoke_service: InvokeService) -> None:
+        """Open the queue and pick up every event not finished before (at start-up, after functions);
+        workers run events through `invoke_service`."""
+        self.invoke_service = invoke_service
         self._loop = loop = asyncio.get_running_loop()
         await self.configs.load()
         rows, self._next_id = await loop.run_in_executor(self._reads, self.file.open)
@@ -295,7 +299,8 @@ class AsyncInvocations:
                      self.file.insert_commits, self.file.inserted / max(1, self.file.insert_commits))
 
     # ------------------------------------------------------------------ accepting events
-    def accept(self, name: str, qualifier: str | None, payload: bytes, request_id: str, value) -> asyncio.Future:
+    def accept(self, name: str, qualifier: str | None, payload: bytes, request_id: str,
+               value: InvokeResult) -> asyncio.Future:
         """Store an event for `name` (resolved already); the future resolves to `value` once it is on disk."""
         if not self._started or self._closing:
             raise ServiceException("Stratus is not accepting asynchronous invocations right now.")
@@ -317,7 +322,8 @@ class AsyncInvocations:
             raise RequestTooLargeException(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
         record, _, qualifier = self.functions.route(function_ref, qualifier)
         request_id = request_id or str(uuid.uuid4())
-        return await self.accept(record.name, qualifier, payload or b"{}", request_id, request_id)
+        await self.accept(record.name, qualifier, payload or b"{}", request_id, InvokeResult(202, request_id, "$LATEST"))
+        return request_id
 
     def _committed(self, batch: list[tuple], error: BaseException | None) -> None:
         for _, event, future, value in batch:
@@ -371,9 +377,9 @@ class AsyncInvocations:
         if event.payload is None:
             self._track(self._load_then_run(event))
             return
-        invocation = Invocation(event.payload, self.arns.function(record.name, qualifier), request_id=event.request_id)
         try:
-            future = self.invoker.submit(self.functions.environment_spec(record), invocation)
+            future = self.invoke_service.invoke(self.functions.target_of(record, qualifier), event.payload,
+                                                request_id=event.request_id)
         except TooManyRequestsException as exc:
             self._retry_later(event, exc, record, version, qualifier, config)
             return
@@ -397,7 +403,7 @@ class AsyncInvocations:
         if self._closing and not self._inflight:
             self._idle.set()
         try:
-            outcome: Outcome = future.result()
+            outcome: Outcome = future.result().outcome
         except TooManyRequestsException as exc:
             self._retry_later(event, exc, record, version, qualifier, config)
             self._kick()
@@ -472,7 +478,7 @@ class AsyncInvocations:
         now = time.time()
         document = {
             "version": "1.0",
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
+            "timestamp": iso_millis(now),
             "requestContext": {
                 "requestId": event.request_id,
                 "functionArn": self.arns.function(record.name, qualifier or "$LATEST"),

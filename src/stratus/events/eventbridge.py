@@ -34,10 +34,10 @@ from stratus.events.schedules import (
     Schedule,
     ScheduleClock,
     Scheduler,
-    iso_time,
     parse_schedule,
 )
 from stratus.shapes import EventBus, EventRule
+from stratus.timestamps import iso_seconds
 
 log = logging.getLogger("stratus.events")
 
@@ -515,7 +515,7 @@ class EventBridgeService:
             "detail-type": entry["DetailType"],
             "source": entry["Source"],
             "account": self.account,
-            "time": iso_time(_epoch(when) if when is not None else time.time()),
+            "time": iso_seconds(_epoch(when) if when is not None else time.time()),
             "region": self.region,
             "resources": list(entry.get("Resources") or []),
             "detail": json.loads(entry["Detail"]),
@@ -546,7 +546,7 @@ class EventBridgeService:
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": self.account,
-            "time": iso_time(occurrence),
+            "time": iso_seconds(occurrence),
             "region": self.region,
             "resources": [rule.record.Arn],
             "detail": {},

@@ -222,11 +222,6 @@ def _utc(t: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
 
 
-def iso_time(t: float) -> str:
-    """An epoch time as EventBridge writes event times: 2024-06-01T10:00:00Z."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
 # ------------------------------------------------------------------------------------ the clock
 class ScheduleClock:
     """Schedule time: real time, or (tests only) real time sped up `scale` times from `anchor`."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import dataclasses
 import enum
 import logging
 import os
@@ -26,12 +25,12 @@ import secrets
 import signal
 import socket
 import time
-import uuid
 from pathlib import Path
 from typing import Callable
 
 import msgspec
 
+from stratus.invoke.types import EnvironmentSpec, Invocation, Outcome, platform_error
 from stratus.observe import logs
 from stratus.runtime import api as runtime_api
 from stratus.runtime import extensions as ext_api
@@ -78,82 +77,6 @@ def _trailer_error_body(request: Request, error_type: bytes) -> bytes:
             pass
     return msgspec.json.encode({"errorType": error_type.decode("utf-8", "replace"),
                                 "errorMessage": "The function reported an error while streaming its response."})
-
-
-@dataclasses.dataclass(frozen=True)
-class EnvironmentSpec:
-    """Everything an environment of one function version (at one revision) is started from."""
-
-    function_name: str
-    function_arn: str
-    version: str
-    revision_id: str
-    runtime: str
-    handler: str
-    memory_mb: int
-    timeout_s: int
-    ephemeral_storage_mb: int
-    task_root: Path  # on the host
-    runtime_dir: Path  # on the host
-    argv: tuple[str, ...]
-    env: dict[str, str]  # the function's own variables plus the runtime's
-    region: str
-    opt_dir: Path | None = None  # on the host: the function's layers, merged (mounted at /opt when namespaced)
-
-    @property
-    def pool_key(self) -> tuple[str, str, str]:
-        return (self.function_name, self.version, self.revision_id)
-
-    @property
-    def log_group(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
-
-
-class Outcome:
-    """What one invocation produced, as the invoke API reports it."""
-
-    __slots__ = ("payload", "content_type", "function_error", "error_type", "duration_ms",
-                 "init_duration_ms", "log")
-
-    def __init__(self, payload: bytes, content_type: bytes = b"application/json",
-                 function_error: str | None = None, error_type: str | None = None):
-        self.payload = payload
-        self.content_type = content_type
-        self.function_error = function_error  # "Unhandled" for any function error, as AWS reports it
-        self.error_type = error_type  # the precise type, for logs and retries
-        self.duration_ms = 0.0
-        self.init_duration_ms: float | None = None
-        self.log = b""
-
-
-def platform_error(request_id: str, error_type: str, message: str) -> Outcome:
-    body = msgspec.json.encode({"errorType": error_type, "errorMessage": f"RequestId: {request_id} Error: {message}"})
-    return Outcome(body, function_error="Unhandled", error_type=error_type)
-
-
-class Invocation:
-    """One request handed to an environment; `future` resolves to its Outcome."""
-
-    __slots__ = ("request_id", "payload", "content_type", "invoked_arn", "client_context", "cognito_identity",
-                 "trace_id", "tenant_id", "want_log", "future", "delivered_at", "log", "timer")
-
-    def __init__(self, payload: bytes, invoked_arn: str, *, request_id: str | None = None,
-                 content_type: bytes = b"application/json", client_context: bytes | None = None,
-                 cognito_identity: bytes | None = None, trace_id: bytes | None = None,
-                 tenant_id: bytes | None = None, want_log: bool = False):
-        self.request_id = request_id or str(uuid.uuid4())
-        self.payload = payload
-        self.content_type = content_type
-        self.invoked_arn = invoked_arn
-        self.client_context = client_context
-        self.cognito_identity = cognito_identity
-        self.trace_id = trace_id
-        self.tenant_id = tenant_id
-        self.want_log = want_log
-        self.future: asyncio.Future | None = None
-        self.delivered_at = 0.0
-        self.log = bytearray()
-        self.timer: asyncio.TimerHandle | None = None
 
 
 class State(enum.Enum):

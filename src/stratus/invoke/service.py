@@ -9,7 +9,8 @@ from typing import Callable
 from stratus.config import Settings
 from stratus.errors import TooManyRequestsException
 from stratus.invoke.concurrency import PROVISIONED, ConcurrencyLimiter
-from stratus.invoke.environment import Environment, EnvironmentSpec, Invocation, Outcome
+from stratus.invoke.environment import Environment
+from stratus.invoke.types import EnvironmentSpec, Invocation, InvokeResult
 from stratus.invoke.pool import EnvironmentPool, ProvisionedEnvironment
 from stratus.observe.logs import LogSink
 from stratus.sandbox import Sandbox
@@ -55,8 +56,10 @@ class Invoker:
         self.pools.clear()
 
     # ------------------------------------------------------------------ invoke
-    def submit(self, spec: EnvironmentSpec, invocation: Invocation) -> asyncio.Future:
-        """Start `invocation`; the returned future resolves to its Outcome.
+    def submit(self, spec: EnvironmentSpec, invocation: Invocation, executed_version: str) -> asyncio.Future:
+        """Start `invocation`; the returned future resolves to its InvokeResult (status 200).
+
+        Callers go through InvokeService (invoke/entry.py), not here.
 
         Raises TooManyRequestsException at once when no concurrency is left. An idle provisioned
         environment takes it first (its slot is set aside already); else an on-demand lease is taken.
@@ -73,14 +76,15 @@ class Invoker:
                 pool = self._new_pool(spec)
             env = pool.take_idle()
         if env is None:
-            return asyncio.get_running_loop().create_task(self._invoke_cold(pool, invocation, lease))
+            return asyncio.get_running_loop().create_task(
+                self._invoke_cold(pool, invocation, lease, executed_version))
         result = asyncio.get_running_loop().create_future()
         env.assign(invocation).add_done_callback(
-            lambda attempt: self._warm_done(attempt, pool, env, invocation, lease, result))
+            lambda attempt: self._warm_done(attempt, pool, env, invocation, lease, result, executed_version))
         return result
 
     def _warm_done(self, attempt: asyncio.Future, pool: EnvironmentPool, env: Environment,
-                   invocation: Invocation, lease, result: asyncio.Future) -> None:
+                   invocation: Invocation, lease, result: asyncio.Future, executed_version: str) -> None:
         outcome = attempt.result()
         if outcome is None:  # the environment died before taking it: run it on another one
             if lease is PROVISIONED:
@@ -90,14 +94,16 @@ class Invoker:
                     if not result.done():
                         result.set_exception(exc)
                     return
-            task = asyncio.get_running_loop().create_task(self._invoke_cold(pool, invocation, lease))
+            task = asyncio.get_running_loop().create_task(
+                self._invoke_cold(pool, invocation, lease, executed_version))
             task.add_done_callback(lambda done: _chain(done, result))
             return
         self._release_when_free(env, pool, lease)
         if not result.done():
-            result.set_result(outcome)
+            result.set_result(InvokeResult(200, invocation.request_id, executed_version, outcome))
 
-    async def _invoke_cold(self, pool: EnvironmentPool, invocation: Invocation, lease) -> Outcome:
+    async def _invoke_cold(self, pool: EnvironmentPool, invocation: Invocation, lease,
+                           executed_version: str) -> InvokeResult:
         """Run `invocation` on a new (or newly idle) environment; `lease` is released when it is over."""
         try:
             while True:
@@ -112,7 +118,7 @@ class Invoker:
                 if outcome is not None:
                     self._release_when_free(env, pool, lease)
                     lease = None
-                    return outcome
+                    return InvokeResult(200, invocation.request_id, executed_version, outcome)
         finally:
             if lease is not None:
                 lease.release()

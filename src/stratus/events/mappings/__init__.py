@@ -24,10 +24,10 @@ log = logging.getLogger("stratus.mappings")
 class MappingRunner:
     """Starts and stops the pollers of enabled mappings."""
 
-    def __init__(self, settings, functions, invoker, store, destinations=None):
+    def __init__(self, settings, functions, invoke_service, store, destinations=None):
         self.settings = settings
         self.functions = functions
-        self.invoker = invoker
+        self.invoke_service = invoke_service
         self.store = store
         self.destinations = destinations  # events/destinations.Destinations: OnFailure records of streams
         self.calls = BlockingCalls()

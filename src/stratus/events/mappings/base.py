@@ -27,7 +27,7 @@ class Poller:
         self.config = record.config
         self.uuid = record.config.UUID
         self.source = source
-        self.target = FunctionTarget(runner.functions, runner.invoker, record.function_name, record.qualifier)
+        self.target = FunctionTarget(runner.functions, runner.invoke_service, record.function_name, record.qualifier)
         criteria = record.config.FilterCriteria
         self.accepts = compile_filters(criteria.Filters if criteria else None)
         self._task: asyncio.Task | None = None

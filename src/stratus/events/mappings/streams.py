@@ -28,6 +28,7 @@ from stratus.events.mappings.filters import json_or_text_b64
 from stratus.events.mappings.sources import KINESIS
 from stratus.events.mappings.target import FunctionGone, Result, batch_item_failures
 from stratus.shapes import StreamCheckpoint
+from stratus.timestamps import iso_millis, iso_seconds
 
 log = logging.getLogger("stratus.mappings.streams")
 
@@ -296,7 +297,7 @@ class ShardReader:
         if not poller.on_failure:
             return
         raws = [raw for raw, _ in items]
-        stamp = _iso if poller.kinesis else _iso_seconds
+        stamp = iso_millis if poller.kinesis else iso_seconds
         info = {
             "shardId": self.shard_id,
             "startSequenceNumber": poller.sequence(raws[0]),
@@ -316,7 +317,7 @@ class ShardReader:
             record["responseContext"] = {"statusCode": 200, "executedVersion": result.executed_version,
                                          "functionError": result.outcome.function_error}
         record["version"] = "1.0"
-        record["timestamp"] = _iso(time.time())
+        record["timestamp"] = iso_millis()
         record["KinesisBatchInfo" if poller.kinesis else "DDBStreamBatchInfo"] = info
         destinations = poller.runner.destinations
         for attempt in range(3):
@@ -342,15 +343,6 @@ def _epoch(value) -> float:
     if isinstance(value, datetime.datetime):
         return value.timestamp()
     return float(value or 0)
-
-
-def _iso(seconds: float) -> str:
-    moment = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _iso_seconds(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _plain(value):

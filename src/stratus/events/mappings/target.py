@@ -13,7 +13,8 @@ import uuid
 import msgspec
 
 from stratus.errors import ResourceNotFoundException, TooManyRequestsException
-from stratus.invoke.environment import Invocation, Outcome
+from stratus.invoke.entry import InvokeService
+from stratus.invoke.types import Outcome
 
 _THROTTLE_BACKOFF_MAX_S = 5.0
 
@@ -38,9 +39,9 @@ class Result:
 class FunctionTarget:
     """Invokes one function (+ qualifier) with a batch's event."""
 
-    def __init__(self, functions, invoker, function_name: str, qualifier: str | None):
+    def __init__(self, functions, invoke_service: InvokeService, function_name: str, qualifier: str | None):
         self.functions = functions
-        self.invoker = invoker
+        self.invoke_service = invoke_service
         self.function_name = function_name
         self.qualifier = qualifier
 
@@ -63,18 +64,18 @@ class FunctionTarget:
         backoff = 0.05
         while True:
             try:
-                record, version, qualifier = self.functions.route(self.function_name, self.qualifier)
+                target = self.invoke_service.resolve(self.function_name, self.qualifier)
             except ResourceNotFoundException:
                 raise FunctionGone(self.function_arn) from None
             request_id = str(uuid.uuid4())
-            invocation = Invocation(payload, self.functions.arns.function(record.name, qualifier), request_id=request_id)
             try:
-                outcome = await self.invoker.submit(self.functions.environment_spec(record), invocation)
+                result = await self.invoke_service.invoke(target, payload, request_id=request_id)
             except TooManyRequestsException:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _THROTTLE_BACKOFF_MAX_S)
                 continue
-            return Result(outcome, request_id, version)
+            assert result.outcome is not None  # a RequestResponse invoke always has one
+            return Result(result.outcome, request_id, result.executed_version)
 
 
 def batch_item_failures(result: Result, identifiers: list[str]) -> list[str] | None:
