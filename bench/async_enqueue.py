@@ -162,13 +162,14 @@ def run_wrk(port: int, function: str, seconds: float, connections: int, script: 
 
 def sqlite_baseline(folder: Path, count: int, batch: int) -> float:
     """Rows per second inserted in transactions of `batch` rows (WAL, synchronous=FULL)."""
-    from stratus.events.async_queue import _INSERT, _ROW, _SCHEMA
+    from stratus.store.migrations import migrate
+    from stratus.store.queue_sqlite import INSERT, MIGRATIONS, ROW
 
     path = folder / f"baseline-{batch}.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    conn.executescript(_SCHEMA)
+    migrate(conn, MIGRATIONS, path)
     payload = b'{"n": 1}'
     started = time.perf_counter()
     next_id = 1
@@ -178,7 +179,7 @@ def sqlite_baseline(folder: Path, count: int, batch: int) -> float:
             now = time.time()
             rows.append((next_id, str(uuid.uuid4()), "sink", None, payload, now, now, 0))
             next_id += 1
-        conn.execute(_INSERT + ",".join([_ROW] * len(rows)), [value for row in rows for value in row])  # its own txn
+        conn.execute(INSERT + ",".join([ROW] * len(rows)), [value for row in rows for value in row])  # its own txn
     elapsed = time.perf_counter() - started
     conn.close()
     return count / elapsed

@@ -99,6 +99,10 @@ class Settings:
         return self.data_dir / "secret.key"
 
     @property
+    def queue_path(self) -> Path:
+        return self.data_dir / "queue.db"
+
+    @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
 

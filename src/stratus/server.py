@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import sys
 
 import uvicorn
 
@@ -37,6 +38,8 @@ from stratus.invoke.service import Invoker
 from stratus.observe.logs import LogSink
 from stratus.sandbox import create_sandbox
 from stratus.store.blobs import BlobStore
+from stratus.store.migrations import SchemaTooNew
+from stratus.store.queue_sqlite import SqliteQueueStorage
 from stratus.store.sqlite import SqliteStore
 
 log = logging.getLogger("stratus")
@@ -57,7 +60,7 @@ class Application:
         self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox, self.layers)
         self.event_invoke_configs = EventInvokeConfigService(self.functions)
         self.async_invocations = AsyncInvocations(settings, self.functions, self.event_invoke_configs,
-                                                  Destinations(settings, self))
+                                                  Destinations(settings, self), SqliteQueueStorage(settings.queue_path))
         self.invoke_service = InvokeService(self.functions, self.invoker, self.async_invocations)
         self.invoke_endpoint = InvokeEndpoint(self.invoke_service, settings)
         # Each resource's routes (one line per resource; its service is built just above its line).
@@ -123,7 +126,11 @@ class _Server(uvicorn.Server):
 def serve(settings: Settings) -> None:
     """Run the server until SIGTERM/SIGINT: stop accepting, finish running invokes, shut environments down."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    application = Application(settings)
+    try:
+        application = Application(settings)
+    except SchemaTooNew as exc:  # a data dir from a newer release: say so in one line, change nothing
+        print(f"stratus: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     config = uvicorn.Config(
         application.asgi, host=settings.host, port=settings.port, loop="uvloop", http=StratusHttpProtocol.bind(application.invoke_endpoint),
         proxy_headers=False,

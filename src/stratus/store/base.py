@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from stratus.shapes import FunctionRecord
@@ -23,7 +24,7 @@ class Store(Protocol):
 
     async def replace_function(self, record: FunctionRecord) -> None: ...
 
-    async def delete_function(self, name: str, owned: list[tuple[str, str]] = ()) -> bool:
+    async def delete_function(self, name: str, owned: Sequence[tuple[str, str]] = ()) -> bool:
         """Delete a function and the documents it owns ((kind, key prefix) pairs), atomically."""
 
     async def list_functions(self, after: str | None, limit: int) -> list[FunctionRecord]:
@@ -38,6 +39,6 @@ class Store(Protocol):
                              limit: int = -1) -> list[tuple[str, bytes]]:
         """(key, body) of `kind` whose key starts with `prefix`, strictly after `after`, in key order."""
 
-    async def apply(self, *, functions: list[FunctionRecord] = (), puts: list[tuple[str, str, bytes]] = (),
-                    deletes: list[tuple[str, str]] = ()) -> None:
+    async def apply(self, *, functions: Sequence[FunctionRecord] = (), puts: Sequence[tuple[str, str, bytes]] = (),
+                    deletes: Sequence[tuple[str, str]] = ()) -> None:
         """Replace function records, put and delete documents, atomically."""
