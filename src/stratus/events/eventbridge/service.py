@@ -4,6 +4,9 @@ operation writes its documents in one `Store.apply` under one writer lock, so no
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from stratus.config import Settings
 from stratus.events.eventbridge.buses import BusOperations
 from stratus.events.eventbridge.catalog import Catalog
@@ -14,6 +17,10 @@ from stratus.events.eventbridge.scheduled import ScheduledRules
 from stratus.events.eventbridge.targets import TargetOperations
 from stratus.events.ports import Enqueue, FunctionArns
 from stratus.store.base import Store
+
+# An operation takes the request's parameters and answers a result dict, or an awaitable of one
+# (api/eventbridge.py awaits what needs awaiting).
+Operation = Callable[[dict[str, Any]], Any]
 
 
 class EventBridgeService:
@@ -31,20 +38,20 @@ class EventBridgeService:
         intake = EventIntake(self.catalog, delivery)
         self.store = store
         # The operations, by the AWS operation they implement.
-        self.create_event_bus = buses.create  # CreateEventBus
-        self.describe_event_bus = buses.describe  # DescribeEventBus
-        self.list_event_buses = buses.list  # ListEventBuses
-        self.delete_event_bus = buses.delete  # DeleteEventBus
-        self.put_rule = rules.put  # PutRule
-        self.describe_rule = rules.describe  # DescribeRule
-        self.list_rules = rules.list  # ListRules
-        self.delete_rule = rules.delete  # DeleteRule
-        self.set_rule_state = rules.set_state  # EnableRule, DisableRule
-        self.list_rule_names_by_target = rules.names_by_target  # ListRuleNamesByTarget
-        self.test_event_pattern = rules.test_event_pattern  # TestEventPattern
-        self.put_targets = targets.put  # PutTargets
-        self.remove_targets = targets.remove  # RemoveTargets
-        self.list_targets_by_rule = targets.list_by_rule  # ListTargetsByRule
+        self.create_event_bus: Operation = buses.create  # CreateEventBus
+        self.describe_event_bus: Operation = buses.describe  # DescribeEventBus
+        self.list_event_buses: Operation = buses.list  # ListEventBuses
+        self.delete_event_bus: Operation = buses.delete  # DeleteEventBus
+        self.put_rule: Operation = rules.put  # PutRule
+        self.describe_rule: Operation = rules.describe  # DescribeRule
+        self.list_rules: Operation = rules.list  # ListRules
+        self.delete_rule: Operation = rules.delete  # DeleteRule
+        self.set_rule_state: Callable[[dict[str, Any], bool], Any] = rules.set_state  # EnableRule, DisableRule
+        self.list_rule_names_by_target: Operation = rules.names_by_target  # ListRuleNamesByTarget
+        self.test_event_pattern: Operation = rules.test_event_pattern  # TestEventPattern
+        self.put_targets: Operation = targets.put  # PutTargets
+        self.remove_targets: Operation = targets.remove  # RemoveTargets
+        self.list_targets_by_rule: Operation = targets.list_by_rule  # ListTargetsByRule
         self.put_events = intake.put_events  # PutEvents (and destinations' records sent to a bus)
 
     async def start(self) -> None:
