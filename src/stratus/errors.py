@@ -107,3 +107,56 @@ class UnknownOperationException(_UserError):
 class ServiceException(LambdaError):
     status = 500
     error_type = "ServiceException"
+
+
+# ------------------------------------------------------------------ EventBridge (AWS JSON 1.1)
+class EventBridgeError(LambdaError):
+    """An error EventBridge's API answers: HTTP 400 (500 for InternalException) with a JSON 1.1 body,
+    `{"__type": "<ErrorType>", "message": "..."}`. Where Lambda has an error of the same AWS name, the
+    class name says EventBridge (`error_type` is the name on the wire)."""
+
+    status = 400
+    error_type = "ValidationException"
+    fault = "User"
+
+    def body(self) -> bytes:
+        return msgspec.json.encode({"__type": self.error_type, "message": self.message})
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"x-amzn-errortype", self.error_type.encode()),
+            (b"content-type", b"application/x-amz-json-1.1"),
+        ]
+
+
+class EventBridgeValidationException(EventBridgeError):
+    error_type = "ValidationException"
+
+
+class EventBridgeResourceNotFoundException(EventBridgeError):
+    error_type = "ResourceNotFoundException"
+
+
+class EventBridgeUnknownOperationException(EventBridgeError):
+    error_type = "UnknownOperationException"
+
+
+class ResourceAlreadyExistsException(EventBridgeError):
+    error_type = "ResourceAlreadyExistsException"
+
+
+class InvalidEventPatternException(EventBridgeError):
+    error_type = "InvalidEventPatternException"
+
+
+class LimitExceededException(EventBridgeError):
+    error_type = "LimitExceededException"
+
+
+class SerializationException(EventBridgeError):
+    error_type = "SerializationException"
+
+
+class InternalException(EventBridgeError):
+    status = 500
+    error_type = "InternalException"

@@ -48,6 +48,9 @@ log = logging.getLogger("stratus")
 class Application:
     """Store, blobs, sandbox, invoker and control services, wired together."""
 
+    async_invocations: AsyncInvocations  # declared here: the lambdas given to Destinations refer to them
+    eventbridge: EventBridgeService
+
     def __init__(self, settings: Settings):
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -59,8 +62,13 @@ class Application:
         self.layers = LayerService(settings, self.store, self.blobs)  # before functions: they attach layers
         self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox, self.layers)
         self.event_invoke_configs = EventInvokeConfigService(self.functions)
-        self.async_invocations = AsyncInvocations(settings, self.functions, self.event_invoke_configs,
-                                                  Destinations(settings, self), SqliteQueueStorage(settings.queue_path))
+        # Destinations and the async queue need each other (a function destination is an async invoke), and
+        # event bus destinations go to the EventBridge built below: both are reached through lambdas, called
+        # only once the server runs.
+        destinations = Destinations(settings, lambda ref, payload: self.async_invocations.enqueue(ref, payload),
+                                    lambda entries: self.eventbridge.put_events(entries))
+        self.async_invocations = AsyncInvocations(settings, self.functions, self.event_invoke_configs, destinations,
+                                                  SqliteQueueStorage(settings.queue_path))
         self.invoke_service = InvokeService(self.functions, self.invoker, self.async_invocations)
         self.invoke_endpoint = InvokeEndpoint(self.invoke_service, settings)
         # Each resource's routes (one line per resource; its service is built just above its line).
@@ -75,7 +83,7 @@ class Application:
         self.concurrency = ConcurrencyService(self.functions, self.invoker)
         routes += ConcurrencyRoutes(self.concurrency).routes()
         routes += EventInvokeConfigRoutes(self.event_invoke_configs).routes()
-        self.eventbridge = EventBridgeService(settings, self.store, self.functions, self)
+        self.eventbridge = EventBridgeService(settings, self.store, self.functions.arns, self.async_invocations.enqueue)
         routes += EventBridgeRoutes(self.eventbridge).routes()
         self.mappings = EventSourceMappingService(self.functions, self.store, MappingRunner(
             settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations))

@@ -13,15 +13,25 @@ settled one (or Deleting, so a delete interrupted by a crash finishes at the nex
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 import time
 import uuid as uuids
+from typing import Protocol
 
 import msgspec
-from botocore.exceptions import BotoCoreError, ClientError
 
+from stratus.config import Settings
+from stratus.control.event_source_mapping_rules import (
+    BATCH_SIZES,
+    check_config,
+    check_members,
+    check_source_exists,
+    filters,
+    new_config,
+    source_of,
+)
 from stratus.control.functions import LATEST
+from stratus.control.names import Arns
 from stratus.control.paging import paginate
 from stratus.control.tags import MAX_TAGS, check_tags
 from stratus.errors import (
@@ -29,55 +39,47 @@ from stratus.errors import (
     ResourceConflictException,
     ResourceInUseException,
     ResourceNotFoundException,
-    ValidationException,
 )
 from stratus.events.mappings import MappingRunner
-from stratus.events.mappings.filters import check_filters
-from stratus.events.mappings.sources import DYNAMODB, KINESIS, MQ, SQS, STREAMS, Source, UnsupportedSource, \
-    broker_url, parse_source
+from stratus.events.mappings.sources import MQ, SQS, STREAMS, Source
 from stratus.shapes import (
     CreateEventSourceMappingRequest,
     DestinationConfig,
     EventSourceMappingConfiguration,
     EventSourceMappingRecord,
-    FilterCriteria,
     ListEventSourceMappingsResponse,
     OnFailure,
     UpdateEventSourceMappingRequest,
 )
+from stratus.store.base import Store
 
 log = logging.getLogger("stratus.mappings")
 
 KIND = "event-source-mapping"
 CHECKPOINT_KIND = "esm-checkpoint"
 NOT_FOUND = "The resource you requested does not exist."
-NO_RECORDS = "No records processed"
 STARTING_POSITIONS = ("LATEST", "AT_TIMESTAMP", "TRIM_HORIZON")  # the order AWS's error lists them in
 _decode = msgspec.json.Decoder(EventSourceMappingRecord).decode
 
-# BatchSize default and maximum per source (AWS).
-_BATCH = {SQS: (10, 10_000), KINESIS: (100, 10_000), DYNAMODB: (100, 10_000), MQ: (100, 10_000)}
-# Members that only some sources take: member → sources.
-_ONLY_FOR = {
-    "ParallelizationFactor": STREAMS, "BisectBatchOnFunctionError": STREAMS, "MaximumRetryAttempts": STREAMS,
-    "MaximumRecordAgeInSeconds": STREAMS, "TumblingWindowInSeconds": STREAMS,
-    "FunctionResponseTypes": (SQS, KINESIS, DYNAMODB), "ScalingConfig": (SQS,),
-    "Queues": (MQ,), "SourceAccessConfigurations": (MQ,),
-}
-_UNSUPPORTED = ("Topics", "SelfManagedEventSource", "AmazonManagedKafkaEventSourceConfig",
-                "SelfManagedKafkaEventSourceConfig", "DocumentDBEventSourceConfig", "MetricsConfig",
-                "LoggingConfig", "ProvisionedPollerConfig")
 
+class MappedFunctions(Protocol):
+    """What the mapping rules use of the functions (control/functions.py's FunctionService)."""
 
-def _source_kind_reason(kind: str) -> str:
-    # SQS (and the newer pollers) report USER_INITIATED; the stream pollers "User action" (AWS).
-    return "User action" if kind in STREAMS else "USER_INITIATED"
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def arns(self) -> Arns: ...
+
+    def lookup(self, reference: str, qualifier: str | None = None) -> object:
+        """The function, version or alias `reference` names; ResourceNotFoundException when none."""
+        ...
 
 
 class EventSourceMappingService:
     """The event source mapping operations; every public coroutine is one API operation."""
 
-    def __init__(self, functions, store, runner: MappingRunner):
+    def __init__(self, functions: MappedFunctions, store: Store, runner: MappingRunner):
         self.functions = functions
         self.settings = functions.settings
         self.arns = functions.arns
@@ -85,10 +87,8 @@ class EventSourceMappingService:
         self.runner = runner
         self.records: dict[str, EventSourceMappingRecord] = {}
         self.states: dict[str, str] = {}  # UUID → transitional state (Creating, Updating...), while it lasts
-        self.results: dict[str, str] = {}  # UUID → LastProcessingResult reported by its poller
         self._lock = asyncio.Lock()
         self._transitions: dict[str, asyncio.Task] = {}
-        runner.on_result = self._on_result
 
     # ------------------------------------------------------------------ start / stop
     async def load(self) -> None:
@@ -116,53 +116,16 @@ class EventSourceMappingService:
             raise InvalidParameterValueException("Stratus does not poll self-managed Apache Kafka event sources.")
         if not request.EventSourceArn:
             raise InvalidParameterValueException("Unrecognized event source.")
-        source = _source(request.EventSourceArn)
+        source = source_of(request.EventSourceArn)
         if request.Tags:
             check_tags(request.Tags)
             if len(request.Tags) > MAX_TAGS:
                 raise InvalidParameterValueException("Number of tags exceeds resource tag limit.")
-        given = msgspec.structs.asdict(request)
-        self._check_members(source, given)
-        batch_default, batch_max = _BATCH[source.kind]
-        config = EventSourceMappingConfiguration(
-            EventSourceArn=source.arn,
-            BatchSize=request.BatchSize if request.BatchSize is not None else batch_default,
-            MaximumBatchingWindowInSeconds=request.MaximumBatchingWindowInSeconds or 0,
-            FilterCriteria=_filters(request.FilterCriteria),
-            KMSKeyArn=request.KMSKeyArn or None,
-            StateTransitionReason=_source_kind_reason(source.kind),
-        )
-        if source.kind in (SQS, KINESIS, DYNAMODB):
-            config.FunctionResponseTypes = list(request.FunctionResponseTypes or [])
-        if source.kind == SQS:
-            config.ScalingConfig = request.ScalingConfig if request.ScalingConfig and \
-                request.ScalingConfig.MaximumConcurrency is not None else None
-        if source.kind in STREAMS:
-            config.StartingPosition = self._starting_position(source, request.StartingPosition,
-                                                              request.StartingPositionTimestamp)
-            config.StartingPositionTimestamp = _timestamp(request.StartingPositionTimestamp)
-            config.ParallelizationFactor = request.ParallelizationFactor or 1
-            config.BisectBatchOnFunctionError = bool(request.BisectBatchOnFunctionError)
-            config.MaximumRetryAttempts = -1 if request.MaximumRetryAttempts is None else request.MaximumRetryAttempts
-            config.MaximumRecordAgeInSeconds = -1 if request.MaximumRecordAgeInSeconds is None \
-                else request.MaximumRecordAgeInSeconds
-            config.TumblingWindowInSeconds = request.TumblingWindowInSeconds or 0
-            config.DestinationConfig = DestinationConfig(OnFailure=(
-                request.DestinationConfig.OnFailure if request.DestinationConfig and request.DestinationConfig.OnFailure
-                else None) or OnFailure())
-            config.LastProcessingResult = NO_RECORDS
-        elif request.StartingPosition is not None or request.StartingPositionTimestamp is not None:
-            raise InvalidParameterValueException(
-                f"StartingPosition is not valid for {'SQS' if source.kind == SQS else 'Amazon MQ'} event sources.")
-        if source.kind == MQ:
-            config.Queues = list(request.Queues or [])
-            config.SourceAccessConfigurations = list(request.SourceAccessConfigurations or [])
-            config.LastProcessingResult = NO_RECORDS
-        self._check_config(source, config, batch_max)
+        config = new_config(source, request)
         name, qualifier = self._function(request.FunctionName)
         config.FunctionArn = self.arns.function(name, qualifier)
         self._check_duplicate(source, config, name, None)
-        await self._check_source_exists(source, config)  # a network call: not under the lock
+        await check_source_exists(self.settings, self.runner.aws, source)  # a network call: not under the lock
         async with self._lock:
             self._function(request.FunctionName)
             self._check_duplicate(source, config, name, None)  # again: another create may have won meanwhile
@@ -206,7 +169,8 @@ class EventSourceMappingService:
         return ListEventSourceMappingsResponse(EventSourceMappings=[self._view(item) for item in page],
                                                NextMarker=next_marker)
 
-    async def update(self, mapping_id: str, request: UpdateEventSourceMappingRequest) -> EventSourceMappingConfiguration:
+    async def update(self, mapping_id: str,
+                     request: UpdateEventSourceMappingRequest) -> EventSourceMappingConfiguration:
         async with self._lock:
             record = self.records.get(mapping_id)
             if record is None:
@@ -217,8 +181,8 @@ class EventSourceMappingService:
             if request.DestinationConfig is not None and request.DestinationConfig.OnSuccess is not None:
                 raise InvalidParameterValueException(
                     "Unsupported DestinationConfig parameter for given event source mapping type.")
-            source = _source(record.config.EventSourceArn)
-            self._check_members(source, msgspec.structs.asdict(request))
+            source = source_of(record.config.EventSourceArn or "")
+            check_members(source, msgspec.structs.asdict(request))
             config = msgspec.structs.replace(record.config)
             changes = {member: getattr(request, member) for member in (
                 "BatchSize", "MaximumBatchingWindowInSeconds", "ParallelizationFactor", "BisectBatchOnFunctionError",
@@ -227,7 +191,7 @@ class EventSourceMappingService:
             for member, value in changes.items():
                 setattr(config, member, list(value) if isinstance(value, list) else value)
             if request.FilterCriteria is not None:
-                config.FilterCriteria = _filters(request.FilterCriteria)
+                config.FilterCriteria = filters(request.FilterCriteria)
             if request.ScalingConfig is not None:
                 config.ScalingConfig = request.ScalingConfig if request.ScalingConfig.MaximumConcurrency is not None \
                     else None
@@ -236,7 +200,7 @@ class EventSourceMappingService:
             if request.DestinationConfig is not None and source.kind in STREAMS:
                 config.DestinationConfig = DestinationConfig(
                     OnFailure=request.DestinationConfig.OnFailure or OnFailure())
-            self._check_config(source, config, _BATCH[source.kind][1])
+            check_config(source, config, BATCH_SIZES[source.kind][1])
             name, qualifier = record.function_name, record.qualifier
             if request.FunctionName is not None:
                 name, qualifier = self._function(request.FunctionName)
@@ -315,11 +279,7 @@ class EventSourceMappingService:
                                                                                            prefix=f"{mapping_id}:")]
         await self.store.apply(deletes=deletes)
         self.records.pop(mapping_id, None)
-        self.results.pop(mapping_id, None)
-
-    def _on_result(self, mapping_id: str, result: str) -> None:
-        if mapping_id in self.records:
-            self.results[mapping_id] = result
+        self.runner.forget(mapping_id)
 
     def _view(self, mapping_id: str) -> EventSourceMappingConfiguration:
         record = self.records[mapping_id]
@@ -328,8 +288,9 @@ class EventSourceMappingService:
         state = self.states.get(mapping_id)
         if state is not None and config.State != "Deleting":
             changes["State"] = state
-        if config.LastProcessingResult is not None and mapping_id in self.results:
-            changes["LastProcessingResult"] = self.results[mapping_id]
+        result = self.runner.results.get(mapping_id)  # what its poller reported last
+        if config.LastProcessingResult is not None and result is not None:
+            changes["LastProcessingResult"] = result
         return msgspec.structs.replace(config, **changes) if changes else config
 
     # ------------------------------------------------------------------ rules
@@ -343,84 +304,6 @@ class EventSourceMappingService:
         except ResourceNotFoundException:
             raise InvalidParameterValueException("Function does not exist") from None
         return name, qualifier
-
-    @staticmethod
-    def _check_members(source: Source, given: dict) -> None:
-        for member in _UNSUPPORTED:
-            if given.get(member) is not None:
-                raise InvalidParameterValueException(f"Stratus does not support {member} on event source mappings.")
-        for member, kinds in _ONLY_FOR.items():
-            if given.get(member) is not None and source.kind not in kinds:
-                raise InvalidParameterValueException(
-                    f"Unsupported {member} parameter for given event source mapping type.")
-        destination = given.get("DestinationConfig")
-        if destination is not None and destination.OnFailure is not None and source.kind not in STREAMS:
-            raise InvalidParameterValueException(
-                "Unsupported DestinationConfig parameter for given event source mapping type.")
-
-    def _check_config(self, source: Source, config: EventSourceMappingConfiguration, batch_max: int) -> None:
-        if not 1 <= config.BatchSize <= batch_max:
-            raise InvalidParameterValueException(
-                f"BatchSize must be between 1 and {batch_max} for this event source; got {config.BatchSize}.")
-        window = config.MaximumBatchingWindowInSeconds or 0
-        if source.kind == SQS:
-            if source.fifo and config.BatchSize > 10:
-                raise InvalidParameterValueException("Maximum batch size must be between 1 and 10 inclusive")
-            if source.fifo and window:
-                raise InvalidParameterValueException("Batching window is not supported for FIFO queues")
-            if config.BatchSize > 10 and window == 0:
-                raise InvalidParameterValueException(
-                    "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10")
-        if source.kind in STREAMS:
-            age = config.MaximumRecordAgeInSeconds
-            if age is not None and age != -1 and not 60 <= age <= 604_800:
-                raise InvalidParameterValueException(
-                    f"MaximumRecordAgeInSeconds must be -1 (no limit) or between 60 and 604800; got {age}.")
-            if config.TumblingWindowInSeconds:
-                raise InvalidParameterValueException("Stratus does not support tumbling windows "
-                                                     "(TumblingWindowInSeconds) on event source mappings.")
-            on_failure = config.DestinationConfig.OnFailure.Destination if config.DestinationConfig and \
-                config.DestinationConfig.OnFailure else None
-            if on_failure:
-                if on_failure == source.arn:
-                    raise InvalidParameterValueException(
-                        "The destination ARN cannot be the same as the event source ARN.")
-                service = on_failure.split(":")[2] if on_failure.count(":") >= 5 else ""
-                if service not in ("sqs", "sns"):
-                    raise InvalidParameterValueException(
-                        "The provided destination config DestinationConfig is invalid: stream event source "
-                        "mappings send failed batches to an SQS queue or an SNS topic.")
-        if source.kind == MQ:
-            if not config.Queues:
-                raise InvalidParameterValueException("Required 'queues' parameter is missing.")
-            access = config.SourceAccessConfigurations or []
-            if not any(item.Type == "BASIC_AUTH" for item in access):
-                raise InvalidParameterValueException("Required 'sourceAccessConfigurations' parameter is missing.")
-            unsupported = sorted({item.Type for item in access if item.Type not in ("BASIC_AUTH", "VIRTUAL_HOST")})
-            if unsupported:
-                raise InvalidParameterValueException(
-                    f"Unsupported SourceAccessConfigurations type for Amazon MQ (RabbitMQ): {', '.join(unsupported)}.")
-            if sum(item.Type == "VIRTUAL_HOST" for item in access) > 1 or sum(
-                    item.Type == "BASIC_AUTH" for item in access) > 1:
-                raise InvalidParameterValueException(
-                    "SourceAccessConfigurations must contain at most one BASIC_AUTH and one VIRTUAL_HOST.")
-        if config.FilterCriteria is not None:
-            check_filters(config.FilterCriteria.Filters or [])
-
-    @staticmethod
-    def _starting_position(source: Source, position: str | None, timestamp) -> str:
-        if position is None:
-            raise InvalidParameterValueException(
-                "1 validation error detected: Value null at 'startingPosition' failed to satisfy constraint: "
-                "Member must not be null.")
-        if position == "AT_TIMESTAMP" and source.kind == DYNAMODB:
-            raise InvalidParameterValueException(f"Unsupported starting position for arn type: {source.arn}")
-        if position == "AT_TIMESTAMP" and timestamp is None:
-            raise InvalidParameterValueException("Need to specify a timestamp for the AT_TIMESTAMP starting position.")
-        if position != "AT_TIMESTAMP" and timestamp is not None:
-            raise InvalidParameterValueException(
-                "StartingPositionTimestamp applies only to the AT_TIMESTAMP starting position.")
-        return position
 
     def _check_duplicate(self, source: Source, config: EventSourceMappingConfiguration, function_name: str,
                          own_id: str | None) -> None:
@@ -439,71 +322,3 @@ class EventSourceMappingService:
                 f'The event source arn (" {source.arn} ") and function (" {function_name} ") provided mapping '
                 f"already exists. Please update or delete the existing mapping with UUID {mapping_id}")
 
-    async def _check_source_exists(self, source: Source, config: EventSourceMappingConfiguration) -> None:
-        """AWS checks the source when the mapping is created; so does Stratus, against its endpoint."""
-        if source.kind == MQ:
-            if broker_url(self.settings, source.arn) is None:
-                raise InvalidParameterValueException(
-                    f"Stratus knows no RabbitMQ URL for broker {source.arn}: set STRATUS_MQ_BROKERS "
-                    f"(\"{source.arn}=amqp://user:password@host:5672\").")
-            return
-        aws = self.runner.aws
-        if aws.endpoint(source.service) is None:
-            raise InvalidParameterValueException(
-                f"Stratus has no endpoint for {source.service}: set STRATUS_SERVICE_ENDPOINTS "
-                f"(\"{source.service}=http://host:port\") to an AWS-compatible {source.service} endpoint.")
-        try:
-            if source.kind == SQS:
-                await aws.call("sqs", source.region, "get_queue_url", QueueName=source.name)
-            elif source.kind == KINESIS:
-                await aws.call("kinesis", source.region, "describe_stream_summary", StreamName=source.name)
-            else:
-                await aws.call("dynamodbstreams", source.region, "describe_stream", StreamArn=source.arn)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            if source.kind == SQS:
-                raise InvalidParameterValueException(
-                    f"Error occurred while ReceiveMessage. SQS Error Code: {error.get('Code')}. "
-                    f"SQS Error Message: {error.get('Message')}") from None
-            if error.get("Code") == "ResourceNotFoundException":
-                raise InvalidParameterValueException(f"Stream not found: {source.arn}") from None
-            raise InvalidParameterValueException(
-                f"Error occurred while reading {source.arn}: {error.get('Code')}: {error.get('Message')}") from None
-        except BotoCoreError as exc:
-            raise InvalidParameterValueException(
-                f"Stratus cannot reach the {source.service} endpoint {aws.endpoint(source.service)}: {exc}") from None
-
-
-def _source(arn: str) -> Source:
-    try:
-        source = parse_source(arn)
-    except UnsupportedSource as exc:
-        raise InvalidParameterValueException(str(exc)) from None
-    if source is None:
-        raise InvalidParameterValueException(f"Unrecognized event source. Unsupported source arn : {arn}")
-    return source
-
-
-def _filters(criteria: FilterCriteria | None) -> FilterCriteria | None:
-    """AWS drops FilterCriteria without filters from the mapping."""
-    if criteria is None or not criteria.Filters:
-        return None
-    return FilterCriteria(Filters=list(criteria.Filters))
-
-
-def _timestamp(value) -> float | None:
-    """StartingPositionTimestamp as epoch seconds (boto3 sends a number; other clients an ISO 8601 string)."""
-    if value is None or isinstance(value, (int, float)):
-        return value
-    try:
-        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            return float(value)
-        except ValueError:
-            raise ValidationException(
-                f"1 validation error detected: Value '{value}' at 'startingPositionTimestamp' failed to satisfy "
-                "constraint: Member must be a timestamp") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed.timestamp()

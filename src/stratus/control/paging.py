@@ -1,14 +1,18 @@
-"""Marker paging as the Lambda API does it: an opaque Marker naming the last item of the previous page."""
+"""Marker paging as the Lambda API does it: an opaque Marker naming the last item of the previous page
+(`paginate`); EventBridge's NextToken variant (`paginate_after`)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Callable
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from stratus.errors import InvalidParameterValueException
 
 DEFAULT_MAX_ITEMS = 50
+
+T = TypeVar("T")
 
 
 def encode_marker(key: str) -> str:
@@ -40,3 +44,21 @@ def paginate(items: list, marker: str | None, max_items: int | None, key: Callab
     page = items[start:start + limit]
     more = start + limit < len(items)
     return page, (encode_marker(key(page[-1])) if more and page else None)
+
+
+def paginate_after(items: Sequence[T], token: str | None, limit: int | None, key: Callable[[T], str],
+                   invalid: Callable[[], Exception]) -> tuple[list[T], str | None]:
+    """One page of `items` (sorted by `key`) as EventBridge pages with NextToken: the items whose key sorts
+    after the one `token` names (that item need not exist any more), at most `limit` (None: all of them);
+    the next page's token or None. A token that is not base64 text raises `invalid()`."""
+    page = list(items)
+    if token is not None:
+        try:
+            after = base64.urlsafe_b64decode(token.encode()).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise invalid() from None
+        page = [item for item in page if key(item) > after]
+    if limit is not None and len(page) > limit:
+        page = page[:limit]
+        return page, encode_marker(key(page[-1]))
+    return page, None

@@ -1,10 +1,11 @@
 """Destinations: where async invocation records (and event source mapping failures) go.
 
 A destination is an ARN: another Stratus function (the record is invoked asynchronously, through the
-durable queue), an EventBridge bus (Stratus's own EventBridge when the application has one, else an
-`events` endpoint from `service_endpoints`), an SQS queue or an SNS topic (boto3 against the endpoint
-`service_endpoints` maps the service to). AWS calls happen in a small thread pool, never on the event
-loop. A delivery that fails is logged with the reason and reported as False; nothing here raises.
+durable queue: the `Enqueue` given at construction), an EventBridge bus (Stratus's own EventBridge when
+given its `PutEvents`, else an `events` endpoint from `service_endpoints`), an SQS queue or an SNS topic
+(boto3 against the endpoint `service_endpoints` maps the service to). AWS calls happen in a small thread
+pool, never on the event loop. A delivery that fails is logged with the reason and reported as False;
+nothing here raises.
 """
 
 from __future__ import annotations
@@ -13,13 +14,20 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
+
+from stratus.config import Settings
+from stratus.events.ports import Enqueue, PutEvents
 
 log = logging.getLogger("stratus.destinations")
 
 _SUCCESS_DETAIL_TYPE = "Lambda Function Invocation Result - Success"
 _FAILURE_DETAIL_TYPE = "Lambda Function Invocation Result - Failure"
+
+T = TypeVar("T")
 
 
 class DestinationError(Exception):
@@ -29,22 +37,23 @@ class DestinationError(Exception):
 class Destinations:
     """Delivers records to destination ARNs; `send` for destination records, `dead_letter` for DLQs."""
 
-    def __init__(self, settings, application):
+    def __init__(self, settings: Settings, enqueue: Enqueue, put_events: PutEvents | None = None):
         self.settings = settings
-        self.application = application  # its `async_invocations` and (when built) `eventbridge`
+        self.enqueue = enqueue  # function destinations
+        self.put_events = put_events  # event bus destinations (None: the `events` service endpoint)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="destinations")
-        self._clients: dict[tuple[str, str], object] = {}
+        self._clients: dict[tuple[str, str], Any] = {}
         self._queue_urls: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    async def send(self, target_arn: str, record: dict) -> bool:
+    async def send(self, target_arn: str, record: dict[str, Any]) -> bool:
         """Deliver a record (AWS's destination record, or an event source mapping's failure record) to
         `target_arn`; True once the target accepted it. Failures are logged, never raised."""
         try:
             service = _service(target_arn)
             body = msgspec.json.encode(record)
             if service == "lambda":
-                await self.application.async_invocations.enqueue(target_arn, body)
+                await self.enqueue(target_arn, body)
             elif service == "events":
                 await self._put_event(target_arn, record, body)
             elif service == "sqs":
@@ -84,7 +93,7 @@ class Destinations:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ targets
-    async def _put_event(self, bus_arn: str, record: dict, body: bytes) -> None:
+    async def _put_event(self, bus_arn: str, record: dict[str, Any], body: bytes) -> None:
         condition = (record.get("requestContext") or {}).get("condition")
         function_arn = (record.get("requestContext") or {}).get("functionArn")
         entry = {
@@ -94,19 +103,17 @@ class Destinations:
             "EventBusName": bus_arn,
             "Resources": [arn for arn in (bus_arn, function_arn) if arn],
         }
-        eventbridge = getattr(self.application, "eventbridge", None)
-        if eventbridge is not None:
-            result = await eventbridge.put_events([entry])
-        else:
-            result = await self._call(lambda: self._client("events", bus_arn).put_events(Entries=[entry]))
-        if isinstance(result, dict):  # PutEvents' answer (boto3)
-            failed = result.get("FailedEntryCount") and result.get("Entries")
-        else:  # EventBridgeService.put_events: the result entries
-            failed = [item for item in result or [] if isinstance(item, dict) and item.get("ErrorCode")]
+        failed: Any
+        if self.put_events is not None:  # the result entries
+            entries = await self.put_events([entry])
+            failed = [item for item in entries or [] if isinstance(item, dict) and item.get("ErrorCode")]
+        else:  # PutEvents' answer (boto3)
+            answer = await self._call(lambda: self._client("events", bus_arn).put_events(Entries=[entry]))
+            failed = answer.get("FailedEntryCount") and answer.get("Entries")
         if failed:
             raise DestinationError(f"the event bus refused the record: {failed}")
 
-    def _sqs_send(self, queue_arn: str, body: str, attributes: dict | None) -> None:
+    def _sqs_send(self, queue_arn: str, body: str, attributes: dict[str, Any] | None) -> None:
         client = self._client("sqs", queue_arn)
         url = self._queue_urls.get(queue_arn)
         if url is None:
@@ -116,15 +123,15 @@ class Destinations:
         kwargs = {"MessageAttributes": attributes} if attributes else {}
         client.send_message(QueueUrl=url, MessageBody=body, **kwargs)
 
-    def _sns_publish(self, topic_arn: str, body: str, attributes: dict | None) -> None:
+    def _sns_publish(self, topic_arn: str, body: str, attributes: dict[str, Any] | None) -> None:
         kwargs = {"MessageAttributes": attributes} if attributes else {}
         self._client("sns", topic_arn).publish(TopicArn=topic_arn, Message=body, **kwargs)
 
     # ------------------------------------------------------------------ internals
-    async def _call(self, fn, *args):
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    def _client(self, service: str, arn: str):
+    def _client(self, service: str, arn: str) -> Any:
         """A boto3 client for `service` at its configured endpoint, in the ARN's region (made once)."""
         endpoint = self.settings.service_endpoint(service)
         if not endpoint:
@@ -134,8 +141,8 @@ class Destinations:
         with self._lock:
             client = self._clients.get((service, region))
             if client is None:
-                import boto3  # imported on first use: most servers never deliver to AWS services
-                from botocore.config import Config
+                import boto3  # type: ignore[import-untyped]  # imported on first use: most never deliver to AWS
+                from botocore.config import Config  # type: ignore[import-untyped]
 
                 client = boto3.session.Session().client(
                     service, endpoint_url=endpoint, region_name=region,

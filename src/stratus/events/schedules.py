@@ -24,10 +24,12 @@ import datetime
 import logging
 import re
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from croniter import CroniterBadDateError, croniter
+
+from stratus.store.base import Store
 
 log = logging.getLogger("stratus.events")
 
@@ -219,7 +221,7 @@ def _years(text: str) -> str | None:
 
 
 def _utc(t: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(t, datetime.UTC)
 
 
 # ------------------------------------------------------------------------------------ the clock
@@ -272,7 +274,7 @@ class Scheduler:
     """Fires enabled scheduled rules when due. `fire(key, occurrence)` delivers to the rule's targets;
     the scheduler commits the rule's new state to the store before calling it."""
 
-    def __init__(self, store, clock: ScheduleClock, fire: Fire, max_sleep_s: float = 60.0):
+    def __init__(self, store: Store, clock: ScheduleClock, fire: Fire, max_sleep_s: float = 60.0):
         self.store = store
         self.clock = clock
         self.fire = fire
@@ -280,7 +282,7 @@ class Scheduler:
         self.entries: dict[str, Scheduled] = {}
         self.lock = asyncio.Lock()  # held by whoever changes rules or commits a fire
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     @staticmethod
     def decode(body: bytes) -> ScheduleState:
@@ -367,5 +369,5 @@ class Scheduler:
             sleep = self.max_sleep_s if wait is None else min(self.max_sleep_s, self.clock.real_seconds(wait))
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=max(sleep, 0.001))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass

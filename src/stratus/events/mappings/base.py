@@ -1,18 +1,45 @@
-"""What every poller shares: its mapping, its function, its filters, start and stop."""
+"""What every poller shares: its context (the services it uses), its mapping, its function, its filters,
+start and stop."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
+from stratus.config import Settings
 from stratus.events.mappings.filters import compile_filters
-from stratus.events.mappings.sources import Source
-from stratus.events.mappings.target import FunctionTarget
+from stratus.events.mappings.sources import AwsClients, BlockingCalls, Source
+from stratus.events.mappings.target import FunctionTarget, MappingFunctions
+from stratus.invoke.entry import InvokeService
 from stratus.shapes import EventSourceMappingRecord
+from stratus.store.base import Store
 
 log = logging.getLogger("stratus.mappings")
 
 FUNCTION_RECHECK_S = 1.0  # how often a mapping whose function is gone looks for it again
+
+
+class FailureDestination(Protocol):
+    """Where a stream mapping's OnFailure records go (events/destinations.py's `Destinations.send`)."""
+
+    async def send(self, target_arn: str, record: dict[str, Any]) -> bool: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class PollerContext:
+    """The services every poller uses, given by the runner."""
+
+    settings: Settings
+    aws: AwsClients  # boto3 clients at the configured endpoints
+    calls: BlockingCalls  # blocking calls off the event loop
+    functions: MappingFunctions
+    invoke_service: InvokeService
+    store: Store  # stream checkpoints
+    destinations: FailureDestination | None
+    report: Callable[[str, str], None]  # (mapping UUID, LastProcessingResult)
 
 
 class Poller:
@@ -20,14 +47,17 @@ class Poller:
     finish before the poller stops (an invoke whose messages are then deleted or acked) run through
     `spawn`."""
 
-    def __init__(self, runner, record: EventSourceMappingRecord, source: Source):
-        self.runner = runner
-        self.settings = runner.settings
+    def __init__(self, context: PollerContext, record: EventSourceMappingRecord, source: Source):
+        self.context = context
+        self.settings = context.settings
         self.record = record
         self.config = record.config
-        self.uuid = record.config.UUID
+        self.uuid = record.config.UUID or ""
+        if record.config.BatchSize is None:  # the control service always sets it
+            raise ValueError(f"event source mapping {self.uuid} has no BatchSize")
+        self.batch_size: int = record.config.BatchSize
         self.source = source
-        self.target = FunctionTarget(runner.functions, runner.invoke_service, record.function_name, record.qualifier)
+        self.target = FunctionTarget(context.functions, context.invoke_service, record.function_name, record.qualifier)
         criteria = record.config.FilterCriteria
         self.accepts = compile_filters(criteria.Filters if criteria else None)
         self._task: asyncio.Task | None = None
@@ -78,7 +108,7 @@ class Poller:
         """Release what the poller holds (connections); called once after it stopped."""
 
     # ------------------------------------------------------------------ helpers
-    def spawn(self, coroutine) -> asyncio.Task:
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._inflight.add(task)
         task.add_done_callback(self._finished)
@@ -96,7 +126,7 @@ class Poller:
 
     def report(self, result: str) -> None:
         """Set the mapping's LastProcessingResult."""
-        self.runner.on_result(self.uuid, result)
+        self.context.report(self.uuid, result)
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before retry number `attempt` (1, 2, ...) of a failed batch."""

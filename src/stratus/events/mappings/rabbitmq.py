@@ -19,10 +19,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import aio_pika
 import msgspec
 
-from stratus.events.mappings.base import Poller
+from stratus.events.mappings.base import Poller, PollerContext
 from stratus.events.mappings.filters import json_or_text_b64
-from stratus.events.mappings.sources import broker_url
+from stratus.events.mappings.sources import Source, broker_url
 from stratus.events.mappings.target import FunctionGone
+from stratus.shapes import EventSourceMappingRecord
 
 log = logging.getLogger("stratus.mappings.rabbitmq")
 
@@ -32,13 +33,13 @@ _encode = msgspec.json.encode
 class RabbitMQPoller(Poller):
     """Consumes one RabbitMQ queue for one mapping."""
 
-    def __init__(self, runner, record, source):
-        super().__init__(runner, record, source)
+    def __init__(self, context: PollerContext, record: EventSourceMappingRecord, source: Source):
+        super().__init__(context, record, source)
         access = {item.Type: item.URI for item in record.config.SourceAccessConfigurations or []}
         self.virtual_host = access.get("VIRTUAL_HOST") or "/"
         self.queue_name = (record.config.Queues or [""])[0]
         self.key = f"{self.queue_name}::{self.virtual_host}"
-        self.connection = None
+        self.connection: aio_pika.abc.AbstractRobustConnection | None = None
         self.failures = 0
 
     def _url(self) -> str:
@@ -50,9 +51,9 @@ class RabbitMQPoller(Poller):
 
     async def run(self) -> None:
         await self.wait_for_function()
-        self.connection = await aio_pika.connect_robust(self._url())
-        channel = await self.connection.channel()
-        await channel.set_qos(prefetch_count=self.config.BatchSize)
+        self.connection = connection = await aio_pika.connect_robust(self._url())
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self.batch_size)
         queue = await channel.get_queue(self.queue_name, ensure=True)
         inbox: asyncio.Queue = asyncio.Queue()
         await queue.consume(inbox.put, no_ack=False)
@@ -61,7 +62,7 @@ class RabbitMQPoller(Poller):
         while not self.stopping:
             batch = [await inbox.get()]
             deadline = loop.time() + window
-            while len(batch) < self.config.BatchSize:
+            while len(batch) < self.batch_size:
                 if not inbox.empty():
                     batch.append(inbox.get_nowait())
                     continue
@@ -70,7 +71,7 @@ class RabbitMQPoller(Poller):
                     break
                 try:
                     batch.append(await asyncio.wait_for(inbox.get(), left))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
             # One batch at a time; shielded so that stop() (which cancels this loop) lets it finish.
             await asyncio.shield(self.spawn(self._process(batch)))
@@ -115,8 +116,8 @@ class RabbitMQPoller(Poller):
         properties = message.properties
         timestamp = properties.timestamp
         if isinstance(timestamp, datetime.datetime):
-            moment = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=datetime.timezone.utc)
-            timestamp = moment.astimezone(datetime.timezone.utc).strftime("%b %-d, %Y, %-I:%M:%S %p")
+            moment = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=datetime.UTC)
+            timestamp = moment.astimezone(datetime.UTC).strftime("%b %-d, %Y, %-I:%M:%S %p")
         return {
             "basicProperties": {
                 "contentType": properties.content_type,

@@ -16,9 +16,11 @@ import logging
 
 import msgspec
 
-from stratus.events.mappings.base import Poller
+from stratus.events.mappings.base import Poller, PollerContext
 from stratus.events.mappings.filters import json_or_text
+from stratus.events.mappings.sources import Source
 from stratus.events.mappings.target import FunctionGone, batch_item_failures
+from stratus.shapes import EventSourceMappingRecord
 
 log = logging.getLogger("stratus.mappings.sqs")
 
@@ -32,8 +34,8 @@ _encode = msgspec.json.encode
 class SqsPoller(Poller):
     """Polls one SQS queue for one mapping."""
 
-    def __init__(self, runner, record, source):
-        super().__init__(runner, record, source)
+    def __init__(self, context: PollerContext, record: EventSourceMappingRecord, source: Source):
+        super().__init__(context, record, source)
         config = record.config
         limit = config.ScalingConfig.MaximumConcurrency if config.ScalingConfig and \
             config.ScalingConfig.MaximumConcurrency else self.settings.esm_sqs_max_concurrency
@@ -43,7 +45,7 @@ class SqsPoller(Poller):
         self.queue_url: str | None = None
 
     async def _call(self, operation: str, **params):
-        return await self.runner.aws.call("sqs", self.source.region, operation, **params)
+        return await self.context.aws.call("sqs", self.source.region, operation, **params)
 
     async def run(self) -> None:
         await self.wait_for_function()
@@ -69,7 +71,7 @@ class SqsPoller(Poller):
     async def _gather(self) -> list[dict]:
         """One batch: long-poll for the first message, then fill up within the batching window."""
         config = self.config
-        batch_size = config.BatchSize
+        batch_size = self.batch_size
         window = config.MaximumBatchingWindowInSeconds or 0
         loop = asyncio.get_running_loop()
         messages: list[dict] = []
@@ -83,7 +85,7 @@ class SqsPoller(Poller):
                 if left <= 0:
                     break
                 wait = min(self.settings.esm_sqs_wait_s, int(left))
-            response = await self.runner.calls.run(
+            response = await self.context.calls.run(
                 self._receive, QueueUrl=self.queue_url, WaitTimeSeconds=wait, AttributeNames=["All"],
                 MaxNumberOfMessages=min(_RECEIVE_MAX, batch_size - len(messages)), MessageAttributeNames=["All"])
             received = response.get("Messages") or []
@@ -100,7 +102,7 @@ class SqsPoller(Poller):
     def _receive(self, **params) -> dict:
         """ReceiveMessage (on a worker thread). A long poll that returns after the poller stopped (the
         mapping was disabled, updated or deleted) hands its messages straight back to the queue."""
-        client = self.runner.aws.client("sqs", self.source.region)
+        client = self.context.aws.client("sqs", self.source.region)
         response = client.receive_message(**params)
         messages = response.get("Messages") or []
         if self.stopping and messages:

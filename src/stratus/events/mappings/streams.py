@@ -19,15 +19,16 @@ import logging
 import time
 import uuid
 import zlib
+from typing import Any
 
 import msgspec
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from stratus.events.mappings.base import Poller
+from stratus.events.mappings.base import Poller, PollerContext
 from stratus.events.mappings.filters import json_or_text_b64
-from stratus.events.mappings.sources import KINESIS
+from stratus.events.mappings.sources import KINESIS, Source
 from stratus.events.mappings.target import FunctionGone, Result, batch_item_failures
-from stratus.shapes import StreamCheckpoint
+from stratus.shapes import EventSourceMappingRecord, StreamCheckpoint
 from stratus.timestamps import iso_millis, iso_seconds
 
 log = logging.getLogger("stratus.mappings.streams")
@@ -42,15 +43,15 @@ _decode_checkpoint = msgspec.json.Decoder(StreamCheckpoint).decode
 class StreamPoller(Poller):
     """Reads every shard of one Kinesis stream or DynamoDB stream for one mapping."""
 
-    def __init__(self, runner, record, source):
-        super().__init__(runner, record, source)
+    def __init__(self, context: PollerContext, record: EventSourceMappingRecord, source: Source):
+        super().__init__(context, record, source)
         self.kinesis = source.kind == KINESIS
         self.report_failures = "ReportBatchItemFailures" in (record.config.FunctionResponseTypes or [])
         on_failure = record.config.DestinationConfig.OnFailure if record.config.DestinationConfig else None
         self.on_failure = on_failure.Destination if on_failure is not None else None
 
     async def call(self, operation: str, **params):
-        return await self.runner.aws.call(self.source.service, self.source.region, operation, **params)
+        return await self.context.aws.call(self.source.service, self.source.region, operation, **params)
 
     async def run(self) -> None:
         await self.wait_for_function()
@@ -64,8 +65,9 @@ class StreamPoller(Poller):
                         reader = ShardReader(self, shard_id)
                         readers[shard_id] = asyncio.get_running_loop().create_task(reader.run(after=parent))
                 for task in readers.values():
-                    if task.done() and not task.cancelled() and task.exception() is not None:
-                        raise task.exception()  # polling restarts (after a back-off) from the checkpoints
+                    error = task.exception() if task.done() and not task.cancelled() else None
+                    if error is not None:
+                        raise error  # polling restarts (after a back-off) from the checkpoints
                 active = [task for task in readers.values() if not task.done()]
                 if active:  # wake early when a reader fails
                     await asyncio.wait(active, timeout=SHARD_REFRESH_S, return_when=asyncio.FIRST_EXCEPTION)
@@ -155,7 +157,7 @@ class ShardReader:
     async def run(self, after: asyncio.Task | None = None) -> None:
         if after is not None:  # a child shard waits until its parent is read to its end (per-key order)
             await asyncio.gather(after, return_exceptions=True)
-        stored = await self.poller.runner.store.get_document(CHECKPOINT_KIND, self.key)
+        stored = await self.poller.context.store.get_document(CHECKPOINT_KIND, self.key)
         self.position = _decode_checkpoint(stored).sequence_number if stored else None
         while not self.poller.stopping:
             chunk = await self._next_chunk()
@@ -165,13 +167,13 @@ class ShardReader:
                 continue
             await self._process_chunk(chunk)
             self.position = self.poller.sequence(chunk[-1])
-            await self.poller.runner.store.apply(
+            await self.poller.context.store.apply(
                 puts=[(CHECKPOINT_KIND, self.key, _encode(StreamCheckpoint(sequence_number=self.position)))])
 
     # ------------------------------------------------------------------ reading
     async def _iterator(self) -> str | None:
         poller, source = self.poller, self.poller.source
-        params = {"ShardId": self.shard_id}
+        params: dict[str, Any] = {"ShardId": self.shard_id}
         params.update({"StreamName": source.name} if poller.kinesis else {"StreamArn": source.arn})
         if self.position is not None:
             params["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
@@ -185,11 +187,11 @@ class ShardReader:
     async def _next_chunk(self) -> list[dict]:
         """Up to BatchSize × ParallelizationFactor records, within the batching window."""
         poller, config = self.poller, self.config
-        want = config.BatchSize * (config.ParallelizationFactor or 1)
+        want = poller.batch_size * (config.ParallelizationFactor or 1)
         window = config.MaximumBatchingWindowInSeconds or 0
         loop = asyncio.get_running_loop()
         records, self.pending = self.pending, []
-        deadline = loop.time() + window if records else None
+        deadline: float | None = loop.time() + window if records else None
         while len(records) < want and not self.closed:
             if self.iterator is None:
                 self.iterator = await self._iterator()
@@ -211,10 +213,10 @@ class ShardReader:
             records += got
             if records and deadline is None:
                 deadline = loop.time() + window
-            if records and loop.time() >= deadline:
+            if records and deadline is not None and loop.time() >= deadline:
                 break
             if not got:
-                if records:
+                if records and deadline is not None:
                     await asyncio.sleep(max(0.0, min(deadline - loop.time(), poller.settings.esm_stream_poll_s)))
                 elif not self.closed:
                     await asyncio.sleep(poller.settings.esm_stream_poll_s)
@@ -236,7 +238,7 @@ class ShardReader:
         await asyncio.gather(*(self._process_group(group) for group in groups if group))
 
     async def _process_group(self, items: list[tuple[dict, dict]]) -> None:
-        size = self.config.BatchSize
+        size = self.poller.batch_size
         for start in range(0, len(items), size):
             await self._process_batch(items[start:start + size])
 
@@ -307,7 +309,7 @@ class ShardReader:
             "batchSize": len(raws),
             "streamArn": poller.source.arn,
         }
-        record = {"requestContext": {
+        record: dict[str, Any] = {"requestContext": {
             "requestId": result.request_id if result is not None else str(uuid.uuid4()),
             "functionArn": poller.config.FunctionArn,
             "condition": condition,
@@ -319,7 +321,7 @@ class ShardReader:
         record["version"] = "1.0"
         record["timestamp"] = iso_millis()
         record["KinesisBatchInfo" if poller.kinesis else "DDBStreamBatchInfo"] = info
-        destinations = poller.runner.destinations
+        destinations = poller.context.destinations
         for attempt in range(3):
             if destinations is not None and await destinations.send(poller.on_failure, record):
                 return
@@ -333,7 +335,7 @@ class ShardReader:
 
 def _role(poller: StreamPoller) -> str | None:
     try:
-        record, _, _ = poller.runner.functions.route(poller.record.function_name, poller.record.qualifier)
+        record, _, _ = poller.context.functions.route(poller.record.function_name, poller.record.qualifier)
     except Exception:  # noqa: BLE001 - the function may be gone; the invoke will say so
         return None
     return record.config.Role

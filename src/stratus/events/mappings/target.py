@@ -9,14 +9,28 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from typing import Protocol
 
 import msgspec
 
+from stratus.control.names import Arns
 from stratus.errors import ResourceNotFoundException, TooManyRequestsException
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.types import Outcome
+from stratus.shapes import FunctionRecord
 
 _THROTTLE_BACKOFF_MAX_S = 5.0
+
+
+class MappingFunctions(Protocol):
+    """What pollers use of the functions (control/functions.py's FunctionService): ARNs and routing."""
+
+    @property
+    def arns(self) -> Arns: ...
+
+    def route(self, reference: str, qualifier: str | None = None) -> tuple[FunctionRecord, str, str | None]:
+        """(record, version, qualifier) of a function, version or alias; ResourceNotFoundException if none."""
+        ...
 
 
 class FunctionGone(Exception):
@@ -39,7 +53,8 @@ class Result:
 class FunctionTarget:
     """Invokes one function (+ qualifier) with a batch's event."""
 
-    def __init__(self, functions, invoke_service: InvokeService, function_name: str, qualifier: str | None):
+    def __init__(self, functions: MappingFunctions, invoke_service: InvokeService, function_name: str,
+                 qualifier: str | None):
         self.functions = functions
         self.invoke_service = invoke_service
         self.function_name = function_name
