@@ -17,7 +17,7 @@ from stratus.errors import ValidationException
 
 
 @functools.cache
-def service_model(service: str = "lambda"):
+def service_model(service: str = "lambda") -> Any:
     """A service model botocore ships (each loaded once): the authority for shapes and constraints."""
     return botocore.session.get_session().get_service_model(service)
 
