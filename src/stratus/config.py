@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 MB = 1024 * 1024
 
@@ -116,22 +118,22 @@ class Settings:
         return f"http://{self.host}:{self.port}"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings: explicit overrides win, then STRATUS_* variables, then defaults."""
-        environ = os.environ if environ is None else environ
-        values = {}
+        variables = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
             if field.name in overrides and overrides[field.name] is not None:
                 values[field.name] = overrides[field.name]
                 continue
-            raw = environ.get("STRATUS_" + field.name.upper())
+            raw = variables.get("STRATUS_" + field.name.upper())
             if raw is not None:
-                values[field.name] = _coerce(field.type, raw)
+                values[field.name] = _coerce(str(field.type), raw)  # annotations are strings here
         settings = cls(**values)
         return dataclasses.replace(settings, data_dir=Path(settings.data_dir).expanduser().resolve())
 
 
-def _coerce(type_name: str, raw: str):
+def _coerce(type_name: str, raw: str) -> int | float | bool | Path | str:
     if type_name == "int":
         return int(raw)
     if type_name == "float":

@@ -12,7 +12,7 @@ class LambdaError(Exception):
     error_type = "ServiceException"
     fault = "Server"  # AWS's body carries "Type": "User" for caller errors
 
-    def __init__(self, message: str, **extra):
+    def __init__(self, message: str, **extra: str):
         super().__init__(message)
         self.message = message
         self.extra = extra

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from stratus.api.functions import FunctionRoutes, error_response
+from stratus.api.functions import FunctionRoutes
+from stratus.api.handlers import error_response
 from stratus.api.invoke import InvokeEndpoint, is_invoke
+from stratus.config import Settings
+from stratus.control.functions import FunctionService
 from stratus.errors import UnknownOperationException
 
 
-def build_asgi(invoke: InvokeEndpoint, functions, settings, lifespan, extra_routes: list[Route] = ()):
+def build_asgi(invoke: InvokeEndpoint, functions: FunctionService, settings: Settings,
+               lifespan: Callable[[Any], AbstractAsyncContextManager[None]],
+               extra_routes: Sequence[Route] = ()) -> ASGIApp:
     """The one ASGI callable `stratus serve` runs (Invoke usually takes api/fastpath.py instead).
 
     `extra_routes` are the other resources' operations (versions, aliases, layers, ...).
@@ -22,7 +31,7 @@ def build_asgi(invoke: InvokeEndpoint, functions, settings, lifespan, extra_rout
     async def health(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    async def not_found(scope, receive, send):
+    async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
         error = UnknownOperationException("Unknown operation: no Lambda API operation matches this path and method.")
         await error_response(error, str(uuid.uuid4()))(scope, receive, send)
 
@@ -33,7 +42,7 @@ def build_asgi(invoke: InvokeEndpoint, functions, settings, lifespan, extra_rout
         default=not_found,
     )
 
-    async def app(scope, receive, send):
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_invoke(scope["method"], scope["path"]):
             await invoke(scope, receive, send)
         else:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from starlette.types import Receive, Send
+
 from stratus.errors import LambdaError, RequestEntityTooLargeException, ServiceException
 
 log = logging.getLogger("stratus.api")
 
 
-async def read_body(receive, limit: int, too_large: LambdaError | None = None) -> bytes:
+async def read_body(receive: Receive, limit: int, too_large: LambdaError | None = None) -> bytes:
     """The whole request body; `too_large` (or RequestEntityTooLargeException) past `limit` bytes."""
     chunks = []
     size = 0
@@ -28,7 +30,7 @@ async def read_body(receive, limit: int, too_large: LambdaError | None = None) -
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def send_response(send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+async def send_response(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

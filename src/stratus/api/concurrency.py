@@ -3,23 +3,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stratus.api.functions import convert, json_body, json_response, operation, query, query_params
-from stratus.api.validation import validate
+from stratus.api.handlers import SETTINGS_BODY_MAX, check, json_response, operation, parse_body, query, query_params
+from stratus.control.concurrency import ConcurrencyService
 from stratus.shapes import Concurrency, PutProvisionedConcurrencyConfigRequest
-
-_BODY_LIMIT = 64 * 1024
 
 
 class ConcurrencyRoutes:
     """The concurrency operations of a function."""
 
-    def __init__(self, concurrency):
+    def __init__(self, concurrency: ConcurrencyService):
         self.concurrency = concurrency
 
     def routes(self) -> list[Route]:
@@ -36,28 +32,26 @@ class ConcurrencyRoutes:
 
     async def put_reserved(self, request: Request) -> Response:
         name = request.path_params["name"]
-        document = await json_body(request, _BODY_LIMIT)
-        validate("PutFunctionConcurrency", dict(document, FunctionName=name))
-        body = convert(document, Concurrency)
-        return json_response(await self.concurrency.put_reserved(name, body.ReservedConcurrentExecutions))
+        body = await parse_body(request, "PutFunctionConcurrency", Concurrency, SETTINGS_BODY_MAX, FunctionName=name)
+        reserved = body.ReservedConcurrentExecutions
+        assert reserved is not None  # the model requires it: parse_body refused its absence
+        return json_response(await self.concurrency.put_reserved(name, reserved))
 
     async def get_reserved(self, request: Request) -> Response:
         name = request.path_params["name"]
-        validate("GetFunctionConcurrency", {"FunctionName": name})
+        check("GetFunctionConcurrency", FunctionName=name)
         return json_response(await self.concurrency.get_reserved(name))
 
     async def delete_reserved(self, request: Request) -> Response:
         name = request.path_params["name"]
-        validate("DeleteFunctionConcurrency", {"FunctionName": name})
+        check("DeleteFunctionConcurrency", FunctionName=name)
         await self.concurrency.delete_reserved(name)
         return Response(status_code=204)
 
     async def put_provisioned(self, request: Request) -> Response:
         name, qualifier = request.path_params["name"], query(request, "Qualifier")
-        document = await json_body(request, _BODY_LIMIT)
-        validate("PutProvisionedConcurrencyConfig",
-                 _without_none(dict(document, FunctionName=name, Qualifier=qualifier)))
-        body = convert(document, PutProvisionedConcurrencyConfigRequest)
+        body = await parse_body(request, "PutProvisionedConcurrencyConfig", PutProvisionedConcurrencyConfigRequest,
+                                SETTINGS_BODY_MAX, FunctionName=name, Qualifier=qualifier)
         config = await self.concurrency.put_provisioned(name, qualifier, body.ProvisionedConcurrentExecutions)
         return json_response(config, 202)
 
@@ -65,19 +59,15 @@ class ConcurrencyRoutes:
         name = request.path_params["name"]
         if query(request, "List") == "ALL":  # ListProvisionedConcurrencyConfigs shares the path
             params = query_params(request, {"FunctionName": name}, "Marker", "MaxItems")
-            validate("ListProvisionedConcurrencyConfigs", params)
+            check("ListProvisionedConcurrencyConfigs", **params)
             return json_response(await self.concurrency.list_provisioned(name, params.get("Marker"),
                                                                          params.get("MaxItems")))
         qualifier = query(request, "Qualifier")
-        validate("GetProvisionedConcurrencyConfig", _without_none({"FunctionName": name, "Qualifier": qualifier}))
+        check("GetProvisionedConcurrencyConfig", FunctionName=name, Qualifier=qualifier)
         return json_response(await self.concurrency.get_provisioned(name, qualifier))
 
     async def delete_provisioned(self, request: Request) -> Response:
         name, qualifier = request.path_params["name"], query(request, "Qualifier")
-        validate("DeleteProvisionedConcurrencyConfig", _without_none({"FunctionName": name, "Qualifier": qualifier}))
+        check("DeleteProvisionedConcurrencyConfig", FunctionName=name, Qualifier=qualifier)
         await self.concurrency.delete_provisioned(name, qualifier)
         return Response(status_code=204)
-
-
-def _without_none(params: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in params.items() if value is not None}

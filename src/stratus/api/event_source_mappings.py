@@ -8,13 +8,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stratus.api.functions import convert, json_body, json_response, operation, query_params
-from stratus.api.validation import validate
-from stratus.control.event_source_mappings import STARTING_POSITIONS
+from stratus.api.handlers import (
+    MAPPING_BODY_MAX,
+    check,
+    checked,
+    json_body,
+    json_response,
+    operation,
+    parse_body,
+    query_params,
+)
+from stratus.control.event_source_mappings import STARTING_POSITIONS, EventSourceMappingService
 from stratus.errors import ValidationException
 from stratus.shapes import CreateEventSourceMappingRequest, UpdateEventSourceMappingRequest
-
-_BODY_LIMIT = 256 * 1024
 
 
 def _check_starting_position(document: dict[str, Any]) -> None:
@@ -29,7 +35,7 @@ def _check_starting_position(document: dict[str, Any]) -> None:
 class EventSourceMappingRoutes:
     """The event source mapping operations."""
 
-    def __init__(self, mappings):
+    def __init__(self, mappings: EventSourceMappingService):
         self.mappings = mappings
 
     def routes(self) -> list[Route]:
@@ -45,31 +51,29 @@ class EventSourceMappingRoutes:
         ]
 
     async def create(self, request: Request) -> Response:
-        document = await json_body(request, _BODY_LIMIT)
+        document = await json_body(request, MAPPING_BODY_MAX)
         _check_starting_position(document)
-        validate("CreateEventSourceMapping", document)
-        config = await self.mappings.create(convert(document, CreateEventSourceMappingRequest))
-        return json_response(config, 202)
+        body = checked("CreateEventSourceMapping", document, CreateEventSourceMappingRequest)
+        return json_response(await self.mappings.create(body), 202)
 
     async def get(self, request: Request) -> Response:
         mapping_id = request.path_params["uuid"]
-        validate("GetEventSourceMapping", {"UUID": mapping_id})
+        check("GetEventSourceMapping", UUID=mapping_id)
         return json_response(await self.mappings.get(mapping_id))
 
     async def list(self, request: Request) -> Response:
         params = query_params(request, {}, "EventSourceArn", "FunctionName", "Marker", "MaxItems")
-        validate("ListEventSourceMappings", params)
+        check("ListEventSourceMappings", **params)
         return json_response(await self.mappings.list(
             params.get("EventSourceArn"), params.get("FunctionName"), params.get("Marker"), params.get("MaxItems")))
 
     async def update(self, request: Request) -> Response:
         mapping_id = request.path_params["uuid"]
-        document = await json_body(request, _BODY_LIMIT)
-        validate("UpdateEventSourceMapping", dict(document, UUID=mapping_id))
-        config = await self.mappings.update(mapping_id, convert(document, UpdateEventSourceMappingRequest))
-        return json_response(config, 202)
+        body = await parse_body(request, "UpdateEventSourceMapping", UpdateEventSourceMappingRequest,
+                                MAPPING_BODY_MAX, UUID=mapping_id)
+        return json_response(await self.mappings.update(mapping_id, body), 202)
 
     async def delete(self, request: Request) -> Response:
         mapping_id = request.path_params["uuid"]
-        validate("DeleteEventSourceMapping", {"UUID": mapping_id})
+        check("DeleteEventSourceMapping", UUID=mapping_id)
         return json_response(await self.mappings.delete(mapping_id), 202)

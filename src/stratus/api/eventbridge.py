@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from stratus.api.handlers import EVENTS_BODY_MAX, read_limited
 from stratus.api.validation import ModelChecker, validation_message
 from stratus.events.eventbridge import (
     EventBridgeError,
@@ -29,7 +30,6 @@ from stratus.events.eventbridge import (
 log = logging.getLogger("stratus.api")
 
 _CONTENT_TYPE = "application/x-amz-json-1.1"
-_BODY_LIMIT = 2 * 1024 * 1024  # a full PutEvents (256 KB of entries) fits with room for JSON escaping
 _PREFIX = "AWSEvents."
 
 
@@ -98,9 +98,9 @@ class EventBridgeRoutes:
         return Response(msgspec.json.encode(result), media_type=_CONTENT_TYPE,
                         headers={"x-amzn-RequestId": request_id})
 
-    async def _handle(self, request: Request) -> dict:
+    async def _handle(self, request: Request) -> Any:
         target = request.headers.get("x-amz-target", "")
-        operation = target[len(_PREFIX):] if target.startswith(_PREFIX) else None
+        operation = target[len(_PREFIX):] if target.startswith(_PREFIX) else ""
         handler = self.operations.get(operation) if operation else None
         if handler is None:
             raise UnknownOperationException(
@@ -114,14 +114,13 @@ class EventBridgeRoutes:
         return result
 
 
-async def _json_body(request: Request) -> dict:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > _BODY_LIMIT:
-            raise ValidationException("Total size of the entries in the request is over the limit.")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+def _too_large() -> Exception:
+    return ValidationException("Total size of the entries in the request is over the limit.")
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    """The JSON 1.1 body: EventBridge's own wording for a body too large, not JSON, or not an object."""
+    body = await read_limited(request, EVENTS_BODY_MAX, _too_large)
     if not body.strip():
         return {}
     try:

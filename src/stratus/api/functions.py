@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import functools
-import uuid
-from typing import Any
-
-import msgspec
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from stratus.api.asgi import internal_error
-from stratus.api.validation import validate
-from stratus.errors import (
-    InvalidRequestContentException,
-    LambdaError,
-    RequestEntityTooLargeException,
-    ResourceNotFoundException,
+from stratus.api.handlers import (
+    CONFIG_BODY_MAX,
+    base_url,
+    check,
+    json_response,
+    operation,
+    parse_body,
+    query,
+    query_params,
 )
+from stratus.config import Settings
+from stratus.control.functions import FunctionService
+from stratus.errors import ResourceNotFoundException
 from stratus.shapes import (
     CreateFunctionRequest,
     FunctionCodeLocation,
@@ -28,92 +28,12 @@ from stratus.shapes import (
     UpdateFunctionConfigurationRequest,
 )
 
-_encode = msgspec.json.encode
-
-
-def json_response(shape: Any, status: int = 200) -> Response:
-    return Response(_encode(shape), status_code=status, media_type="application/json")
-
-
-def error_response(error: LambdaError, request_id: str) -> Response:
-    response = Response(error.body(), status_code=error.status, media_type="application/json")
-    response.headers["x-amzn-ErrorType"] = error.error_type
-    response.headers["x-amzn-RequestId"] = request_id
-    return response
-
-
-def operation(endpoint):
-    """Map LambdaError to AWS's error response, and anything unexpected to ServiceException."""
-
-    @functools.wraps(endpoint)
-    async def wrapper(request: Request) -> Response:
-        request_id = str(uuid.uuid4())
-        try:
-            response = await endpoint(request)
-        except LambdaError as error:
-            return error_response(error, request_id)
-        except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
-            return error_response(internal_error(exc), request_id)
-        response.headers["x-amzn-RequestId"] = request_id
-        return response
-
-    return wrapper
-
-
-async def json_body(request: Request, limit: int) -> dict[str, Any]:
-    """The request's JSON object; InvalidRequestContentException if it is not one."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise RequestEntityTooLargeException(f"Request must be smaller than {limit} bytes for the operation")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestEntityTooLargeException(f"Request must be smaller than {limit} bytes for the operation")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body:
-        return {}
-    try:
-        document = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequestContentException(f"Could not parse request body into json: {exc}") from None
-    if not isinstance(document, dict):
-        raise InvalidRequestContentException("Could not parse request body into json: expected a JSON object")
-    return document
-
-
-def convert(document: dict[str, Any], shape: type):
-    try:
-        return msgspec.convert(document, shape)
-    except msgspec.ValidationError as exc:
-        raise InvalidRequestContentException(f"Could not parse request body into json: {exc}") from None
-
-
-def query(request: Request, name: str) -> str | None:
-    return request.query_params.get(name)
-
-
-def query_params(request: Request, params: dict[str, Any], *names: str) -> dict[str, Any]:
-    """Add the query-string members `names` that are present to `params` (MaxItems as an integer)."""
-    for name in names:
-        value = query(request, name)
-        if value is None:
-            continue
-        if name == "MaxItems":
-            try:
-                value = int(value)
-            except ValueError:
-                raise InvalidRequestContentException("MaxItems must be an integer") from None
-        params[name] = value
-    return params
-
 
 class FunctionRoutes:
     """CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode,
     UpdateFunctionConfiguration, DeleteFunction, GetAccountSettings, and the code download."""
 
-    def __init__(self, functions, settings):
+    def __init__(self, functions: FunctionService, settings: Settings):
         self.functions = functions
         self.settings = settings
 
@@ -133,54 +53,51 @@ class FunctionRoutes:
         ]
 
     async def create(self, request: Request) -> Response:
-        document = await json_body(request, self.settings.control_request_max_bytes)
-        validate("CreateFunction", document)
-        config = await self.functions.create(convert(document, CreateFunctionRequest))
-        return json_response(config, 201)
+        body = await parse_body(request, "CreateFunction", CreateFunctionRequest,
+                                self.settings.control_request_max_bytes)
+        return json_response(await self.functions.create(body), 201)
 
     async def get(self, request: Request) -> Response:
         name, qualifier = request.path_params["name"], query(request, "Qualifier")
-        validate("GetFunction", _without_none({"FunctionName": name, "Qualifier": qualifier}))
+        check("GetFunction", FunctionName=name, Qualifier=qualifier)
         record = await self.functions.get(name, qualifier)
-        location = f"{request.url.scheme}://{request.url.netloc}/_stratus/code/{record.code_sha256_hex}"
+        reserved = self.functions.reserved_concurrency(record.name)
         return json_response(GetFunctionResponse(
             Configuration=record.config,
-            Code=FunctionCodeLocation(RepositoryType="S3", Location=location),
+            Code=FunctionCodeLocation(RepositoryType="S3",
+                                      Location=f"{base_url(request)}/_stratus/code/{record.code_sha256_hex}"),
             Tags=record.tags or None,
-            Concurrency=None if (reserved := self.functions.invoker.concurrency.reserved(record.name)) is None
-            else {"ReservedConcurrentExecutions": reserved},
+            Concurrency=None if reserved is None else {"ReservedConcurrentExecutions": reserved},
         ))
 
     async def get_configuration(self, request: Request) -> Response:
         name, qualifier = request.path_params["name"], query(request, "Qualifier")
-        validate("GetFunctionConfiguration", _without_none({"FunctionName": name, "Qualifier": qualifier}))
+        check("GetFunctionConfiguration", FunctionName=name, Qualifier=qualifier)
         record = await self.functions.get(name, qualifier)
         return json_response(record.config)
 
     async def list(self, request: Request) -> Response:
         params = query_params(request, {}, "Marker", "MaxItems", "FunctionVersion", "MasterRegion")
-        validate("ListFunctions", params)
+        check("ListFunctions", **params)
         configs, next_marker = await self.functions.list(params.get("Marker"), params.get("MaxItems"),
                                                          all_versions=params.get("FunctionVersion") == "ALL")
         return json_response(ListFunctionsResponse(Functions=configs, NextMarker=next_marker))
 
     async def update_code(self, request: Request) -> Response:
         name = request.path_params["name"]
-        document = await json_body(request, self.settings.control_request_max_bytes)
-        validate("UpdateFunctionCode", dict(document, FunctionName=name))
-        config = await self.functions.update_code(name, convert(document, UpdateFunctionCodeRequest))
-        return json_response(config)
+        body = await parse_body(request, "UpdateFunctionCode", UpdateFunctionCodeRequest,
+                                self.settings.control_request_max_bytes, FunctionName=name)
+        return json_response(await self.functions.update_code(name, body))
 
     async def update_configuration(self, request: Request) -> Response:
         name = request.path_params["name"]
-        document = await json_body(request, 1024 * 1024)
-        validate("UpdateFunctionConfiguration", dict(document, FunctionName=name))
-        config = await self.functions.update_configuration(name, convert(document, UpdateFunctionConfigurationRequest))
-        return json_response(config)
+        body = await parse_body(request, "UpdateFunctionConfiguration", UpdateFunctionConfigurationRequest,
+                                CONFIG_BODY_MAX, FunctionName=name)
+        return json_response(await self.functions.update_configuration(name, body))
 
     async def delete(self, request: Request) -> Response:
         name, qualifier = request.path_params["name"], query(request, "Qualifier")
-        validate("DeleteFunction", _without_none({"FunctionName": name, "Qualifier": qualifier}))
+        check("DeleteFunction", FunctionName=name, Qualifier=qualifier)
         await self.functions.delete(name, qualifier)
         return Response(status_code=204)
 
@@ -196,6 +113,3 @@ class FunctionRoutes:
             raise ResourceNotFoundException("Code not found")
         return FileResponse(path, media_type="application/zip", filename=f"{sha}.zip")
 
-
-def _without_none(params: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in params.items() if value is not None}

@@ -6,21 +6,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stratus.api.functions import convert, json_body, json_response, operation, query
-from stratus.api.validation import validate
+from stratus.api.handlers import CONFIG_BODY_MAX, check, json_response, operation, parse_body, query
+from stratus.control.policy import PolicyService
 from stratus.shapes import AddPermissionRequest, AddPermissionResponse, GetPolicyResponse
-
-_MAX_BODY = 1024 * 1024
-
-
-def _present(params: dict) -> dict:
-    return {key: value for key, value in params.items() if value is not None}
 
 
 class PolicyRoutes:
     """The resource-based policy operations of functions, versions and aliases."""
 
-    def __init__(self, policies):
+    def __init__(self, policies: PolicyService):
         self.policies = policies
 
     def routes(self) -> list[Route]:
@@ -33,21 +27,20 @@ class PolicyRoutes:
 
     async def add_permission(self, request: Request) -> Response:
         name, qualifier = request.path_params["name"], query(request, "Qualifier")
-        document = await json_body(request, _MAX_BODY)
-        validate("AddPermission", _present(dict(document, FunctionName=name, Qualifier=qualifier)))
-        statement = await self.policies.add_permission(name, qualifier, convert(document, AddPermissionRequest))
+        body = await parse_body(request, "AddPermission", AddPermissionRequest, CONFIG_BODY_MAX,
+                                FunctionName=name, Qualifier=qualifier)
+        statement = await self.policies.add_permission(name, qualifier, body)
         return json_response(AddPermissionResponse(Statement=statement), 201)
 
     async def remove_permission(self, request: Request) -> Response:
         name, sid = request.path_params["name"], request.path_params["sid"]
         qualifier, revision_id = query(request, "Qualifier"), query(request, "RevisionId")
-        validate("RemovePermission", _present(
-            {"FunctionName": name, "StatementId": sid, "Qualifier": qualifier, "RevisionId": revision_id}))
+        check("RemovePermission", FunctionName=name, StatementId=sid, Qualifier=qualifier, RevisionId=revision_id)
         await self.policies.remove_permission(name, sid, qualifier, revision_id)
         return Response(status_code=204)
 
     async def get_policy(self, request: Request) -> Response:
         name, qualifier = request.path_params["name"], query(request, "Qualifier")
-        validate("GetPolicy", _present({"FunctionName": name, "Qualifier": qualifier}))
+        check("GetPolicy", FunctionName=name, Qualifier=qualifier)
         policy, revision_id = await self.policies.get_policy(name, qualifier)
         return json_response(GetPolicyResponse(Policy=policy, RevisionId=revision_id))

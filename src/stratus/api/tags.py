@@ -6,17 +6,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stratus.api.functions import convert, json_body, json_response, operation
-from stratus.api.validation import validate
+from stratus.api.handlers import CONFIG_BODY_MAX, check, json_response, operation, parse_body
+from stratus.control.tags import TagService
 from stratus.shapes import ListTagsResponse, TagResourceRequest
-
-_MAX_BODY = 1024 * 1024
 
 
 class TagRoutes:
     """Tag operations; the resource ARN is the rest of the path (a malformed one gets the model's error)."""
 
-    def __init__(self, tags):
+    def __init__(self, tags: TagService):
         self.tags = tags
 
     def routes(self) -> list[Route]:
@@ -29,19 +27,18 @@ class TagRoutes:
 
     async def tag_resource(self, request: Request) -> Response:
         arn = request.path_params["arn"]
-        document = await json_body(request, _MAX_BODY)
-        validate("TagResource", dict(document, Resource=arn))
-        await self.tags.tag(arn, convert(document, TagResourceRequest).Tags or {})
+        body = await parse_body(request, "TagResource", TagResourceRequest, CONFIG_BODY_MAX, Resource=arn)
+        await self.tags.tag(arn, body.Tags or {})
         return Response(status_code=204)
 
     async def untag_resource(self, request: Request) -> Response:
         arn = request.path_params["arn"]
         keys = request.query_params.getlist("tagKeys")
-        validate("UntagResource", {"Resource": arn, "TagKeys": keys or None})
+        check("UntagResource", Resource=arn, TagKeys=keys or None)
         await self.tags.untag(arn, keys)
         return Response(status_code=204)
 
     async def list_tags(self, request: Request) -> Response:
         arn = request.path_params["arn"]
-        validate("ListTags", {"Resource": arn})
+        check("ListTags", Resource=arn)
         return json_response(ListTagsResponse(Tags=await self.tags.list(arn)))

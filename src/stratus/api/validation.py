@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-import botocore.session
+import botocore.session  # type: ignore[import-untyped]
 
 from stratus.errors import ValidationException
 
 
-@functools.lru_cache(maxsize=None)
-def service_model(service: str = "lambda"):
+@functools.cache
+def service_model(service: str = "lambda") -> Any:
     """A service model botocore ships (each loaded once): the authority for shapes and constraints."""
     return botocore.session.get_session().get_service_model(service)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(pattern: str) -> re.Pattern:
     return re.compile(pattern)
 
@@ -70,51 +71,80 @@ class ModelChecker:
             self._check(shape, params, "", problems)
         return problems
 
-    def _check(self, shape, value: Any, path: str, problems: list[str]) -> None:
-        meta = shape.metadata
+    def _check(self, shape: Any, value: Any, path: str, problems: list[str]) -> None:
         kind = shape.type_name
         if self.type_error is not None:
             expected = _JSON_TYPES.get(kind)
             if expected and (not isinstance(value, expected) or (isinstance(value, bool) and kind != "boolean")):
                 raise self.type_error(f"Unexpected value type for '{path or shape.name}': expected {kind}.")
-        fail = lambda rule: problems.append(  # noqa: E731
-            f"Value {self.describe(value)} at '{path}' failed to satisfy constraint: {rule}")
-        if kind == "string" and isinstance(value, str):
-            if "min" in meta and len(value) < meta["min"]:
-                fail(f"Member must have length greater than or equal to {meta['min']}")
-            if "max" in meta and len(value) > meta["max"]:
-                fail(f"Member must have length less than or equal to {meta['max']}")
-            if "enum" in meta and value not in meta["enum"]:
-                fail(f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
-            if "pattern" in meta and not _compiled(meta["pattern"]).fullmatch(value):
-                fail(f"Member must satisfy regular expression pattern: {meta['pattern']}")
-        elif kind in ("integer", "long") and isinstance(value, int) and not isinstance(value, bool):
-            if "min" in meta and value < meta["min"]:
-                fail(f"Member must have value greater than or equal to {meta['min']}")
-            if "max" in meta and value > meta["max"]:
-                fail(f"Member must have value less than or equal to {meta['max']}")
-        elif kind == "list" and isinstance(value, list):
-            if "min" in meta and len(value) < meta["min"]:
-                fail(f"Member must have length greater than or equal to {meta['min']}")
-            if "max" in meta and len(value) > meta["max"]:
-                fail(f"Member must have length less than or equal to {meta['max']}")
-            for index, item in enumerate(value):
-                if item is not None or self.type_error is None:
-                    self._check(shape.member, item, self.list_item_path(path, index), problems)
-        elif kind == "map" and isinstance(value, dict):
-            for key, item in value.items():
-                self._check(shape.key, key, path, problems)
-                if item is not None or self.type_error is None:
-                    self._check(shape.value, item, path, problems)
-        elif kind == "structure" and isinstance(value, dict):
-            for name in meta.get("required", []):
-                if value.get(name) is None:
-                    problems.append(f"Value null at '{_member_path(path, name)}' failed to satisfy constraint: "
-                                    "Member must not be null")
-            for name, member in shape.members.items():
-                if value.get(name) is not None:
-                    self._check(member, value[name], _member_path(path, name), problems)
+        check = self._checks.get(kind)
+        if check is not None:
+            check(self, shape, value, path, problems)
 
+    def _fail(self, problems: list[str], value: Any, path: str, rule: str) -> None:
+        problems.append(f"Value {self.describe(value)} at '{path}' failed to satisfy constraint: {rule}")
+
+    def _check_string(self, shape: Any, value: Any, path: str, problems: list[str]) -> None:
+        if not isinstance(value, str):
+            return
+        meta = shape.metadata
+        self._check_length(meta, value, path, problems)
+        if "enum" in meta and value not in meta["enum"]:
+            self._fail(problems, value, path, f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
+        if "pattern" in meta and not _compiled(meta["pattern"]).fullmatch(value):
+            self._fail(problems, value, path, f"Member must satisfy regular expression pattern: {meta['pattern']}")
+
+    def _check_length(self, meta: dict[str, Any], value: str | list[Any], path: str, problems: list[str]) -> None:
+        if "min" in meta and len(value) < meta["min"]:
+            self._fail(problems, value, path, f"Member must have length greater than or equal to {meta['min']}")
+        if "max" in meta and len(value) > meta["max"]:
+            self._fail(problems, value, path, f"Member must have length less than or equal to {meta['max']}")
+
+    def _check_integer(self, shape: Any, value: Any, path: str, problems: list[str]) -> None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return
+        meta = shape.metadata
+        if "min" in meta and value < meta["min"]:
+            self._fail(problems, value, path, f"Member must have value greater than or equal to {meta['min']}")
+        if "max" in meta and value > meta["max"]:
+            self._fail(problems, value, path, f"Member must have value less than or equal to {meta['max']}")
+
+    def _check_list(self, shape: Any, value: Any, path: str, problems: list[str]) -> None:
+        if not isinstance(value, list):
+            return
+        self._check_length(shape.metadata, value, path, problems)
+        for index, item in enumerate(value):
+            if item is not None or self.type_error is None:
+                self._check(shape.member, item, self.list_item_path(path, index), problems)
+
+    def _check_map(self, shape: Any, value: Any, path: str, problems: list[str]) -> None:
+        if not isinstance(value, dict):
+            return
+        for key, item in value.items():
+            self._check(shape.key, key, path, problems)
+            if item is not None or self.type_error is None:
+                self._check(shape.value, item, path, problems)
+
+    def _check_structure(self, shape: Any, value: Any, path: str, problems: list[str]) -> None:
+        if not isinstance(value, dict):
+            return
+        for name in shape.metadata.get("required", []):
+            if value.get(name) is None:
+                problems.append(f"Value null at '{_member_path(path, name)}' failed to satisfy constraint: "
+                                "Member must not be null")
+        for name, member in shape.members.items():
+            if value.get(name) is not None:
+                self._check(member, value[name], _member_path(path, name), problems)
+
+    # One check per kind of shape; other kinds (boolean, blob, timestamp, ...) have no constraints here.
+    _checks: dict[str, Callable[[ModelChecker, Any, Any, str, list[str]], None]] = {
+        "string": _check_string,
+        "integer": _check_integer,
+        "long": _check_integer,
+        "list": _check_list,
+        "map": _check_map,
+        "structure": _check_structure,
+    }
 
 _LAMBDA = ModelChecker()
 

@@ -6,17 +6,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stratus.api.functions import convert, json_body, json_response, operation, query_params
-from stratus.api.validation import validate
+from stratus.api.handlers import CONFIG_BODY_MAX, check, json_response, operation, parse_body, query_params
+from stratus.control.aliases import AliasService
+from stratus.control.functions import FunctionService
 from stratus.shapes import CreateAliasRequest, PublishVersionRequest, UpdateAliasRequest
-
-_BODY_LIMIT = 1024 * 1024
 
 
 class VersionRoutes:
     """Versions and aliases of a function."""
 
-    def __init__(self, functions, aliases):
+    def __init__(self, functions: FunctionService, aliases: AliasService):
         self.functions = functions
         self.aliases = aliases
 
@@ -34,43 +33,40 @@ class VersionRoutes:
 
     async def publish(self, request: Request) -> Response:
         name = request.path_params["name"]
-        document = await json_body(request, _BODY_LIMIT)
-        validate("PublishVersion", dict(document, FunctionName=name))
-        config = await self.functions.publish_version(name, convert(document, PublishVersionRequest))
-        return json_response(config, 201)
+        body = await parse_body(request, "PublishVersion", PublishVersionRequest, CONFIG_BODY_MAX, FunctionName=name)
+        return json_response(await self.functions.publish_version(name, body), 201)
 
     async def list_versions(self, request: Request) -> Response:
         name = request.path_params["name"]
         params = query_params(request, {"FunctionName": name}, "Marker", "MaxItems")
-        validate("ListVersionsByFunction", params)
+        check("ListVersionsByFunction", **params)
         return json_response(await self.functions.list_versions(name, params.get("Marker"), params.get("MaxItems")))
 
     async def create_alias(self, request: Request) -> Response:
         name = request.path_params["name"]
-        document = await json_body(request, _BODY_LIMIT)
-        validate("CreateAlias", dict(document, FunctionName=name))
-        return json_response(await self.aliases.create(name, convert(document, CreateAliasRequest)), 201)
+        body = await parse_body(request, "CreateAlias", CreateAliasRequest, CONFIG_BODY_MAX, FunctionName=name)
+        return json_response(await self.aliases.create(name, body), 201)
 
     async def list_aliases(self, request: Request) -> Response:
         name = request.path_params["name"]
         params = query_params(request, {"FunctionName": name}, "Marker", "MaxItems", "FunctionVersion")
-        validate("ListAliases", params)
+        check("ListAliases", **params)
         return json_response(await self.aliases.list(name, params.get("FunctionVersion"), params.get("Marker"),
                                                      params.get("MaxItems")))
 
     async def get_alias(self, request: Request) -> Response:
         name, alias = request.path_params["name"], request.path_params["alias"]
-        validate("GetAlias", {"FunctionName": name, "Name": alias})
+        check("GetAlias", FunctionName=name, Name=alias)
         return json_response(await self.aliases.get(name, alias))
 
     async def update_alias(self, request: Request) -> Response:
         name, alias = request.path_params["name"], request.path_params["alias"]
-        document = await json_body(request, _BODY_LIMIT)
-        validate("UpdateAlias", dict(document, FunctionName=name, Name=alias))
-        return json_response(await self.aliases.update(name, alias, convert(document, UpdateAliasRequest)))
+        body = await parse_body(request, "UpdateAlias", UpdateAliasRequest, CONFIG_BODY_MAX,
+                                FunctionName=name, Name=alias)
+        return json_response(await self.aliases.update(name, alias, body))
 
     async def delete_alias(self, request: Request) -> Response:
         name, alias = request.path_params["name"], request.path_params["alias"]
-        validate("DeleteAlias", {"FunctionName": name, "Name": alias})
+        check("DeleteAlias", FunctionName=name, Name=alias)
         await self.aliases.delete(name, alias)
         return Response(status_code=204)

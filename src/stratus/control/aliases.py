@@ -6,8 +6,9 @@ import uuid
 
 import msgspec
 
-from stratus.control.functions import LATEST, FunctionService, is_version_number
+from stratus.control.functions import FunctionService
 from stratus.control.paging import paginate
+from stratus.control.registry import LATEST, is_version_number
 from stratus.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,
@@ -36,7 +37,7 @@ class AliasService:
         async with functions.lock:
             name = self._function_name(reference)
             self._check_version(name, request.FunctionVersion)
-            existing = functions.aliases.get(name, {}).get(request.Name)
+            existing = functions.registry.alias(name, request.Name)
             if existing is not None:
                 raise ResourceConflictException(f"Alias already exists: {existing.AliasArn}")
             alias = AliasConfiguration(
@@ -50,7 +51,7 @@ class AliasService:
 
     async def get(self, reference: str, alias_name: str) -> AliasConfiguration:
         name = self._function_name(reference)
-        alias = self.functions.aliases.get(name, {}).get(alias_name)
+        alias = self.functions.registry.alias(name, alias_name)
         if alias is None:
             raise ResourceNotFoundException(f"Cannot find alias arn: {self.arns.function(name, alias_name)}")
         return alias
@@ -58,7 +59,7 @@ class AliasService:
     async def list(self, reference: str, function_version: str | None, marker: str | None,
                    max_items: int | None) -> ListAliasesResponse:
         name = self._function_name(reference)
-        aliases = sorted(self.functions.aliases.get(name, {}).values(), key=lambda alias: alias.Name)
+        aliases = sorted(self.functions.registry.aliases_of(name), key=lambda alias: alias.Name or "")
         if function_version is not None:
             aliases = [alias for alias in aliases if alias.FunctionVersion == function_version]
         page, next_marker = paginate(aliases, marker, max_items, lambda alias: alias.Name)
@@ -68,7 +69,7 @@ class AliasService:
         functions = self.functions
         async with functions.lock:
             name = self._function_name(reference)
-            alias = functions.aliases.get(name, {}).get(alias_name)
+            alias = functions.registry.alias(name, alias_name)
             if alias is None:
                 raise ResourceNotFoundException(f"Alias not found: {self.arns.function(name, alias_name)}")
             if request.RevisionId and request.RevisionId != alias.RevisionId:
@@ -96,27 +97,27 @@ class AliasService:
         functions = self.functions
         async with functions.lock:
             name = self._function_name(reference)
-            if alias_name not in functions.aliases.get(name, {}):
+            if functions.registry.alias(name, alias_name) is None:
                 return
             await functions.store.apply(deletes=[("alias", f"{name}:{alias_name}")])
-            del functions.aliases[name][alias_name]
+            functions.registry.remove_alias(name, alias_name)
             for forget in functions.on_qualifier_deleted:
                 await forget(name, alias_name)
 
     # ------------------------------------------------------------------ rules
     def _function_name(self, reference: str) -> str:
         name, qualifier = self.arns.resolve(reference)
-        if name not in self.functions._records or qualifier is not None:
+        if self.functions.registry.latest(name) is None or qualifier is not None:
             raise ResourceNotFoundException(f"Function not found: {self.arns.function(name, qualifier)}")
         return name
 
     def _check_version(self, name: str, version: str) -> None:
         if version == LATEST:
             return
-        if not is_version_number(version) or version not in self.functions.versions.get(name, {}):
+        if not is_version_number(version) or self.functions.registry.version(name, version) is None:
             raise ResourceNotFoundException(f"Function not found: {self.arns.function(name, version)}")
 
-    def _routing(self, name: str, main_version: str,
+    def _routing(self, name: str, main_version: str | None,
                  routing: AliasRoutingConfiguration | None) -> AliasRoutingConfiguration | None:
         weights = routing.AdditionalVersionWeights if routing else None
         if not weights:
@@ -126,19 +127,22 @@ class AliasService:
         (version, weight), = weights.items()
         if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0.0 <= weight < 1.0:
             raise ValidationException(
-                f"1 validation error detected: Value '{{{version}={weight}}}' at 'routingConfig.additionalVersionWeights' "
-                "failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less than or "
+                f"1 validation error detected: Value '{{{version}={weight}}}' at "
+                "'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy "
+                "constraint: [Member must have value less than or "
                 "equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]")
         if version == main_version:
             raise InvalidParameterValueException(
                 f"Invalid function version {main_version}. Function version {main_version} is already included in "
                 "routing configuration.")
         if main_version == LATEST:
-            raise InvalidParameterValueException("$LATEST is not supported for an alias pointing to more than 1 version")
+            raise InvalidParameterValueException(
+                "$LATEST is not supported for an alias pointing to more than 1 version")
         if not is_version_number(version):
             raise ValidationException(
-                f"1 validation error detected: Value '{{{version}={weight}}}' at 'routingConfig.additionalVersionWeights' "
-                "failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or "
+                f"1 validation error detected: Value '{{{version}={weight}}}' at "
+                "'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map keys must satisfy "
+                "constraint: [Member must have length less than or "
                 "equal to 1024, Member must have length greater than or equal to 1, Member must satisfy regular "
                 "expression pattern: [0-9]+]")
         self._check_version(name, version)
@@ -146,4 +150,4 @@ class AliasService:
 
     async def _put(self, name: str, alias: AliasConfiguration) -> None:
         await self.functions.store.apply(puts=[("alias", f"{name}:{alias.Name}", msgspec.json.encode(alias))])
-        self.functions.aliases.setdefault(name, {})[alias.Name] = alias
+        self.functions.registry.put_alias(name, alias)

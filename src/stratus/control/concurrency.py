@@ -123,7 +123,7 @@ class ConcurrencyService:
                     "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version")
             if alias is None and any(
                     other.FunctionVersion == qualifier and f"{name}:{other.Name}" in self.invoker.provisioners
-                    for other in functions.aliases.get(name, {}).values()):
+                    for other in functions.registry.aliases_of(name)):
                 raise ResourceConflictException("Version is pointed by a Provisioned Concurrency alias")
             current = self.invoker.provisioners.get(key)
             replaced = current.requested if current else 0

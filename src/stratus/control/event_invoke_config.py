@@ -14,8 +14,9 @@ from typing import NamedTuple
 
 import msgspec
 
-from stratus.control.functions import LATEST, FunctionService, is_version_number
+from stratus.control.functions import FunctionService
 from stratus.control.paging import paginate
+from stratus.control.registry import LATEST, is_version_number
 from stratus.errors import InvalidParameterValueException, ResourceNotFoundException
 from stratus.shapes import (
     DestinationConfig,
@@ -119,7 +120,8 @@ class EventInvokeConfigService:
             await self.functions.store.apply(deletes=[(KIND, key)])
             self._configs.pop(key, None)
 
-    async def list(self, reference: str, marker: str | None, max_items: int | None) -> ListFunctionEventInvokeConfigsResponse:
+    async def list(self, reference: str, marker: str | None,
+                   max_items: int | None) -> ListFunctionEventInvokeConfigsResponse:
         name, _ = self.arns.resolve(reference)
         try:
             record, _, _ = self.functions.lookup(name)
@@ -128,7 +130,7 @@ class EventInvokeConfigService:
         prefix = f"{name}:"
         items = [self._describe(name, key[len(prefix):], document) for key, document in self._configs.items()
                  if key.startswith(prefix) and document.created_ms == record.created_ms]
-        items.sort(key=lambda item: item.FunctionArn)
+        items.sort(key=lambda item: item.FunctionArn or "")
         page, next_marker = paginate(items, marker, max_items, lambda item: item.FunctionArn)
         return ListFunctionEventInvokeConfigsResponse(FunctionEventInvokeConfigs=page, NextMarker=next_marker)
 
@@ -193,7 +195,8 @@ class EventInvokeConfigService:
             success = f"OnSuccess(destination={on_success})" if on_success else "null"
             failure = f"OnFailure(destination={on_failure})" if on_failure else "null"
             raise InvalidParameterValueException(
-                f"The provided destination config DestinationConfig(onSuccess={success}, onFailure={failure}) is invalid.")
+                f"The provided destination config DestinationConfig(onSuccess={success}, onFailure={failure}) "
+                "is invalid.")
         return on_success, on_failure
 
     def _valid_destination(self, name: str, arn: str) -> bool:

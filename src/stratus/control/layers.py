@@ -12,26 +12,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import dataclasses
 import hashlib
-import os
 import re
-import shutil
 import uuid
+from collections.abc import Collection
 from pathlib import Path
-from typing import Collection
 
 import msgspec
 
 from stratus.config import Settings
-from stratus.control.functions import checked_unzipped_size, version_key
+from stratus.control.code import CodePackages, overlay_all
 from stratus.control.paging import DEFAULT_MAX_ITEMS, decode_marker, encode_marker
+from stratus.control.policy import (
+    allow_statement,
+    check_new_statement_id,
+    policy_document,
+    statement_json,
+    without_statement,
+)
+from stratus.control.registry import version_key
 from stratus.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,
-    RequestEntityTooLargeException,
-    ResourceConflictException,
     ResourceNotFoundException,
     ValidationException,
 )
@@ -50,7 +53,7 @@ from stratus.shapes import (
     PublishLayerVersionRequest,
 )
 from stratus.store.base import Store
-from stratus.store.blobs import BadZip, BlobStore, build_folder
+from stratus.store.blobs import BlobStore, build_folder
 from stratus.timestamps import lambda_time
 
 VERSION_KIND = "layer-version"
@@ -73,11 +76,6 @@ _REVISION_MISMATCH = ("The Revision Id provided does not match the latest Revisi
 
 _encode = msgspec.json.encode
 _decode_record = msgspec.json.Decoder(LayerVersionRecord).decode
-
-
-def _compact(document) -> str:
-    """JSON as AWS writes policies: no spaces, keys in insertion order."""
-    return msgspec.json.encode(document).decode()
 
 
 def check_layer_version_arn(arn: str) -> None:
@@ -104,8 +102,10 @@ class LayerService:
         self.settings = settings
         self.store = store
         self.blobs = blobs
+        self.packages = CodePackages(settings, blobs)
         self.region = settings.region
         self.account_id = settings.account_id
+        self._ours = (settings.region, settings.account_id)
         self.opt_root = settings.data_dir / "opt"
         self._versions: dict[str, dict[int, LayerVersionRecord]] = {}  # tombstones included
         self._last: dict[str, int] = {}  # per layer: the highest version number ever issued
@@ -196,7 +196,8 @@ class LayerService:
         return architecture is None or architecture in (record.compatible_architectures or ())
 
     # ------------------------------------------------------------------ operations
-    async def publish(self, reference: str, request: PublishLayerVersionRequest, base_url: str) -> GetLayerVersionResponse:
+    async def publish(self, reference: str, request: PublishLayerVersionRequest,
+                      base_url: str) -> GetLayerVersionResponse:
         name, ours, arn = self._parse(reference)
         if not ours:
             raise InvalidParameterValueException(
@@ -209,21 +210,15 @@ class LayerService:
                 "upload the .zip in Content.ZipFile.")
         if not content.ZipFile:
             raise InvalidParameterValueException("Please provide a source for the layer content: Content.ZipFile.")
-        try:
-            data = base64.b64decode(content.ZipFile, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidParameterValueException("Content.ZipFile is not valid base64.") from None
-        if len(data) > self.settings.zip_direct_upload_max_bytes:
-            raise RequestEntityTooLargeException(
-                f"Request must be smaller than {self.settings.control_request_max_bytes} bytes for the operation")
-        sha_hex, unzipped_size = await asyncio.to_thread(self._store_content, data)
+        data = self.packages.decode(content.ZipFile, "Content.ZipFile")
+        sha_hex, unzipped_size = await asyncio.to_thread(self.packages.layer_content, data)
         async with self._lock:
             version = self._last.get(name, 0) + 1
             record = LayerVersionRecord(
                 name=name, version=version, sha256_hex=sha_hex, code_size=len(data), unzipped_size=unzipped_size,
                 created=lambda_time(), description=request.Description or "",
-                compatible_runtimes=request.CompatibleRuntimes, compatible_architectures=request.CompatibleArchitectures,
-                license_info=request.LicenseInfo,
+                compatible_runtimes=request.CompatibleRuntimes,
+                compatible_architectures=request.CompatibleArchitectures, license_info=request.LicenseInfo,
             )
             await self.store.apply(puts=[
                 (VERSION_KIND, version_key(name, version), _encode(record)),
@@ -232,16 +227,6 @@ class LayerService:
             self._versions.setdefault(name, {})[version] = record
             self._last[name] = version
         return self.describe(record, base_url)
-
-    def _store_content(self, data: bytes) -> tuple[str, int]:
-        """Check, store and unpack a layer zip (blocking: runs in a worker thread)."""
-        unzipped_size = checked_unzipped_size(data, self.settings.unzipped_code_max_bytes)
-        sha_hex = self.blobs.put(data)
-        try:
-            self.blobs.unpacked(sha_hex)
-        except BadZip as exc:
-            raise InvalidParameterValueException(f"Could not unzip uploaded file: {exc}") from None
-        return sha_hex, unzipped_size
 
     async def get(self, reference: str, version: int, base_url: str) -> GetLayerVersionResponse:
         self._check_version_number(version)
@@ -271,7 +256,7 @@ class LayerService:
             if not matching:
                 continue
             if len(items) == limit:
-                next_marker = encode_marker(items[-1].LayerName)
+                next_marker = encode_marker(items[-1].LayerName or "")
                 break
             latest = self._versions[name][max(matching)]
             items.append(LayersListItem(LayerName=name, LayerArn=self.layer_arn(name),
@@ -312,39 +297,25 @@ class LayerService:
                              revision_id: str | None) -> AddLayerVersionPermissionResponse:
         async with self._lock:
             record = self._version_for_policy(reference, version)
-            if any(statement["Sid"] == request.StatementId for statement in record.statements):
-                raise ResourceConflictException(
-                    f"The statement id ({request.StatementId}) provided already exists. Please provide a new "
-                    "statement id, or remove the existing statement.")
+            check_new_statement_id(record.statements, request.StatementId)
             if revision_id is not None and revision_id != record.policy_revision:
                 raise PreconditionFailedException(_REVISION_MISMATCH)
-            statement = self._statement(record, request)
+            condition = {"StringEquals": {"aws:PrincipalOrgID": request.OrganizationId}} \
+                if request.OrganizationId else None
+            statement = allow_statement(request.StatementId, request.Principal, request.Action,
+                                        self.layer_version_arn(record.name, record.version), condition)
             updated = msgspec.structs.replace(
                 record, statements=[*record.statements, statement], policy_revision=str(uuid.uuid4()))
             await self._save(updated)
-        return AddLayerVersionPermissionResponse(Statement=_compact(statement), RevisionId=updated.policy_revision)
-
-    def _statement(self, record: LayerVersionRecord, request: AddLayerVersionPermissionRequest) -> dict:
-        principal = request.Principal
-        if principal != "*":
-            principal = {"AWS": principal if principal.startswith("arn:") else f"arn:aws:iam::{principal}:root"}
-        statement = {
-            "Sid": request.StatementId,
-            "Effect": "Allow",
-            "Principal": principal,
-            "Action": request.Action,
-            "Resource": self.layer_version_arn(record.name, record.version),
-        }
-        if request.OrganizationId:
-            statement["Condition"] = {"StringEquals": {"aws:PrincipalOrgID": request.OrganizationId}}
-        return statement
+        return AddLayerVersionPermissionResponse(Statement=statement_json(statement),
+                                                 RevisionId=updated.policy_revision)
 
     async def get_policy(self, reference: str, version: int) -> GetLayerVersionPolicyResponse:
         record = self._version_for_policy(reference, version)
         if not record.statements:
             raise ResourceNotFoundException("No policy is associated with the given resource.")
-        policy = {"Version": "2012-10-17", "Id": "default", "Statement": record.statements}
-        return GetLayerVersionPolicyResponse(Policy=_compact(policy), RevisionId=record.policy_revision)
+        return GetLayerVersionPolicyResponse(Policy=policy_document(record.statements).decode(),
+                                             RevisionId=record.policy_revision)
 
     async def remove_permission(self, reference: str, version: int, statement_id: str,
                                 revision_id: str | None) -> None:
@@ -352,9 +323,7 @@ class LayerService:
             record = self._version_for_policy(reference, version)
             if revision_id is not None and revision_id != record.policy_revision:
                 raise PreconditionFailedException(_REVISION_MISMATCH)
-            remaining = [statement for statement in record.statements if statement["Sid"] != statement_id]
-            if len(remaining) == len(record.statements):
-                raise ResourceNotFoundException(f"Statement {statement_id} is not found in resource policy.")
+            remaining = without_statement(record.statements, statement_id)
             await self._save(msgspec.structs.replace(
                 record, statements=remaining, policy_revision=str(uuid.uuid4()) if remaining else None))
 
@@ -390,7 +359,7 @@ class LayerService:
                     f"Layers are not in the same region as the function. Layers are expected to be in region "
                     f"{self.region}.")
             record = None
-            if match and (match["partition"], match["region"], match["account"]) == ("aws", self.region, self.account_id):
+            if match and (match["partition"], match["region"], match["account"]) == ("aws", *self._ours):
                 record = self._versions.get(match["name"], {}).get(int(match["version"]))
             if record is None or (record.deleted and arn not in already_attached):
                 raise InvalidParameterValueException(f"Layer version {arn} does not exist.")
@@ -451,35 +420,7 @@ class LayerService:
             if not target.is_dir():
                 roots = [self.blobs.unpacked(sha) for sha in shas]
                 self.opt_root.mkdir(parents=True, exist_ok=True)
-                build_folder(target, lambda staging: _overlay_all(roots, staging))
+                build_folder(target, lambda staging: overlay_all(roots, staging))
         self._opt_dirs[key] = target
         return target
 
-
-def _overlay_all(roots: list[Path], into: Path) -> None:
-    for root in roots:
-        _overlay(root, into)
-
-
-def _overlay(source: Path, into: Path) -> None:
-    """Put `source`'s tree over `into`: its files replace what is there (a file replaces a folder and
-    the other way round). Files are hard links to the unpacked layer (copies across file systems)."""
-    for directory, dirnames, filenames in os.walk(source):
-        relative = os.path.relpath(directory, source)
-        destination = into if relative == "." else into / relative
-        for name in dirnames:
-            path = destination / name
-            if path.is_symlink() or (path.exists() and not path.is_dir()):
-                path.unlink()
-            path.mkdir(mode=0o755, exist_ok=True)
-        for name in filenames:
-            path = destination / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif path.is_symlink() or path.exists():
-                path.unlink()
-            origin = os.path.join(directory, name)
-            try:
-                os.link(origin, path)
-            except OSError:
-                shutil.copy2(origin, path)

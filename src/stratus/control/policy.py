@@ -3,16 +3,19 @@
 The function, each version and each alias has its own policy: a store document of kind "policy" keyed
 `"<function>:<version or alias, empty for the function>"`, holding the statements in order and the
 policy's RevisionId (a new one on every change). Policies are stored faithfully; enforcing them on
-callers comes with authentication.
+callers comes with authentication. The statement helpers here (principal, statement, Sid checks,
+document) serve layer version permissions too (control/layers.py).
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from stratus.control.registry import LATEST
 from stratus.errors import (
     InvalidParameterValueException,
     PolicyLengthExceededException,
@@ -22,8 +25,10 @@ from stratus.errors import (
 )
 from stratus.shapes import AddPermissionRequest
 
+if TYPE_CHECKING:  # functions import layers, which use the statement helpers here
+    from stratus.control.functions import FunctionService
+
 POLICY_KIND = "policy"
-LATEST = "$LATEST"
 MAX_POLICY_BYTES = 20480  # Lambda's limit on a function's resource-based policy
 
 _ACCOUNT = re.compile(r"\d{12}")
@@ -40,11 +45,53 @@ class StoredPolicy(msgspec.Struct):
     """A policy at rest: its statements (each kept as the ordered JSON object AWS returns) and revision."""
 
     RevisionId: str
-    Statement: list[dict]
+    Statement: list[dict[str, Any]]
 
     def document(self) -> bytes:
         """The policy exactly as GetPolicy returns it (compact JSON, AWS's member order)."""
-        return msgspec.json.encode({"Version": "2012-10-17", "Id": "default", "Statement": self.Statement})
+        return policy_document(self.Statement)
+
+
+def policy_document(statements: list[dict[str, Any]]) -> bytes:
+    """A resource-based policy (of a function, version, alias or layer version) as AWS returns it: compact
+    JSON, members in AWS's order."""
+    return msgspec.json.encode({"Version": "2012-10-17", "Id": "default", "Statement": statements})
+
+
+def statement_json(statement: dict[str, Any]) -> str:
+    """One statement as the JSON string AddPermission and AddLayerVersionPermission answer with."""
+    return msgspec.json.encode(statement).decode()
+
+
+def allow_statement(sid: str, principal: str, action: str, resource: str,
+                    condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An Allow statement with its members in AWS's order (Condition only when there is one)."""
+    statement: dict[str, Any] = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": principal_element(principal),
+        "Action": action,
+        "Resource": resource,
+    }
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def check_new_statement_id(statements: list[dict[str, Any]], sid: str) -> None:
+    """ResourceConflictException if a statement of the policy already has this Sid."""
+    if any(statement.get("Sid") == sid for statement in statements):
+        raise ResourceConflictException(
+            f"The statement id ({sid}) provided already exists. "
+            "Please provide a new statement id, or remove the existing statement.")
+
+
+def without_statement(statements: list[dict[str, Any]], sid: str) -> list[dict[str, Any]]:
+    """The statements but the one with this Sid; ResourceNotFoundException if there is none."""
+    remaining = [statement for statement in statements if statement.get("Sid") != sid]
+    if len(remaining) == len(statements):
+        raise ResourceNotFoundException(f"Statement {sid} is not found in resource policy.")
+    return remaining
 
 
 def policy_key(function_name: str, qualifier: str | None) -> str:
@@ -52,7 +99,7 @@ def policy_key(function_name: str, qualifier: str | None) -> str:
     return f"{function_name}:{qualifier or ''}"
 
 
-def principal_element(principal: str):
+def principal_element(principal: str) -> str | dict[str, str]:
     """The Principal element Lambda writes for an AddPermission Principal."""
     if principal == "*":
         return "*"
@@ -62,22 +109,18 @@ def principal_element(principal: str):
         return {"Service": principal}
     if _IAM_ARN.fullmatch(principal):
         return {"AWS": principal}
-    raise InvalidParameterValueException("The provided principal was invalid. Please check the principal and try again.")
+    raise InvalidParameterValueException(
+        "The provided principal was invalid. Please check the principal and try again.")
 
 
-def build_statement(request: AddPermissionRequest, resource_arn: str) -> dict:
+def build_statement(request: AddPermissionRequest, resource_arn: str) -> dict[str, Any]:
     """The policy statement AddPermission adds, with its members and conditions in AWS's order."""
     if request.FunctionUrlAuthType is not None and request.Action != "lambda:InvokeFunctionUrl":
-        raise InvalidParameterValueException("FunctionUrlAuthType is only supported for lambda:InvokeFunctionUrl action")
+        raise InvalidParameterValueException(
+            "FunctionUrlAuthType is only supported for lambda:InvokeFunctionUrl action")
     if request.InvokedViaFunctionUrl and request.Action != "lambda:InvokeFunction":
-        raise InvalidParameterValueException("InvokedViaFunctionUrl is only supported for lambda:InvokeFunction action")
-    statement = {
-        "Sid": request.StatementId,
-        "Effect": "Allow",
-        "Principal": principal_element(request.Principal),
-        "Action": request.Action,
-        "Resource": resource_arn,
-    }
+        raise InvalidParameterValueException(
+            "InvokedViaFunctionUrl is only supported for lambda:InvokeFunction action")
     string_equals = {}
     if request.SourceAccount is not None:
         string_equals["AWS:SourceAccount"] = request.SourceAccount
@@ -87,22 +130,20 @@ def build_statement(request: AddPermissionRequest, resource_arn: str) -> dict:
         string_equals["aws:PrincipalOrgID"] = request.PrincipalOrgID
     if request.EventSourceToken is not None:
         string_equals["lambda:EventSourceToken"] = request.EventSourceToken
-    condition = {}
+    condition: dict[str, Any] = {}
     if string_equals:
         condition["StringEquals"] = string_equals
     if request.SourceArn is not None:
         condition["ArnLike"] = {"AWS:SourceArn": request.SourceArn}
     if request.InvokedViaFunctionUrl:
         condition["Bool"] = {"lambda:InvokedViaFunctionUrl": "true"}
-    if condition:
-        statement["Condition"] = condition
-    return statement
+    return allow_statement(request.StatementId, request.Principal, request.Action, resource_arn, condition)
 
 
 class PolicyService:
     """AddPermission, RemovePermission and GetPolicy on the policies of functions, versions and aliases."""
 
-    def __init__(self, functions):
+    def __init__(self, functions: FunctionService):
         self.functions = functions
         self.store = functions.store
         self.arns = functions.arns
@@ -123,10 +164,7 @@ class PolicyService:
             if request.RevisionId and request.RevisionId != current_revision:
                 raise PreconditionFailedException(_REVISION_MISMATCH)
             statements = policy.Statement if policy else []
-            if any(statement.get("Sid") == request.StatementId for statement in statements):
-                raise ResourceConflictException(
-                    f"The statement id ({request.StatementId}) provided already exists. "
-                    "Please provide a new statement id, or remove the existing statement.")
+            check_new_statement_id(statements, request.StatementId)
             statement = build_statement(request, self.arns.function(name, qualifier))
             updated = StoredPolicy(RevisionId=str(uuid.uuid4()), Statement=[*statements, statement])
             size = len(updated.document())
@@ -134,21 +172,20 @@ class PolicyService:
                 raise PolicyLengthExceededException(
                     f"The final policy size ({size}) is bigger than the limit ({MAX_POLICY_BYTES}).")
             await self.store.apply(puts=[(POLICY_KIND, key, msgspec.json.encode(updated))])
-            return msgspec.json.encode(statement).decode()
+            return statement_json(statement)
 
     async def remove_permission(self, reference: str, statement_id: str, qualifier: str | None,
                                 revision_id: str | None) -> None:
         """Remove a statement; a policy left without statements is deleted."""
         name, qualifier = self.arns.resolve(reference, qualifier)
         async with self.functions.lock:
-            qualifier, _ = self._target(name, qualifier, missing_function=f"No policy found for: {self.arns.function(name)}")
+            qualifier, _ = self._target(
+                name, qualifier, missing_function=f"No policy found for: {self.arns.function(name)}")
             key = policy_key(name, qualifier)
             policy = await self._load(key)
             if policy is None:
                 raise ResourceNotFoundException("No policy is associated with the given resource.")
-            remaining = [statement for statement in policy.Statement if statement.get("Sid") != statement_id]
-            if len(remaining) == len(policy.Statement):
-                raise ResourceNotFoundException(f"Statement {statement_id} is not found in resource policy.")
+            remaining = without_statement(policy.Statement, statement_id)
             if revision_id and revision_id != policy.RevisionId:
                 raise PreconditionFailedException(_REVISION_MISMATCH)
             if remaining:
@@ -174,7 +211,7 @@ class PolicyService:
         await self.store.apply(deletes=[(POLICY_KIND, policy_key(function_name, qualifier))])
 
     # ------------------------------------------------------------------ helpers
-    def _target(self, name: str, qualifier: str | None, missing_function: str) -> tuple[str | None, str]:
+    def _target(self, name: str, qualifier: str | None, missing_function: str) -> tuple[str | None, str | None]:
         """(canonical qualifier or None, RevisionId of the function, version or alias the policy belongs to)."""
         functions = self.functions
         try:

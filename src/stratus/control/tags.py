@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from stratus.errors import InvalidParameterValueException, ResourceNotFoundException, ValidationException
+from stratus.shapes import FunctionRecord
+
+if TYPE_CHECKING:  # functions check tags with this module's rules
+    from stratus.control.functions import FunctionService
 
 MAX_TAGS = 50
 MAX_KEY_LENGTH = 128
@@ -64,7 +69,7 @@ def check_tags(tags: dict[str, str]) -> None:
 class TagService:
     """TagResource, UntagResource and ListTags for function ARNs."""
 
-    def __init__(self, functions):
+    def __init__(self, functions: FunctionService):
         self.functions = functions
 
     async def tag(self, arn: str, tags: dict[str, str]) -> None:
@@ -108,7 +113,7 @@ class TagService:
                 "Tags on function aliases and versions are not supported. Please specify a function ARN.")
         return match["id"]
 
-    def _record(self, arn: str):
+    def _record(self, arn: str) -> FunctionRecord:
         try:
             record, _, _ = self.functions.lookup(arn)
         except ResourceNotFoundException:

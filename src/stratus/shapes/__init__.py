@@ -5,12 +5,13 @@ Everything is re-exported here, so callers import from `stratus.shapes`.
 """
 
 from stratus.shapes.base import Shape  # noqa: F401
-from stratus.shapes.function import *  # noqa: F401,F403
-# Each resource issue adds its module below (one line each).
-from stratus.shapes.version import *  # noqa: F401,F403
-from stratus.shapes.policy import *  # noqa: F401,F403
+
+# One line per resource module, sorted.
 from stratus.shapes.concurrency import *  # noqa: F401,F403
-from stratus.shapes.layer import *  # noqa: F401,F403
 from stratus.shapes.event_invoke import *  # noqa: F401,F403
 from stratus.shapes.event_source_mapping import *  # noqa: F401,F403
 from stratus.shapes.eventbridge import *  # noqa: F401,F403
+from stratus.shapes.function import *  # noqa: F401,F403
+from stratus.shapes.layer import *  # noqa: F401,F403
+from stratus.shapes.policy import *  # noqa: F401,F403
+from stratus.shapes.version import *  # noqa: F401,F403

@@ -99,6 +99,11 @@ class FunctionConfiguration(Shape):
     LoggingConfig: LoggingConfig | None = None
 
 
+def layer_arns(config: FunctionConfiguration) -> list[str]:
+    """The layer version ARNs of a configuration, in order."""
+    return [layer["Arn"] for layer in config.Layers or []]
+
+
 class FunctionCodeLocation(Shape):
     RepositoryType: str | None = None
     Location: str | None = None
@@ -223,5 +228,5 @@ class FunctionRecord(msgspec.Struct, omit_defaults=True):
     @property
     def environment_revision(self) -> str:
         """What environments are started from: changes with code and configuration only."""
-        return self.code_revision or self.config.RevisionId
+        return self.code_revision or self.config.RevisionId or ""
     sealed_environment: bytes | None = None  # Environment.Variables, encrypted, while at rest

@@ -1,0 +1,121 @@
+"""Code packages of functions and layers: the .zip in a request checked, stored as a blob and unpacked;
+and the overlay that merges unpacked layers into one /opt folder.
+
+The blocking parts (`function_code`, `layer_content`, `overlay_all`) run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import shutil
+from pathlib import Path
+
+import msgspec
+
+from stratus.config import Settings
+from stratus.errors import InvalidParameterValueException, RequestEntityTooLargeException
+from stratus.runtime import runtimes
+from stratus.store.blobs import BadZip, BlobStore, zip_names, zip_unpacked_size
+
+
+class CodePackage(msgspec.Struct):
+    """A function's stored deployment package."""
+
+    sha256_hex: str
+    sha256_b64: str
+    size: int
+    unpacked_size: int
+    root: Path
+
+
+def checked_unzipped_size(data: bytes, limit: int) -> int:
+    """The unzipped size of a function or layer zip; InvalidParameterValueException (AWS's words) if it
+    is not a zip or unpacks to more than `limit` bytes."""
+    try:
+        unpacked_size = zip_unpacked_size(data)
+    except BadZip:
+        raise InvalidParameterValueException(
+            "Could not unzip uploaded file. Please check your file, then try to upload again.") from None
+    if unpacked_size > limit:
+        raise InvalidParameterValueException(f"Unzipped size must be smaller than {limit} bytes")
+    return unpacked_size
+
+
+class CodePackages:
+    """Decodes, checks, stores and unpacks the zips of functions and layers."""
+
+    def __init__(self, settings: Settings, blobs: BlobStore):
+        self.settings = settings
+        self.blobs = blobs
+
+    def decode(self, zip_b64: str, member: str) -> bytes:
+        """The zip a request carries in base64 in `member` (ZipFile, Content.ZipFile), within the upload limit."""
+        try:
+            data = base64.b64decode(zip_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidParameterValueException(f"{member} is not valid base64.") from None
+        if len(data) > self.settings.zip_direct_upload_max_bytes:
+            raise RequestEntityTooLargeException(
+                f"Request must be smaller than {self.settings.control_request_max_bytes} bytes for the operation")
+        return data
+
+    def function_code(self, data: bytes, runtime: str, handler: str, opt_dir: Path | None = None) -> CodePackage:
+        """Check, store and unpack a function's zip (blocking); `opt_dir`: the function's layers, which may
+        bring a custom runtime's bootstrap."""
+        unpacked_size = checked_unzipped_size(data, self.settings.unzipped_code_max_bytes)
+        present, wanted = runtimes.handler_file_present(runtime, handler, zip_names(data))
+        if not present and runtime in runtimes.PROVIDED_RUNTIMES and opt_dir is not None:
+            present = (opt_dir / "bootstrap").is_file()
+        if not present:
+            raise InvalidParameterValueException(
+                f"The deployment package does not contain what handler '{handler}' needs: {wanted}.")
+        sha_hex, root = self._store(data)
+        digest = bytes.fromhex(sha_hex)
+        return CodePackage(sha256_hex=sha_hex, sha256_b64=base64.b64encode(digest).decode(), size=len(data),
+                           unpacked_size=unpacked_size, root=root)
+
+    def layer_content(self, data: bytes) -> tuple[str, int]:
+        """Check, store and unpack a layer's zip (blocking): (sha256 hex, unzipped size)."""
+        unzipped_size = checked_unzipped_size(data, self.settings.unzipped_code_max_bytes)
+        sha_hex, _ = self._store(data)
+        return sha_hex, unzipped_size
+
+    def _store(self, data: bytes) -> tuple[str, Path]:
+        sha_hex = self.blobs.put(data)
+        try:
+            root = self.blobs.unpacked(sha_hex)
+        except BadZip as exc:
+            raise InvalidParameterValueException(f"Could not unzip uploaded file: {exc}") from None
+        return sha_hex, root
+
+
+def overlay_all(roots: list[Path], into: Path) -> None:
+    """Put each unpacked layer over `into` in turn: later layers win."""
+    for root in roots:
+        _overlay(root, into)
+
+
+def _overlay(source: Path, into: Path) -> None:
+    """Put `source`'s tree over `into`: its files replace what is there (a file replaces a folder and
+    the other way round). Files are hard links to the unpacked layer (copies across file systems)."""
+    for directory, dirnames, filenames in os.walk(source):
+        relative = os.path.relpath(directory, source)
+        destination = into if relative == "." else into / relative
+        for name in dirnames:
+            path = destination / name
+            if path.is_symlink() or (path.exists() and not path.is_dir()):
+                path.unlink()
+            path.mkdir(mode=0o755, exist_ok=True)
+        for name in filenames:
+            path = destination / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.is_symlink() or path.exists():
+                path.unlink()
+            origin = os.path.join(directory, name)
+            try:
+                os.link(origin, path)
+            except OSError:
+                shutil.copy2(origin, path)

@@ -1,0 +1,168 @@
+"""Lambda's rules on a function's configuration values, in AWS's words (no state, no I/O)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from stratus.config import Settings
+from stratus.control.tags import MAX_TAGS, check_tags
+from stratus.errors import InvalidParameterValueException, PreconditionFailedException, ValidationException
+from stratus.runtime import runtimes
+from stratus.shapes import (
+    CreateFunctionRequest,
+    EnvironmentResponse,
+    EphemeralStorage,
+    FunctionRecord,
+    TracingConfig,
+    UpdateFunctionConfigurationRequest,
+)
+
+MAX_NAME_LENGTH = 64
+
+# Keys Lambda sets itself and refuses in a function's Environment.Variables.
+RESERVED_ENV_KEYS = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+})
+
+
+def check_name_length(name: str) -> None:
+    if len(name) > MAX_NAME_LENGTH:  # the model allows 140 for the whole ARN; the name itself is capped
+        raise ValidationException(
+            f"1 validation error detected: Value '{name}' at 'functionName' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_NAME_LENGTH}")
+
+
+def check_revision(record: FunctionRecord, revision_id: str | None) -> None:
+    if revision_id and revision_id != record.config.RevisionId:
+        raise PreconditionFailedException(
+            "The Revision Id provided does not match the latest Revision Id. "
+            "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+
+
+def check_unsupported(file_systems: list[dict[str, Any]] | None, image_config: dict[str, Any] | None) -> None:
+    if file_systems:
+        raise InvalidParameterValueException("FileSystemConfigs (EFS) are not supported by Stratus.")
+    if image_config:
+        raise InvalidParameterValueException(
+            "ImageConfig applies to container image functions, which Stratus does not support.")
+
+
+def check_runtime(runtime: str) -> None:
+    if runtime not in runtimes.supported_runtimes():
+        raise InvalidParameterValueException(
+            f"The runtime parameter of {runtime} is not supported by Stratus. "
+            f"Supported runtimes: {', '.join(runtimes.supported_runtimes())}.")
+    try:
+        runtimes.check_available(runtime)
+    except runtimes.RuntimeUnavailable as exc:
+        raise InvalidParameterValueException(str(exc)) from None
+
+
+def check_create(request: CreateFunctionRequest) -> tuple[str, str]:
+    """CreateFunction's checks before any value is looked at: (runtime, handler)."""
+    if request.PackageType == "Image" or request.Code.ImageUri:
+        raise InvalidParameterValueException(
+            "Container image functions (PackageType Image / Code.ImageUri) are not supported by Stratus; "
+            "deploy a .zip archive in Code.ZipFile.")
+    check_unsupported(request.FileSystemConfigs, request.ImageConfig)
+    if not request.Runtime or not request.Handler:
+        raise InvalidParameterValueException(
+            "Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+    check_runtime(request.Runtime)
+    if request.Tags:
+        check_tags(request.Tags)
+        if len(request.Tags) > MAX_TAGS:
+            raise InvalidParameterValueException("Number of tags exceeds resource tag limit.")
+    return request.Runtime, request.Handler
+
+
+class FunctionRules:
+    """The checks whose limits are settings (AWS's defaults): each returns the value to store."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def total_size(self, code_unzipped: int, layers_unzipped: int) -> None:
+        limit = self.settings.unzipped_code_max_bytes
+        if code_unzipped + layers_unzipped > limit:
+            raise InvalidParameterValueException(
+                f"Function code combined with layers exceeds the maximum allowed size of {limit} bytes. "
+                f"The actual size is {code_unzipped + layers_unzipped} bytes.")
+
+    def timeout(self, timeout: int | None) -> int:
+        if timeout is None:
+            return self.settings.default_timeout_s
+        if not 1 <= timeout <= self.settings.max_timeout_s:
+            raise InvalidParameterValueException(
+                f"Timeout must be between 1 and {self.settings.max_timeout_s} seconds; got {timeout}.")
+        return timeout
+
+    def memory(self, memory: int | None) -> int:
+        settings = self.settings
+        if memory is None:
+            return settings.default_memory_mb
+        if not settings.min_memory_mb <= memory <= settings.max_memory_mb:
+            raise InvalidParameterValueException(
+                f"'MemorySize' value failed to satisfy constraint: Member must have value between "
+                f"{settings.min_memory_mb} and {settings.max_memory_mb}; got {memory}.")
+        return memory
+
+    def storage(self, storage: EphemeralStorage | None) -> int:
+        settings = self.settings
+        if storage is None:
+            return settings.default_ephemeral_storage_mb
+        if not 512 <= storage.Size <= settings.max_ephemeral_storage_mb:
+            raise InvalidParameterValueException(
+                f"EphemeralStorage.Size must be between 512 and {settings.max_ephemeral_storage_mb} MB.")
+        return storage.Size
+
+    def environment(self, variables: dict[str, str] | None) -> dict[str, str] | None:
+        if variables is None:
+            return None
+        reserved = sorted(key for key in variables if key in RESERVED_ENV_KEYS)
+        if reserved:
+            raise InvalidParameterValueException(
+                "Lambda was unable to configure your environment variables because the environment variables you "
+                "have provided contains reserved keys that are currently not supported for modification. "
+                f"Reserved keys used in this request: {', '.join(reserved)}")
+        measured = msgspec.json.encode(variables)
+        if len(measured) > self.settings.env_vars_max_bytes:
+            raise InvalidParameterValueException(
+                "Lambda was unable to configure your environment variables because the environment variables you "
+                f"have provided exceeded the 4KB limit. String measured: {measured.decode()}")
+        return dict(variables)
+
+    def configuration_changes(self, request: UpdateFunctionConfigurationRequest) -> dict[str, Any]:
+        """The members UpdateFunctionConfiguration changes besides Layers, checked, as configuration values."""
+        changes: dict[str, Any] = {}
+        if request.Runtime is not None:
+            check_runtime(request.Runtime)
+            changes["Runtime"] = request.Runtime
+        if request.Handler is not None:
+            changes["Handler"] = request.Handler
+        if request.Timeout is not None:
+            changes["Timeout"] = self.timeout(request.Timeout)
+        if request.MemorySize is not None:
+            changes["MemorySize"] = self.memory(request.MemorySize)
+        if request.EphemeralStorage is not None:
+            changes["EphemeralStorage"] = EphemeralStorage(Size=self.storage(request.EphemeralStorage))
+        if request.Environment is not None:
+            changes["Environment"] = EnvironmentResponse(
+                Variables=self.environment(request.Environment.Variables or {}))
+        if request.Description is not None:
+            changes["Description"] = request.Description
+        if request.Role is not None:
+            changes["Role"] = request.Role
+        if request.KMSKeyArn is not None:
+            changes["KMSKeyArn"] = request.KMSKeyArn or None
+        if request.TracingConfig is not None:
+            changes["TracingConfig"] = TracingConfig(Mode=request.TracingConfig.Mode or "PassThrough")
+        if request.DeadLetterConfig is not None:
+            changes["DeadLetterConfig"] = request.DeadLetterConfig if request.DeadLetterConfig.TargetArn else None
+        return changes

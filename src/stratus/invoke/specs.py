@@ -1,0 +1,112 @@
+"""How environments of a function version are started: its record turned into an EnvironmentSpec.
+
+This is invoke and sandbox knowledge (where code, runtime and layers appear to the function, which
+variables Lambda sets); control/ hands a record over and gets a spec back, cached per
+(function, version, code revision) so that a warm invoke finds it with one dict lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from stratus.config import Settings
+from stratus.invoke.types import EnvironmentSpec
+from stratus.runtime import runtimes
+from stratus.shapes.function import FunctionRecord, layer_arns
+
+T = TypeVar("T")
+
+
+class SandboxPaths(Protocol):
+    """Where host folders appear inside an environment (the sandbox decides)."""
+
+    def visible_paths(self, task_root: Path, runtime_dir: Path) -> tuple[str, str]:
+        """Where the code and the runtime appear to the function (e.g. /var/task, /var/runtime)."""
+        ...
+
+    def visible_opt(self, opt_dir: Path) -> str:
+        """Where the merged layers folder appears to the function (/opt when namespaced)."""
+        ...
+
+
+OptDir = Callable[[list[str]], Path | None]  # layer version ARNs, in order → their merged folder
+
+
+class EnvironmentSpecs:
+    """Builds the EnvironmentSpec of a function version's record, once per code revision."""
+
+    def __init__(self, settings: Settings, code_dir: Path, sandbox: SandboxPaths, opt_dir: OptDir):
+        self.settings = settings
+        self.code_dir = code_dir  # unpacked code, one folder per zip's sha256
+        self.sandbox = sandbox
+        self.opt_dir = opt_dir
+        self._specs: dict[tuple[str, str | None, str], EnvironmentSpec] = {}
+
+    def of(self, record: FunctionRecord) -> EnvironmentSpec:
+        """The spec environments of this record's current revision start from (built once, then cached)."""
+        spec = self._specs.get((record.name, record.config.Version, record.environment_revision))
+        if spec is None:
+            spec = self._build(record)
+            self.forget(spec.function_name, spec.version)  # an older revision's spec is not needed again
+            self._specs[spec.pool_key] = spec
+        return spec
+
+    def forget(self, function_name: str, version: str | None = None) -> None:
+        """Drop the cached specs of a function (all its versions, or one)."""
+        self._specs = {key: spec for key, spec in self._specs.items()
+                       if key[0] != function_name or (version is not None and key[1] != version)}
+
+    def _build(self, record: FunctionRecord) -> EnvironmentSpec:
+        config = record.config
+        runtime, handler, version = _given(config.Runtime), _given(config.Handler), _given(config.Version)
+        task_root = self.code_dir / record.code_sha256_hex
+        runtime_dir = runtimes.runtime_dir(runtime)
+        visible_task_root, visible_runtime_dir = self.sandbox.visible_paths(task_root, runtime_dir)
+        launch = runtimes.launch(runtime, visible_runtime_dir, visible_task_root, self.settings.python_interpreter)
+        opt_dir = self.opt_dir(layer_arns(config)) if config.Layers else None
+        argv = launch.argv
+        if runtime in runtimes.PROVIDED_RUNTIMES and opt_dir is not None and _layer_bootstrap(task_root, opt_dir):
+            argv = (f"{self.sandbox.visible_opt(opt_dir)}/bootstrap",)  # Lambda looks in /opt after /var/task
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin:/opt/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "LD_LIBRARY_PATH": f"{visible_task_root}:{visible_task_root}/lib:/opt/lib",
+        }
+        env.update(launch.env)
+        env.update((config.Environment.Variables or {}) if config.Environment else {})
+        region = self.settings.region
+        env.update({
+            "AWS_LAMBDA_FUNCTION_NAME": record.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.MemorySize),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{record.name}",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
+            "_HANDLER": handler,
+            "LAMBDA_TASK_ROOT": visible_task_root,
+            "LAMBDA_RUNTIME_DIR": visible_runtime_dir,
+        })
+        return EnvironmentSpec(
+            function_name=record.name, function_arn=_given(config.FunctionArn), version=version,
+            revision_id=record.environment_revision, runtime=runtime, handler=handler,
+            memory_mb=_given(config.MemorySize), timeout_s=_given(config.Timeout),
+            ephemeral_storage_mb=config.EphemeralStorage.Size if config.EphemeralStorage else 512,
+            task_root=task_root, runtime_dir=runtime_dir, argv=argv, env=env, region=region,
+            opt_dir=opt_dir,
+        )
+
+
+def _given(value: T | None) -> T:
+    """A configuration member every stored function has (the API sets it at CreateFunction)."""
+    if value is None:
+        raise ValueError("a stored function configuration lacks a member Lambda always sets")
+    return value
+
+
+def _layer_bootstrap(task_root: Path, opt_dir: Path) -> bool:
+    """A custom runtime's bootstrap comes from the layers when the code has none."""
+    return not (task_root / "bootstrap").exists() and (opt_dir / "bootstrap").is_file()
