@@ -305,8 +305,8 @@ def handler(event, context):
     datas = [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]
     print("BATCH " + json.dumps({"t": time.time(), "datas": datas}))
     if datas[0] == "r0" and "r3" in datas:  # r3 fails in the first batch only
-        failed = event["Records"][datas.index("r3")]["kinesis"]["sequenceNumber"]
-        return {"batchItemFailures": [{"itemIdentifier": failed}]}
+        return {"batchItemFailures": [
+            {"itemIdentifier": event["Records"][datas.index("r3")]["kinesis"]["sequenceNumber"]}]}
     return {"batchItemFailures": []}
 """
 
