@@ -7,9 +7,9 @@ responses) so that the same code, measuring a bare baseline server and Stratus, 
 from __future__ import annotations
 
 import math
-import shutil
 import os
 import re
+import shutil
 import socket
 import sys
 import time
@@ -226,7 +226,7 @@ class OtherLoad:
                 continue
         return total
 
-    def start(self) -> "OtherLoad":
+    def start(self) -> OtherLoad:
         self.total, self.idle = self._machine()
         self.ours = self._ours()
         return self

@@ -23,8 +23,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    KeepAliveClient, OtherLoad, StratusServer, add_run_options, build_request, busy_note, machine_busy_percent,
-    make_zip, percentile, remove_workdir, stop_and_report, wait_active, wait_for_idle,
+    KeepAliveClient,
+    OtherLoad,
+    StratusServer,
+    add_run_options,
+    build_request,
+    busy_note,
+    machine_busy_percent,
+    make_zip,
+    percentile,
+    remove_workdir,
+    stop_and_report,
+    wait_active,
+    wait_for_idle,
 )
 
 HANDLER = "def handler(event, context):\n    return event\n"
@@ -117,12 +128,14 @@ def main() -> int:
         print()
         print(f"Stratus invoke by qualifier - no-op python3.12 handler; {os.cpu_count()} CPUs ({platform.machine()}), "
               f"Python {platform.python_version()}")
-        print(f"baseline: the same function invoked unqualified ($LATEST) in the same run, interleaved in blocks of {BLOCK}")
+        print(f"baseline: the same function invoked unqualified ($LATEST) in the same run, "
+              f"interleaved in blocks of {BLOCK}")
         print(f"note: {busy_note(busy_before, machine_busy_percent())}")
         print(f"note: CPU used by processes outside this benchmark while measuring: {other_percent:.0f}%"
               f"{'  <- skewed' if other_percent > 10 else ''}")
         print(f"sequential latency, 1 keep-alive connection per target{'' if complete else ' (CUT SHORT)'}")
-        print(f"    {'target':<24}{'n':>7}{'p50 ms':>10}{'p99 ms':>10}{'+p50 ms':>10}{'+p99 ms':>10}  executed versions")
+        print(f"    {'target':<24}{'n':>7}{'p50 ms':>10}{'p99 ms':>10}{'+p50 ms':>10}{'+p99 ms':>10}"
+              "  executed versions")
         for target in targets:
             stats = target.stats_ms()
             print(f"    {target.label:<24}{stats['n']:>7}{stats['p50']:>10.3f}{stats['p99']:>10.3f}"

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
 import re
 import shutil
 import sqlite3
@@ -40,8 +39,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    OtherLoad, StratusServer, add_run_options, build_request, busy_note, make_zip, remove_workdir, stop_and_report,
-    wait_active, wait_for_idle,
+    OtherLoad,
+    StratusServer,
+    add_run_options,
+    build_request,
+    busy_note,
+    make_zip,
+    remove_workdir,
+    stop_and_report,
+    wait_active,
+    wait_for_idle,
 )
 
 GOAL_ACCEPTED_PER_S = 10_000
@@ -204,7 +211,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of the enqueue load with wrk")
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator for the enqueue figure (auto: wrk when installed)")
-    parser.add_argument("--events", type=int, default=10_000, help="Event invokes for the enqueue figure (python client)")
+    parser.add_argument("--events", type=int, default=10_000,
+                        help="Event invokes for the enqueue figure (python client)")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections, all processes together")
     parser.add_argument("--processes", type=int, default=1, help="load generator processes")
     parser.add_argument("--e2e-events", type=int, default=2_000, help="events for the end-to-end figure")
@@ -267,24 +275,29 @@ def main() -> int:
         stop_and_report(e2e_server, "end to end")
         other_load = other.percent()
 
-        print(f"\nDurable async enqueue ({enqueue['accepted']} Event invokes, {args.connections} keep-alive connections, "
+        print(f"\nDurable async enqueue ({enqueue['accepted']} Event invokes, "
+              f"{args.connections} keep-alive connections, "
               f"{generator}; WAL + synchronous=FULL, group commit)")
         print(f"  accepted with 202         {enqueue['rate']:>10,.0f} events/s   (statuses {enqueue['statuses']}) "
               f"{enqueue['latency']}")
         if front_door is not None:
             print(f"  same front door, DryRun   {front_door['rate']:>10,.0f} requests/s (204 at once, nothing stored) "
                   f"{front_door['latency']}")
-        print(f"  events per commit (avg)   {batch:>10}   ({total_events} events in {commits} commits, warm-up included)")
+        print(f"  events per commit (avg)   {batch:>10}   "
+              f"({total_events} events in {commits} commits, warm-up included)")
         print(f"  raw SQLite, {batch}-row txns  {raw_batched:>10,.0f} rows/s     ({rows} rows: same schema, pragmas, "
               f"file system, statement form)")
-        print(f"  raw SQLite, 1-row txns    {raw_single:>10,.0f} rows/s     (an fsync per event: what group commit avoids)")
+        print(f"  raw SQLite, 1-row txns    {raw_single:>10,.0f} rows/s     "
+              "(an fsync per event: what group commit avoids)")
         print(f"  compass goal              {GOAL_ACCEPTED_PER_S:>10,} events/s accepted "
               f"-> {'met' if enqueue['rate'] >= GOAL_ACCEPTED_PER_S else 'NOT met'}")
-        print(f"\nEnd to end ({args.e2e_events} events to a handler that appends its request id to a file, plain sandbox)")
+        print(f"\nEnd to end ({args.e2e_events} events to a handler that appends its request id to a file, "
+              "plain sandbox)")
         print(f"  accepted with 202         {e2e['rate']:>10,.0f} events/s while the workers ran them")
         print(f"  ran                       {len(ran):>10} distinct events "
               f"({e2e['statuses'].get(202, 0)} accepted)")
-        print(f"  first enqueue -> last run {e2e_seconds:>10.2f} s  = {len(ran) / e2e_seconds:,.0f} events/s end to end")
+        print(f"  first enqueue -> last run {e2e_seconds:>10.2f} s  "
+              f"= {len(ran) / e2e_seconds:,.0f} events/s end to end")
         print(f"\n{busy_note(busy_before, other_load)}")
         return 0
     finally:

@@ -33,8 +33,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    REPO, add_run_options, distinct_interpreters, KeepAliveClient, OtherLoad, StratusServer, build_request, busy_note, header, machine_busy_percent, make_zip,
-    percentile, remove_workdir, stop_and_report, wait_active, wait_for_idle,
+    REPO,
+    KeepAliveClient,
+    OtherLoad,
+    StratusServer,
+    add_run_options,
+    build_request,
+    busy_note,
+    distinct_interpreters,
+    header,
+    machine_busy_percent,
+    make_zip,
+    percentile,
+    remove_workdir,
+    stop_and_report,
+    wait_active,
+    wait_for_idle,
 )
 
 BACKENDS = ("namespaced", "plain")
@@ -77,7 +91,7 @@ def baseline_commands() -> tuple[list[str], list[tuple[str, list[str]]], str | N
     interpreters = [(label, path) for label, path, _ in distinct_interpreters(candidates)]
     legend, commands = [], []
     runtime_label = None
-    for letter, (label, path) in zip("ABCD", interpreters):
+    for letter, (label, path) in zip("ABCD", interpreters, strict=False):
         real = os.path.realpath(path)
         legend.append(f"{letter} = {label}: {path}{'' if real == path else ' -> ' + real}")
         commands.append((f"{letter} -c pass", [path, "-c", "pass"]))
@@ -235,20 +249,23 @@ def server_backend(server: StratusServer) -> str:
     return match.group(1) if match else "?"
 
 
-def main() -> int:
+def parse_args() -> tuple[argparse.Namespace, list[str], list[str], list[str]]:
+    """The options, the backends and runtimes to measure, and notes on what is skipped."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=50,
                         help="cold starts per backend x runtime, i.e. fresh functions each (default 50, max 1000)")
-    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: namespaced,plain (default both)")
+    parser.add_argument("--backends", default=",".join(BACKENDS),
+                        help="comma-separated: namespaced,plain (default both)")
     parser.add_argument("--runtimes", default="python3.12,nodejs20.x",
-                        help="comma-separated, of python3.12,nodejs20.x (default both; nodejs20.x only if `node` exists)")
+                        help="comma-separated, of python3.12,nodejs20.x "
+                             "(default both; nodejs20.x only if `node` exists)")
     parser.add_argument("--settle", type=float, default=0.1,
-                        help="pause (s) after each delete, so a draining environment does not overlap the next cold start")
+                        help="pause (s) after each delete, so a draining environment does not overlap "
+                             "the next cold start")
     parser.add_argument("--max-seconds", type=float, default=150.0,
                         help="bound on the measuring loop (default 150; the rounds done by then are reported)")
     add_run_options(parser, 60.0)
     args = parser.parse_args()
-    iterations = max(1, min(args.iterations, 1000))
     backends = [name for name in args.backends.split(",") if name]
     runtimes = [name for name in args.runtimes.split(",") if name]
     for name in backends:
@@ -261,66 +278,194 @@ def main() -> int:
     if "nodejs20.x" in runtimes and not shutil.which("node"):
         runtimes.remove("nodejs20.x")
         notes.append("nodejs20.x skipped: no `node` on PATH")
+    return args, backends, runtimes, notes
 
+
+class Baselines:
+    """The process-start floors, timed once per round beside the cold starts."""
+
+    def __init__(self) -> None:
+        self.legend, self.commands, self.runtime_label, self.bwrap_python_label = baseline_commands()
+        self.times: dict[str, list[float]] = {label: [] for label, _ in self.commands}
+        self.errors: list[str] = []
+
+    def warm(self) -> None:
+        """Run every command once, unrecorded, to warm the page cache."""
+        for label, argv in list(self.commands):
+            try:
+                time_command(argv)
+            except Exception as exc:  # noqa: BLE001 - a floor that cannot run here is left out
+                self.errors.append(f"{label}: {exc}")
+                self.commands.remove((label, argv))
+                self.times.pop(label)
+
+    def time_round(self) -> None:
+        for label, argv in self.commands:
+            try:
+                self.times[label].append(time_command(argv))
+            except Exception as exc:  # noqa: BLE001
+                self.errors.append(f"{label}: {exc}")
+
+
+def start_servers(backends: list[str], runtimes: list[str], workdir: Path, servers: dict[str, StratusServer],
+                  targets: list[Target], notes: list[str]) -> None:
+    """One `stratus serve` per backend, each added to `servers` before it starts (so it is stopped
+    whatever happens), and a target per runtime on each server that started."""
+    prefix = "bench-cold-" + uuid.uuid4().hex[:6]
+    for backend in backends:
+        server = StratusServer(workdir / f"data-{backend}", env={"STRATUS_SANDBOX": backend})
+        servers[backend] = server
+        try:
+            server.start()
+        except Exception as exc:  # noqa: BLE001 - measure the other backend(s) anyway
+            notes.append(f"{backend}: stratus serve did not start: {str(exc)[-400:]}")
+            continue
+        actual = server_backend(server)
+        if actual != backend:
+            notes.append(f"server started with STRATUS_SANDBOX={backend} reports sandbox {actual}")
+        client = server.client()
+        for runtime in runtimes:
+            targets.append(Target(backend, runtime, server, client, prefix))
+
+
+def run_rounds(args: argparse.Namespace, iterations: int, servers: dict[str, StratusServer], targets: list[Target],
+               baselines: Baselines, notes: list[str]) -> tuple[int, float, float]:
+    """The measuring loop: rounds done, seconds taken, CPU % used by other processes meanwhile."""
+    deadline = time.monotonic() + args.max_seconds
+    server_pids = [server.process.pid for server in servers.values() if server.process is not None]
+    other = OtherLoad(lambda: server_pids).start()
+    print(f"cold start: {iterations} fresh functions for each of {', '.join(t.label for t in targets)}, "
+          f"interleaved, with {len(baselines.commands)} baselines per round "
+          f"(bounded by {args.max_seconds:g} s) ...", flush=True)
+    started = time.monotonic()
+    rounds = 0
+    for index in range(iterations):
+        if time.monotonic() > deadline:
+            notes.append(f"stopped after {index} rounds of {iterations} (--max-seconds {args.max_seconds:g})")
+            break
+        live = [target for target in targets if not target.dropped]
+        if not live:
+            break
+        shift = index % len(live)  # rotate the order so no target always follows the baselines
+        for target in live[shift:] + live[:shift]:
+            target.run_once(index)
+            time.sleep(args.settle)
+        baselines.time_round()
+        rounds = index + 1
+        if rounds % 10 == 0:
+            print(f"  {rounds} rounds, {time.monotonic() - started:.0f} s", flush=True)
+    other_percent = other.percent()
+    return rounds, time.monotonic() - started, other_percent
+
+
+def print_cold_starts(targets: list[Target]) -> None:
+    print("    cold start, ms                    |  first invoke, client-side  "
+          "| REPORT Init Dur. | REPORT  | warm 2nd | create")
+    print(f"    {'backend':<11}{'runtime':<12}{'n':>5}  |{'p50':>9}{'p99':>9}{'max':>9}  |{'p50':>8}{'p99':>8}  "
+          f"|{'Dur p50':>8} |{'p50':>8}  |{'p50':>7}")
+    for target in targets:
+        n, p50, p99, top = summary(target.first)
+        _, init50, init99, _ = summary(target.init)
+        _, dur50, _, _ = summary(target.duration)
+        _, warm50, _, _ = summary(target.second)
+        _, create50, _, _ = summary(target.create)
+        print(f"    {target.backend:<11}{target.runtime:<12}{n:>5}  |{fmt(p50):>9}{fmt(p99):>9}{fmt(top):>9}  "
+              f"|{fmt(init50):>8}{fmt(init99):>8}  |{fmt(dur50):>8} |{fmt(warm50):>8}  |{fmt(create50):>7}"
+              f"{'   ' + target.dropped if target.dropped else ''}")
+    print("    (first invoke = request sent .. answer read on one keep-alive connection, "
+          "environment spawn included;"
+          "\n     create = create_function until State=Active via boto3; "
+          "warm 2nd = the same function's next invoke)")
+
+
+def print_baselines(baselines: Baselines) -> None:
+    print(f"    baselines, same run, interleaved: start + exit, spawned from this process     "
+          f"{'n':>5}{'p50':>9}{'p99':>9}{'max':>9}")
+    print("       (env: " + " ".join(f"{k}={v}" for k, v in BASELINE_ENV.items())
+          + ", as Stratus gives a function)")
+    for line in baselines.legend:
+        print("       " + line)
+    width = 72
+    for label, values in baselines.times.items():
+        n, p50, p99, top = summary(values)
+        print(f"    {label:<{width}}{n:>5}{fmt(p50):>9}{fmt(p99):>9}{fmt(top):>9}")
+    print("    (floors from issue 4 on this machine: bwrap --unshare-all ... /bin/true 4 ms; "
+          "Debian /usr/bin/python3"
+          " -c pass 8 ms, inside bwrap 13 ms;\n     pyenv python3 -c pass 29 ms; "
+          "fork of an initialized CPython 1 ms;"
+          " serverless-offline first invoke 60 ms with no sandbox)")
+
+
+def print_beyond_floors(targets: list[Target], baselines: Baselines) -> None:
+    """How far each first invoke's p50 is above the bare interpreter start it is built on."""
+    floors = {label: summary(values)[1] for label, values in baselines.times.items()}
+    runtime_label, bwrap_python_label = baselines.runtime_label, baselines.bwrap_python_label
+    for target in targets:
+        if not target.first:
+            continue
+        p50 = summary(target.first)[1]
+        if target.runtime.startswith("python") and runtime_label in floors:
+            parts = [f"{fmt(p50 - floors[runtime_label])} ms beyond `{runtime_label}`"]
+            if target.backend == "namespaced" and bwrap_python_label in floors:
+                parts.append(f"{fmt(p50 - floors[bwrap_python_label])} ms beyond `{bwrap_python_label}`")
+            print(f"    {target.label}: first-invoke p50 is " + "; ".join(parts))
+        elif target.runtime.startswith("nodejs") and "node -e 0" in floors:
+            print(f"    {target.label}: first-invoke p50 is {fmt(p50 - floors['node -e 0'])} ms beyond `node -e 0`")
+
+
+def print_goal(targets: list[Target]) -> None:
+    print(f"    compass goal (issue 4): <= {GOAL_MS:g} ms from the invoke request to the handler's answer "
+          f"for a full spawn in the namespaced sandbox (cgroup included); <= {GOAL_FORK_MS:g} ms later "
+          f"with the snapshot fork")
+    for target in targets:
+        if target.backend == "namespaced" and target.first:
+            _, p50, p99, _ = summary(target.first)
+            verdict = "met" if p50 <= GOAL_MS else f"not met: {p50 - GOAL_MS:.1f} ms over"
+            print(f"      now: {target.label} first invoke p50 {fmt(p50)} ms, p99 {fmt(p99)} ms "
+                  f"-> {verdict} (at p50)")
+
+
+def print_failures(targets: list[Target], baseline_errors: list[str]) -> int:
+    """Failed or incomplete cold starts and baselines; 1 when a cold start failed, else 0."""
+    exit_code = 0
+    for target in targets:
+        if target.missing_init:
+            print(f"\n    {target.label}: {target.missing_init} cold invoke(s) had no Init Duration "
+                  f"in their REPORT line")
+        if target.errors:
+            exit_code = 1
+            print(f"\n    {target.label}: {len(target.errors)} failed cold start(s); "
+                  f"first:\n      {target.errors[0]}")
+            if len(target.errors) > 1 and target.errors[-1] != target.errors[0]:
+                print(f"      last:\n      {target.errors[-1]}")
+    if baseline_errors:
+        print(f"\n    {len(baseline_errors)} baseline command failure(s); first: {baseline_errors[0]}")
+    return exit_code
+
+
+def delete_leftovers(targets: list[Target]) -> None:
+    for target in targets:
+        for name in list(target.created):
+            try:
+                target.client.delete_function(FunctionName=name)
+            except Exception as exc:  # noqa: BLE001
+                print(f"could not delete {name}: {exc}", file=sys.stderr)
+        target.close()
+
+
+def main() -> int:
+    args, backends, runtimes, notes = parse_args()
+    iterations = max(1, min(args.iterations, 1000))
     busy_before = wait_for_idle(max(0.0, min(args.wait_idle, 3600.0)))
     workdir = Path(tempfile.mkdtemp(prefix="stratus-bench-cold-"))
     servers: dict[str, StratusServer] = {}
     targets: list[Target] = []
     exit_code = 0
-    legend, commands, runtime_label, bwrap_python_label = baseline_commands()
-    command_times: dict[str, list[float]] = {label: [] for label, _ in commands}
-    baseline_errors: list[str] = []
+    baselines = Baselines()
     try:
-        for label, argv in list(commands):  # warm the page cache for every command once, unrecorded
-            try:
-                time_command(argv)
-            except Exception as exc:  # noqa: BLE001 - a floor that cannot run here is left out
-                baseline_errors.append(f"{label}: {exc}")
-                commands.remove((label, argv))
-                command_times.pop(label)
-        prefix = "bench-cold-" + uuid.uuid4().hex[:6]
-        for backend in backends:
-            server = StratusServer(workdir / f"data-{backend}", env={"STRATUS_SANDBOX": backend})
-            servers[backend] = server
-            try:
-                server.start()
-            except Exception as exc:  # noqa: BLE001 - measure the other backend(s) anyway
-                notes.append(f"{backend}: stratus serve did not start: {str(exc)[-400:]}")
-                continue
-            actual = server_backend(server)
-            if actual != backend:
-                notes.append(f"server started with STRATUS_SANDBOX={backend} reports sandbox {actual}")
-            client = server.client()
-            for runtime in runtimes:
-                targets.append(Target(backend, runtime, server, client, prefix))
-        deadline = time.monotonic() + args.max_seconds
-        server_pids = [server.process.pid for server in servers.values() if server.process is not None]
-        other = OtherLoad(lambda: server_pids).start()
-        print(f"cold start: {iterations} fresh functions for each of {', '.join(t.label for t in targets)}, "
-              f"interleaved, with {len(commands)} baselines per round (bounded by {args.max_seconds:g} s) ...", flush=True)
-        started = time.monotonic()
-        rounds = 0
-        for index in range(iterations):
-            if time.monotonic() > deadline:
-                notes.append(f"stopped after {index} rounds of {iterations} (--max-seconds {args.max_seconds:g})")
-                break
-            live = [target for target in targets if not target.dropped]
-            if not live:
-                break
-            shift = index % len(live)  # rotate the order so no target always follows the baselines
-            for target in live[shift:] + live[:shift]:
-                target.run_once(index)
-                time.sleep(args.settle)
-            for label, argv in commands:
-                try:
-                    command_times[label].append(time_command(argv))
-                except Exception as exc:  # noqa: BLE001
-                    baseline_errors.append(f"{label}: {exc}")
-            rounds = index + 1
-            if rounds % 10 == 0:
-                print(f"  {rounds} rounds, {time.monotonic() - started:.0f} s", flush=True)
-        other_percent = other.percent()
-        elapsed = time.monotonic() - started
+        baselines.warm()
+        start_servers(backends, runtimes, workdir, servers, targets, notes)
+        rounds, elapsed, other_percent = run_rounds(args, iterations, servers, targets, baselines, notes)
 
         print()
         print(f"Stratus cold start - fresh no-dependency functions; {os.cpu_count()} CPUs, server Python "
@@ -332,84 +477,23 @@ def main() -> int:
         for note in notes:
             print(f"note: {note}")
         print()
-        print("    cold start, ms                    |  first invoke, client-side  | REPORT Init Dur. | REPORT  | warm 2nd | create")
-        print(f"    {'backend':<11}{'runtime':<12}{'n':>5}  |{'p50':>9}{'p99':>9}{'max':>9}  |{'p50':>8}{'p99':>8}  "
-              f"|{'Dur p50':>8} |{'p50':>8}  |{'p50':>7}")
-        for target in targets:
-            n, p50, p99, top = summary(target.first)
-            _, init50, init99, _ = summary(target.init)
-            _, dur50, _, _ = summary(target.duration)
-            _, warm50, _, _ = summary(target.second)
-            _, create50, _, _ = summary(target.create)
-            print(f"    {target.backend:<11}{target.runtime:<12}{n:>5}  |{fmt(p50):>9}{fmt(p99):>9}{fmt(top):>9}  "
-                  f"|{fmt(init50):>8}{fmt(init99):>8}  |{fmt(dur50):>8} |{fmt(warm50):>8}  |{fmt(create50):>7}"
-                  f"{'   ' + target.dropped if target.dropped else ''}")
-        print("    (first invoke = request sent .. answer read on one keep-alive connection, environment spawn included;"
-              "\n     create = create_function until State=Active via boto3; warm 2nd = the same function's next invoke)")
-
+        print_cold_starts(targets)
         print()
-        print(f"    baselines, same run, interleaved: start + exit, spawned from this process     "
-              f"{'n':>5}{'p50':>9}{'p99':>9}{'max':>9}")
-        print("       (env: " + " ".join(f"{k}={v}" for k, v in BASELINE_ENV.items()) + ", as Stratus gives a function)")
-        for line in legend:
-            print("       " + line)
-        width = 72
-        for label, values in command_times.items():
-            n, p50, p99, top = summary(values)
-            print(f"    {label:<{width}}{n:>5}{fmt(p50):>9}{fmt(p99):>9}{fmt(top):>9}")
-        print("    (floors from issue 4 on this machine: bwrap --unshare-all ... /bin/true 4 ms; Debian /usr/bin/python3"
-              " -c pass 8 ms, inside bwrap 13 ms;\n     pyenv python3 -c pass 29 ms; fork of an initialized CPython 1 ms;"
-              " serverless-offline first invoke 60 ms with no sandbox)")
-
+        print_baselines(baselines)
         print()
-        floors = {label: summary(values)[1] for label, values in command_times.items()}
-        for target in targets:
-            if not target.first:
-                continue
-            p50 = summary(target.first)[1]
-            if target.runtime.startswith("python") and runtime_label in floors:
-                parts = [f"{fmt(p50 - floors[runtime_label])} ms beyond `{runtime_label}`"]
-                if target.backend == "namespaced" and bwrap_python_label in floors:
-                    parts.append(f"{fmt(p50 - floors[bwrap_python_label])} ms beyond `{bwrap_python_label}`")
-                print(f"    {target.label}: first-invoke p50 is " + "; ".join(parts))
-            elif target.runtime.startswith("nodejs") and "node -e 0" in floors:
-                print(f"    {target.label}: first-invoke p50 is {fmt(p50 - floors['node -e 0'])} ms beyond `node -e 0`")
-
+        print_beyond_floors(targets, baselines)
         print()
-        print(f"    compass goal (issue 4): <= {GOAL_MS:g} ms from the invoke request to the handler's answer for a full"
-              f" spawn in the namespaced sandbox (cgroup included); <= {GOAL_FORK_MS:g} ms later with the snapshot fork")
-        for target in targets:
-            if target.backend == "namespaced" and target.first:
-                _, p50, p99, _ = summary(target.first)
-                verdict = "met" if p50 <= GOAL_MS else f"not met: {p50 - GOAL_MS:.1f} ms over"
-                print(f"      now: {target.label} first invoke p50 {fmt(p50)} ms, p99 {fmt(p99)} ms -> {verdict} (at p50)")
-
-        for target in targets:
-            if target.missing_init:
-                print(f"\n    {target.label}: {target.missing_init} cold invoke(s) had no Init Duration in their REPORT line")
-            if target.errors:
-                exit_code = 1
-                print(f"\n    {target.label}: {len(target.errors)} failed cold start(s); first:\n      {target.errors[0]}")
-                if len(target.errors) > 1 and target.errors[-1] != target.errors[0]:
-                    print(f"      last:\n      {target.errors[-1]}")
-        if baseline_errors:
-            print(f"\n    {len(baseline_errors)} baseline command failure(s); first: {baseline_errors[0]}")
+        print_goal(targets)
+        exit_code = print_failures(targets, baselines.errors)
     except Exception as exc:  # noqa: BLE001 - report, then clean up below
         print(f"\nbenchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         exit_code = 1
     finally:
-        for target in targets:
-            for name in list(target.created):
-                try:
-                    target.client.delete_function(FunctionName=name)
-                except Exception as exc:  # noqa: BLE001
-                    print(f"could not delete {name}: {exc}", file=sys.stderr)
-            target.close()
+        delete_leftovers(targets)
         for backend, server in servers.items():
             stop_and_report(server, backend)
         remove_workdir(workdir, args.keep, [server.log_path for server in servers.values()])
     return exit_code
-
 
 if __name__ == "__main__":
     sys.exit(main())

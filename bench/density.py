@@ -34,12 +34,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    REPO, add_run_options, distinct_interpreters, KeepAliveClient, StratusServer, build_request, busy_note, header, machine_busy_percent, make_zip,
-    percentile, remove_workdir, server_log_problems, wait_active, wait_for_idle,
+    REPO,
+    KeepAliveClient,
+    StratusServer,
+    add_run_options,
+    build_request,
+    busy_note,
+    distinct_interpreters,
+    header,
+    machine_busy_percent,
+    make_zip,
+    percentile,
+    remove_workdir,
+    server_log_problems,
+    wait_active,
+    wait_for_idle,
 )
 
 HARD_CAP = 500
-HANDLER = "import time\n\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return {'ok': True}\n"
+HANDLER = ("import time\n\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n"
+           "    return {'ok': True}\n")
 FLOORS_MB = {  # issue 4, measured on this machine
     "spawned idle python with json + http.client, Debian's python": 11.0,
     "spawned idle python with json + http.client, pyenv's python": 14.0,
@@ -215,7 +229,7 @@ class Baselines:
 
     def start(self) -> None:
         found = interpreters()
-        for letter, (label, path) in zip("ABCD", found):
+        for letter, (label, path) in zip("ABCD", found, strict=False):
             self.legend.append(f"{letter} = {label}: {path}")
             for flags, modules in (("-S", "json, socket"), ("-S", "json, http.client"), ("", "json, http.client")):
                 argv = [path, *([flags] if flags else []), "-c", f"import {modules}; input()"]
@@ -293,19 +307,166 @@ def invoke_wave(port: int, name: str, count: int, sleep_s: float, timeout_s: flo
     return errors
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=50, help="idle environments to start (default 50)")
     parser.add_argument("--max", type=int, default=200,
                         help=f"upper bound on --n (default 200; never above the hard cap {HARD_CAP})")
     parser.add_argument("--sandbox", choices=("namespaced", "plain"), default="namespaced",
                         help="backend, via STRATUS_SANDBOX (default namespaced)")
-    parser.add_argument("--sleep", type=float, default=1.5, help="seconds each invoke sleeps in the handler (default 1.5)")
-    parser.add_argument("--waves", type=int, default=4, help="concurrent waves at most, until N environments exist (default 4)")
+    parser.add_argument("--sleep", type=float, default=1.5,
+                        help="seconds each invoke sleeps in the handler (default 1.5)")
+    parser.add_argument("--waves", type=int, default=4,
+                        help="concurrent waves at most, until N environments exist (default 4)")
     parser.add_argument("--baseline-copies", type=int, default=10, help="copies of each baseline process (default 10)")
     parser.add_argument("--max-seconds", type=float, default=240.0, help="bound on the waves (default 240)")
     add_run_options(parser, 30.0)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def run_waves(args: argparse.Namespace, port: int, name: str, count: int,
+              sleep_s: float) -> tuple[int, float, list[str]]:
+    """Waves of `count` concurrent invokes until that many environments exist: (waves, seconds, errors)."""
+    print(f"density: {count} concurrent invokes of {name} ({args.sandbox} sandbox, "
+          f"handler sleeps {sleep_s:g} s) ...", flush=True)
+    deadline = time.monotonic() + args.max_seconds
+    started = time.monotonic()
+    wave_errors: list[str] = []
+    environments = 0
+    waves = 0
+    for _ in range(max(1, args.waves)):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        waves += 1
+        wave_start = time.monotonic()
+        wave_errors += invoke_wave(port, name, count, sleep_s, timeout_s=min(remaining, 120.0))
+        environments = len({p["env"] for p in environment_processes(name)})
+        print(f"  wave {waves}: {time.monotonic() - wave_start:.1f} s, {environments} environments", flush=True)
+        if environments >= count:
+            break
+    return waves, time.monotonic() - started, wave_errors
+
+
+def measure_environments(name: str) -> tuple[list[dict], dict[str, list[dict]], list[float]]:
+    """The function's environment processes with their memory, those grouped per environment, and
+    each environment's cgroup charge (where its runtime has one)."""
+    processes = environment_processes(name)
+    for process in processes:
+        process["mem"] = smaps(process["pid"])
+    per_env: dict[str, list[dict]] = {}
+    for process in processes:
+        if process["mem"] is not None:
+            per_env.setdefault(process["env"], []).append(process)
+    charges = []
+    for members in per_env.values():
+        runtime = next((p for p in members if p["role"] == "runtime"), None)
+        if runtime is not None and (charge := cgroup_charge_mb(runtime["pid"])) is not None:
+            charges.append(charge)
+    return processes, per_env, charges
+
+
+def memory_by_role(processes: list[dict]) -> dict[str, dict[str, list[float]]]:
+    by_role: dict[str, dict[str, list[float]]] = {}
+    for process in processes:
+        if process["mem"] is None:
+            continue
+        role = by_role.setdefault(process["role"], {"pss": [], "uss": [], "rss": []})
+        for key in ("pss", "uss", "rss"):
+            role[key].append(process["mem"][key])
+    return by_role
+
+
+def environment_shapes(per_env: dict[str, list[dict]]) -> dict[str, int]:
+    """How many environments have each set of processes (e.g. `python3` x50)."""
+    shapes: dict[str, int] = {}
+    for members in per_env.values():
+        shape = " + ".join(sorted(p["comm"] for p in members))
+        shapes[shape] = shapes.get(shape, 0) + 1
+    return shapes
+
+
+def print_environments(per_env: dict[str, list[dict]], processes: list[dict],
+                       charges: list[float]) -> tuple[list[float], list[float]]:
+    """The per-environment memory table; returns each environment's USS and PSS."""
+    env_pss = [sum(p["mem"]["pss"] for p in members) for members in per_env.values()]
+    env_uss = [sum(p["mem"]["uss"] for p in members) for members in per_env.values()]
+    env_rss = [sum(p["mem"]["rss"] for p in members) for members in per_env.values()]
+    by_role = memory_by_role(processes)
+    width = 64
+    print(f"    {'per environment, MB':<{width}}{'n':>5}{'p50':>9}{'mean':>9}{'min':>9}{'max':>9}")
+    print(row("environment total (all its processes) PSS", env_pss))
+    print(row("environment total (all its processes) USS", env_uss))
+    print(row("environment total RSS (shared pages counted in full)", env_rss))
+    for role in sorted(by_role, key=lambda r: (r != "runtime", r)):
+        label = "python runtime process alone" if role == "runtime" else f"{role} process (each)"
+        print(row(f"{label} PSS", by_role[role]["pss"]))
+        print(row(f"{label} USS", by_role[role]["uss"]))
+    if charges:
+        print(row("environment cgroup charge (memory usage, page cache incl.)", charges))
+    return env_uss, env_pss
+
+
+def print_baselines(baselines: Baselines, results: list[tuple[str, list[float], list[float]]]) -> None:
+    print("    baselines, same run, idle processes measured while the environments were alive (MB each):")
+    for line in baselines.legend:
+        print("       " + line)
+    for label, pss, uss in results:
+        print(row(f"{label} PSS", pss))
+        print(row(f"{label} USS", uss))
+
+
+def print_machine_memory(used_before: float, used_server: float, used_envs: float, environments: int,
+                         server_before: dict[str, float] | None, server_after: dict[str, float] | None) -> None:
+    total_delta = used_envs - used_server
+    print(f"    machine memory used (MemTotal - MemAvailable): {used_before:.0f} MB before the server, "
+          f"{used_server:.0f} MB server idle, {used_envs:.0f} MB with {environments} idle environments "
+          f"(+{total_delta:.0f} MB, {total_delta / max(1, environments):.2f} MB per environment)")
+    if server_before and server_after:
+        print(f"    the server process itself: PSS {server_before['pss']:.1f} MB idle "
+              f"-> {server_after['pss']:.1f} MB "
+              f"with the environments (USS {server_before['uss']:.1f} -> {server_after['uss']:.1f} MB)")
+    print("    (other work on the machine moves the machine-wide figure; the per-process ones are exact)")
+
+
+def print_goal(env_uss: list[float], env_pss: list[float]) -> None:
+    print("    floors from issue 4 on this machine (unique memory): " +
+          "; ".join(f"{label} {mb:g} MB" for label, mb in FLOORS_MB.items()))
+    _, uss50, _, _, _ = stats(env_uss)
+    _, pss50, _, _, _ = stats(env_pss)
+    verdict = "met" if uss50 <= GOAL_MB else f"not met: {uss50 - GOAL_MB:.1f} MB over"
+    print(f"    compass goal (issue 4): <= {GOAL_MB:g} MB unique per idle environment (with a snapshot fork later);"
+          f" now (spawn path): USS p50 {fmt(uss50)} MB, PSS p50 {fmt(pss50)} MB per environment -> {verdict}")
+
+
+def stop_server(server: StratusServer, name: str) -> None:
+    """Stop the server, then report how it went and end any environment of `name` that outlived it."""
+    problems = server_log_problems(server) if server.log_path.exists() else []
+    stop_started = time.monotonic()
+    stop_code = server.stop() if server.process is not None else 0
+    stop_s = time.monotonic() - stop_started
+    # Environments of this run's (uniquely named) function that outlived the server: report, end them.
+    time.sleep(0.5)
+    leftovers = environment_processes(name)
+    for process in leftovers:
+        try:
+            os.kill(process["pid"], 9)
+        except OSError:
+            pass
+    print(f"\n    server stopped in {stop_s:.1f} s (exit {stop_code}); machine memory used after the stop: "
+          f"{mem_used_mb():.0f} MB")
+    if leftovers:
+        print(f"    {len(leftovers)} environment process(es) outlived the server and were killed: "
+              + ", ".join(f"{p['pid']} {p['comm']}" for p in leftovers[:10]))
+    if problems:
+        print("\nserver log lines that look like problems:")
+        print("\n".join("    " + line for line in problems))
+    if stop_code != 0:
+        print(f"\nnote: stratus serve exited with {stop_code} after SIGTERM (the issue asks for 0)")
+
+
+def main() -> int:
+    args = parse_args()
     limit = max(1, min(args.max, HARD_CAP))
     count = max(1, min(args.n, limit))
     if count < args.n:
@@ -330,110 +491,41 @@ def main() -> int:
         server_pid = server.process.pid
         server_before = smaps(server_pid)
         client.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler", Timeout=60,
-                               Role="arn:aws:iam::000000000000:role/bench", Code={"ZipFile": make_zip({"app.py": HANDLER})})
+                               Role="arn:aws:iam::000000000000:role/bench",
+                               Code={"ZipFile": make_zip({"app.py": HANDLER})})
         created = True
         wait_active(client, name)
 
-        print(f"density: {count} concurrent invokes of {name} ({args.sandbox} sandbox, handler sleeps {sleep_s:g} s) ...",
-              flush=True)
-        deadline = time.monotonic() + args.max_seconds
-        started = time.monotonic()
-        wave_errors: list[str] = []
-        environments = 0
-        waves = 0
-        for _ in range(max(1, args.waves)):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            waves += 1
-            wave_start = time.monotonic()
-            wave_errors += invoke_wave(server.port, name, count, sleep_s, timeout_s=min(remaining, 120.0))
-            environments = len({p["env"] for p in environment_processes(name)})
-            print(f"  wave {waves}: {time.monotonic() - wave_start:.1f} s, {environments} environments", flush=True)
-            if environments >= count:
-                break
-        spawn_s = time.monotonic() - started
+        waves, spawn_s, wave_errors = run_waves(args, server.port, name, count, sleep_s)
         time.sleep(1.0)  # every runtime back in /next, idle
 
         used_envs = mem_used_mb()
         server_after = smaps(server_pid)
-        processes = environment_processes(name)
-        for process in processes:
-            process["mem"] = smaps(process["pid"])
-        per_env: dict[str, list[dict]] = {}
-        for process in processes:
-            if process["mem"] is not None:
-                per_env.setdefault(process["env"], []).append(process)
-        charges = []
-        for members in per_env.values():
-            runtime = next((p for p in members if p["role"] == "runtime"), None)
-            if runtime is not None and (charge := cgroup_charge_mb(runtime["pid"])) is not None:
-                charges.append(charge)
+        processes, per_env, charges = measure_environments(name)
 
         baselines.start()
         time.sleep(0.5)
         baseline_results = baselines.measure()
         baselines.stop()
 
-        env_pss = [sum(p["mem"]["pss"] for p in members) for members in per_env.values()]
-        env_uss = [sum(p["mem"]["uss"] for p in members) for members in per_env.values()]
-        env_rss = [sum(p["mem"]["rss"] for p in members) for members in per_env.values()]
-        by_role: dict[str, dict[str, list[float]]] = {}
-        for process in processes:
-            if process["mem"] is None:
-                continue
-            role = by_role.setdefault(process["role"], {"pss": [], "uss": [], "rss": []})
-            for key in ("pss", "uss", "rss"):
-                role[key].append(process["mem"][key])
-        shapes: dict[str, int] = {}
-        for members in per_env.values():
-            shape = " + ".join(sorted(p["comm"] for p in members))
-            shapes[shape] = shapes.get(shape, 0) + 1
-
         print()
-        print(f"Stratus density - {len(per_env)} idle python3.12 environments of one function, {args.sandbox} sandbox; "
+        print(f"Stratus density - {len(per_env)} idle python3.12 environments of one function, "
+              f"{args.sandbox} sandbox; "
               f"{os.cpu_count()} CPUs, server Python {platform.python_version()}; "
               f"{waves} wave(s), {spawn_s:.1f} s to start them")
         print(f"note: {busy_note(busy_before, machine_busy_percent())}")
         if len(per_env) < count:
             print(f"note: only {len(per_env)} of {count} environments were found")
-        print("    processes per environment: " + "; ".join(f"{shape} x{n}" for shape, n in shapes.items()))
+        print("    processes per environment: "
+              + "; ".join(f"{shape} x{n}" for shape, n in environment_shapes(per_env).items()))
         print()
-        width = 64
-        print(f"    {'per environment, MB':<{width}}{'n':>5}{'p50':>9}{'mean':>9}{'min':>9}{'max':>9}")
-        print(row("environment total (all its processes) PSS", env_pss))
-        print(row("environment total (all its processes) USS", env_uss))
-        print(row("environment total RSS (shared pages counted in full)", env_rss))
-        for role in sorted(by_role, key=lambda r: (r != "runtime", r)):
-            label = "python runtime process alone" if role == "runtime" else f"{role} process (each)"
-            print(row(f"{label} PSS", by_role[role]["pss"]))
-            print(row(f"{label} USS", by_role[role]["uss"]))
-        if charges:
-            print(row("environment cgroup charge (memory usage, page cache incl.)", charges))
+        env_uss, env_pss = print_environments(per_env, processes, charges)
         print()
-        print("    baselines, same run, idle processes measured while the environments were alive (MB each):")
-        for line in baselines.legend:
-            print("       " + line)
-        for label, pss, uss in baseline_results:
-            print(row(f"{label} PSS", pss))
-            print(row(f"{label} USS", uss))
+        print_baselines(baselines, baseline_results)
         print()
-        total_delta = used_envs - used_server
-        print(f"    machine memory used (MemTotal - MemAvailable): {used_before:.0f} MB before the server, "
-              f"{used_server:.0f} MB server idle, {used_envs:.0f} MB with {len(per_env)} idle environments "
-              f"(+{total_delta:.0f} MB, {total_delta / max(1, len(per_env)):.2f} MB per environment)")
-        if server_before and server_after:
-            print(f"    the server process itself: PSS {server_before['pss']:.1f} MB idle -> {server_after['pss']:.1f} MB "
-                  f"with the environments (USS {server_before['uss']:.1f} -> {server_after['uss']:.1f} MB)")
-        print("    (other work on the machine moves the machine-wide figure; the per-process ones are exact)")
+        print_machine_memory(used_before, used_server, used_envs, len(per_env), server_before, server_after)
         print()
-        print("    floors from issue 4 on this machine (unique memory): " +
-              "; ".join(f"{label} {mb:g} MB" for label, mb in FLOORS_MB.items()))
-        _, uss50, _, _, _ = stats(env_uss)
-        _, pss50, _, _, _ = stats(env_pss)
-        verdict = "met" if uss50 <= GOAL_MB else f"not met: {uss50 - GOAL_MB:.1f} MB over"
-        print(f"    compass goal (issue 4): <= {GOAL_MB:g} MB unique per idle environment (with a snapshot fork later);"
-              f" now (spawn path): USS p50 {fmt(uss50)} MB, PSS p50 {fmt(pss50)} MB per environment -> {verdict}")
+        print_goal(env_uss, env_pss)
         if wave_errors:
             exit_code = 1
             print(f"\n    {len(wave_errors)} invoke error(s); first: {wave_errors[0]}")
@@ -447,31 +539,9 @@ def main() -> int:
                 client.delete_function(FunctionName=name)
             except Exception as exc:  # noqa: BLE001
                 print(f"could not delete {name}: {exc}", file=sys.stderr)
-        problems = server_log_problems(server) if server.log_path.exists() else []
-        stop_started = time.monotonic()
-        stop_code = server.stop() if server.process is not None else 0
-        stop_s = time.monotonic() - stop_started
-        # Environments of this run's (uniquely named) function that outlived the server: report, end them.
-        time.sleep(0.5)
-        leftovers = environment_processes(name)
-        for process in leftovers:
-            try:
-                os.kill(process["pid"], 9)
-            except OSError:
-                pass
-        print(f"\n    server stopped in {stop_s:.1f} s (exit {stop_code}); machine memory used after the stop: "
-              f"{mem_used_mb():.0f} MB")
-        if leftovers:
-            print(f"    {len(leftovers)} environment process(es) outlived the server and were killed: "
-                  + ", ".join(f"{p['pid']} {p['comm']}" for p in leftovers[:10]))
-        if problems:
-            print("\nserver log lines that look like problems:")
-            print("\n".join("    " + line for line in problems))
-        if stop_code != 0:
-            print(f"\nnote: stratus serve exited with {stop_code} after SIGTERM (the issue asks for 0)")
+        stop_server(server, name)
         remove_workdir(workdir, args.keep, [server.log_path])
     return exit_code
-
 
 if __name__ == "__main__":
     sys.exit(main())

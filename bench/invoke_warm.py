@@ -30,8 +30,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    KeepAliveClient, add_run_options, OtherLoad, StratusServer, build_request, busy_note, descendants, free_port, machine_busy_percent,
-    make_zip, percentile, remove_workdir, stop_and_report, wait_active, wait_for_idle,
+    KeepAliveClient,
+    OtherLoad,
+    StratusServer,
+    add_run_options,
+    build_request,
+    busy_note,
+    descendants,
+    free_port,
+    machine_busy_percent,
+    make_zip,
+    percentile,
+    remove_workdir,
+    stop_and_report,
+    wait_active,
+    wait_for_idle,
 )
 
 GOAL_P50_OVERHEAD_MS = 0.25
@@ -165,7 +178,8 @@ def _load_worker(port: int, raw: bytes, seconds: float, barrier, queue) -> None:
             samples.append(perf() - start)
             if status != 200 or b"x-amz-function-error" in head.lower():
                 errors += 1
-                first_error = first_error or head.decode(errors="replace") + "\n\n" + body[:300].decode(errors="replace")
+                first_error = first_error or (head.decode(errors="replace") + "\n\n"
+                                              + body[:300].decode(errors="replace"))
         queue.put((samples, errors, first_error))
     except Exception as exc:  # noqa: BLE001 - reported by the parent
         queue.put(([], 1, f"{type(exc).__name__}: {exc}"))
@@ -212,7 +226,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=500, help="unrecorded sequential requests first (default 500)")
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
                         help="throughput load generator (auto: wrk when installed)")
-    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: leave a core to the server)")
+    parser.add_argument("--wrk-threads", type=int, default=1,
+                        help="wrk threads (default 1: leave a core to the server)")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="bound on the sequential phase (default 300)")
     add_run_options(parser, 60.0)
     args = parser.parse_args()
@@ -241,7 +256,8 @@ def main() -> int:
         # 1,769 MB buys one full vCPU, as on Lambda; at the 128 MB default the cgroup would allow
         # the function 7 % of a core and the figures would measure that throttle, not Stratus.
         client.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler", MemorySize=1769,
-                               Role="arn:aws:iam::000000000000:role/bench", Code={"ZipFile": make_zip({"app.py": HANDLER})})
+                               Role="arn:aws:iam::000000000000:role/bench",
+                               Code={"ZipFile": make_zip({"app.py": HANDLER})})
         wait_active(client, name)
         path = f"/2015-03-31/functions/{name}/invocations"
         stratus_raw = build_request(path, server.port)
@@ -313,9 +329,11 @@ def main() -> int:
         print(f"    errors: baseline {base_seq.errors}, stratus {stratus_seq.errors}")
         print()
         print(f"(b) overhead (stratus - baseline): p50 {fmt(s['p50'] - b['p50'])} ms "
-              f"(goal <= {GOAL_P50_OVERHEAD_MS:g}), p99 {fmt(s['p99'] - b['p99'])} ms (goal <= {GOAL_P99_OVERHEAD_MS:g})")
+              f"(goal <= {GOAL_P50_OVERHEAD_MS:g}), p99 {fmt(s['p99'] - b['p99'])} ms "
+              f"(goal <= {GOAL_P99_OVERHEAD_MS:g})")
         print()
-        print(f"(c) throughput, {args.connections} keep-alive connections x {args.seconds:g} s; generator: {generator_text}")
+        print(f"(c) throughput, {args.connections} keep-alive connections x {args.seconds:g} s; "
+              f"generator: {generator_text}")
         print(f"    {'':<22}{'baseline':>12}{'stratus':>12}   {'goal':<16}{'serverless-offline':<18}")
         print(f"    {'requests/s':<22}{base_load['rps']:>12,.0f}{stratus_load['rps']:>12,.0f}   "
               f">= {GOAL_THROUGHPUT:,} {verdict(stratus_load['rps'] >= GOAL_THROUGHPUT):<7}{PEER['rps']:,}")

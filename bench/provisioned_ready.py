@@ -32,8 +32,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    REPO, add_run_options, busy_note, build_request, header, KeepAliveClient, machine_busy_percent, make_zip,
-    OtherLoad, percentile, remove_workdir, StratusServer, stop_and_report, wait_active, wait_for_idle,
+    REPO,
+    KeepAliveClient,
+    OtherLoad,
+    StratusServer,
+    add_run_options,
+    build_request,
+    busy_note,
+    header,
+    machine_busy_percent,
+    make_zip,
+    percentile,
+    remove_workdir,
+    stop_and_report,
+    wait_active,
+    wait_for_idle,
 )
 
 sys.path.insert(0, str(REPO))
@@ -129,7 +142,8 @@ class Bench:
             connection.close()
         self.first_provisioned_ms.append(elapsed)
         if _INIT.search(log):
-            self.notes.append("an invoke after READY reported an Init Duration (it did not run on a provisioned environment)")
+            self.notes.append("an invoke after READY reported an Init Duration "
+                              "(it did not run on a provisioned environment)")
         lam.delete_provisioned_concurrency_config(FunctionName=self.name, Qualifier=self.version)
         wait_provisioned_gone(self.name)
 
@@ -177,9 +191,11 @@ class Bench:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=10, help="provisioned environments (and baseline cold starts) per round (default 10, max 50)")
+    parser.add_argument("--count", type=int, default=10,
+                        help="provisioned environments (and baseline cold starts) per round (default 10, max 50)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3, max 50)")
-    parser.add_argument("--backend", default="namespaced", choices=("namespaced", "plain"), help="sandbox backend (default namespaced)")
+    parser.add_argument("--backend", default="namespaced", choices=("namespaced", "plain"),
+                        help="sandbox backend (default namespaced)")
     parser.add_argument("--max-seconds", type=float, default=150.0, help="bound on the measuring loop (default 150)")
     add_run_options(parser, 60.0)
     args = parser.parse_args()

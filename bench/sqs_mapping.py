@@ -25,12 +25,23 @@ import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
-    OtherLoad, StratusServer, add_run_options, busy_note, machine_busy_percent, make_zip, remove_workdir,
-    stop_and_report, wait_active, wait_for_idle,
-)
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))  # for tests.support (not only as a side effect of importing _common)
 from tests.support.moto import MotoServer  # noqa: E402
+
+from _common import (  # noqa: E402
+    OtherLoad,
+    StratusServer,
+    add_run_options,
+    busy_note,
+    machine_busy_percent,
+    make_zip,
+    remove_workdir,
+    stop_and_report,
+    wait_active,
+    wait_for_idle,
+)
 
 HANDLER = "def handler(event, context):\n    return {}\n"
 
@@ -109,7 +120,8 @@ def main() -> int:
         lam = server.client()
         name = "bench-sqs-" + uuid.uuid4().hex[:8]
         lam.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler", MemorySize=1769,
-                            Role="arn:aws:iam::000000000000:role/bench", Code={"ZipFile": make_zip({"app.py": HANDLER})})
+                            Role="arn:aws:iam::000000000000:role/bench",
+                            Code={"ZipFile": make_zip({"app.py": HANDLER})})
         wait_active(lam, name)
         baseline_url = sqs.create_queue(QueueName=name + "-baseline")["QueueUrl"]
         url = sqs.create_queue(QueueName=name)["QueueUrl"]

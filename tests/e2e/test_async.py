@@ -215,7 +215,7 @@ def test_failing_function_runs_three_times_then_dlq_and_on_failure(lam, sqs, rec
     record = wait_for(lambda: runs(records, "catcher"), 30, "the OnFailure record")[0]["event"]
     attempts = runs(records, "always-fails")
     assert [run["id"] for run in attempts] == [rid] * 3
-    gaps = [b["t"] - a["t"] for a, b in zip(attempts, attempts[1:])]
+    gaps = [b["t"] - a["t"] for a, b in zip(attempts, attempts[1:], strict=False)]
     assert gaps[0] >= RETRY_BASE_S * 0.9 and gaps[1] >= 2 * RETRY_BASE_S * 0.9, gaps
     assert record["version"] == "1.0" and record["timestamp"].endswith("Z")
     assert record["requestContext"] == {"requestId": rid, "functionArn": f"{ARN}:always-fails:$LATEST",
@@ -375,7 +375,8 @@ def test_event_invoke_config_operations_and_bad_inputs(lam, records, tmp_path, s
         ({"DestinationConfig": {"OnFailure": {"Destination": f"{ARN}:{name}"}}},
          "InvalidParameterValueException", "You can't specify the function as a destination for itself."),
         ({"DestinationConfig": {"OnFailure": {"Destination": "not-an-arn"}}}, "ValidationException", "pattern"),
-        ({}, "InvalidParameterValueException", "You must specify at least one of error handling or destination setting."),
+        ({}, "InvalidParameterValueException",
+         "You must specify at least one of error handling or destination setting."),
     ]
     for operation in (unvalidated.put_function_event_invoke_config, unvalidated.update_function_event_invoke_config):
         for params, code, message in bad:
@@ -389,7 +390,8 @@ def test_event_invoke_config_operations_and_bad_inputs(lam, records, tmp_path, s
 
     with pytest.raises(ClientError) as error:
         lam.put_function_event_invoke_config(FunctionName="no-such-function", MaximumRetryAttempts=1)
-    assert error.value.response["Error"] == {"Code": "ResourceNotFoundException", "Message": "The function doesn't exist."}
+    assert error.value.response["Error"] == {"Code": "ResourceNotFoundException",
+                                             "Message": "The function doesn't exist."}
     with pytest.raises(ClientError) as error:
         lam.put_function_event_invoke_config(FunctionName=name, Qualifier="nope", MaximumRetryAttempts=1)
     assert error.value.response["Error"]["Code"] == "ResourceNotFoundException"
@@ -398,7 +400,8 @@ def test_event_invoke_config_operations_and_bad_inputs(lam, records, tmp_path, s
     assert error.value.response["Error"]["Code"] == "InvalidParameterValueException"
     with pytest.raises(ClientError) as error:
         lam.get_function_event_invoke_config(FunctionName=name, Qualifier="nope")
-    assert error.value.response["Error"]["Message"] == f"The function {ARN}:{name}:nope doesn't have an EventInvokeConfig"
+    assert error.value.response["Error"]["Message"] == (
+        f"The function {ARN}:{name}:nope doesn't have an EventInvokeConfig")
 
     # Versions and aliases have their own configs, forgotten when they are deleted.
     version = lam.publish_version(FunctionName=name)["Version"]
@@ -421,7 +424,8 @@ def test_event_invoke_config_operations_and_bad_inputs(lam, records, tmp_path, s
     with pytest.raises(ClientError) as error:
         lam.get_function_event_invoke_config(FunctionName=name)
     assert error.value.response["Error"] == {
-        "Code": "ResourceNotFoundException", "Message": f"The function {ARN}:{name}:$LATEST doesn't have an EventInvokeConfig"}
+        "Code": "ResourceNotFoundException",
+        "Message": f"The function {ARN}:{name}:$LATEST doesn't have an EventInvokeConfig"}
     with pytest.raises(ClientError) as error:
         lam.delete_function_event_invoke_config(FunctionName=name)
     assert error.value.response["Error"]["Code"] == "ResourceNotFoundException"
@@ -441,8 +445,10 @@ def test_event_invoke_config_operations_and_bad_inputs(lam, records, tmp_path, s
                     "--destination-config", json.dumps({"OnSuccess": {"Destination": f"{ARN}:configured"}}))
     assert done["MaximumRetryAttempts"] == 0
     assert done["DestinationConfig"]["OnSuccess"]["Destination"] == f"{ARN}:configured"
-    assert aws.json("get-function-event-invoke-config", "--function-name", "other")["FunctionArn"] == f"{ARN}:other:$LATEST"
-    assert len(aws.json("list-function-event-invoke-configs", "--function-name", "other")["FunctionEventInvokeConfigs"]) == 1
+    assert (aws.json("get-function-event-invoke-config", "--function-name", "other")["FunctionArn"]
+            == f"{ARN}:other:$LATEST")
+    listed = aws.json("list-function-event-invoke-configs", "--function-name", "other")
+    assert len(listed["FunctionEventInvokeConfigs"]) == 1
     assert "ValidationException" in aws.fails("update-function-event-invoke-config", "--function-name", "other",
                                               "--maximum-retry-attempts", "5")
     aws.run("delete-function-event-invoke-config", "--function-name", "other")
@@ -488,7 +494,8 @@ def test_event_invoke_config_answers_in_aws_shape_and_refusals_change_nothing(sr
         assert response.getheader("x-amzn-ErrorType"), data
         document = json.loads(data)
         assert document.get("message") or document.get("Message")
-        assert after == {**after, "LastModified": before["LastModified"], "DestinationConfig": before["DestinationConfig"]}
+        assert after == {**after, "LastModified": before["LastModified"],
+                         "DestinationConfig": before["DestinationConfig"]}
         assert (after.get("MaximumRetryAttempts"), after.get("MaximumEventAgeInSeconds")) == (
             before.get("MaximumRetryAttempts"), before.get("MaximumEventAgeInSeconds"))
     else:

@@ -49,7 +49,7 @@ class Gate:
             self.server.settimeout(max(0.01, deadline - time.monotonic()))
             try:
                 conn, _ = self.server.accept()
-            except socket.timeout:
+            except TimeoutError:
                 raise AssertionError(f"{len(self.waiting)} of {count} invocations reached the gate") from None
             conn.settimeout(10)
             assert conn.recv(2) == b"in"
@@ -151,7 +151,8 @@ def test_reserved_concurrency_throttles_exactly_the_excess(server, fn_name, gate
                 assert response["Error"]["Message"] == "Rate Exceeded."
                 assert response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
             gate.open()
-        succeeded = [result for result in (future.result(timeout=60) for future in futures) if isinstance(result, tuple)]
+        succeeded = [result for result in (future.result(timeout=60) for future in futures)
+                     if isinstance(result, tuple)]
         assert len(succeeded) == 2 and all(body["init"] == "on-demand" for _, body in succeeded)
         # The slots come back.
         assert invoke_json(lam, fn_name)[1]["init"] == "on-demand"
@@ -539,7 +540,8 @@ def test_provisioned_concurrency_bad_input(server, lam, fn_name):
                 "function", FunctionName=fn_name, Qualifier=version, ProvisionedConcurrentExecutions=2)
         put(FunctionName=fn_name, Qualifier=version, ProvisionedConcurrentExecutions=1)
         refused(lam.put_function_concurrency, "InvalidParameterValueException",
-                " ReservedConcurrentExecutions  0 should not be lower than function's total provisioned concurrency [1].",
+                " ReservedConcurrentExecutions  0 should not be lower than function's total provisioned "
+                "concurrency [1].",
                 FunctionName=fn_name, ReservedConcurrentExecutions=0)
         assert lam.get_function_concurrency(FunctionName=fn_name)["ReservedConcurrentExecutions"] == 1
         # One config per version: an alias of a provisioned version cannot have one too, and vice versa.

@@ -11,7 +11,8 @@ import pytest
 from tests.support.server import StratusServer, invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
-CODE = make_zip({"app.py": "import os\ndef handler(event, context):\n    return {k: os.environ.get(k) for k in event['keys']}\n"})
+CODE = make_zip({"app.py": "import os\ndef handler(event, context):\n"
+                           "    return {k: os.environ.get(k) for k in event['keys']}\n"})
 
 
 def raw_bytes_on_disk(data_dir) -> bytes:

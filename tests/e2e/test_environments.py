@@ -146,7 +146,8 @@ def test_trace_header_reaches_the_function(server, fn_name, lam):
 
 
 def test_concurrent_invokes_scale_out_to_more_environments(lam, fn_name):
-    create(lam, fn_name, {"app.py": "import time\ndef handler(e, c):\n    time.sleep(0.5)\n    return c.log_stream_name\n"})
+    create(lam, fn_name, {"app.py": "import time\ndef handler(e, c):\n    time.sleep(0.5)\n"
+                                    "    return c.log_stream_name\n"})
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(10) as pool:
         results = list(pool.map(lambda _: invoke_json(lam, fn_name), range(10)))
@@ -158,7 +159,8 @@ def test_concurrent_invokes_scale_out_to_more_environments(lam, fn_name):
 
 
 def test_configuration_change_starts_new_environments(lam, fn_name):
-    create(lam, fn_name, {"app.py": "import os\ndef handler(e, c):\n    return [c.log_stream_name, os.environ.get('VV')]\n"},
+    create(lam, fn_name, {"app.py": "import os\ndef handler(e, c):\n"
+                                    "    return [c.log_stream_name, os.environ.get('VV')]\n"},
            Environment={"Variables": {"VV": "1"}})
     _, (old, v1) = invoke_json(lam, fn_name)
     assert processes_of(old)

@@ -136,11 +136,12 @@ def test_mapping_fields_and_bad_input(esm, lam, raw_lam, queue, fn_name):
          "Unsupported BisectBatchOnFunctionError parameter"),
         (dict(FunctionName=fn_name, EventSourceArn=unknown_broker, Queues=[queue], SourceAccessConfigurations=ACCESS),
          "InvalidParameterValueException", "STRATUS_MQ_BROKERS"),
-        (dict(FunctionName="no-such-function", EventSourceArn=BROKER, Queues=[queue], SourceAccessConfigurations=ACCESS),
+        (dict(FunctionName="no-such-function", EventSourceArn=BROKER, Queues=[queue],
+              SourceAccessConfigurations=ACCESS),
          "InvalidParameterValueException", "Function does not exist"),
     ]
     for params, code, message in cases:
-        got = error_of(lambda: raw_lam.create_event_source_mapping(**params))
+        got = error_of(lambda params=params: raw_lam.create_event_source_mapping(**params))
         assert got[:2] == (400, code), (params, got)
         assert message in got[2], (params, got)
     assert mapping_count(lam) == before
@@ -162,7 +163,7 @@ def test_mapping_fields_and_bad_input(esm, lam, raw_lam, queue, fn_name):
 
 def test_messages_arrive_in_aws_shape_and_are_acked_after_success(esm, lam, queue, fn_name):
     create_function(lam, fn_name, RECORDER)
-    sent_at = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    sent_at = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
     amqp(_publish, queue, [
         aio_pika.Message(b'{"order": 1}', content_type="application/json", headers={"source": "shop", "n": 10},
                          priority=3, correlation_id="c-1", message_id="m-1", timestamp=sent_at, app_id="tests",

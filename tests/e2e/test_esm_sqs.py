@@ -29,8 +29,9 @@ RECORDER = """
 import json, os, time
 def handler(event, context):
     for record in event.get("Records", []):
-        print("SEEN " + json.dumps({"t": time.time(), "body": record.get("body"), "count": record["attributes"]["ApproximateReceiveCount"],
-                                      "id": record["messageId"]}))
+        print("SEEN " + json.dumps({"t": time.time(), "body": record.get("body"),
+                                    "count": record["attributes"]["ApproximateReceiveCount"],
+                                    "id": record["messageId"]}))
     print("EVENT " + json.dumps(event))
     return {}
 """
@@ -147,7 +148,8 @@ def test_api_journey(esm, lam, sqs, fn_name):
     assert created["FunctionResponseTypes"] == []
     assert created["EventSourceArn"] == arn
     assert created["FunctionArn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{fn_name}"
-    assert created["EventSourceMappingArn"] == f"arn:aws:lambda:us-east-1:000000000000:event-source-mapping:{mapping_id}"
+    assert created["EventSourceMappingArn"] == (
+        f"arn:aws:lambda:us-east-1:000000000000:event-source-mapping:{mapping_id}")
     assert abs(created["LastModified"].timestamp() - time.time()) < 60
     for stream_only in ("StartingPosition", "ParallelizationFactor", "BisectBatchOnFunctionError",
                         "MaximumRetryAttempts", "DestinationConfig", "LastProcessingResult", "FilterCriteria"):
@@ -168,7 +170,8 @@ def test_api_journey(esm, lam, sqs, fn_name):
     assert [m["UUID"] for m in by_function] == [mapping_id]
     assert [m["UUID"] for m in lam.list_event_source_mappings(
         FunctionName=created["FunctionArn"])["EventSourceMappings"]] == [mapping_id]
-    assert [m["UUID"] for m in lam.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"]] == [mapping_id]
+    by_source = lam.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"]
+    assert [m["UUID"] for m in by_source] == [mapping_id]
     assert lam.list_event_source_mappings(FunctionName="no-such-function")["EventSourceMappings"] == []
     assert lam.list_event_source_mappings(
         EventSourceArn="arn:aws:sqs:us-east-1:123456789012:no-such-queue")["EventSourceMappings"] == []
@@ -215,9 +218,9 @@ def test_function_name_forms_and_a_mapping_outlives_its_function(esm, lam, sqs, 
     function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{fn_name}"
     forms = ((f"{fn_name}:$LATEST", f"{function_arn}:$LATEST"), (f"{fn_name}:1", f"{function_arn}:1"),
              (f"{function_arn}:prod", f"{function_arn}:prod"), (function_arn, function_arn))
-    for index, (given, expected) in enumerate(forms):
+    for index, (function_ref, expected) in enumerate(forms):
         _, arn = make_queue(sqs, f"{fn_name}-{index}")
-        mapping = lam.create_event_source_mapping(FunctionName=given, EventSourceArn=arn)
+        mapping = lam.create_event_source_mapping(FunctionName=function_ref, EventSourceArn=arn)
         assert mapping["FunctionArn"] == expected
     mapping_id = mapping["UUID"]
     wait_state(lam, mapping_id, "Enabled")
@@ -278,7 +281,8 @@ def test_bad_input_gets_aws_errors_and_creates_nothing(esm, lam, raw_lam, sqs, f
          "InvalidParameterValueException", "Unsupported ParallelizationFactor parameter"),
         (dict(FunctionName=fn_name, EventSourceArn=arn,
               DestinationConfig={"OnSuccess": {"Destination": "arn:aws:sqs:us-east-1:123456789012:x"}}), 400,
-         "InvalidParameterValueException", "Unsupported DestinationConfig parameter for given event source mapping type."),
+         "InvalidParameterValueException",
+         "Unsupported DestinationConfig parameter for given event source mapping type."),
         (dict(FunctionName=fn_name, EventSourceArn=arn, FilterCriteria={"Filters": [{"Pattern": "simple string"}]}),
          400, "InvalidParameterValueException", "Invalid filter pattern definition."),
         (dict(FunctionName=fn_name, EventSourceArn=arn, FilterCriteria={"Filters": [{"Pattern": '{"body": "x"}'}]}),
@@ -292,7 +296,7 @@ def test_bad_input_gets_aws_errors_and_creates_nothing(esm, lam, raw_lam, sqs, f
          "InvalidParameterValueException", "Stratus does not poll Amazon MSK event sources."),
     ]
     for params, status, code, message in cases:
-        got = error_of(lambda: raw_lam.create_event_source_mapping(**params))
+        got = error_of(lambda params=params: raw_lam.create_event_source_mapping(**params))
         assert got[:2] == (status, code), (params, got)
         assert message in got[2], (params, got)
     assert mapping_count(lam) == before
@@ -422,7 +426,8 @@ def handler(event, context):
     failures = []
     for record in event["Records"]:
         count = record["attributes"]["ApproximateReceiveCount"]
-        print("SEEN " + json.dumps({"t": time.time(), "body": record["body"], "count": count, "id": record["messageId"]}))
+        print("SEEN " + json.dumps({"t": time.time(), "body": record["body"], "count": count,
+                                    "id": record["messageId"]}))
         if record["body"].startswith("bad") and count == "1":
             failures.append({"itemIdentifier": record["messageId"]})
     return {"batchItemFailures": failures}
@@ -450,8 +455,9 @@ FAILS_ON_POISON = """
 import json, time
 def handler(event, context):
     for record in event["Records"]:
-        print("SEEN " + json.dumps({"t": time.time(), "body": record["body"], "count": record["attributes"]["ApproximateReceiveCount"],
-                                      "id": record["messageId"]}))
+        print("SEEN " + json.dumps({"t": time.time(), "body": record["body"],
+                                    "count": record["attributes"]["ApproximateReceiveCount"],
+                                    "id": record["messageId"]}))
         if record["body"] == "poison":
             raise ValueError("poison message")
     return "ok"
@@ -544,7 +550,7 @@ def test_throttled_batches_wait_and_run_under_the_functions_reserved_concurrency
     # A throttle is not a failure: each message ran once, on its first receive, one at a time.
     assert sorted(r["body"] for r in records) == [f"t-{i}" for i in range(6)]
     assert {r["count"] for r in records} == {"1"}
-    assert all(a["end"] <= b["t"] + 0.01 for a, b in zip(records, records[1:])), records
+    assert all(a["end"] <= b["t"] + 0.01 for a, b in zip(records, records[1:], strict=False)), records
 
 
 # ---------------------------------------------------------------------------------------- crash
@@ -595,7 +601,8 @@ def test_kill_9_mid_batch_loses_nothing(moto_endpoint, fresh_server, tmp_path, f
     server.process.kill()  # SIGKILL: batches in flight never finish, nothing is deleted for them
     server.process.wait()
     remaining, _ = queue_counts(sqs, url)
-    assert remaining > 0 or queue_counts(sqs, url)[1] > 0, "everything finished before the kill; the test proves nothing"
+    assert remaining > 0 or queue_counts(sqs, url)[1] > 0, (
+        "everything finished before the kill; the test proves nothing")
 
     server = fresh_server(env=env, data_dir=data_dir)  # the mapping is in the store: polling resumes
     wait_for(lambda: set(collect()) == set(bodies), timeout_s=60, what="every message processed after the restart")

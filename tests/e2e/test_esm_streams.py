@@ -98,7 +98,8 @@ def failure_records(sqs, url: str, expected: int) -> list[dict]:
     found: list[dict] = []
 
     def collect():
-        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages") or []:
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for message in received.get("Messages") or []:
             found.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return len(found) >= expected
@@ -139,7 +140,8 @@ def test_stream_mapping_fields_and_bad_input(esm, lam, raw_lam, kinesis, sqs, mo
          "InvalidParameterValueException", "MaximumRecordAgeInSeconds"),
         (dict(FunctionName=fn_name, EventSourceArn=arn, StartingPosition="LATEST", BatchSize=10001), 400,
          "ValidationException", "Member must have value less than or equal to 10000"),
-        (dict(FunctionName=fn_name, EventSourceArn=arn, StartingPosition="LATEST", ScalingConfig={"MaximumConcurrency": 5}),
+        (dict(FunctionName=fn_name, EventSourceArn=arn, StartingPosition="LATEST",
+              ScalingConfig={"MaximumConcurrency": 5}),
          400, "InvalidParameterValueException", "Unsupported ScalingConfig parameter"),
         (dict(FunctionName=fn_name, EventSourceArn=arn, StartingPosition="LATEST",
               DestinationConfig={"OnSuccess": {"Destination": queue_arn}}), 400, "InvalidParameterValueException",
@@ -149,7 +151,7 @@ def test_stream_mapping_fields_and_bad_input(esm, lam, raw_lam, kinesis, sqs, mo
          "Invalid filter pattern definition."),
     ]
     for params, status, code, message in cases:
-        got = error_of(lambda: raw_lam.create_event_source_mapping(**params))
+        got = error_of(lambda params=params: raw_lam.create_event_source_mapping(**params))
         assert got[:2] == (status, code), (params, got)
         assert message in got[2], (params, got)
     assert mapping_count(lam) == before
@@ -303,7 +305,8 @@ def handler(event, context):
     datas = [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]
     print("BATCH " + json.dumps({"t": time.time(), "datas": datas}))
     if datas[0] == "r0" and "r3" in datas:  # r3 fails in the first batch only
-        return {"batchItemFailures": [{"itemIdentifier": event["Records"][datas.index("r3")]["kinesis"]["sequenceNumber"]}]}
+        return {"batchItemFailures": [
+            {"itemIdentifier": event["Records"][datas.index("r3")]["kinesis"]["sequenceNumber"]}]}
     return {"batchItemFailures": []}
 """
 

@@ -208,7 +208,8 @@ def test_slow_extension_holds_the_environment_and_its_slot_not_the_answer(server
     # The invoke phase (REPORT Duration) lasted until the extension was done.
     report = re.search(rf"REPORT RequestId: {second['request_id']}\tDuration: ([\d.]+) ms", log)
     assert report and float(report.group(1)) >= 3000, log
-    assert log.index(f"EXTLOG logger DONE {second['request_id']}") < log.index(f"START RequestId: {third['request_id']}")
+    assert (log.index(f"EXTLOG logger DONE {second['request_id']}")
+            < log.index(f"START RequestId: {third['request_id']}"))
 
 
 PROBE = """
@@ -225,8 +226,10 @@ def handler(event, context):
     base = "/2020-01-01/extension/"
     return {
         "register_without_name": call("POST", base + "register", b'{"events":["INVOKE"]}'),
-        "register_after_init": call("POST", base + "register", b'{"events":["INVOKE"]}', {"Lambda-Extension-Name": "late"}),
-        "internal_shutdown": call("POST", base + "register", b'{"events":["SHUTDOWN"]}', {"Lambda-Extension-Name": "late"}),
+        "register_after_init": call("POST", base + "register", b'{"events":["INVOKE"]}',
+                                    {"Lambda-Extension-Name": "late"}),
+        "internal_shutdown": call("POST", base + "register", b'{"events":["SHUTDOWN"]}',
+                                  {"Lambda-Extension-Name": "late"}),
         "register_bad_json": call("POST", base + "register", b'{"events":', {"Lambda-Extension-Name": "late"}),
         "next_without_id": call("GET", base + "event/next"),
         "next_invalid_id": call("GET", base + "event/next", headers={"Lambda-Extension-Identifier": "not-a-uuid"}),
@@ -254,16 +257,21 @@ def test_extensions_api_refusals(server, lam, fn_name):
         return status, parsed["errorType"], parsed["errorMessage"]
 
     assert error("register_without_name") == (403, "Extension.InvalidExtensionName", "Empty extension name")
-    assert error("register_after_init") == (403, "Extension.RegistrationClosed", "Extension registration closed already")
+    assert error("register_after_init") == (403, "Extension.RegistrationClosed",
+                                            "Extension registration closed already")
     assert error("internal_shutdown") == (403, "Extension.InvalidEventType",
                                           "SHUTDOWN: ShutdownEventNotSupportedForInternalExtension")
     assert error("register_bad_json")[:2] == (403, "InvalidRequestFormat")
     assert error("next_without_id") == (403, "Extension.MissingExtensionIdentifier",
                                         "Missing Lambda-Extension-Identifier header")
-    assert error("next_invalid_id") == (403, "Extension.InvalidExtensionIdentifier", "Invalid Lambda-Extension-Identifier")
-    assert error("next_unknown_id") == (403, "Extension.UnknownExtensionIdentifier", f"Unknown extension {body['unknown']}")
-    assert error("init_error_unknown") == (403, "Extension.UnknownExtensionIdentifier", "Unknown Lambda-Extension-Identifier")
-    assert error("exit_error_no_type") == (403, "Extension.MissingHeader", "Lambda-Extension-Function-Error-Type not found")
+    assert error("next_invalid_id") == (403, "Extension.InvalidExtensionIdentifier",
+                                        "Invalid Lambda-Extension-Identifier")
+    assert error("next_unknown_id") == (403, "Extension.UnknownExtensionIdentifier",
+                                        f"Unknown extension {body['unknown']}")
+    assert error("init_error_unknown") == (403, "Extension.UnknownExtensionIdentifier",
+                                           "Unknown Lambda-Extension-Identifier")
+    assert error("exit_error_no_type") == (403, "Extension.MissingHeader",
+                                           "Lambda-Extension-Function-Error-Type not found")
     assert body["register_wrong_method"][0] == 405
     assert body["unknown_path"] == [404, "404 page not found\n"]
     # Nothing changed: the environment serves the next invoke as before, with no extension to wait for.

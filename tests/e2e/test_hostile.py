@@ -158,7 +158,8 @@ def handler(event, context):
     seen = {}
     for path in event["paths"]:
         try:
-            seen[path] = sorted(os.listdir(path)) if os.path.isdir(path) else open(path, "rb").read(64).decode("latin-1")
+            seen[path] = (sorted(os.listdir(path)) if os.path.isdir(path)
+                          else open(path, "rb").read(64).decode("latin-1"))
         except OSError as exc:
             seen[path] = type(exc).__name__
     try:

@@ -99,7 +99,8 @@ def test_versions_are_never_reused_and_delete_is_idempotent(lam, fn_name):
 
     # Deleting again, an unknown version or an unknown layer: 204, nothing happens.
     for layer, version in ((fn_name, 2), (fn_name, 9), (f"{fn_name}-nope", 1)):
-        assert lam.delete_layer_version(LayerName=layer, VersionNumber=version)["ResponseMetadata"]["HTTPStatusCode"] == 204
+        deleted = lam.delete_layer_version(LayerName=layer, VersionNumber=version)
+        assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
     assert [v["Version"] for v in lam.list_layer_versions(LayerName=fn_name)["LayerVersions"]] == [3, 1]
 
     for version in (1, 3):
@@ -231,7 +232,8 @@ def test_permission_policy_lifecycle(lam, fn_name):
         assert error_of(lam.get_layer_version_policy, LayerName=layer, VersionNumber=version) == missing
         assert error_of(lam.remove_layer_version_permission, LayerName=layer, VersionNumber=version,
                         StatementId="s1") == missing
-    assert without_metadata(lam.get_layer_version_policy(LayerName=fn_name, VersionNumber=1)) == without_metadata(before)
+    assert (without_metadata(lam.get_layer_version_policy(LayerName=fn_name, VersionNumber=1))
+            == without_metadata(before))
 
     removed = lam.remove_layer_version_permission(LayerName=fn_name, VersionNumber=1, StatementId="xaccount",
                                                   RevisionId=before["RevisionId"])
@@ -282,7 +284,8 @@ def test_publish_refuses_bad_input_and_changes_nothing(lam, fn_name, oversized_z
     assert code == "ValidationException"
     code, _, _ = refused(Content={"ZipFile": make_zip({"f": "x"})}, Description="d" * 257)
     assert code == "ValidationException"
-    code, _, status = error_of(lam.publish_layer_version, LayerName="bad name!", Content={"ZipFile": make_zip({"f": "x"})})
+    code, _, status = error_of(lam.publish_layer_version, LayerName="bad name!",
+                               Content={"ZipFile": make_zip({"f": "x"})})
     assert (code, status) == ("ValidationException", 400)
     assert lam.list_layer_versions(LayerName=fn_name)["LayerVersions"] == []
     assert publish(lam, fn_name, {"f": "x"})["Version"] == 1  # no number was spent on a refusal

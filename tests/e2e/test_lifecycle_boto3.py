@@ -180,7 +180,8 @@ def test_invokes_the_fast_path_declines_take_the_asgi_path_with_the_same_answer(
 def test_pipelined_invokes_on_one_connection_are_answered_in_order(server, lam, fn_name):
     import socket
     lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
-                        Code={"ZipFile": make_zip({"app.py": "import time\ndef handler(e, c):\n    time.sleep(e['s'])\n    return e['n']\n"})})
+                        Code={"ZipFile": make_zip({"app.py": "import time\ndef handler(e, c):\n"
+                                                              "    time.sleep(e['s'])\n    return e['n']\n"})})
     path = f"/2015-03-31/functions/{fn_name}/invocations"
     requests = b""
     for n, sleep in ((1, 0.3), (2, 0.0), (3, 0.1)):

@@ -286,7 +286,8 @@ def test_console_output_in_aws_format_in_the_log_tail(lam, fn_name):
 
 
 def test_log_level_and_json_format_settings(lam, fn_name):
-    create(lam, fn_name, APP, Environment={"Variables": {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "WARN"}})
+    create(lam, fn_name, APP,
+           Environment={"Variables": {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "WARN"}})
     invoke_json(lam, fn_name, {"mode": "ok"})
     response, body = invoke_json(lam, fn_name, {"mode": "log"}, LogType="Tail")
     rid = request_id(response)
@@ -403,7 +404,8 @@ def test_missing_dependency_is_import_module_error(lam, fn_name):
     ("index.notFn", "Runtime.HandlerNotFound", "index.notFn is not a function"),
     ("index", "Runtime.MalformedHandlerName", "Bad handler"),
     ("../index.handler", "Runtime.MalformedHandlerName",
-     "'../index.handler' is not a valid handler name. Use absolute paths when specifying root directories in handler names."),
+     "'../index.handler' is not a valid handler name. Use absolute paths when specifying root directories in "
+     "handler names."),
 ], ids=["missing", "not-a-function", "no-dot", "relative-path"])
 def test_bad_handler_names(lam, fn_name, handler, error_type, message):
     create(lam, fn_name, APP)

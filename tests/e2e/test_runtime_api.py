@@ -94,7 +94,8 @@ def handler(event, context):
     if event["case"] == "ok":
         post_streaming(rid, [b'{"streamed": ', b'"in three', b' chunks"}'])
     elif event["case"] == "error":
-        error = base64.b64encode(json.dumps({"errorType": "Function.StreamBroke", "errorMessage": "mid-stream"}).encode())
+        error = base64.b64encode(json.dumps({"errorType": "Function.StreamBroke",
+                                             "errorMessage": "mid-stream"}).encode())
         post_streaming(rid, [b"partial"], {"Lambda-Runtime-Function-Error-Type": "Function.StreamBroke",
                                             "Lambda-Runtime-Function-Error-Body": error.decode()})
     else:

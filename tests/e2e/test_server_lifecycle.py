@@ -13,7 +13,8 @@ def test_functions_survive_a_restart(fresh_server, tmp_path):
     srv = fresh_server(data_dir=data_dir)
     lam = srv.client()
     lam.create_function(FunctionName="keeper", Runtime="python3.12", Handler="app.handler", Role=ROLE,
-                        Code={"ZipFile": make_zip({"app.py": "import os\ndef handler(e, c):\n    return os.environ['KK']\n"})},
+                        Code={"ZipFile": make_zip({"app.py": "import os\ndef handler(e, c):\n"
+                                                              "    return os.environ['KK']\n"})},
                         Environment={"Variables": {"KK": "kept"}}, Timeout=9, MemorySize=192)
     before = lam.get_function_configuration(FunctionName="keeper")
     assert srv.stop() == 0
@@ -75,7 +76,8 @@ def test_account_concurrency_limit_throttles_the_excess_with_429(fresh_server):
     lam = srv.client(max_pool_connections=8)
     assert lam.get_account_settings()["AccountLimit"]["ConcurrentExecutions"] == 2
     lam.create_function(FunctionName="busy", Runtime="python3.12", Handler="app.handler", Role=ROLE, Timeout=10,
-                        Code={"ZipFile": make_zip({"app.py": "import time\ndef handler(e, c):\n    time.sleep(1.5)\n    return 'done'\n"})})
+                        Code={"ZipFile": make_zip({"app.py": "import time\ndef handler(e, c):\n"
+                                                              "    time.sleep(1.5)\n    return 'done'\n"})})
 
     def call(_):
         try:
@@ -90,7 +92,7 @@ def test_account_concurrency_limit_throttles_the_excess_with_429(fresh_server):
     throttled = [result for result in results if result != "done"]
     assert len(done) == 2, results
     assert len(throttled) == 3
-    for status, code, reason, message in throttled:
+    for status, code, reason, _message in throttled:
         assert (status, code) == (429, "TooManyRequestsException")
         assert reason == "ConcurrentInvocationLimitExceeded"
     # The slots come back: the next invoke runs.

@@ -84,7 +84,8 @@ def test_publish_snapshots_code_and_configuration(lam, fn_name):
     assert len({body["environment"] for body in outcomes.values()}) == 3
 
     v1 = lam.get_function(FunctionName=fn_name, Qualifier="1")
-    assert v1["Configuration"]["Version"] == "1" and v1["Configuration"]["Environment"]["Variables"] == {"COLOUR": "red"}
+    assert (v1["Configuration"]["Version"] == "1"
+            and v1["Configuration"]["Environment"]["Variables"] == {"COLOUR": "red"})
     assert v1["Configuration"]["CodeSha256"] == created["CodeSha256"]
 
 
@@ -124,7 +125,8 @@ def test_delete_version_and_numbers_never_reused(lam, fn_name):
     assert error_code(excinfo) == "ResourceNotFoundException"
     lam.update_function_code(FunctionName=fn_name, ZipFile=code("three"))
     assert lam.publish_version(FunctionName=fn_name)["Version"] == "3"
-    assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=fn_name)["Versions"]] == ["$LATEST", "1", "3"]
+    versions = lam.list_versions_by_function(FunctionName=fn_name)["Versions"]
+    assert [v["Version"] for v in versions] == ["$LATEST", "1", "3"]
     assert invoke_json(lam, fn_name, Qualifier="1")[1]["tag"] == "one"
 
 
@@ -198,29 +200,40 @@ def test_alias_and_version_bad_input_changes_nothing(server, lam, fn_name):
         ("InvalidParameterValueException", lambda: unchecked.publish_version(FunctionName=fn_name, CodeSha256="AAAA")),
         ("ResourceConflictException", lambda: unchecked.delete_function(FunctionName=fn_name, Qualifier="1")),
         ("ResourceConflictException", lambda: unchecked.delete_function(FunctionName=fn_name, Qualifier="2")),
-        ("InvalidParameterValueException", lambda: unchecked.delete_function(FunctionName=fn_name, Qualifier="$LATEST")),
+        ("InvalidParameterValueException", lambda: unchecked.delete_function(
+            FunctionName=fn_name, Qualifier="$LATEST")),
         ("InvalidParameterValueException", lambda: unchecked.delete_function(FunctionName=fn_name, Qualifier="live")),
-        ("ResourceConflictException", lambda: unchecked.create_alias(FunctionName=fn_name, Name="live", FunctionVersion="2")),
-        ("ResourceNotFoundException", lambda: unchecked.create_alias(FunctionName=fn_name, Name="x", FunctionVersion="9")),
+        ("ResourceConflictException", lambda: unchecked.create_alias(
+            FunctionName=fn_name, Name="live", FunctionVersion="2")),
+        ("ResourceNotFoundException", lambda: unchecked.create_alias(
+            FunctionName=fn_name, Name="x", FunctionVersion="9")),
         ("ValidationException", lambda: unchecked.create_alias(FunctionName=fn_name, Name="123", FunctionVersion="1")),
         ("ValidationException", lambda: unchecked.create_alias(
-            FunctionName=fn_name, Name="x", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 1.5}})),
+            FunctionName=fn_name, Name="x", FunctionVersion="1",
+            RoutingConfig={"AdditionalVersionWeights": {"2": 1.5}})),
         ("ValidationException", lambda: unchecked.create_alias(
-            FunctionName=fn_name, Name="x", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": -0.1}})),
+            FunctionName=fn_name, Name="x", FunctionVersion="1",
+            RoutingConfig={"AdditionalVersionWeights": {"2": -0.1}})),
         ("InvalidParameterValueException", lambda: unchecked.create_alias(
-            FunctionName=fn_name, Name="x", FunctionVersion="$LATEST", RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})),
+            FunctionName=fn_name, Name="x", FunctionVersion="$LATEST",
+            RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})),
         ("InvalidParameterValueException", lambda: unchecked.create_alias(
-            FunctionName=fn_name, Name="x", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}})),
+            FunctionName=fn_name, Name="x", FunctionVersion="1",
+            RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}})),
         ("InvalidParameterValueException", lambda: unchecked.create_alias(
             FunctionName=fn_name, Name="x", FunctionVersion="1",
             RoutingConfig={"AdditionalVersionWeights": {"2": 0.1, "3": 0.1}})),
         ("ResourceNotFoundException", lambda: unchecked.create_alias(
-            FunctionName=fn_name, Name="x", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"7": 0.5}})),
+            FunctionName=fn_name, Name="x", FunctionVersion="1",
+            RoutingConfig={"AdditionalVersionWeights": {"7": 0.5}})),
         ("ValidationException", lambda: unchecked.update_alias(
             FunctionName=fn_name, Name="live", RoutingConfig={"AdditionalVersionWeights": {"2": 2.0}})),
-        ("InvalidParameterValueException", lambda: unchecked.update_alias(FunctionName=fn_name, Name="live", FunctionVersion="$LATEST")),
-        ("ResourceNotFoundException", lambda: unchecked.update_alias(FunctionName=fn_name, Name="nope", FunctionVersion="1")),
-        ("ResourceNotFoundException", lambda: unchecked.create_alias(FunctionName=fn_name + "-missing", Name="x", FunctionVersion="1")),
+        ("InvalidParameterValueException", lambda: unchecked.update_alias(
+            FunctionName=fn_name, Name="live", FunctionVersion="$LATEST")),
+        ("ResourceNotFoundException", lambda: unchecked.update_alias(
+            FunctionName=fn_name, Name="nope", FunctionVersion="1")),
+        ("ResourceNotFoundException", lambda: unchecked.create_alias(
+            FunctionName=fn_name + "-missing", Name="x", FunctionVersion="1")),
         ("ResourceNotFoundException", lambda: unchecked.publish_version(FunctionName=fn_name + "-missing")),
         ("ResourceNotFoundException", lambda: unchecked.list_versions_by_function(FunctionName=fn_name + "-missing")),
         ("ResourceNotFoundException", lambda: unchecked.get_function(FunctionName=fn_name, Qualifier="5")),
@@ -248,7 +261,8 @@ def test_versions_and_aliases_survive_restart(fresh_server, tmp_path):
     alias = lam.get_alias(FunctionName="keeper", Name="live")
     assert server.stop() == 0
     server.start()
-    assert [v["Version"] for v in lam.list_versions_by_function(FunctionName="keeper")["Versions"]] == ["$LATEST", "1", "2"]
+    versions = lam.list_versions_by_function(FunctionName="keeper")["Versions"]
+    assert [v["Version"] for v in versions] == ["$LATEST", "1", "2"]
     assert lam.get_alias(FunctionName="keeper", Name="live")["RevisionId"] == alias["RevisionId"]
     assert invoke_json(lam, "keeper", Qualifier="1")[1]["colour"] == "red"
     lam.update_function_code(FunctionName="keeper", ZipFile=code("three"))
@@ -278,7 +292,8 @@ def test_aws_cli_versions_and_aliases(server, fn_name, tmp_path):
     assert failed.returncode != 0 and "ResourceConflictException" in failed.stderr
     aws.run("delete-alias", "--function-name", fn_name, "--name", "prod")
     aws.run("delete-function", "--function-name", fn_name, "--qualifier", "1")
-    assert [v["Version"] for v in json.loads(aws.run("list-versions-by-function", "--function-name", fn_name).stdout)["Versions"]] == ["$LATEST"]
+    versions = json.loads(aws.run("list-versions-by-function", "--function-name", fn_name).stdout)["Versions"]
+    assert [v["Version"] for v in versions] == ["$LATEST"]
 
 
 def list_all_functions(lam, **params) -> list[dict]:
@@ -297,7 +312,8 @@ def test_list_functions_with_all_versions(lam, fn_name):
     create(lam, fn_name, "one", Publish=True)
     lam.update_function_code(FunctionName=fn_name, ZipFile=code("two"), Publish=True)
     mine = lambda configs: [(c["FunctionName"], c["Version"]) for c in configs if c["FunctionName"] == fn_name]  # noqa: E731
-    assert mine(list_all_functions(lam, FunctionVersion="ALL")) == [(fn_name, "$LATEST"), (fn_name, "1"), (fn_name, "2")]
+    assert mine(list_all_functions(lam, FunctionVersion="ALL")) == [(fn_name, "$LATEST"), (fn_name, "1"),
+                                                                     (fn_name, "2")]
     assert mine(list_all_functions(lam)) == [(fn_name, "$LATEST")]
 
 
@@ -305,6 +321,7 @@ def test_account_usage_counts_versions_and_layers(fresh_server):
     lam = fresh_server().client()
     assert lam.get_account_settings()["AccountUsage"] == {"TotalCodeSize": 0, "FunctionCount": 0}
     created = create(lam, "sized", "one", Publish=True)  # $LATEST and version 1: two packages
-    layer = lam.publish_layer_version(LayerName="sized-layer", Content={"ZipFile": make_zip({"python/x.py": "X = 1\n"})})
+    layer = lam.publish_layer_version(LayerName="sized-layer",
+                                      Content={"ZipFile": make_zip({"python/x.py": "X = 1\n"})})
     usage = lam.get_account_settings()["AccountUsage"]
     assert usage == {"TotalCodeSize": 2 * created["CodeSize"] + layer["Content"]["CodeSize"], "FunctionCount": 1}

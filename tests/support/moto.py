@@ -33,7 +33,7 @@ class MotoServer:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 30.0) -> "MotoServer":
+    def start(self, timeout_s: float = 30.0) -> MotoServer:
         executable = Path(sys.executable).with_name("moto_server")
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen([str(executable), "-H", "127.0.0.1", "-p", str(self.port)],
@@ -73,7 +73,7 @@ class MotoServer:
         return {"STRATUS_SERVICE_ENDPOINTS": f"*={self.endpoint}",
                 "STRATUS_SERVICE_ACCESS_KEY_ID": "test", "STRATUS_SERVICE_SECRET_ACCESS_KEY": "test"}
 
-    def __enter__(self) -> "MotoServer":
+    def __enter__(self) -> MotoServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

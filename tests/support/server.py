@@ -50,7 +50,7 @@ class StratusServer:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 20.0) -> "StratusServer":
+    def start(self, timeout_s: float = 20.0) -> StratusServer:
         env = dict(os.environ, **self.extra_env)
         env.setdefault("STRATUS_IDLE_TIMEOUT_S", "300")
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-
 BOOTSTRAP = Path(__file__).parents[2] / "src/stratus/runtime/bootstraps/python/bootstrap.py"
 spec = importlib.util.spec_from_file_location("stratus_python_bootstrap", BOOTSTRAP)
 bootstrap = importlib.util.module_from_spec(spec)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
@@ -14,10 +14,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Stratus: AWS
 
 @app.command()
 def serve(
-    host: Optional[str] = typer.Option(None, help="Address to listen on [default 127.0.0.1]"),
-    port: Optional[int] = typer.Option(None, help="Port of the Lambda API [default 8421]"),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where state lives [default ~/.stratus]"),
-    sandbox: Optional[str] = typer.Option(None, help="Sandbox backend: auto or plain"),
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port of the Lambda API [default 8421]")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where state lives [default ~/.stratus]")] = None,
+    sandbox: Annotated[str | None, typer.Option(help="Sandbox backend: auto or plain")] = None,
 ) -> None:
     """Serve the Lambda API and run functions (SQLite store under the data dir)."""
     from stratus.control.secrets import EncryptionKeyError

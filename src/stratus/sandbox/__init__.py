@@ -20,7 +20,7 @@ def create_sandbox(kind: str, work_dir: Path, isolated_network: bool = False) ->
         raise ValueError(f"unknown sandbox backend {kind!r}; expected auto, namespaced or plain")
     if kind in ("auto", "namespaced"):
         cgroups, bwrap, reason = NamespacedSandbox.available(instance_id(work_dir))
-        if cgroups is not None:
+        if cgroups is not None and bwrap is not None:  # available() gives both or neither
             return NamespacedSandbox(work_dir, cgroups, bwrap, isolated_network)
         if kind == "namespaced":
             raise RuntimeError(f"the namespaced sandbox is not available: {reason}")

@@ -8,8 +8,9 @@ import hashlib
 import shutil
 import signal
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol, cast
 
 
 @dataclasses.dataclass
@@ -98,16 +99,22 @@ def reset_socket_dir(socket_dir: Path) -> None:
 class ExitWatcher(asyncio.SubprocessProtocol):
     """Calls `on_exit(returncode)` when the spawned process ends."""
 
-    def __init__(self, on_exit: Callable[[int], None]):
+    def __init__(self, on_exit: Callable[[int], None]) -> None:
         self.on_exit = on_exit
-        self.transport = None
+        self.transport: asyncio.SubprocessTransport | None = None
 
-    def connection_made(self, transport):
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A SubprocessProtocol is given a subprocess transport; uvloop's does not subclass
+        # asyncio.SubprocessTransport (so no isinstance), but has the same methods.
+        self.transport = cast(asyncio.SubprocessTransport, transport)
 
-    def process_exited(self):
-        self.on_exit(self.transport.get_returncode())
-        self.transport.close()
+    def process_exited(self) -> None:
+        transport = self.transport
+        assert transport is not None  # connection_made always comes first
+        returncode = transport.get_returncode()
+        assert returncode is not None  # set before process_exited is called
+        self.on_exit(returncode)
+        transport.close()
 
 
 _SIGNAL_NAMES = {  # Go's names, as Lambda prints them

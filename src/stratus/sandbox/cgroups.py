@@ -44,7 +44,8 @@ class Cgroups:
         if (ROOT / "cgroup.controllers").exists():
             self.version = 2
             base = ROOT / own.get("", "/").lstrip("/")
-            controllers = set((base / "cgroup.controllers").read_text().split()) if (base / "cgroup.controllers").exists() else set()
+            listed = base / "cgroup.controllers"
+            controllers = set(listed.read_text().split()) if listed.exists() else set()
             if not {"memory", "pids", "cpu"} <= controllers:
                 raise CgroupUnavailable(f"cgroup v2 at {base} lacks memory/pids/cpu controllers ({controllers})")
             self.bases = {"": base}
@@ -60,7 +61,7 @@ class Cgroups:
             if not os.access(base, os.W_OK):
                 raise CgroupUnavailable(f"no write access to {base}")
 
-    def create(self, env_id: str, memory_mb: int, host_cpus: int, pids_max: int = 1024) -> "EnvironmentCgroup":
+    def create(self, env_id: str, memory_mb: int, host_cpus: int, pids_max: int = 1024) -> EnvironmentCgroup:
         name = self.prefix + env_id
         paths = {controller: base / name for controller, base in self.bases.items()}
         for path in paths.values():
@@ -172,7 +173,7 @@ class EnvironmentCgroup:
             _rmdir(path)
 
 
-def _write(path: Path, value, optional: bool = False) -> None:
+def _write(path: Path, value: int | str, optional: bool = False) -> None:
     try:
         path.write_text(str(value))
     except OSError:

@@ -9,8 +9,8 @@ import resource
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description, reset_socket_dir, socket_dir_for
 
@@ -46,7 +46,7 @@ def relocate_opt(env: dict[str, str], opt_dir: str) -> dict[str, str]:
 
 
 class PlainProcess:
-    def __init__(self, pid: int, tmp_dir: Path, transport):
+    def __init__(self, pid: int, tmp_dir: Path, transport: asyncio.SubprocessTransport) -> None:
         self.pid = pid
         self.tmp_dir = tmp_dir
         self._transport = transport

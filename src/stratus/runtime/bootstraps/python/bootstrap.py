@@ -61,7 +61,10 @@ def _make_json():
     except (ImportError, TypeError, AttributeError):
         import json
 
-        return json.loads, lambda obj, default, ensure_ascii: json.dumps(obj, default=default, ensure_ascii=ensure_ascii)
+        def fallback_dumps(obj, default, ensure_ascii):
+            return json.dumps(obj, default=default, ensure_ascii=ensure_ascii)
+
+        return json.loads, fallback_dumps
 
 
 json_loads, json_dumps = _make_json()
@@ -218,7 +221,7 @@ def load_handler(handler):
     try:
         modname, fname = handler.rsplit(".", 1)
     except ValueError as exc:
-        raise FaultException(FaultException.MALFORMED_HANDLER_NAME, f"Bad handler '{handler}': {exc}")
+        raise FaultException(FaultException.MALFORMED_HANDLER_NAME, f"Bad handler '{handler}': {exc}") from exc
     if modname.split(".")[0] in sys.builtin_module_names:
         raise FaultException(FaultException.BUILT_IN_MODULE_CONFLICT,
                              f"Cannot use built-in module {modname} as a handler module")
@@ -226,10 +229,11 @@ def load_handler(handler):
         __import__(modname.replace("/", "."))
         module = sys.modules[modname.replace("/", ".")]
     except ImportError as exc:
-        raise FaultException(FaultException.IMPORT_MODULE_ERROR, f"Unable to import module '{modname}': {exc}")
+        raise FaultException(FaultException.IMPORT_MODULE_ERROR, f"Unable to import module '{modname}': {exc}") from exc
     except SyntaxError as exc:
         trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
-        raise FaultException(FaultException.USER_CODE_SYNTAX_ERROR, f"Syntax error in module '{modname}': {exc}", trace)
+        raise FaultException(FaultException.USER_CODE_SYNTAX_ERROR, f"Syntax error in module '{modname}': {exc}",
+                             trace) from exc
     function = getattr(module, fname, None)
     if function is None:
         fault = FaultException(FaultException.HANDLER_NOT_FOUND, f"Handler '{fname}' missing on module '{modname}'")
@@ -375,7 +379,7 @@ def main():
                 identity = loads(identity) if identity else None
             except ValueError as exc:
                 raise FaultException(FaultException.LAMBDA_CONTEXT_UNMARSHAL_ERROR,
-                                     f"Unable to parse Client Context JSON: {exc}")
+                                     f"Unable to parse Client Context JSON: {exc}") from exc
             context = LambdaContext(request_id, int(headers.get("lambda-runtime-deadline-ms", "0")),
                                     headers.get("lambda-runtime-invoked-function-arn"), client_context, identity,
                                     headers.get("lambda-runtime-aws-tenant-id"))
@@ -384,7 +388,7 @@ def main():
                 try:
                     event = loads(body) if body else {}
                 except ValueError as exc:
-                    raise FaultException(FaultException.UNMARSHAL_ERROR, f"Unable to unmarshal input: {exc}")
+                    raise FaultException(FaultException.UNMARSHAL_ERROR, f"Unable to unmarshal input: {exc}") from exc
             else:
                 event = body
             result = handler(event, context)
@@ -394,7 +398,7 @@ def main():
                 try:
                     payload, result_type = _to_json_bytes(result), "application/json"
                 except (TypeError, ValueError) as exc:
-                    raise FaultException(FaultException.MARSHAL_ERROR, f"Unable to marshal response: {exc}")
+                    raise FaultException(FaultException.MARSHAL_ERROR, f"Unable to marshal response: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - a handler's exception is the invocation's error
             error = build_fault_result(exc, request_id)
             log_error(error)
