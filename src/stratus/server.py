@@ -11,14 +11,14 @@ import uvicorn
 
 from stratus.api.app import build_asgi
 from stratus.api.concurrency import ConcurrencyRoutes
-from stratus.api.eventbridge import EventBridgeRoutes
 from stratus.api.event_invoke_config import EventInvokeConfigRoutes
 from stratus.api.event_source_mappings import EventSourceMappingRoutes
+from stratus.api.eventbridge import EventBridgeRoutes
+from stratus.api.fastpath import StratusHttpProtocol
 from stratus.api.invoke import InvokeEndpoint
 from stratus.api.layers import LayerRoutes
 from stratus.api.policy import PolicyRoutes
 from stratus.api.tags import TagRoutes
-from stratus.api.fastpath import StratusHttpProtocol
 from stratus.api.versions import VersionRoutes
 from stratus.config import Settings
 from stratus.control.aliases import AliasService
@@ -140,7 +140,8 @@ def serve(settings: Settings) -> None:
         print(f"stratus: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     config = uvicorn.Config(
-        application.asgi, host=settings.host, port=settings.port, loop="uvloop", http=StratusHttpProtocol.bind(application.invoke_endpoint),
+        application.asgi, host=settings.host, port=settings.port, loop="uvloop",
+        http=StratusHttpProtocol.bind(application.invoke_endpoint),
         proxy_headers=False,
         lifespan="on", access_log=False, log_level="warning", server_header=False, date_header=False,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s), timeout_keep_alive=60,

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import botocore.session  # type: ignore[import-untyped]
+import botocore.session
 
 from stratus.errors import ValidationException
 

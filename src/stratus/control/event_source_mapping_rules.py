@@ -7,7 +7,7 @@ import datetime
 from typing import Any
 
 import msgspec
-from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+from botocore.exceptions import BotoCoreError, ClientError
 
 from stratus.config import Settings
 from stratus.errors import InvalidParameterValueException, ValidationException

@@ -141,8 +141,8 @@ class Destinations:
         with self._lock:
             client = self._clients.get((service, region))
             if client is None:
-                import boto3  # type: ignore[import-untyped]  # imported on first use: most never deliver to AWS
-                from botocore.config import Config  # type: ignore[import-untyped]
+                import boto3  # imported on first use: most never deliver to AWS
+                from botocore.config import Config
 
                 client = boto3.session.Session().client(
                     service, endpoint_url=endpoint, region_name=region,

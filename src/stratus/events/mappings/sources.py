@@ -12,8 +12,8 @@ import queue
 import threading
 from urllib.parse import urlsplit
 
-import boto3  # type: ignore[import-untyped]
-from botocore.config import Config  # type: ignore[import-untyped]
+import boto3
+from botocore.config import Config
 
 from stratus.config import Settings
 

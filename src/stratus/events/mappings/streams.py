@@ -22,7 +22,7 @@ import zlib
 from typing import Any
 
 import msgspec
-from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+from botocore.exceptions import ClientError
 
 from stratus.events.mappings.base import Poller, PollerContext
 from stratus.events.mappings.filters import json_or_text_b64
