@@ -21,9 +21,9 @@ from stratus.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
 )
+from stratus.invoke.provisioner import Provisioner
+from stratus.invoke.service import Invoker
 from stratus.invoke.types import EnvironmentSpec
-from stratus.timestamps import lambda_time
-from stratus.invoke.service import Invoker, Provisioner
 from stratus.shapes import (
     Concurrency,
     GetFunctionConcurrencyResponse,
@@ -33,6 +33,7 @@ from stratus.shapes import (
     ProvisionedConcurrencyDocument,
     ReservedConcurrencyDocument,
 )
+from stratus.timestamps import lambda_time
 
 log = logging.getLogger("stratus.concurrency")
 
@@ -65,10 +66,10 @@ class ConcurrencyService:
             document = msgspec.json.decode(body, type=ReservedConcurrencyDocument)
             self.limiter.set_reserved(key.split(":", 1)[0], document.ReservedConcurrentExecutions)
         for key, body in await store.list_documents(PROVISIONED_KIND):
-            document = msgspec.json.decode(body, type=ProvisionedConcurrencyDocument)
+            config = msgspec.json.decode(body, type=ProvisionedConcurrencyDocument)
             name, qualifier = key.split(":", 1)
-            self._last_modified[key] = document.LastModified
-            self._provision(name, qualifier, document.RequestedProvisionedConcurrentExecutions)
+            self._last_modified[key] = config.LastModified
+            self._provision(name, qualifier, config.RequestedProvisionedConcurrentExecutions)
 
     def reserved(self, name: str) -> int | None:
         """The function's reserved concurrency (GetFunction's `Concurrency`), or None."""
