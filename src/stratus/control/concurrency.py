@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TypeVar
 
 import msgspec
 
@@ -36,6 +37,7 @@ from stratus.shapes import (
 from stratus.timestamps import lambda_time
 
 log = logging.getLogger("stratus.concurrency")
+_Described = TypeVar("_Described", ProvisionedConcurrencyConfig, ProvisionedConcurrencyConfigListItem)
 
 RESERVED_KIND = "concurrency"
 PROVISIONED_KIND = "provisioned"
@@ -221,7 +223,7 @@ class ConcurrencyService:
             if key not in self.invoker.provisioners:  # not re-created meanwhile
                 await self.functions.store.apply(deletes=[(PROVISIONED_KIND, key)])
 
-    def _describe(self, key: str, provisioner: Provisioner, shape):
+    def _describe(self, key: str, provisioner: Provisioner, shape: type[_Described]) -> _Described:
         allocated = provisioner.allocated
         return shape(
             RequestedProvisionedConcurrentExecutions=provisioner.requested,
@@ -257,7 +259,7 @@ class ConcurrencyService:
         self._target(name, qualifier)
         return name, _canonical(qualifier)
 
-    def _target(self, name: str, qualifier: str):
+    def _target(self, name: str, qualifier: str):  # -> (FunctionRecord, AliasConfiguration | None)
         """(record, alias) the qualifier names, with AWS's not-found wording for versions and aliases."""
         try:
             record, _, alias = self.functions.lookup(name, qualifier)
