@@ -10,7 +10,7 @@ import pytest
 from stratus.api.validation import validate
 from stratus.control.names import Arns
 from stratus.errors import InvalidParameterValueException, ResourceNotFoundException, ValidationException
-from stratus.invoke.environment import sanitize_error_type
+from stratus.invoke.runtime_handlers import sanitize_error_type
 from stratus.observe.logs import billed_duration_ms, report_line
 from stratus.sandbox import exit_description
 from stratus.store.blobs import BadZip, BlobStore, zip_unpacked_size

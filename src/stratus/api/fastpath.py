@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from http import HTTPStatus
+from typing import cast
 from urllib.parse import unquote
 
 import httptools
@@ -27,6 +28,7 @@ from stratus.api.asgi import internal_error
 from stratus.api.invoke import PREFIX, SUFFIX, InvokeEndpoint, InvokeHead, error_headers
 from stratus.api.transport import CoalescingTransport
 from stratus.errors import LambdaError
+from stratus.invoke.types import InvokeResult
 
 _PREFIX = PREFIX.encode()
 _SUFFIX = SUFFIX.encode()
@@ -61,7 +63,7 @@ class FastInvokeCycle:
     __slots__ = ("protocol", "endpoint", "head", "error", "chunks", "size", "keep_alive",
                  "response_complete", "message_event", "more_body", "disconnected")
 
-    def __init__(self, protocol: "StratusHttpProtocol", endpoint: InvokeEndpoint, raw_path: bytes, query: bytes,
+    def __init__(self, protocol: StratusHttpProtocol, endpoint: InvokeEndpoint, raw_path: bytes, query: bytes,
                  headers: list[tuple[bytes, bytes]], keep_alive: bool):
         self.protocol = protocol
         self.endpoint = endpoint
@@ -88,6 +90,7 @@ class FastInvokeCycle:
         head = self.head
         if self.error is not None:
             return self.respond_error(self.error)
+        assert head is not None  # the head either parsed or set `error`
         if self.size > head.body_limit:
             return self.respond_error(head.too_large())
         body, self.chunks = b"".join(self.chunks), []
@@ -99,9 +102,11 @@ class FastInvokeCycle:
             return self.respond_error(internal_error(exc))
         started.add_done_callback(self._result_ready)
 
-    def _result_ready(self, future: asyncio.Future) -> None:
+    def _result_ready(self, future: asyncio.Future[InvokeResult]) -> None:
+        head = self.head
+        assert head is not None  # started only once the head parsed
         try:
-            status, headers, body = self.endpoint.response(self.head, future.result())
+            status, headers, body = self.endpoint.response(head, future.result())
         except LambdaError as error:
             return self.respond_error(error)
         except Exception as exc:  # noqa: BLE001
@@ -129,14 +134,14 @@ class StratusHttpProtocol(HttpToolsProtocol):
     responses go through a CoalescingTransport, so each leaves in one write."""
 
     invoke_endpoint: InvokeEndpoint | None = None
-    raw_transport: asyncio.Transport | None = None
+    raw_transport: asyncio.Transport  # the socket's own transport (the fast path writes to it directly)
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.raw_transport = transport
-        super().connection_made(CoalescingTransport(transport, self.loop))
+        super().connection_made(cast(asyncio.Transport, CoalescingTransport(transport, self.loop)))
 
     @classmethod
-    def bind(cls, endpoint: InvokeEndpoint) -> type["StratusHttpProtocol"]:
+    def bind(cls, endpoint: InvokeEndpoint) -> type[StratusHttpProtocol]:
         return type("BoundStratusHttpProtocol", (cls,), {"invoke_endpoint": endpoint})
 
     def on_headers_complete(self) -> None:
@@ -147,7 +152,8 @@ class StratusHttpProtocol(HttpToolsProtocol):
             parsed = httptools.parse_url(self.url)
             path = parsed.path
             if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
-                self.cycle = FastInvokeCycle(self, endpoint, path, parsed.query, self.headers,
+                # The fast cycle speaks the parts of uvicorn's RequestResponseCycle the protocol touches.
+                self.cycle = FastInvokeCycle(self, endpoint, path, parsed.query, self.headers,  # type: ignore[assignment]
                                              parser.should_keep_alive())
                 return
         super().on_headers_complete()

@@ -12,19 +12,20 @@ import asyncio
 import base64
 import binascii
 import uuid
+from typing import cast
 from urllib.parse import parse_qs, unquote
 
 import msgspec
 
 from stratus.api.asgi import internal_error, read_body, send_response
 from stratus.api.validation import validate
+from stratus.config import Settings
 from stratus.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,
     LambdaError,
     RequestTooLargeException,
 )
-from stratus.config import Settings
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.types import InvocationType, InvokeResult, Target
 from stratus.observe.logs import tail_header
@@ -73,7 +74,8 @@ class InvokeEndpoint:
         reference = unquote(raw_path[len(PREFIX):-len(SUFFIX)])
         invocation_type = headers.get(b"x-amz-invocation-type", b"RequestResponse").decode()
         log_type = headers.get(b"x-amz-log-type", b"None").decode()
-        qualifier = (parse_qs(query.decode()).get("Qualifier") or [None])[0] if query else None
+        qualifiers = parse_qs(query.decode()).get("Qualifier") if query else None
+        qualifier = qualifiers[0] if qualifiers else None
         if (reference, qualifier) not in self._known_names or invocation_type not in _INVOCATION_TYPES \
                 or log_type not in ("None", "Tail"):
             params = {"FunctionName": reference, "InvocationType": invocation_type, "LogType": log_type}
@@ -85,7 +87,7 @@ class InvokeEndpoint:
         target = self.invoke_service.resolve(reference, qualifier)
         limit = (self.settings.async_payload_max_bytes if invocation_type == "Event"
                  else self.settings.sync_payload_max_bytes)
-        return InvokeHead(request_id, target, invocation_type, log_type, headers, limit)  # type: ignore[arg-type]
+        return InvokeHead(request_id, target, cast(InvocationType, invocation_type), log_type, headers, limit)
 
     def start(self, head: InvokeHead, payload: bytes) -> asyncio.Future[InvokeResult]:
         """Check the payload and run the invoke; the future resolves to its InvokeResult. Raises LambdaError."""
@@ -141,8 +143,8 @@ class InvokeEndpoint:
         except LambdaError as error:
             await send_response(send, error.status, error.body(), error_headers(error, request_id))
         except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
-            error = internal_error(exc)
-            await send_response(send, error.status, error.body(), error_headers(error, request_id))
+            internal = internal_error(exc)
+            await send_response(send, internal.status, internal.body(), error_headers(internal, request_id))
 
 
 def error_headers(error: LambdaError, request_id: str) -> list[tuple[bytes, bytes]]:

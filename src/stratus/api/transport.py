@@ -8,6 +8,7 @@ within one event-loop step are joined and written once, right after the step.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 
 class CoalescingTransport:
@@ -15,7 +16,7 @@ class CoalescingTransport:
 
     __slots__ = ("_transport", "_loop", "_pending")
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
@@ -36,5 +37,5 @@ class CoalescingTransport:
         self.flush()
         self._transport.close()
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:  # everything else is the wrapped transport's
         return getattr(self._transport, name)

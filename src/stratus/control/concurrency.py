@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TypeVar
 
 import msgspec
 
@@ -21,9 +22,9 @@ from stratus.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
 )
+from stratus.invoke.provisioner import Provisioner
+from stratus.invoke.service import Invoker
 from stratus.invoke.types import EnvironmentSpec
-from stratus.timestamps import lambda_time
-from stratus.invoke.service import Invoker, Provisioner
 from stratus.shapes import (
     Concurrency,
     GetFunctionConcurrencyResponse,
@@ -33,8 +34,10 @@ from stratus.shapes import (
     ProvisionedConcurrencyDocument,
     ReservedConcurrencyDocument,
 )
+from stratus.timestamps import lambda_time
 
 log = logging.getLogger("stratus.concurrency")
+_Described = TypeVar("_Described", ProvisionedConcurrencyConfig, ProvisionedConcurrencyConfigListItem)
 
 RESERVED_KIND = "concurrency"
 PROVISIONED_KIND = "provisioned"
@@ -65,10 +68,10 @@ class ConcurrencyService:
             document = msgspec.json.decode(body, type=ReservedConcurrencyDocument)
             self.limiter.set_reserved(key.split(":", 1)[0], document.ReservedConcurrentExecutions)
         for key, body in await store.list_documents(PROVISIONED_KIND):
-            document = msgspec.json.decode(body, type=ProvisionedConcurrencyDocument)
+            config = msgspec.json.decode(body, type=ProvisionedConcurrencyDocument)
             name, qualifier = key.split(":", 1)
-            self._last_modified[key] = document.LastModified
-            self._provision(name, qualifier, document.RequestedProvisionedConcurrentExecutions)
+            self._last_modified[key] = config.LastModified
+            self._provision(name, qualifier, config.RequestedProvisionedConcurrentExecutions)
 
     def reserved(self, name: str) -> int | None:
         """The function's reserved concurrency (GetFunction's `Concurrency`), or None."""
@@ -220,7 +223,7 @@ class ConcurrencyService:
             if key not in self.invoker.provisioners:  # not re-created meanwhile
                 await self.functions.store.apply(deletes=[(PROVISIONED_KIND, key)])
 
-    def _describe(self, key: str, provisioner: Provisioner, shape):
+    def _describe(self, key: str, provisioner: Provisioner, shape: type[_Described]) -> _Described:
         allocated = provisioner.allocated
         return shape(
             RequestedProvisionedConcurrentExecutions=provisioner.requested,
@@ -256,7 +259,7 @@ class ConcurrencyService:
         self._target(name, qualifier)
         return name, _canonical(qualifier)
 
-    def _target(self, name: str, qualifier: str):
+    def _target(self, name: str, qualifier: str):  # -> (FunctionRecord, AliasConfiguration | None)
         """(record, alias) the qualifier names, with AWS's not-found wording for versions and aliases."""
         try:
             record, _, alias = self.functions.lookup(name, qualifier)

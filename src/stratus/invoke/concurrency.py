@@ -24,7 +24,7 @@ class FunctionConcurrency:
 
     __slots__ = ("reserved", "provisioned", "running")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.reserved: int | None = None
         self.provisioned = 0  # sum of the requested provisioned concurrency of its versions and aliases
         self.running = 0  # on-demand invocations now running
@@ -35,17 +35,24 @@ class FunctionConcurrency:
         return self.reserved if self.reserved is not None else self.provisioned
 
 
+class _Keep:
+    """The value of a setting `_update` leaves as it is."""
+
+
+_KEEP = _Keep()
+
+
 class ConcurrencyLimiter:
     """The account's concurrency: reservations, provisioned totals, and the leases of running invokes."""
 
-    def __init__(self, account_limit: int):
+    def __init__(self, account_limit: int) -> None:
         self.account_limit = account_limit
         self._functions: dict[str, FunctionConcurrency] = {}
         self.set_aside = 0  # sum of FunctionConcurrency.set_aside over all functions
         self.unreserved_running = 0  # on-demand invocations of functions without a reservation
 
     # ------------------------------------------------------------------ invoke path
-    def acquire(self, function_name: str) -> "Lease":
+    def acquire(self, function_name: str) -> Lease:
         """An on-demand slot for one invocation; TooManyRequestsException (429) if none is left."""
         state = self._functions.get(function_name)
         if state is None:
@@ -93,16 +100,15 @@ class ConcurrencyLimiter:
         if state is not None:
             self.set_aside -= state.set_aside
 
-    _KEEP = object()
-
-    def _update(self, function_name: str, reserved=_KEEP, provisioned=_KEEP) -> None:
+    def _update(self, function_name: str, *, reserved: int | None | _Keep = _KEEP,
+                provisioned: int | _Keep = _KEEP) -> None:
         state = self._functions.get(function_name)
         if state is None:
             state = self._functions[function_name] = FunctionConcurrency()
         self.set_aside -= state.set_aside
-        if reserved is not ConcurrencyLimiter._KEEP:
+        if not isinstance(reserved, _Keep):
             state.reserved = reserved
-        if provisioned is not ConcurrencyLimiter._KEEP:
+        if not isinstance(provisioned, _Keep):
             state.provisioned = provisioned
         self.set_aside += state.set_aside
 
@@ -118,17 +124,18 @@ class Lease:
         self._unreserved = unreserved
 
     def release(self) -> None:
-        if self._limiter is not None:
+        limiter = self._limiter
+        if limiter is not None and self._state is not None:
             self._state.running -= 1
             if self._unreserved:
-                self._limiter.unreserved_running -= 1
+                limiter.unreserved_running -= 1
             self._limiter = None
 
 
 class ProvisionedLease(Lease):
     """The slot of an invocation served by a provisioned environment: set aside already, nothing to count."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(None, None, False)
 
     def release(self) -> None:

@@ -1,41 +1,24 @@
-"""Environments of one function version at one revision: warm ones reused, new ones started on demand,
+"""The environments of one function version at one revision: warm ones reused, new ones started on demand,
 and provisioned ones (started ahead of any invoke) kept apart for the invocations they serve first."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
-from stratus.invoke.environment import Environment, EnvironmentSpec, State
+from stratus.invoke.types import EnvironmentSpec
 
-PROVISIONED_CONCURRENCY = "provisioned-concurrency"  # AWS_LAMBDA_INITIALIZATION_TYPE of a provisioned environment
+if TYPE_CHECKING:
+    from stratus.invoke.environment import Environment
 
 
-class ProvisionedEnvironment(Environment):
-    """An environment started and initialized before any invoke asks for it.
+class EnvironmentFactory(Protocol):
+    """Makes (does not start) an environment of `spec`; `on_dead` is called when it dies."""
 
-    `initialized` resolves to True once the runtime finished INIT (its first `/next`), False if INIT
-    failed or the environment died first. As on AWS, its INIT is not part of any invocation: the first
-    invocation's REPORT line has no Init Duration and its log tail no INIT output (that output is in
-    the environment's log stream).
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, initialization_type=PROVISIONED_CONCURRENCY, **kwargs)
-        self.initialized: asyncio.Future = asyncio.get_running_loop().create_future()
-
-    def runtime_next(self, conn) -> None:
-        initializing = self.state is State.INIT
-        super().runtime_next(conn)
-        if initializing and self.state is State.READY and not self.initialized.done():
-            self.report_init_apart()
-            self.initialized.set_result(True)
-
-    def init_failed(self) -> None:
-        """Called when the environment dies or its INIT fails before it was initialized."""
-        if not self.initialized.done():
-            self.initialized.set_result(False)
+    def __call__(self, spec: EnvironmentSpec, on_dead: Callable[[Environment], None],
+                 provisioned: bool) -> Environment: ...
 
 
 class EnvironmentPool:
@@ -46,7 +29,7 @@ class EnvironmentPool:
     invocation ends.
     """
 
-    def __init__(self, spec: EnvironmentSpec, factory: Callable[..., Environment]):
+    def __init__(self, spec: EnvironmentSpec, factory: EnvironmentFactory):
         self.spec = spec
         self._factory = factory
         self._idle: list[Environment] = []
@@ -68,7 +51,12 @@ class EnvironmentPool:
                                 on_dead: Callable[[Environment], None] | None = None) -> Environment:
         """A new environment, INIT started (the caller's invocation waits for its first `/next`;
         a provisioned one is made available with `add_provisioned` once `initialized`)."""
-        forget = self._forget if on_dead is None else (lambda env: (self._forget(env), on_dead(env)))
+        if on_dead is None:
+            forget = self._forget
+        else:
+            def forget(env: Environment) -> None:
+                self._forget(env)
+                on_dead(env)
         env = self._factory(self.spec, forget, provisioned)
         self.environments.add(env)
         if provisioned:
@@ -118,8 +106,6 @@ class EnvironmentPool:
                 idle.remove(env)
             except ValueError:
                 pass
-        if isinstance(env, ProvisionedEnvironment):
-            env.init_failed()
 
     def retire(self) -> list[Environment]:
         """Stop taking work; return the idle environments to shut down now (busy ones follow on release)."""
@@ -132,7 +118,8 @@ class EnvironmentPool:
         """Idle on-demand environments unused for longer than `idle_timeout_s`, removed from the idle
         list (provisioned ones are kept warm)."""
         cutoff = time.monotonic() - idle_timeout_s
-        keep, expired = [], []
+        keep: list[Environment] = []
+        expired: list[Environment] = []
         for env in self._idle:
             (expired if env.last_used < cutoff else keep).append(env)
         self._idle = keep

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import uuid
 from pathlib import Path
 from typing import Literal, Protocol
@@ -17,6 +18,17 @@ import msgspec
 
 InvocationType = Literal["RequestResponse", "Event", "DryRun"]
 INVOCATION_TYPES: tuple[InvocationType, ...] = ("RequestResponse", "Event", "DryRun")
+
+
+class State(enum.Enum):
+    """Where an environment is in its lifecycle (the values are the RIE's names, used in its errors)."""
+
+    INIT = "Started"
+    READY = "Ready"
+    RUNNING = "Running"
+    RESPONDED = "RuntimeResponseSentState"
+    INIT_ERROR = "InitError"
+    DEAD = "Dead"
 
 
 @dataclasses.dataclass(frozen=True)

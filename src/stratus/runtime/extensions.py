@@ -15,6 +15,7 @@ import enum
 import os
 import re
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
@@ -72,7 +73,7 @@ class Extension:
         self.error_type = ""
         self.exited = False  # its process ended (external extensions)
 
-    def give(self, event: bytes, headers: list[tuple[bytes, bytes]] = ()) -> None:
+    def give(self, event: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         """Answer its waiting event/next with `event` (if it is not waiting, at its next one)."""
         conn = self.conn
         if conn is None:
@@ -205,11 +206,13 @@ class Extensions:
         the RIE's order: the identifier's form, the error type header, then the identifier itself)."""
         raw = request_headers.get(b"lambda-extension-identifier", b"")
         if not raw:
-            raise ExtensionApiError("Extension.MissingExtensionIdentifier", "Missing Lambda-Extension-Identifier header")
+            raise ExtensionApiError("Extension.MissingExtensionIdentifier",
+                                    "Missing Lambda-Extension-Identifier header")
         try:
             identifier = str(uuid.UUID(raw.decode("ascii")))
         except (ValueError, UnicodeDecodeError):
-            raise ExtensionApiError("Extension.InvalidExtensionIdentifier", "Invalid Lambda-Extension-Identifier") from None
+            raise ExtensionApiError("Extension.InvalidExtensionIdentifier",
+                                    "Invalid Lambda-Extension-Identifier") from None
         if require_error_type and not request_headers.get(b"lambda-extension-function-error-type"):
             raise ExtensionApiError("Extension.MissingHeader", "Lambda-Extension-Function-Error-Type not found")
         ext = self._by_id.get(identifier)
@@ -243,7 +246,8 @@ class Extensions:
             if len(self.external) + len(self.internal) >= MAX_EXTENSIONS:
                 raise ExtensionApiError("Extension.TooManyExtensions", f"Extension limit ({MAX_EXTENSIONS}) reached")
             if ext is not None:
-                raise ExtensionApiError("Extension.InvalidExtensionState", "Extension with this name already registered")
+                raise ExtensionApiError("Extension.InvalidExtensionState",
+                                        "Extension with this name already registered")
             ext = Extension(name, False)
             self.internal.append(ext)
             self._by_name[name] = ext
@@ -313,7 +317,8 @@ def _parse_register(body: bytes) -> list[str]:
     except msgspec.DecodeError as exc:
         raise ExtensionApiError("InvalidRequestFormat", f"invalid character in request body: {exc}") from None
     if parsed.configurationKeys:
-        raise ExtensionApiError("InvalidRequestFormat", "configurationKeys are deprecated; use environment variables instead")
+        raise ExtensionApiError("InvalidRequestFormat",
+                                "configurationKeys are deprecated; use environment variables instead")
     return parsed.events or []
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
-from typing import Callable
+from typing import cast
 
 import httptools
 
@@ -21,7 +22,7 @@ _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 class Request:
     __slots__ = ("method", "path", "headers", "body", "size", "too_large")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.method = b""
         self.path = b""
         self.headers: dict[bytes, bytes] = {}
@@ -30,7 +31,7 @@ class Request:
         self.too_large = False
 
 
-def encode_response(status: int, body: bytes, headers: list[tuple[bytes, bytes]] = (),
+def encode_response(status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = (),
                     content_type: bytes = b"application/json") -> bytes:
     """One HTTP/1.1 response as a single buffer (so it is one write)."""
     parts = [b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n" % (
@@ -48,11 +49,11 @@ class HttpServerProtocol(asyncio.Protocol):
     `max_body` bounds what is buffered; a larger body is drained and flagged `too_large`.
     """
 
-    def __init__(self, handle: Callable[["HttpServerProtocol", Request], None], max_body: int):
+    def __init__(self, handle: Callable[[HttpServerProtocol, Request], None], max_body: int) -> None:
         self._handle = handle
         self._max_body = max_body
         self._parser = httptools.HttpRequestParser(self)
-        self._request: Request | None = None
+        self._request = Request()  # the request being parsed (replaced at each message's begin)
         self._header_name = b""
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -65,13 +66,13 @@ class HttpServerProtocol(asyncio.Protocol):
         self.parked = False
 
     # asyncio.Protocol
-    def connection_made(self, transport):
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
 
-    def connection_lost(self, exc):
+    def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
 
-    def data_received(self, data: bytes):
+    def data_received(self, data: bytes) -> None:
         self._parsing = True
         try:
             self._parser.feed_data(data)
@@ -84,19 +85,19 @@ class HttpServerProtocol(asyncio.Protocol):
             self._flush()
 
     # httptools callbacks
-    def on_message_begin(self):
+    def on_message_begin(self) -> None:
         self._request = Request()
 
-    def on_url(self, url: bytes):
+    def on_url(self, url: bytes) -> None:
         self._request.path += url
 
-    def on_header(self, name: bytes, value: bytes):
+    def on_header(self, name: bytes, value: bytes) -> None:
         self._request.headers[name.lower()] = value
 
-    def on_headers_complete(self):
+    def on_headers_complete(self) -> None:
         self._request.method = self._parser.get_method()
 
-    def on_body(self, body: bytes):
+    def on_body(self, body: bytes) -> None:
         request = self._request
         request.size += len(body)
         if request.too_large:
@@ -107,8 +108,8 @@ class HttpServerProtocol(asyncio.Protocol):
             return
         request.body += body
 
-    def on_message_complete(self):
-        request, self._request = self._request, None
+    def on_message_complete(self) -> None:
+        request = self._request
         try:
             self._handle(self, request)
         except Exception:  # a bug of ours: say so in the log, answer as the RIE does
@@ -116,7 +117,7 @@ class HttpServerProtocol(asyncio.Protocol):
             self.send(500, b'{"errorMessage":"Internal Server Error","errorType":"InternalServerError"}\n')
 
     # responses
-    def send(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = (),
+    def send(self, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = (),
              content_type: bytes = b"application/json") -> None:
         """Answer the oldest unanswered request (held while parsing; see __init__)."""
         self.parked = False
@@ -126,10 +127,10 @@ class HttpServerProtocol(asyncio.Protocol):
 
     def _flush(self) -> None:
         held, self._held = self._held, []
-        if not self.closed:
+        if not self.closed and self.transport is not None:
             self.transport.write(held[0] if len(held) == 1 else b"".join(held))
 
-    def close(self):
+    def close(self) -> None:
         if self._held:
             self._flush()
         if self.transport is not None and not self.closed:

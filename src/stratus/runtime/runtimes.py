@@ -78,8 +78,11 @@ def launch(runtime: str, visible_runtime_dir: str, visible_task_root: str, pytho
         argv = (host_python(python), "-S", "-u", f"{visible_runtime_dir}/bootstrap.py")
         return RuntimeLaunch(argv, {"PYTHONDONTWRITEBYTECODE": "1"})
     if runtime in NODE_RUNTIMES:
-        check_available(runtime)
-        return RuntimeLaunch((host_node(), f"{visible_runtime_dir}/bootstrap.js"),
+        node = host_node()
+        if node is None:
+            check_available(runtime)  # raises RuntimeUnavailable
+            raise RuntimeUnavailable(f"Runtime {runtime} needs Node.js on the Stratus host.")
+        return RuntimeLaunch((node, f"{visible_runtime_dir}/bootstrap.js"),
                              {"NODE_PATH": "/opt/nodejs/node_modules:/opt/nodejs/node20/node_modules:"
                                            f"{visible_runtime_dir}/node_modules"})
     if runtime in PROVIDED_RUNTIMES:
