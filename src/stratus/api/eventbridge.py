@@ -125,7 +125,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
         return {}
     try:
         document = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested deeper than msgspec's limit
         raise SerializationException("The request body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise SerializationException("The request body must be a JSON object.")
