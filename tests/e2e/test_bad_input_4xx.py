@@ -129,3 +129,33 @@ def test_put_targets_with_a_letters_pattern_refuses_what_it_does_not(srv, key):
     status, error_type, data = put_targets(srv, key)
     assert (status, error_type) == (400, "ValidationException"), data[:300]
     assert b"runCommandTargets" in data
+
+
+def events_call(srv, operation: str, document: dict):
+    return call(srv, "POST", "/", json.dumps(document).encode(),
+                dict(EVENTS_JSON, **{"X-Amz-Target": f"AWSEvents.{operation}"}))
+
+
+@pytest.mark.parametrize("depth", [900, 1000, 3000])
+def test_deep_json_inside_string_members_is_a_4xx(srv, depth):
+    """EventPattern, Event, Detail, Input and filter patterns are JSON documents inside strings."""
+    nested = '{"a":' * depth + "1" + "}" * depth
+    listed = '{"source":' + "[" * depth + "]" * depth + "}"
+    lambda_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{TARGET}"
+    assert events_call(srv, "PutRule", {"Name": "deep-rule", "EventPattern": '{"source":["x"]}'})[0] == 200
+    answers = [
+        events_call(srv, "PutRule", {"Name": "deep-rule-2", "EventPattern": nested}),
+        events_call(srv, "PutRule", {"Name": "deep-rule-2", "EventPattern": listed}),
+        events_call(srv, "TestEventPattern", {"EventPattern": '{"source":["x"]}', "Event": nested}),
+        events_call(srv, "TestEventPattern", {"EventPattern": listed, "Event": '{"source":"x"}'}),
+        events_call(srv, "PutEvents", {"Entries": [{"Source": "x", "DetailType": "y", "Detail": nested}]}),
+        events_call(srv, "PutTargets", {"Rule": "deep-rule", "Targets": [{"Id": "1", "Arn": lambda_arn,
+                                                                          "Input": nested}]}),
+        call(srv, "POST", "/2015-03-31/event-source-mappings/", json.dumps({
+            "FunctionName": TARGET, "EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:q",
+            "FilterCriteria": {"Filters": [{"Pattern": '{"body":' + "[" * depth + "]" * depth + "}"}]}}).encode()),
+    ]
+    for status, _, data in answers:
+        assert status < 500 and b"Traceback" not in data, (depth, status, data[:300])
+    rules = json.loads(events_call(srv, "ListRules", {"NamePrefix": "deep-rule-2"})[2])["Rules"]
+    assert rules == []  # a refused rule is not stored

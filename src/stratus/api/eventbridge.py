@@ -91,6 +91,11 @@ class EventBridgeRoutes:
             result = await self._handle(request)
         except EventBridgeError as error:
             return _error_response(error, request_id)
+        except RecursionError:  # JSON inside a member (EventPattern, Detail, Input...) nested past Python's limit
+            log.warning("EventBridge request refused: JSON nested too deeply")
+            return _error_response(ValidationException(
+                "A JSON document in the request (event pattern, event, detail or input) is nested too deeply."),
+                request_id)
         except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
             log.error("internal error in EventBridge", exc_info=exc)
             return _error_response(InternalException("An internal error occurred in Stratus; see the server log."),

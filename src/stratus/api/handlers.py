@@ -60,6 +60,8 @@ def operation(endpoint: Endpoint) -> Endpoint:
             response = await endpoint(request)
         except LambdaError as error:
             return error_response(error, request_id)
+        except RecursionError:  # JSON inside a member (e.g. a filter pattern) nested past Python's limit
+            return error_response(InvalidRequestContentException(TOO_DEEP), request_id)
         except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
             return error_response(internal_error(exc), request_id)
         response.headers["x-amzn-RequestId"] = request_id
