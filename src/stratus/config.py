@@ -17,6 +17,11 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 8421
+    # The name this server is reached by beyond loopback (e.g. "https://stratus.example.com"): requests for
+    # other Host names are refused, and the URLs in answers (Code.Location) use it. Empty: http://127.0.0.1:PORT
+    # (or the listen address when it is one specific address).
+    public_url: str = ""
+    code_url_expiry_s: float = 600.0  # Code.Location / layer Content.Location are presigned for this long (AWS: 10 min)
     data_dir: Path = Path("~/.stratus").expanduser()
     region: str = "us-east-1"
     account_id: str = "000000000000"
@@ -116,6 +121,18 @@ class Settings:
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def public_endpoint(self) -> str:
+        """The base URL of the answers' links: the public URL, else the listen address (127.0.0.1 for a wildcard)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -10,6 +10,7 @@ import sys
 import uvicorn
 
 from stratus.api.app import build_asgi
+from stratus.api.code_urls import CodeUrls
 from stratus.api.concurrency import ConcurrencyRoutes
 from stratus.api.event_invoke_config import EventInvokeConfigRoutes
 from stratus.api.event_source_mappings import EventSourceMappingRoutes
@@ -17,6 +18,7 @@ from stratus.api.eventbridge import EventBridgeRoutes
 from stratus.api.fastpath import StratusHttpProtocol
 from stratus.api.invoke import InvokeEndpoint
 from stratus.api.layers import LayerRoutes
+from stratus.api.origins import PublicUrlError, is_loopback_host
 from stratus.api.policy import PolicyRoutes
 from stratus.api.tags import TagRoutes
 from stratus.api.versions import VersionRoutes
@@ -73,7 +75,8 @@ class Application:
         self.invoke_endpoint = InvokeEndpoint(self.invoke_service, settings)
         # Each resource's routes (one line per resource; its service is built just above its line).
         routes = []
-        routes += LayerRoutes(self.layers, settings).routes()
+        self.code_urls = CodeUrls(settings)  # presigned Code.Location / Content.Location links
+        routes += LayerRoutes(self.layers, settings, self.code_urls).routes()
         self.aliases = AliasService(self.functions)
         routes += VersionRoutes(self.functions, self.aliases).routes()
         self.policies = PolicyService(self.functions)
@@ -88,7 +91,8 @@ class Application:
         self.mappings = EventSourceMappingService(self.functions, self.store, MappingRunner(
             settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations))
         routes += EventSourceMappingRoutes(self.mappings).routes()
-        self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.lifespan, routes)
+        self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.code_urls, self.lifespan,
+                               routes)
 
     async def startup(self) -> None:
         self.sandbox.cleanup_leftovers()
@@ -121,6 +125,19 @@ class Application:
             await self.shutdown()
 
 
+def warn_network_listener(settings: Settings) -> None:
+    """A listener beyond loopback serves the API, unauthenticated, to every machine that reaches it: say so."""
+    names = settings.public_url or "only localhost, 127.0.0.1 and [::1]: set STRATUS_PUBLIC_URL / --public-url " \
+        "to the name other machines use"
+    log.warning(
+        "\n" + "!" * 100 + "\n"
+        "WARNING: Stratus listens on %s:%d, beyond loopback. The Lambda API has NO AUTHENTICATION yet:\n"
+        "anyone who can reach this address can create, read (code and environment variables included),\n"
+        "change, delete and invoke functions, i.e. run code on this machine. Listen on 127.0.0.1 unless this\n"
+        "network is yours alone. Host names answered: %s.\n" + "!" * 100,
+        settings.host, settings.port, names)
+
+
 class _Server(uvicorn.Server):
     """uvicorn re-raises a caught SIGTERM after its graceful shutdown; a clean stop must exit 0."""
 
@@ -136,9 +153,11 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         application = Application(settings)
-    except SchemaTooNew as exc:  # a data dir from a newer release: say so in one line, change nothing
+    except (SchemaTooNew, PublicUrlError) as exc:  # a data dir from a newer release, a bad setting: one line
         print(f"stratus: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    if not is_loopback_host(settings.host):
+        warn_network_listener(settings)
     config = uvicorn.Config(
         application.asgi, host=settings.host, port=settings.port, loop="uvloop",
         http=StratusHttpProtocol.bind(application.invoke_endpoint),

@@ -190,7 +190,7 @@ def test_client_disconnect_mid_invoke_leaves_the_server_healthy(server, lam, fn_
     for n in range(3):
         sock = socket.create_connection(("127.0.0.1", server.port))
         body = json.dumps({"n": n}).encode()
-        sock.sendall(f"POST /2015-03-31/functions/{fn_name}/invocations HTTP/1.1\r\nHost: x\r\n"
+        sock.sendall(f"POST /2015-03-31/functions/{fn_name}/invocations HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
                      f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
         assert f"running {n}" in wait_for_log(server, fn_name, f"running {n}")  # it reached its environment
         sock.close()  # gone before the answer

@@ -153,7 +153,7 @@ def test_invokes_the_fast_path_declines_take_the_asgi_path_with_the_same_answer(
                         Code={"ZipFile": code("asgi")})
     path = f"/2015-03-31/functions/{fn_name}/invocations"
     for head in (f"POST {path} HTTP/1.0\r\nContent-Length: 9\r\n\r\n",
-                 f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 9\r\n"
+                 f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nConnection: close\r\nContent-Length: 9\r\n"
                  "Expect: 100-continue\r\n\r\n"):
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
             sock.sendall(head.encode() + b'{"n": 42}')
@@ -186,7 +186,8 @@ def test_pipelined_invokes_on_one_connection_are_answered_in_order(server, lam, 
     requests = b""
     for n, sleep in ((1, 0.3), (2, 0.0), (3, 0.1)):
         body = json.dumps({"n": n, "s": sleep}).encode()
-        requests += f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+        requests += (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(requests)  # all three at once: HTTP/1.1 pipelining
         answers, buffer = [], b""

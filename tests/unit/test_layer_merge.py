@@ -41,7 +41,7 @@ class Harness:
     def publish(self, name: str, files: dict[str, str], modes: dict[str, int] | None = None) -> str:
         zip_b64 = base64.b64encode(make_zip(files, modes)).decode()
         request = PublishLayerVersionRequest(Content=LayerVersionContentInput(ZipFile=zip_b64))
-        return self.run(self.layers.publish(name, request, "http://test")).LayerVersionArn
+        return self.run(self.layers.publish(name, request, lambda sha: f"http://test/{sha}")).LayerVersionArn
 
     def close(self):
         self.run(self.store.close())

@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from stratus.api.code_urls import CodeUrls
 from stratus.api.handlers import (
     CONFIG_BODY_MAX,
-    base_url,
     check,
     json_response,
     operation,
@@ -33,9 +33,10 @@ class FunctionRoutes:
     """CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode,
     UpdateFunctionConfiguration, DeleteFunction, GetAccountSettings, and the code download."""
 
-    def __init__(self, functions: FunctionService, settings: Settings):
+    def __init__(self, functions: FunctionService, settings: Settings, code_urls: CodeUrls):
         self.functions = functions
         self.settings = settings
+        self.code_urls = code_urls
 
     def routes(self) -> list[Route]:
         return [
@@ -64,8 +65,7 @@ class FunctionRoutes:
         reserved = self.functions.reserved_concurrency(record.name)
         return json_response(GetFunctionResponse(
             Configuration=record.config,
-            Code=FunctionCodeLocation(RepositoryType="S3",
-                                      Location=f"{base_url(request)}/_stratus/code/{record.code_sha256_hex}"),
+            Code=FunctionCodeLocation(RepositoryType="S3", Location=self.code_urls.url(record.code_sha256_hex)),
             Tags=record.tags or None,
             Concurrency=None if reserved is None else {"ReservedConcurrentExecutions": reserved},
         ))
@@ -105,6 +105,9 @@ class FunctionRoutes:
         return json_response(self.functions.account_settings())
 
     async def download_code(self, request: Request) -> Response:
+        refused = self.code_urls.refusal(request)  # the presigned URL is the permission
+        if refused is not None:
+            return refused
         sha = request.path_params["sha"]
         if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
             raise ResourceNotFoundException("Code not found")

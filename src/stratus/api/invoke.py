@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote
 import msgspec
 
 from stratus.api.asgi import internal_error, read_body, send_response
+from stratus.api.origins import WebOrigins
 from stratus.api.validation import validate
 from stratus.config import Settings
 from stratus.errors import (
@@ -65,12 +66,14 @@ class InvokeEndpoint:
     def __init__(self, invoke_service: InvokeService, settings: Settings):
         self.invoke_service = invoke_service
         self.settings = settings
+        self.origins = WebOrigins(settings)  # the Host / Origin check, before anything is resolved or run
         self._known_names: set[tuple[str, str | None]] = set()  # (reference, qualifier) pairs the model accepted
 
     # ------------------------------------------------------------------ the steps
     def head(self, raw_path: str, query: bytes, headers: dict[bytes, bytes]) -> InvokeHead:
         """Resolve the function and read the invocation options; raises LambdaError."""
         request_id = str(uuid.uuid4())
+        self.origins.check(headers)
         reference = unquote(raw_path[len(PREFIX):-len(SUFFIX)])
         invocation_type = headers.get(b"x-amz-invocation-type", b"RequestResponse").decode()
         log_type = headers.get(b"x-amz-log-type", b"None").decode()
@@ -97,6 +100,10 @@ class InvokeEndpoint:
             except msgspec.DecodeError as exc:
                 raise InvalidRequestContentException(
                     f"Could not parse request body into json: Could not parse payload into json: {exc}") from None
+            except RecursionError:  # deeper than msgspec's nesting limit
+                raise InvalidRequestContentException(
+                    "Could not parse request body into json: Could not parse payload into json: "
+                    "the JSON document is nested too deeply.") from None
         else:
             payload = b"{}"
         headers = head.headers
@@ -107,7 +114,7 @@ class InvokeEndpoint:
                 if not client_context.lstrip().startswith(b"{"):
                     raise ValueError("not an object")
                 _check_json(client_context)
-            except (binascii.Error, ValueError, msgspec.DecodeError):
+            except (binascii.Error, ValueError, msgspec.DecodeError, RecursionError):
                 raise InvalidParameterValueException(
                     "Client context must be a valid Base64-encoded JSON object.") from None
         return self.invoke_service.invoke(

@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 import re
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import msgspec
@@ -158,11 +158,12 @@ class LayerService:
         return record
 
     # ------------------------------------------------------------------ shapes
-    def describe(self, record: LayerVersionRecord, base_url: str) -> GetLayerVersionResponse:
-        """GetLayerVersion's (and PublishLayerVersion's) answer; Location downloads the zip from this server."""
+    def describe(self, record: LayerVersionRecord, code_url: Callable[[str], str]) -> GetLayerVersionResponse:
+        """GetLayerVersion's (and PublishLayerVersion's) answer; Location (`code_url` of the zip's SHA-256)
+        downloads the zip from this server."""
         return GetLayerVersionResponse(
             Content=LayerVersionContentOutput(
-                Location=f"{base_url}/_stratus/code/{record.sha256_hex}",
+                Location=code_url(record.sha256_hex),
                 CodeSha256=base64.b64encode(bytes.fromhex(record.sha256_hex)).decode(),
                 CodeSize=record.code_size,
             ),
@@ -197,7 +198,7 @@ class LayerService:
 
     # ------------------------------------------------------------------ operations
     async def publish(self, reference: str, request: PublishLayerVersionRequest,
-                      base_url: str) -> GetLayerVersionResponse:
+                      code_url: Callable[[str], str]) -> GetLayerVersionResponse:
         name, ours, arn = self._parse(reference)
         if not ours:
             raise InvalidParameterValueException(
@@ -226,22 +227,22 @@ class LayerService:
             ])
             self._versions.setdefault(name, {})[version] = record
             self._last[name] = version
-        return self.describe(record, base_url)
+        return self.describe(record, code_url)
 
-    async def get(self, reference: str, version: int, base_url: str) -> GetLayerVersionResponse:
+    async def get(self, reference: str, version: int, code_url: Callable[[str], str]) -> GetLayerVersionResponse:
         self._check_version_number(version)
         name, ours, _ = self._parse(reference)
         record = self._live(name, version) if ours else None
         if record is None:
             raise ResourceNotFoundException(_NOT_FOUND)
-        return self.describe(record, base_url)
+        return self.describe(record, code_url)
 
-    async def get_by_arn(self, arn: str, base_url: str) -> GetLayerVersionResponse:
+    async def get_by_arn(self, arn: str, code_url: Callable[[str], str]) -> GetLayerVersionResponse:
         check_layer_version_arn(arn)
         layer_ref, _, version = arn.rpartition(":")
         if not version.isdigit():  # an AWS-managed `awslayer` ARN: none exist here
             raise ResourceNotFoundException(_NOT_FOUND)
-        return await self.get(layer_ref, int(version), base_url)
+        return await self.get(layer_ref, int(version), code_url)
 
     async def list_layers(self, runtime: str | None, architecture: str | None, marker: str | None,
                           max_items: int | None) -> ListLayersResponse:
