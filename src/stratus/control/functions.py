@@ -9,9 +9,10 @@ EnvironmentSpec in invoke/specs.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -26,6 +27,8 @@ from stratus.control.registry import LATEST, FunctionRegistry, is_version_number
 from stratus.control.secrets import EnvironmentSealer, load_key
 from stratus.errors import (
     InvalidParameterValueException,
+    InvalidZipFileException,
+    LambdaError,
     ResourceConflictException,
     ResourceNotFoundException,
 )
@@ -50,7 +53,7 @@ from stratus.shapes import (
     layer_arns,
 )
 from stratus.store.base import FunctionAlreadyExists, Store
-from stratus.store.blobs import BlobStore
+from stratus.store.blobs import BlobStore, BlobUnavailable
 from stratus.timestamps import lambda_time
 
 __all__ = ["LATEST", "FunctionService", "is_version_number", "version_key"]
@@ -59,6 +62,8 @@ _decode_record = msgspec.json.Decoder(FunctionRecord).decode
 _decode_alias = msgspec.json.Decoder(AliasConfiguration).decode
 
 QualifierDeleted = Callable[[str, str], Awaitable[None]]  # (function name, version or alias) → forget what hangs off it
+
+log = logging.getLogger("stratus.functions")
 
 
 class ConcurrencyFigures(Protocol):
@@ -93,7 +98,7 @@ class FunctionService:
         self.layers = layers  # its attach() checks a function's Layers and merges its /opt
         self.arns = Arns(settings.region, settings.account_id)
         self.registry = FunctionRegistry(self.arns)
-        self.specs = EnvironmentSpecs(settings, blobs.code_dir, sandbox, layers.opt_dir)
+        self.specs = EnvironmentSpecs(settings, blobs.code_dir, sandbox, layers.opt_dir, self._prepare_code)
         self.rules = rules.FunctionRules(settings)
         self.packages = CodePackages(settings, blobs)
         self.sealer = EnvironmentSealer(load_key(settings.encryption_key, settings.key_path))
@@ -102,6 +107,8 @@ class FunctionService:
         # Callbacks run when a version or alias is deleted (lock held): what hangs off a qualifier (its
         # policy, provisioned concurrency) goes with it.
         self.on_qualifier_deleted: list[QualifierDeleted] = []
+        # Removes code no version uses any more (control/garbage.py); set by the application.
+        self.collect_garbage: Callable[[], Awaitable[None]] | None = None
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -121,7 +128,10 @@ class FunctionService:
             registry.put_version(self.sealer.open(_decode_record(body)))
         for record in list(registry.records()):
             if record.config.Layers:  # merged off the event loop now, not on a first invoke
-                await asyncio.to_thread(self.layers.opt_dir, layer_arns(record.config))
+                try:
+                    await asyncio.to_thread(self.layers.opt_dir, layer_arns(record.config))
+                except LambdaError as exc:  # a corrupt layer: that function fails when invoked, the others run
+                    log.error("function %s: %s", record.config.FunctionArn, exc.message)
         for key, body in await self.store.list_documents("alias"):
             function_name, _, _ = key.partition(":")
             registry.put_alias(function_name, _decode_alias(body))
@@ -165,6 +175,15 @@ class FunctionService:
 
     # ------------------------------------------------------------------ operations
     async def create(self, request: CreateFunctionRequest) -> FunctionConfiguration:
+        stored = self.packages.stored
+        try:
+            return await self._create(request)
+        except BaseException:
+            if self.packages.stored != stored:  # a package was stored for nothing
+                await self._collect_garbage()
+            raise
+
+    async def _create(self, request: CreateFunctionRequest) -> FunctionConfiguration:
         name, qualifier = self.arns.resolve(request.FunctionName)
         rules.check_name_length(name)
         if qualifier:
@@ -251,6 +270,16 @@ class FunctionService:
         return [record.config for record in records], next_marker
 
     async def update_code(self, reference: str, request: UpdateFunctionCodeRequest) -> FunctionConfiguration:
+        stored = self.packages.stored
+        try:
+            return await self._update_code(reference, request)
+        finally:
+            if request.DryRun and self.packages.stored != stored:  # stored for nothing
+                await self._collect_garbage()
+
+    async def _update_code(self, reference: str, request: UpdateFunctionCodeRequest) -> FunctionConfiguration:
+        # A failed or DryRun upload leaves its package to `update_code`'s collection; the code this one
+        # replaces stays until the next collection (environments of the old code may still be running).
         async with self._lock:
             record = self._latest_for_update(reference)
             rules.check_revision(record, request.RevisionId)
@@ -354,11 +383,30 @@ class FunctionService:
                 raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
             if qualifier is not None:
                 await self._delete_version(name, str(int(qualifier)))
-                return
-            await self.store.delete_function(name, [(kind, f"{name}:") for kind in self.owned_kinds])
-            self.registry.remove_function(name)
-            self.specs.forget(name)
-            self.invoker.retire(name)
+            else:
+                await self.store.delete_function(name, [(kind, f"{name}:") for kind in self.owned_kinds])
+                self.registry.remove_function(name)
+                self.specs.forget(name)
+                self.invoker.retire(name)
+        await self._collect_garbage()  # its code, and layers only it used, go too
+
+    async def _collect_garbage(self) -> None:
+        if self.collect_garbage is not None:
+            await self.collect_garbage()
+
+    def _prepare_code(self, sha_hex: str, arns: Sequence[str]) -> None:
+        """Before an environment starts (blocking): the version's unpacked code and layers are intact,
+        rebuilt from their verified blobs if not; InvalidZipFileException (and a log line) if a blob is
+        missing or corrupt."""
+        try:
+            self.blobs.unpacked(sha_hex)
+        except BlobUnavailable as exc:
+            functions = sorted({r.name for r in self.registry.records() if r.code_sha256_hex == sha_hex})
+            log.error("function %s cannot start: %s", ", ".join(functions), exc)
+            raise InvalidZipFileException(
+                f"Lambda could not unzip the deployment package: the {exc}. Upload the function's code again "
+                "(UpdateFunctionCode).") from None
+        self.layers.opt_dir(arns)
 
     def account_settings(self) -> GetAccountSettingsResponse:
         settings = self.settings
