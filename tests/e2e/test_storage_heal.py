@@ -212,6 +212,8 @@ def test_deleting_functions_and_layers_returns_the_data_dir_to_its_size(data_ser
         FunctionName="gc-too-big", Runtime="python3.12", Handler="app.handler", Role=ROLE,
         Code={"ZipFile": make_zip({"app.py": PLAIN + "#" * 2000})}, Layers=[big_layer["LayerVersionArn"]]))
     assert "exceeds the maximum allowed size" in error.response["Error"]["Message"]
+    error = error_of(lambda: lam.update_function_code(FunctionName="gc-fn-0", ZipFile=make_zip({"app.py": "#" * 3990})))
+    assert "exceeds the maximum allowed size" in error.response["Error"]["Message"]
     grown = _files(server.data_dir)
     assert len(grown) > len(before) + 10
 

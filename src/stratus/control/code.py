@@ -11,14 +11,15 @@ import binascii
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 
 from stratus.config import Settings
-from stratus.errors import InvalidParameterValueException, RequestEntityTooLargeException
+from stratus.errors import InvalidParameterValueException, InvalidZipFileException, RequestEntityTooLargeException
 from stratus.runtime import runtimes
-from stratus.store.blobs import BadZip, BlobStore, zip_names, zip_unpacked_size
+from stratus.store.blobs import BadZip, BlobStore, BlobUnavailable, zip_names, zip_unpacked_size
 
 log = logging.getLogger("stratus.code")
 
@@ -88,6 +89,18 @@ class CodePackages:
         unzipped_size = checked_unzipped_size(data, self.settings.unzipped_code_max_bytes)
         sha_hex, _ = self._store(data)
         return sha_hex, unzipped_size
+
+    def prepare(self, sha_hex: str, users: Callable[[], list[str]]) -> None:
+        """Before an environment starts (blocking): the unpacked code is intact, rebuilt from its verified
+        blob if not; InvalidZipFileException (and a log line naming the functions that use it) if the blob
+        is missing or corrupt."""
+        try:
+            self.blobs.unpacked(sha_hex)
+        except BlobUnavailable as exc:
+            log.error("function %s cannot start: %s", ", ".join(users()), exc)
+            raise InvalidZipFileException(
+                f"Lambda could not unzip the deployment package: the {exc}. Upload the function's code again "
+                "(UpdateFunctionCode).") from None
 
     def _store(self, data: bytes) -> tuple[str, Path]:
         """Unpack, then store: a zip that does not unpack (a bad CRC, `x` then `x/y`, a member under a

@@ -27,7 +27,6 @@ from stratus.control.registry import LATEST, FunctionRegistry, is_version_number
 from stratus.control.secrets import EnvironmentSealer, load_key
 from stratus.errors import (
     InvalidParameterValueException,
-    InvalidZipFileException,
     LambdaError,
     ResourceConflictException,
     ResourceNotFoundException,
@@ -53,7 +52,7 @@ from stratus.shapes import (
     layer_arns,
 )
 from stratus.store.base import FunctionAlreadyExists, Store
-from stratus.store.blobs import BlobStore, BlobUnavailable
+from stratus.store.blobs import BlobStore
 from stratus.timestamps import lambda_time
 
 __all__ = ["LATEST", "FunctionService", "is_version_number", "version_key"]
@@ -175,13 +174,7 @@ class FunctionService:
 
     # ------------------------------------------------------------------ operations
     async def create(self, request: CreateFunctionRequest) -> FunctionConfiguration:
-        stored = self.packages.stored
-        try:
-            return await self._create(request)
-        except BaseException:
-            if self.packages.stored != stored:  # a package was stored for nothing
-                await self._collect_garbage()
-            raise
+        return await self._collecting(self._create(request), dry_run=False)
 
     async def _create(self, request: CreateFunctionRequest) -> FunctionConfiguration:
         name, qualifier = self.arns.resolve(request.FunctionName)
@@ -270,12 +263,7 @@ class FunctionService:
         return [record.config for record in records], next_marker
 
     async def update_code(self, reference: str, request: UpdateFunctionCodeRequest) -> FunctionConfiguration:
-        stored = self.packages.stored
-        try:
-            return await self._update_code(reference, request)
-        finally:
-            if request.DryRun and self.packages.stored != stored:  # stored for nothing
-                await self._collect_garbage()
+        return await self._collecting(self._update_code(reference, request), dry_run=bool(request.DryRun))
 
     async def _update_code(self, reference: str, request: UpdateFunctionCodeRequest) -> FunctionConfiguration:
         # A failed or DryRun upload leaves its package to `update_code`'s collection; the code this one
@@ -394,18 +382,22 @@ class FunctionService:
         if self.collect_garbage is not None:
             await self.collect_garbage()
 
-    def _prepare_code(self, sha_hex: str, arns: Sequence[str]) -> None:
-        """Before an environment starts (blocking): the version's unpacked code and layers are intact,
-        rebuilt from their verified blobs if not; InvalidZipFileException (and a log line) if a blob is
-        missing or corrupt."""
+    async def _collecting(self, upload: Awaitable[FunctionConfiguration], dry_run: bool) -> FunctionConfiguration:
+        """Run an upload; if it stored a package for nothing (it failed, or was a dry run), collect it."""
+        stored, kept = self.packages.stored, False
         try:
-            self.blobs.unpacked(sha_hex)
-        except BlobUnavailable as exc:
-            functions = sorted({r.name for r in self.registry.records() if r.code_sha256_hex == sha_hex})
-            log.error("function %s cannot start: %s", ", ".join(functions), exc)
-            raise InvalidZipFileException(
-                f"Lambda could not unzip the deployment package: the {exc}. Upload the function's code again "
-                "(UpdateFunctionCode).") from None
+            result = await upload
+            kept = not dry_run
+            return result
+        finally:
+            if not kept and self.packages.stored != stored:
+                await self._collect_garbage()
+
+    def _prepare_code(self, sha_hex: str, arns: Sequence[str]) -> None:
+        """Before an environment starts (blocking): the version's code, then its layers (see
+        CodePackages.prepare and LayerService.opt_dir)."""
+        self.packages.prepare(sha_hex, lambda: sorted({r.name for r in self.registry.records()
+                                                       if r.code_sha256_hex == sha_hex}))
         self.layers.opt_dir(arns)
 
     def account_settings(self) -> GetAccountSettingsResponse:
