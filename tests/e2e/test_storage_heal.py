@@ -17,6 +17,7 @@ import base64
 import hashlib
 import io
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -251,6 +252,44 @@ def test_a_kill_mid_upload_leaves_nothing_after_the_next_start(data_server):
     assert sorted(os.listdir(data_dir / "code")) == sorted([_sha(data), _sha(data) + ".manifest"])
     assert os.listdir(data_dir / "opt") == []
     assert invoke_json(server.client(), "keeper")[1] == {"code": "original"}
+
+
+def test_a_real_kill_during_an_upload_leaves_nothing_after_the_next_start(data_server):
+    """kill -9 while the server unpacks a 30 MB upload (caught by watching for its temporary folder)."""
+    server = data_server()
+    lam = server.client()
+    data = create(lam, "keeper")
+    code_dir = server.data_dir / "code"
+    big = io.BytesIO()
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("app.py", PLAIN)
+        for i in range(30):
+            archive.writestr(f"blob{i}.bin", os.urandom(1024 * 1024))
+    upload = threading.Thread(target=lambda: _quietly(lambda: lam.create_function(
+        FunctionName="interrupted", Runtime="python3.12", Handler="app.handler", Role=ROLE,
+        Code={"ZipFile": big.getvalue()})), daemon=True)
+    upload.start()
+    deadline = time.monotonic() + 60
+    while not any(name.startswith(".tmp-") for name in os.listdir(code_dir)) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    server.kill()
+    upload.join(30)
+    leftovers = [name for name in os.listdir(code_dir) if name.startswith(".tmp-")]
+    assert leftovers, "the kill did not land during the unpack"
+
+    server = data_server()
+    assert sorted(os.listdir(server.data_dir / "blobs")) == [_sha(data)]
+    assert sorted(os.listdir(code_dir)) == sorted([_sha(data), _sha(data) + ".manifest"])
+    lam = server.client()
+    assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == ["keeper"]
+    assert invoke_json(lam, "keeper")[1] == {"code": "original"}
+
+
+def _quietly(call) -> None:
+    try:
+        call()
+    except Exception:  # noqa: BLE001 - the server is killed under this call: its error is expected
+        pass
 
 
 # ------------------------------------------------------------------ logs
