@@ -27,6 +27,7 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
+from tests.conftest import namespaced_unavailable_reason
 from tests.support.server import StratusServer, invoke_json, make_zip
 from tests.support.zips import BAD_ZIPS
 
@@ -37,6 +38,9 @@ HANDLER = "import sys\nsys.path.insert(0, '/opt/python')\n" \
           "def handler(e, c):\n    import helper\n    return {'code': 'original', 'layer': helper.value()}\n"
 PLAIN = "def handler(e, c):\n    return {'code': 'original'}\n"
 DB_FILES = ("stratus.db", "queue.db")
+_NO_NAMESPACES = namespaced_unavailable_reason()
+SANDBOXES = [pytest.param("namespaced", marks=pytest.mark.skipif(bool(_NO_NAMESPACES), reason=_NO_NAMESPACES)),
+             "plain"]
 
 
 def _sha(data: bytes) -> str:
@@ -149,8 +153,9 @@ def test_a_corrupt_function_blob_is_never_served_and_fails_only_that_function(da
 
 
 # ------------------------------------------------------------------ tampered unpacked code
-def test_tampered_unpacked_code_and_layers_are_restored_before_an_environment_starts(data_server):
-    server = data_server()
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_tampered_unpacked_code_and_layers_are_restored_before_an_environment_starts(data_server, sandbox):
+    server = data_server({"STRATUS_SANDBOX": sandbox})
     lam = server.client()
     first = lam.publish_layer_version(LayerName="one", Content={"ZipFile": layer_zip("1")})["LayerVersionArn"]
     second = lam.publish_layer_version(LayerName="two", Content={"ZipFile": layer_zip("2")})["LayerVersionArn"]
@@ -188,8 +193,10 @@ def _folders(data_dir: Path) -> set[str]:
     return {str(Path(d).relative_to(data_dir)) for d, _, _ in os.walk(data_dir) if "logs" not in Path(d).parts}
 
 
-def test_deleting_functions_and_layers_returns_the_data_dir_to_its_size(data_server):
-    server = data_server({"STRATUS_UNZIPPED_CODE_MAX_BYTES": "4000"})  # a small limit: an upload fails late
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_deleting_functions_and_layers_returns_the_data_dir_to_its_size(data_server, sandbox):
+    # A small size limit, so that an upload fails after its zip was stored.
+    server = data_server({"STRATUS_UNZIPPED_CODE_MAX_BYTES": "4000", "STRATUS_SANDBOX": sandbox})
     lam = server.client()
     kept = [lam.publish_layer_version(LayerName=f"kept-{i}", Content={"ZipFile": layer_zip(f"k{i}")})
             ["LayerVersionArn"] for i in range(2)]
