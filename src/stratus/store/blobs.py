@@ -150,8 +150,10 @@ class BlobStore:
         if trees.intact(target):
             return target
         data = self.read(sha_hex)
-        if target.exists():
+        if trees.manifest_path(target).exists():
             log.warning("unpacked code %s was changed on disk; unpacking it again from its blob", sha_hex)
+        elif target.exists():  # unpacked by an older release, or cut short before its manifest was written
+            log.info("unpacked code %s has no manifest; unpacking it again from its blob", sha_hex)
         try:
             build_folder(target, lambda staging: _extract(data, staging))
         except BadZip as exc:
