@@ -221,6 +221,16 @@ class LayerService:
         if not content.ZipFile:
             raise InvalidParameterValueException("Please provide a source for the layer content: Content.ZipFile.")
         data = self.packages.decode(content.ZipFile, "Content.ZipFile")
+        stored = self.packages.stored
+        try:
+            return await self._publish(name, data, request, base_url)
+        except BaseException:
+            if self.packages.stored != stored and self.collect_garbage is not None:  # stored, then not recorded
+                await self.collect_garbage()
+            raise
+
+    async def _publish(self, name: str, data: bytes, request: PublishLayerVersionRequest,
+                       base_url: str) -> GetLayerVersionResponse:
         async with self._lock:  # held from storing to recording: the garbage collector holds it too
             sha_hex, unzipped_size = await asyncio.to_thread(self.packages.layer_content, data)
             version = self._last.get(name, 0) + 1
