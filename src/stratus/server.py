@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
@@ -100,6 +101,7 @@ class Application:
         await self.layers.load()
         await self.functions.load()
         await self.garbage.collect()  # what a delete, a failed upload or a kill -9 mid-upload left behind
+        self._verifying = asyncio.get_running_loop().create_task(self.garbage.verify_all())  # in the background
         self.invoker.start()
         await self.concurrency.load()  # after functions (it resolves their versions), once the invoker runs
         await self.async_invocations.start(self.invoke_service)  # after concurrency: queued events run under its limits
@@ -109,6 +111,7 @@ class Application:
                  self.settings.endpoint, self.settings.data_dir, self.sandbox.name)
 
     async def shutdown(self) -> None:
+        self.garbage.stop_verifying()
         await self.mappings.close()  # pollers stop first: their batches in flight still need the invoker
         await self.eventbridge.close()  # no schedule fires into a closing queue
         await self.async_invocations.close()

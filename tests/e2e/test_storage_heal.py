@@ -152,6 +152,25 @@ def test_a_corrupt_function_blob_is_never_served_and_fails_only_that_function(da
     assert invoke_json(lam, "victim")[1] == {"code": "original"}
 
 
+def test_a_corrupt_blob_is_reported_at_start_even_while_its_unpacked_code_runs(data_server):
+    server = data_server()
+    lam = server.client()
+    data = create(lam, "at-risk")
+    layer_data = layer_zip("at-risk")
+    lam.publish_layer_version(LayerName="at-risk-layer", Content={"ZipFile": layer_data})
+    server.stop()
+    for sha in (_sha(data), _sha(layer_data)):
+        (server.data_dir / "blobs" / sha).write_bytes(b"bit rot")
+    server = data_server()
+    deadline = time.monotonic() + 10  # the check runs in the background after start
+    while "at-risk-layer:1" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = server.log()
+    assert f"stored code package {_sha(data)} is corrupt" in log and "function:at-risk" in log
+    assert f"stored code package {_sha(layer_data)} is corrupt" in log and "layer at-risk-layer:1" in log
+    assert invoke_json(server.client(), "at-risk")[1] == {"code": "original"}  # its unpacked code is intact
+
+
 # ------------------------------------------------------------------ tampered unpacked code
 @pytest.mark.parametrize("sandbox", SANDBOXES)
 def test_tampered_unpacked_code_and_layers_are_restored_before_an_environment_starts(data_server, sandbox):

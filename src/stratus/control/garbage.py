@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from stratus.shapes.function import layer_arns
 from stratus.store import trees
-from stratus.store.blobs import BlobStore
+from stratus.store.blobs import BlobStore, BlobUnavailable
 
 if TYPE_CHECKING:
     from stratus.control.functions import FunctionService
@@ -30,6 +30,7 @@ class CodeCollector:
         self.layers = layers
         self.blobs = blobs
         self.opt_root = opt_root
+        self._stopping = False
 
     async def collect(self) -> None:
         """Remove what nothing uses (see the module's docstring); errors are logged, never raised."""
@@ -49,3 +50,34 @@ class CodeCollector:
 
     def _collect(self, keep: set[str], merged: set[str]) -> list[str]:
         return self.blobs.collect(keep) + trees.collect(self.opt_root, merged)
+
+    async def verify_all(self) -> None:
+        """Check every stored blob against its SHA-256 (after start, in a worker thread) and log each one
+        that is missing or corrupt, with the functions and layers it belongs to: code that still runs from
+        its intact unpacked folder is said to be at risk before anyone downloads it or it must be unpacked
+        again. Stops early when `stop_verifying` is called."""
+        users: dict[str, list[str]] = {}
+        for record in self.functions.registry.records():
+            users.setdefault(record.code_sha256_hex, []).append(f"function {record.config.FunctionArn}")
+        for sha, layer in self.layers.contents():
+            users.setdefault(sha, []).append(f"layer {layer}")
+        bad = await asyncio.to_thread(self._verify, sorted(users))
+        for sha, reason in bad:
+            log.error("stored code package %s is %s; used by %s. Downloads of it are refused and it cannot be "
+                      "unpacked again: upload it again.", sha, reason, ", ".join(users[sha]))
+
+    def stop_verifying(self) -> None:
+        self._stopping = True
+
+    def _verify(self, shas: list[str]) -> list[tuple[str, str]]:
+        bad = []
+        for sha in shas:
+            if self._stopping:
+                break
+            try:
+                self.blobs.verified_path(sha)
+            except BlobUnavailable as exc:
+                bad.append((sha, exc.reason))
+            except OSError as exc:
+                bad.append((sha, f"unreadable ({exc})"))
+        return bad

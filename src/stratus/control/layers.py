@@ -452,6 +452,11 @@ class LayerService:
                 f"Lambda could not unzip the deployment package: the {exc} (layer "
                 f"{', '.join(names) or '?'}). Publish the layer version again.") from None
 
+    def contents(self) -> list[tuple[str, str]]:
+        """(blob sha256 hex, "name:version") of every live layer version."""
+        return [(r.sha256_hex, f"{r.name}:{r.version}") for versions in self._versions.values()
+                for r in versions.values() if not r.deleted]
+
     def referenced(self, function_layers: list[list[str]]) -> tuple[set[str], set[str]]:
         """What the garbage collector keeps: (the blobs of live layer versions and of the versions these
         functions' `Layers` lists name, deleted or not; the merged /opt folders of those lists)."""
