@@ -54,6 +54,10 @@ class Settings:
     isolated_network: bool = False  # functions get a network namespace with loopback only
     python_interpreter: str = ""  # empty: pick the fastest-starting host python of the same version
     log_tail_bytes: int = 4096
+    # Function logs (<data dir>/logs/<function>/<stream>.log): a stream's file is rotated when it would pass
+    # this size (0: never), keeping this many older files (<stream>.log.1, ...); the oldest is dropped.
+    log_stream_max_bytes: int = 10 * MB
+    log_stream_rotations: int = 2
 
     # Environment variables at rest: a base64 AES-256 key; empty: a key file in the data dir, made at first start.
     encryption_key: str = ""

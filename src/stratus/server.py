@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
@@ -28,6 +29,7 @@ from stratus.control.concurrency import ConcurrencyService
 from stratus.control.event_invoke_config import EventInvokeConfigService
 from stratus.control.event_source_mappings import EventSourceMappingService
 from stratus.control.functions import FunctionService
+from stratus.control.garbage import CodeCollector
 from stratus.control.layers import LayerService
 from stratus.control.policy import PolicyService
 from stratus.control.tags import TagService
@@ -59,10 +61,13 @@ class Application:
         self.store = SqliteStore(settings.db_path)
         self.blobs = BlobStore(settings.blobs_dir, settings.code_dir)
         self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", settings.isolated_network)
-        self.log_sink = LogSink(settings.logs_dir)
+        self.log_sink = LogSink(settings.logs_dir, max_bytes=settings.log_stream_max_bytes,
+                                rotations=settings.log_stream_rotations)
         self.invoker = Invoker(settings, self.sandbox, self.log_sink)
         self.layers = LayerService(settings, self.store, self.blobs)  # before functions: they attach layers
         self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox, self.layers)
+        self.garbage = CodeCollector(self.functions, self.layers, self.blobs, self.layers.opt_root)
+        self.functions.collect_garbage = self.layers.collect_garbage = self.garbage.collect
         self.event_invoke_configs = EventInvokeConfigService(self.functions)
         # Destinations and the async queue need each other (a function destination is an async invoke), and
         # event bus destinations go to the EventBridge built below: both are reached through lambdas, called
@@ -99,6 +104,8 @@ class Application:
         await self.store.open()
         await self.layers.load()
         await self.functions.load()
+        await self.garbage.collect()  # what a delete, a failed upload or a kill -9 mid-upload left behind
+        self._verifying = asyncio.get_running_loop().create_task(self.garbage.verify_all())  # in the background
         self.invoker.start()
         await self.concurrency.load()  # after functions (it resolves their versions), once the invoker runs
         await self.async_invocations.start(self.invoke_service)  # after concurrency: queued events run under its limits
@@ -108,6 +115,7 @@ class Application:
                  self.settings.endpoint, self.settings.data_dir, self.sandbox.name)
 
     async def shutdown(self) -> None:
+        self.garbage.stop_verifying()
         await self.mappings.close()  # pollers stop first: their batches in flight still need the invoker
         await self.eventbridge.close()  # no schedule fires into a closing queue
         await self.async_invocations.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
@@ -18,7 +21,7 @@ from stratus.api.handlers import (
 )
 from stratus.config import Settings
 from stratus.control.functions import FunctionService
-from stratus.errors import ResourceNotFoundException
+from stratus.errors import ResourceNotFoundException, ServiceException
 from stratus.shapes import (
     CreateFunctionRequest,
     FunctionCodeLocation,
@@ -27,6 +30,9 @@ from stratus.shapes import (
     UpdateFunctionCodeRequest,
     UpdateFunctionConfigurationRequest,
 )
+from stratus.store.blobs import BlobUnavailable
+
+log = logging.getLogger("stratus.api")
 
 
 class FunctionRoutes:
@@ -111,8 +117,12 @@ class FunctionRoutes:
         sha = request.path_params["sha"]
         if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
             raise ResourceNotFoundException("Code not found")
-        path = self.functions.blobs.path(sha)
-        if not path.exists():
-            raise ResourceNotFoundException("Code not found")
+        try:  # served only if its bytes still match its SHA-256 (the CodeSha256 the caller was given)
+            path = await asyncio.to_thread(self.functions.blobs.verified_path, sha)
+        except BlobUnavailable as exc:
+            if exc.reason == "missing":
+                raise ResourceNotFoundException("Code not found") from None
+            log.error("code download refused: %s", exc)
+            raise ServiceException(f"The {exc}; upload the code again.") from None
         return FileResponse(path, media_type="application/zip", filename=f"{sha}.zip")
 

@@ -114,7 +114,7 @@ class PlainProcess:
         if self._status_fd is not None:
             os.close(self._status_fd)
             self._status_fd = None
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        shutil.rmtree(self.tmp_dir.parent, ignore_errors=True)  # the environment's folder, not only its tmp
 
 
 class PlainSandbox:
