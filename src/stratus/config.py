@@ -60,6 +60,12 @@ class Settings:
     service_access_key_id: str = "test"
     service_secret_access_key: str = "test"
 
+    # Authentication: "sigv4" (every request on the port signed with one of the access keys) or "off"
+    # (refused unless the server listens only on loopback). Access keys: "id:secret,..."; empty: the admin
+    # pair in <data dir>/credentials (profile "stratus"), made at first start.
+    auth: str = "sigv4"
+    access_keys: str = ""
+
     # Server shutdown: how long running invokes may take to finish on SIGTERM.
     graceful_shutdown_s: float = 30.0
 
@@ -99,6 +105,10 @@ class Settings:
     @property
     def key_path(self) -> Path:
         return self.data_dir / "secret.key"
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.data_dir / "credentials"
 
     @property
     def queue_path(self) -> Path:

@@ -20,6 +20,8 @@ from stratus.api.layers import LayerRoutes
 from stratus.api.policy import PolicyRoutes
 from stratus.api.tags import TagRoutes
 from stratus.api.versions import VersionRoutes
+from stratus.auth.keys import AccessKeyError
+from stratus.auth.setup import build_authenticator
 from stratus.config import Settings
 from stratus.control.aliases import AliasService
 from stratus.control.concurrency import ConcurrencyService
@@ -54,6 +56,7 @@ class Application:
     def __init__(self, settings: Settings):
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.auth, self.auth_note = build_authenticator(settings)  # first: a refused setting changes nothing
         self.store = SqliteStore(settings.db_path)
         self.blobs = BlobStore(settings.blobs_dir, settings.code_dir)
         self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", settings.isolated_network)
@@ -70,7 +73,7 @@ class Application:
         self.async_invocations = AsyncInvocations(settings, self.functions, self.event_invoke_configs, destinations,
                                                   SqliteQueueStorage(settings.queue_path))
         self.invoke_service = InvokeService(self.functions, self.invoker, self.async_invocations)
-        self.invoke_endpoint = InvokeEndpoint(self.invoke_service, settings)
+        self.invoke_endpoint = InvokeEndpoint(self.invoke_service, settings, self.auth)
         # Each resource's routes (one line per resource; its service is built just above its line).
         routes = []
         routes += LayerRoutes(self.layers, settings).routes()
@@ -88,7 +91,7 @@ class Application:
         self.mappings = EventSourceMappingService(self.functions, self.store, MappingRunner(
             settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations))
         routes += EventSourceMappingRoutes(self.mappings).routes()
-        self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.lifespan, routes)
+        self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.lifespan, routes, self.auth)
 
     async def startup(self) -> None:
         self.sandbox.cleanup_leftovers()
@@ -102,6 +105,7 @@ class Application:
         await self.mappings.load()  # event source pollers start once everything they invoke is ready
         log.info("Stratus serving the Lambda API on %s (data in %s, sandbox %s)",
                  self.settings.endpoint, self.settings.data_dir, self.sandbox.name)
+        log.info("%s", self.auth_note)
 
     async def shutdown(self) -> None:
         await self.mappings.close()  # pollers stop first: their batches in flight still need the invoker
@@ -136,7 +140,7 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         application = Application(settings)
-    except SchemaTooNew as exc:  # a data dir from a newer release: say so in one line, change nothing
+    except (SchemaTooNew, AccessKeyError) as exc:  # a newer data dir, a refused auth setting: one line, no change
         print(f"stratus: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     config = uvicorn.Config(

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from stratus.api.functions import FunctionRoutes
 from stratus.api.handlers import error_response
 from stratus.api.invoke import InvokeEndpoint, is_invoke
+from stratus.auth.gate import Authenticator, AuthGate
 from stratus.config import Settings
 from stratus.control.functions import FunctionService
 from stratus.errors import UnknownOperationException
@@ -22,10 +23,11 @@ from stratus.errors import UnknownOperationException
 
 def build_asgi(invoke: InvokeEndpoint, functions: FunctionService, settings: Settings,
                lifespan: Callable[[Any], AbstractAsyncContextManager[None]],
-               extra_routes: Sequence[Route] = ()) -> ASGIApp:
+               extra_routes: Sequence[Route] = (), auth: Authenticator | None = None) -> ASGIApp:
     """The one ASGI callable `stratus serve` runs (Invoke usually takes api/fastpath.py instead).
 
-    `extra_routes` are the other resources' operations (versions, aliases, layers, ...).
+    `extra_routes` are the other resources' operations (versions, aliases, layers, ...). Every route but
+    the health check runs behind `auth` (Invoke checks its signature itself, as its body arrives).
     """
 
     async def health(request: Request) -> Response:
@@ -41,11 +43,12 @@ def build_asgi(invoke: InvokeEndpoint, functions: FunctionService, settings: Set
         lifespan=lifespan,
         default=not_found,
     )
+    routed: ASGIApp = router if auth is None else AuthGate(router, auth, settings.control_request_max_bytes)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_invoke(scope["method"], scope["path"]):
             await invoke(scope, receive, send)
         else:
-            await router(scope, receive, send)
+            await routed(scope, receive, send)
 
     return app

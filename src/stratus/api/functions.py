@@ -10,6 +10,7 @@ from stratus.api.handlers import (
     CONFIG_BODY_MAX,
     base_url,
     check,
+    code_location,
     json_response,
     operation,
     parse_body,
@@ -62,10 +63,10 @@ class FunctionRoutes:
         check("GetFunction", FunctionName=name, Qualifier=qualifier)
         record = await self.functions.get(name, qualifier)
         reserved = self.functions.reserved_concurrency(record.name)
+        location = code_location(request, f"{base_url(request)}/_stratus/code/{record.code_sha256_hex}")
         return json_response(GetFunctionResponse(
             Configuration=record.config,
-            Code=FunctionCodeLocation(RepositoryType="S3",
-                                      Location=f"{base_url(request)}/_stratus/code/{record.code_sha256_hex}"),
+            Code=FunctionCodeLocation(RepositoryType="S3", Location=location),
             Tags=record.tags or None,
             Concurrency=None if reserved is None else {"ReservedConcurrentExecutions": reserved},
         ))

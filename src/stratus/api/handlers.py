@@ -149,3 +149,9 @@ def query_params(request: Request, params: dict[str, Any], *names: str) -> dict[
 def base_url(request: Request) -> str:
     """This server as the caller reached it (for the code download Locations)."""
     return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def code_location(request: Request, url: str) -> str:
+    """A code download URL (Code.Location, Content.Location) as AWS gives it: presigned, expiring."""
+    auth = request.scope.get("stratus.auth")
+    return auth.presign(url) if auth is not None else url

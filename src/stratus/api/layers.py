@@ -12,6 +12,7 @@ from stratus.api.handlers import (
     CONFIG_BODY_MAX,
     base_url,
     check,
+    code_location,
     json_response,
     operation,
     parse_body,
@@ -22,6 +23,7 @@ from stratus.config import Settings
 from stratus.control.layers import LayerService, check_layer_version_arn
 from stratus.errors import InvalidParameterValueException
 from stratus.shapes import AddLayerVersionPermissionRequest, PublishLayerVersionRequest
+from stratus.shapes.layer import GetLayerVersionResponse
 
 _VERSION = "/2018-10-31/layers/{name}/versions/{version}"
 
@@ -63,12 +65,12 @@ class LayerRoutes:
         name = request.path_params["name"]
         body = await parse_body(request, "PublishLayerVersion", PublishLayerVersionRequest,
                                 self.settings.control_request_max_bytes, LayerName=name)
-        return json_response(await self.layers.publish(name, body, base_url(request)), 201)
+        return json_response(_presigned(request, await self.layers.publish(name, body, base_url(request))), 201)
 
     async def get(self, request: Request) -> Response:
         name, version = request.path_params["name"], _version_number(request)
         check("GetLayerVersion", LayerName=name, VersionNumber=version)
-        return json_response(await self.layers.get(name, version, base_url(request)))
+        return json_response(_presigned(request, await self.layers.get(name, version, base_url(request))))
 
     async def list_or_find(self, request: Request) -> Response:
         if query(request, "find") == "LayerVersion":  # GetLayerVersionByArn shares ListLayers' path
@@ -77,7 +79,7 @@ class LayerRoutes:
                 check_layer_version_arn(arn)  # AWS words this one with its own pattern, not the model's
             check("GetLayerVersionByArn", Arn=arn)
             assert arn is not None  # the model requires it: check() refused its absence
-            return json_response(await self.layers.get_by_arn(arn, base_url(request)))
+            return json_response(_presigned(request, await self.layers.get_by_arn(arn, base_url(request))))
         params = _list_params(request)
         check("ListLayers", **params)
         return json_response(await self.layers.list_layers(
@@ -117,3 +119,9 @@ class LayerRoutes:
               RevisionId=revision_id)
         await self.layers.remove_permission(name, version, sid, revision_id)
         return Response(status_code=204)
+
+
+def _presigned(request: Request, response: GetLayerVersionResponse) -> GetLayerVersionResponse:
+    if response.Content is not None and response.Content.Location:
+        response.Content.Location = code_location(request, response.Content.Location)
+    return response
