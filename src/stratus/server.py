@@ -56,7 +56,6 @@ class Application:
     def __init__(self, settings: Settings):
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.auth, self.auth_note = build_authenticator(settings)  # first: a refused setting changes nothing
         self.store = SqliteStore(settings.db_path)
         self.blobs = BlobStore(settings.blobs_dir, settings.code_dir)
         self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", settings.isolated_network)
@@ -72,6 +71,7 @@ class Application:
                                     lambda entries: self.eventbridge.put_events(entries))
         self.async_invocations = AsyncInvocations(settings, self.functions, self.event_invoke_configs, destinations,
                                                   SqliteQueueStorage(settings.queue_path))
+        self.auth, self.auth_note = build_authenticator(settings)  # after the stores' schema checks
         self.invoke_service = InvokeService(self.functions, self.invoker, self.async_invocations)
         self.invoke_endpoint = InvokeEndpoint(self.invoke_service, settings, self.auth)
         # Each resource's routes (one line per resource; its service is built just above its line).
