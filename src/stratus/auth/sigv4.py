@@ -76,6 +76,13 @@ def canonical_query(query: str, drop: str = "") -> str:
     return "&".join(f"{name}={value}" for name, value in _query_pairs(query) if name != drop)
 
 
+def raw_canonical_query(query: str, drop: str = "") -> str:
+    """botocore's own form for a URL's query: the raw pairs as sent, sorted (differs from `canonical_query`
+    only for a query that is not strictly percent-encoded, e.g. with '+' or ':')."""
+    pairs = sorted(item.partition("=")[::2] for item in query.split("&") if item)
+    return "&".join(f"{name}={value}" for name, value in pairs if name != drop)
+
+
 class _Signed:
     """What a request says about its own signature (from the Authorization header or the query)."""
 
@@ -132,7 +139,8 @@ def _http_date(value: str) -> str:
 class Pending:
     """A request whose head checked out; `finish(payload_sha256)` completes (or fails) its verification."""
 
-    __slots__ = ("principal", "prefix", "scope", "timestamp", "key", "signature", "declared", "presigned")
+    __slots__ = ("principal", "prefix", "scope", "timestamp", "key", "signature", "declared", "presigned",
+                 "alternative")
 
     def __init__(self, principal: Principal, prefix: str, scope: str, timestamp: str, key: bytes, signature: str,
                  declared: str | None, presigned: bool) -> None:
@@ -144,13 +152,19 @@ class Pending:
         self.signature = signature
         self.declared = declared  # X-Amz-Content-SHA256 as sent, or None
         self.presigned = presigned
+        self.alternative = ""  # the prefix with botocore's raw query form, when that differs
 
     @property
     def needs_body_hash(self) -> bool:
         return self.declared != UNSIGNED_PAYLOAD
 
     def _matches(self, payload_hash: str) -> bool:
-        canonical = self.prefix + payload_hash
+        if self._matches_prefix(self.prefix, payload_hash):
+            return True
+        return bool(self.alternative) and self._matches_prefix(self.alternative, payload_hash)
+
+    def _matches_prefix(self, prefix: str, payload_hash: str) -> bool:
+        canonical = prefix + payload_hash
         to_sign = f"{ALGORITHM}\n{self.timestamp}\n{self.scope}\n{_sha256(canonical.encode()).hexdigest()}"
         expected = hmac.new(self.key, to_sign.encode(), _sha256).hexdigest()
         return hmac.compare_digest(expected.encode(), self.signature.encode("utf-8", "replace"))
@@ -215,16 +229,21 @@ class Verifier:
         names = signed.signed_headers.split(";")
         if "host" not in names:
             raise InvalidSignatureException("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
-        lines = [method, canonical_uri(raw_path), canonical_query(query, "X-Amz-Signature" if presigned else "")]
+        drop = "X-Amz-Signature" if presigned else ""
+        lines = [method, canonical_uri(raw_path), canonical_query(query, drop) if query else ""]
         for name in names:
             value = headers.get(name.encode("latin-1"), b"").decode("latin-1")
             lines.append(f"{name}:{' '.join(value.split())}")
         lines += ("", signed.signed_headers, "")
         declared = headers.get(b"x-amz-content-sha256")
-        return Pending(self._principals[signed.key_id], "\n".join(lines),
-                       f"{signed.date}/{signed.region}/{signed.service}/{signed.terminator}", timestamp,
-                       self.signing_key(secret, signed.date, signed.region, signed.service), signed.signature,
-                       declared.decode("latin-1") if declared is not None else None, presigned)
+        pending = Pending(self._principals[signed.key_id], "\n".join(lines),
+                          f"{signed.date}/{signed.region}/{signed.service}/{signed.terminator}", timestamp,
+                          self.signing_key(secret, signed.date, signed.region, signed.service), signed.signature,
+                          declared.decode("latin-1") if declared is not None else None, presigned)
+        if query and (raw := raw_canonical_query(query, drop)) != lines[2]:
+            lines[2] = raw
+            pending.alternative = "\n".join(lines)
+        return pending
 
     @staticmethod
     def _header_timestamp(headers: Mapping[bytes, bytes]) -> str:
