@@ -64,7 +64,7 @@ class Settings:
     # (refused unless the server listens only on loopback). Access keys: "id:secret,..."; empty: the admin
     # pair in <data dir>/credentials (profile "stratus"), made at first start.
     auth: str = "sigv4"
-    access_keys: str = ""
+    access_keys: str = dataclasses.field(default="", repr=False)  # secrets: never in a repr or a log
 
     # Server shutdown: how long running invokes may take to finish on SIGTERM.
     graceful_shutdown_s: float = 30.0

@@ -275,6 +275,9 @@ def test_auth_off_works_on_loopback_only(tmp_path):
             (["--host", "0.0.0.0"], {"STRATUS_AUTH": "off"},
              "stratus: STRATUS_AUTH=off is refused: the server would listen on 0.0.0.0, beyond loopback (listen on "
              "127.0.0.1, or keep STRATUS_AUTH=sigv4)"),
+            (["--auth", "off", "--host", "::"], {},
+             "stratus: STRATUS_AUTH=off is refused: the server would listen on ::, beyond loopback (listen on "
+             "127.0.0.1, or keep STRATUS_AUTH=sigv4)"),
             ([], {"STRATUS_AUTH": "none"}, "stratus: STRATUS_AUTH must be 'sigv4' or 'off', not 'none'"),
             ([], {"STRATUS_ACCESS_KEYS": "justanid"},
              "stratus: STRATUS_ACCESS_KEYS: 'justanid:...' is not of the form id:secret")):

@@ -18,12 +18,14 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port of the Lambda API [default 8421]")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where state lives [default ~/.stratus]")] = None,
     sandbox: Annotated[str | None, typer.Option(help="Sandbox backend: auto or plain")] = None,
+    auth: Annotated[str | None, typer.Option(help="sigv4 (every request signed) or off (loopback only) "
+                                                  "[default sigv4]")] = None,
 ) -> None:
     """Serve the Lambda API and run functions (SQLite store under the data dir)."""
     from stratus.control.secrets import EncryptionKeyError
     from stratus.server import serve as run_server
 
-    settings = Settings.from_env(host=host, port=port, data_dir=data_dir, sandbox=sandbox)
+    settings = Settings.from_env(host=host, port=port, data_dir=data_dir, sandbox=sandbox, auth=auth)
     try:
         run_server(settings)
     except EncryptionKeyError as exc:
