@@ -89,6 +89,10 @@ def test_declared_payload_hash_must_match_the_body():
     assert verify(verifier, request)
     with pytest.raises(InvalidSignatureException, match="x-amz-content-sha256"):
         verify(verifier, request, body=b'{"n": 2}')
+    method, path, query, headers, _ = as_received(request)
+    with pytest.raises(InvalidSignatureException, match="x-amz-content-sha256"):  # not even a hash
+        verifier.begin(method, path, query, {**headers, b"x-amz-content-sha256": "\u00e9t\u00e9".encode("latin-1")},
+                       "lambda").finish(hashlib.sha256(body).hexdigest())
     unsigned = signed("POST", "http://h/x", body, {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
     assert verify(verifier, unsigned, body=b"anything")
 

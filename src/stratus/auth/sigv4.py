@@ -131,9 +131,12 @@ def _parse_timestamp(stamp: str) -> float:
 
 def _http_date(value: str) -> str:
     parsed = parsedate_tz(value)
-    if parsed is None:
-        raise IncompleteSignatureException(f"Date header could not be parsed: '{value}'.")
-    return _stamp(calendar.timegm(parsed[:9]) - (parsed[9] or 0))
+    try:
+        if parsed is None:
+            raise ValueError(value)
+        return _stamp(calendar.timegm(parsed[:9]) - (parsed[9] or 0))
+    except (ValueError, OverflowError, OSError):
+        raise IncompleteSignatureException(f"Date header could not be parsed: '{value}'.") from None
 
 
 class Pending:
@@ -173,7 +176,8 @@ class Pending:
         """`body_sha256`: the hex SHA-256 of the complete body (ignored for UNSIGNED-PAYLOAD)."""
         declared = self.declared
         if declared is not None:
-            if declared != UNSIGNED_PAYLOAD and not hmac.compare_digest(declared.lower(), body_sha256):
+            if declared != UNSIGNED_PAYLOAD and not hmac.compare_digest(declared.lower().encode("utf-8", "replace"),
+                                                                        body_sha256.encode()):
                 raise InvalidSignatureException("The provided 'x-amz-content-sha256' header does not match what "
                                                 "was computed.")
             ok = self._matches(declared)
