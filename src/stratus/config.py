@@ -64,6 +64,9 @@ class Settings:
     # (refused unless the server listens only on loopback). Access keys: "id:secret,..."; empty: the admin
     # pair in <data dir>/credentials (profile "stratus"), made at first start.
     auth: str = "sigv4"
+    # HTTPS: a PEM certificate (chain) and its key; both or neither. A non-loopback listener without them warns.
+    tls_cert: str = ""
+    tls_key: str = ""
     access_keys: str = dataclasses.field(default="", repr=False)  # secrets: never in a repr or a log
 
     # Server shutdown: how long running invokes may take to finish on SIGTERM.
@@ -125,7 +128,7 @@ class Settings:
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://{self.host}:{self.port}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 
@@ -20,6 +21,7 @@ from stratus.api.layers import LayerRoutes
 from stratus.api.policy import PolicyRoutes
 from stratus.api.tags import TagRoutes
 from stratus.api.versions import VersionRoutes
+from stratus.auth.gate import is_loopback
 from stratus.auth.keys import AccessKeyError
 from stratus.auth.setup import build_authenticator
 from stratus.config import Settings
@@ -134,17 +136,36 @@ class _Server(uvicorn.Server):
         else:
             self.should_exit = True
 
+    async def shutdown(self, sockets=None) -> None:
+        # An idle TLS connection is dropped, not closed: a close waits (up to 30 s) for the client's
+        # close_notify, which an idle keep-alive client never sends.
+        if self.config.is_ssl:
+            for connection in list(self.server_state.connections):
+                if isinstance(connection, StratusHttpProtocol) and (
+                        connection.cycle is None or connection.cycle.response_complete):
+                    connection.raw_transport.abort()
+        await super().shutdown(sockets)
+
 
 def serve(settings: Settings) -> None:
     """Run the server until SIGTERM/SIGINT: stop accepting, finish running invokes, shut environments down."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if bool(settings.tls_cert) != bool(settings.tls_key) or not all(
+            os.access(path, os.R_OK) for path in (settings.tls_cert, settings.tls_key) if path):
+        print("stratus: HTTPS needs both --tls-cert and --tls-key (STRATUS_TLS_CERT, STRATUS_TLS_KEY), readable PEM "
+              "files", file=sys.stderr)
+        raise SystemExit(2)
     try:
         application = Application(settings)
     except (SchemaTooNew, AccessKeyError) as exc:  # a newer data dir, a refused auth setting: one line, no change
         print(f"stratus: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    if not is_loopback(settings.host) and not settings.tls_cert:
+        log.warning("listening on %s without TLS: requests cross the network in clear (signed, but readable and "
+                    "replayable for 5 minutes); serve HTTPS with --tls-cert/--tls-key", settings.host)
     config = uvicorn.Config(
         application.asgi, host=settings.host, port=settings.port, loop="uvloop",
+        ssl_certfile=settings.tls_cert or None, ssl_keyfile=settings.tls_key or None,
         http=StratusHttpProtocol.bind(application.invoke_endpoint),
         proxy_headers=False,
         lifespan="on", access_log=False, log_level="warning", server_header=False, date_header=False,

@@ -286,3 +286,63 @@ def test_auth_off_works_on_loopback_only(tmp_path):
                               env=dict(os.environ, **env), capture_output=True, text=True, timeout=60)
         assert done.returncode == 2
         assert done.stderr.strip().splitlines() == [line]
+
+
+# ---------------------------------------------------------------------------------------------- TLS
+
+class _HttpsServer(StratusServer):
+    @property
+    def endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+
+def wait_healthy(endpoint: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if send(f"{endpoint}/_stratus/health")[0] == 200:
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test certificate")
+def test_https_with_tls_cert_and_key(tmp_path, monkeypatch):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=stratus",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the health check's urllib trusts it
+    with _HttpsServer(tmp_path / "data", env={"STRATUS_TLS_CERT": str(cert), "STRATUS_TLS_KEY": str(key)}) as srv:
+        def tls_client(secret: str):
+            return boto3.client("lambda", endpoint_url=srv.endpoint, region_name="us-east-1", verify=str(cert),
+                                aws_access_key_id="test", aws_secret_access_key=secret,
+                                config=Config(retries={"max_attempts": 0}))
+
+        lam = tls_client("test")
+        create(lam, "tls", "def handler(e, c):\n    return e\n")
+        assert invoke_json(lam, "tls", {"over": "https"})[1] == {"over": "https"}  # the fast path under TLS
+        assert error_of(tls_client("wrong").list_functions)[0] == "InvalidSignatureException"
+        assert "without TLS" not in srv.log()
+    done = subprocess.run([sys.executable, "-m", "stratus.cli.main", "serve", "--port", str(free_port()),
+                           "--data-dir", str(tmp_path / "half"), "--tls-cert", str(cert)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "stratus: HTTPS needs both --tls-cert and --tls-key (STRATUS_TLS_CERT, STRATUS_TLS_KEY), readable PEM files"]
+
+
+def test_a_listener_beyond_loopback_without_tls_warns(tmp_path):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "stratus.cli.main", "serve", "--host", "0.0.0.0", "--port",
+                                str(port), "--data-dir", str(tmp_path / "data")],
+                               env=dict(os.environ, STRATUS_ACCESS_KEYS="test:test"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}")
+        assert_refused(send(f"http://127.0.0.1:{port}/2015-03-31/functions/"), "MissingAuthenticationTokenException")
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert "WARNING stratus: listening on 0.0.0.0 without TLS" in stderr
