@@ -81,7 +81,7 @@ def test_unsigned_requests_are_refused_on_every_api_but_health(server, lam, fn_n
         assert_refused(send(request), "MissingAuthenticationTokenException", MISSING)
     status, headers, body = send(urllib.request.Request(f"{base}/", data=b"{}", headers={
         "X-Amz-Target": "AWSEvents.ListRules", "Content-Type": "application/x-amz-json-1.1"}))
-    assert (status, body) == (400, {"__type": "MissingAuthenticationTokenException",
+    assert (status, body) == (403, {"__type": "MissingAuthenticationTokenException",
                                     "message": "Request is missing Authentication Token"})
     assert send(f"{base}/_stratus/health")[0] == 200
     assert lam.get_function(FunctionName=fn_name)["Configuration"]["FunctionName"] == fn_name  # nothing deleted

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stratus.auth.errors import AuthError
+from stratus.auth.errors import AuthError, MissingAuthenticationTokenException
 from stratus.auth.principal import ANONYMOUS_ADMIN, AdminOnly, Authorizer, Principal
 from stratus.auth.sigv4 import EMPTY_SHA256, Pending, Verifier
 from stratus.errors import LambdaError, RequestEntityTooLargeException
@@ -132,7 +132,9 @@ class AuthGate:
 async def _send_error(send: Send, error: LambdaError, json11: bool) -> None:
     if json11 and isinstance(error, AuthError):
         body = error.json11_body()
-        status = 400 if error.status == 403 else error.status  # the JSON 1.x services answer these with 400
+        # The JSON 1.x services answer a bad signature or key with 400, a missing one with 403.
+        missing = isinstance(error, MissingAuthenticationTokenException)
+        status = 400 if error.status == 403 and not missing else error.status
         content_type = b"application/x-amz-json-1.1"
     else:
         body, status, content_type = error.body(), error.status, b"application/json"
