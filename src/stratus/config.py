@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -69,6 +70,15 @@ class Settings:
     service_access_key_id: str = "test"
     service_secret_access_key: str = "test"
 
+    # Authentication: "sigv4" (every request on the port signed with one of the access keys) or "off"
+    # (refused unless the server listens only on loopback). Access keys: "id:secret,..."; empty: the admin
+    # pair in <data dir>/credentials (profile "stratus"), made at first start.
+    auth: str = "sigv4"
+    # HTTPS: a PEM certificate (chain) and its key; both or neither. A non-loopback listener without them warns.
+    tls_cert: str = ""
+    tls_key: str = ""
+    access_keys: str = dataclasses.field(default="", repr=False)  # secrets: never in a repr or a log
+
     # Server shutdown: how long running invokes may take to finish on SIGTERM.
     graceful_shutdown_s: float = 30.0
 
@@ -110,6 +120,10 @@ class Settings:
         return self.data_dir / "secret.key"
 
     @property
+    def credentials_path(self) -> Path:
+        return self.data_dir / "credentials"
+
+    @property
     def queue_path(self) -> Path:
         return self.data_dir / "queue.db"
 
@@ -124,7 +138,7 @@ class Settings:
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://{self.host}:{self.port}"
 
     @property
     def public_endpoint(self) -> str:
@@ -164,3 +178,13 @@ def _coerce(type_name: str, raw: str) -> int | float | bool | Path | str:
     if type_name == "Path":
         return Path(raw)
     return raw
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for a listen address that only this machine reaches (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

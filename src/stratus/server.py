@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 
@@ -19,11 +20,13 @@ from stratus.api.eventbridge import EventBridgeRoutes
 from stratus.api.fastpath import StratusHttpProtocol
 from stratus.api.invoke import InvokeEndpoint
 from stratus.api.layers import LayerRoutes
-from stratus.api.origins import PublicUrlError, is_loopback_host
+from stratus.api.origins import PublicUrlError
 from stratus.api.policy import PolicyRoutes
 from stratus.api.tags import TagRoutes
 from stratus.api.versions import VersionRoutes
-from stratus.config import Settings
+from stratus.auth.keys import AccessKeyError
+from stratus.auth.setup import build_authenticator
+from stratus.config import Settings, is_loopback_host
 from stratus.control.aliases import AliasService
 from stratus.control.concurrency import ConcurrencyService
 from stratus.control.event_invoke_config import EventInvokeConfigService
@@ -76,8 +79,9 @@ class Application:
                                     lambda entries: self.eventbridge.put_events(entries))
         self.async_invocations = AsyncInvocations(settings, self.functions, self.event_invoke_configs, destinations,
                                                   SqliteQueueStorage(settings.queue_path))
+        self.auth, self.auth_note = build_authenticator(settings)  # after the stores' schema checks
         self.invoke_service = InvokeService(self.functions, self.invoker, self.async_invocations)
-        self.invoke_endpoint = InvokeEndpoint(self.invoke_service, settings)
+        self.invoke_endpoint = InvokeEndpoint(self.invoke_service, settings, self.auth)
         # Each resource's routes (one line per resource; its service is built just above its line).
         routes = []
         self.code_urls = CodeUrls(settings)  # presigned Code.Location / Content.Location links
@@ -97,7 +101,7 @@ class Application:
             settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations))
         routes += EventSourceMappingRoutes(self.mappings).routes()
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.code_urls, self.lifespan,
-                               routes)
+                               routes, self.auth)
 
     async def startup(self) -> None:
         self.sandbox.cleanup_leftovers()
@@ -113,6 +117,7 @@ class Application:
         await self.mappings.load()  # event source pollers start once everything they invoke is ready
         log.info("Stratus serving the Lambda API on %s (data in %s, sandbox %s)",
                  self.settings.endpoint, self.settings.data_dir, self.sandbox.name)
+        log.info("%s", self.auth_note)
 
     async def shutdown(self) -> None:
         self.garbage.stop_verifying()
@@ -134,16 +139,18 @@ class Application:
 
 
 def warn_network_listener(settings: Settings) -> None:
-    """A listener beyond loopback serves the API, unauthenticated, to every machine that reaches it: say so."""
+    """A listener beyond loopback serves the API to every machine that reaches it: say so, loudly."""
     names = settings.public_url or "only localhost, 127.0.0.1 and [::1]: set STRATUS_PUBLIC_URL / --public-url " \
         "to the name other machines use"
     log.warning(
         "\n" + "!" * 100 + "\n"
-        "WARNING: Stratus listens on %s:%d, beyond loopback. The Lambda API has NO AUTHENTICATION yet:\n"
-        "anyone who can reach this address can create, read (code and environment variables included),\n"
-        "change, delete and invoke functions, i.e. run code on this machine. Listen on 127.0.0.1 unless this\n"
-        "network is yours alone. Host names answered: %s.\n" + "!" * 100,
+        "WARNING: Stratus listens on %s:%d, beyond loopback: every machine that reaches this address can call\n"
+        "the Lambda API. Each request must be signed with one of this server's access keys; keep them secret.\n"
+        "Listen on 127.0.0.1 unless this network is yours alone. Host names answered: %s.\n" + "!" * 100,
         settings.host, settings.port, names)
+    if not settings.tls_cert:
+        log.warning("listening on %s without TLS: requests cross the network in clear (signed, but readable and "
+                    "replayable for 5 minutes); serve HTTPS with --tls-cert/--tls-key", settings.host)
 
 
 class _Server(uvicorn.Server):
@@ -155,19 +162,35 @@ class _Server(uvicorn.Server):
         else:
             self.should_exit = True
 
+    async def shutdown(self, sockets=None) -> None:
+        # An idle TLS connection is dropped, not closed: a close waits (up to 30 s) for the client's
+        # close_notify, which an idle keep-alive client never sends.
+        if self.config.is_ssl:
+            for connection in list(self.server_state.connections):
+                if isinstance(connection, StratusHttpProtocol) and (
+                        connection.cycle is None or connection.cycle.response_complete):
+                    connection.raw_transport.abort()
+        await super().shutdown(sockets)
+
 
 def serve(settings: Settings) -> None:
     """Run the server until SIGTERM/SIGINT: stop accepting, finish running invokes, shut environments down."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if bool(settings.tls_cert) != bool(settings.tls_key) or not all(
+            os.access(path, os.R_OK) for path in (settings.tls_cert, settings.tls_key) if path):
+        print("stratus: HTTPS needs both --tls-cert and --tls-key (STRATUS_TLS_CERT, STRATUS_TLS_KEY), readable PEM "
+              "files", file=sys.stderr)
+        raise SystemExit(2)
     try:
         application = Application(settings)
-    except (SchemaTooNew, PublicUrlError) as exc:  # a data dir from a newer release, a bad setting: one line
+    except (SchemaTooNew, PublicUrlError, AccessKeyError) as exc:  # a newer data dir, a refused setting: one line
         print(f"stratus: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     if not is_loopback_host(settings.host):
         warn_network_listener(settings)
     config = uvicorn.Config(
         application.asgi, host=settings.host, port=settings.port, loop="uvloop",
+        ssl_certfile=settings.tls_cert or None, ssl_keyfile=settings.tls_key or None,
         http=StratusHttpProtocol.bind(application.invoke_endpoint),
         proxy_headers=False,
         lifespan="on", access_log=False, log_level="warning", server_header=False, date_header=False,

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from stratus.api.validation import service_model
 from tests.support.server import make_zip
+from tests.support.signing import signed_headers
 
 ZIP_B64 = __import__("base64").b64encode(make_zip({"app.py": "def handler(e, c):\n    return 1\n"})).decode()
 
@@ -37,7 +38,8 @@ bodies = st.fixed_dictionaries({}, optional={field: plausible.get(field, values)
 
 def call(server, method, path, body: bytes):
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+    conn.request(method, path, body=body,
+                 headers=signed_headers(method, f"{server.endpoint}{path}", body, {"Content-Type": "application/json"}))
     response = conn.getresponse()
     data = response.read()
     conn.close()
@@ -110,7 +112,8 @@ def test_invoke_answers_in_aws_shape(server, lam, payload, invocation_type, log_
     if qualifier is not None:
         path += "?Qualifier=" + quote(qualifier)
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    conn.request("POST", path, body=payload, headers={k: v for k, v in headers.items() if v is not None})
+    conn.request("POST", path, body=payload, headers=signed_headers(
+        "POST", f"{server.endpoint}{path}", payload, {k: v for k, v in headers.items() if v is not None}))
     response = conn.getresponse()
     data = response.read()
     conn.close()

@@ -16,6 +16,7 @@ from stratus.api.code_urls import CodeUrls
 from stratus.api.functions import FunctionRoutes
 from stratus.api.handlers import error_response
 from stratus.api.invoke import InvokeEndpoint, is_invoke
+from stratus.auth.gate import Authenticator, AuthGate
 from stratus.config import Settings
 from stratus.control.functions import FunctionService
 from stratus.errors import LambdaError, UnknownOperationException
@@ -23,11 +24,13 @@ from stratus.errors import LambdaError, UnknownOperationException
 
 def build_asgi(invoke: InvokeEndpoint, functions: FunctionService, settings: Settings, code_urls: CodeUrls,
                lifespan: Callable[[Any], AbstractAsyncContextManager[None]],
-               extra_routes: Sequence[Route] = ()) -> ASGIApp:
+               extra_routes: Sequence[Route] = (), auth: Authenticator | None = None) -> ASGIApp:
     """The one ASGI callable `stratus serve` runs (Invoke usually takes api/fastpath.py instead).
 
     `extra_routes` are the other resources' operations (versions, aliases, layers, ...). Every request
     passes the web-origin check (api/origins.py) before it is routed; no response carries CORS headers.
+    Every route but the health check and the presigned code downloads runs behind `auth` (Invoke checks
+    its signature itself, as its body arrives).
     """
     origins = invoke.origins
 
@@ -44,6 +47,7 @@ def build_asgi(invoke: InvokeEndpoint, functions: FunctionService, settings: Set
         lifespan=lifespan,
         default=not_found,
     )
+    routed: ASGIApp = router if auth is None else AuthGate(router, auth, settings.control_request_max_bytes)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -55,6 +59,6 @@ def build_asgi(invoke: InvokeEndpoint, functions: FunctionService, settings: Set
             if is_invoke(scope["method"], scope["path"]):
                 await invoke(scope, receive, send)
                 return
-        await router(scope, receive, send)
+        await routed(scope, receive, send)
 
     return app

@@ -118,3 +118,4 @@ class LayerRoutes:
               RevisionId=revision_id)
         await self.layers.remove_permission(name, version, sid, revision_id)
         return Response(status_code=204)
+

@@ -19,7 +19,6 @@ Invoke fast path, through `InvokeEndpoint.head`). The common case — an SDK sen
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -45,14 +44,6 @@ class PublicUrlError(ValueError):
     """STRATUS_PUBLIC_URL / --public-url is not an http(s) URL of a host (and optional port)."""
 
 
-def is_loopback_host(host: str) -> bool:
-    """True for a listen address that only this machine reaches (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _public_origin(public_url: str) -> tuple[str, str]:
