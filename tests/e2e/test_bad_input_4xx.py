@@ -14,6 +14,7 @@ import pytest
 
 from stratus.api.validation import service_model
 from tests.support.server import StratusServer, make_zip
+from tests.support.signing import signed_headers
 
 ROLE = "arn:aws:iam::000000000000:role/x"
 TARGET = "deep-json-target"
@@ -31,7 +32,9 @@ def srv(tmp_path_factory):
 
 def call(server, method: str, path: str, body: bytes, headers: dict[str, str] | None = None):
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    conn.request(method, path, body=body, headers=headers or {"Content-Type": "application/json"})
+    signed = signed_headers(method, f"{server.endpoint}{path}", body, headers or {"Content-Type": "application/json"},
+                            service="events" if path == "/" else "lambda")
+    conn.request(method, path, body=body, headers=signed)
     response = conn.getresponse()
     data = response.read()
     conn.close()

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import pytest
 
 from tests.support.server import StratusServer, make_zip
+from tests.support.signing import signed_headers
 
 ROLE = "arn:aws:iam::000000000000:role/x"
 COUNTER = make_zip({"app.py": "CALLS = 0\n\ndef handler(event, context):\n"
@@ -39,8 +40,17 @@ def web_lam(web):
 
 
 def raw(port: int, method: str, path: str, headers: dict[str, str], body: bytes = b"",
-        version: str = "HTTP/1.1") -> tuple[int, dict[str, str], bytes]:
-    """One request over a raw socket, headers exactly as given (Host included or not); (status, headers, body)."""
+        version: str = "HTTP/1.1", sign: bool = True) -> tuple[int, dict[str, str], bytes]:
+    """One request over a raw socket, headers exactly as given (Host included or not) plus, with `sign`, a
+    valid SigV4 signature for them (the origin rules must refuse even a signed request); (status, headers,
+    body)."""
+    if sign:
+        # The Host is signed exactly as sent (botocore takes a Host header over the URL's).
+        with_host = {"Host": f"127.0.0.1:{port}"} | headers
+        signed = signed_headers(method, f"http://127.0.0.1:{port}{path}", body, with_host,
+                                service="events" if path == "/" else "lambda")
+        headers = with_host
+        headers = headers | {"X-Amz-Date": signed["X-Amz-Date"], "Authorization": signed["Authorization"]}
     head = f"{method} {path} {version}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
@@ -110,12 +120,20 @@ def test_a_foreign_page_cannot_invoke_and_the_function_does_not_run(web, web_lam
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST:{port}", "[::1]:{port}",
-                                  "f00d.lambda-url.us-east-1.localhost:{port}", None])
+                                  "f00d.lambda-url.us-east-1.localhost:{port}"])
 def test_the_servers_own_names_are_answered(web, host):
-    headers = {} if host is None else {"Host": host.format(port=web.port)}
-    status, answer, _ = raw(web.port, "GET", "/2015-03-31/functions/", headers, version="HTTP/1.0")
+    status, answer, _ = raw(web.port, "GET", "/2015-03-31/functions/", {"Host": host.format(port=web.port)},
+                            version="HTTP/1.0")
     assert status == 200
     assert not any(name.startswith("access-control-") for name in answer)
+
+
+def test_a_request_without_host_is_not_taken_for_a_foreign_page(web):
+    """HTTP/1.0 tools may send no Host (a browser always sends one): the origin rules let it through, and
+    the signature check answers (SigV4 signs the Host, so such a request cannot be signed)."""
+    status, answer, _ = raw(web.port, "GET", "/2015-03-31/functions/", {}, version="HTTP/1.0", sign=False)
+    assert status == 403
+    assert answer["x-amzn-errortype"] == "MissingAuthenticationTokenException"
 
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1:1", "localhost:{port}.evil.example", "x.lambda-url.eu-west-1"

@@ -9,9 +9,9 @@ import pytest
 from starlette.requests import Request
 
 from stratus.api.code_urls import CodeUrls
-from stratus.api.origins import ForbiddenRequestException, PublicUrlError, WebOrigins, is_loopback_host
+from stratus.api.origins import ForbiddenRequestException, PublicUrlError, WebOrigins
 from stratus.api.validation import translate_properties
-from stratus.config import Settings
+from stratus.config import Settings, is_loopback_host
 
 
 def origins(**settings) -> WebOrigins:

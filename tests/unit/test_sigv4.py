@@ -20,9 +20,9 @@ from stratus.auth.errors import (
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
-from stratus.auth.gate import is_loopback
 from stratus.auth.keys import AccessKeyError, load_or_create_credentials, parse_access_keys
 from stratus.auth.sigv4 import Verifier
+from stratus.config import is_loopback_host as is_loopback
 
 KEYS = {"AKIDEXAMPLE": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 CREDENTIALS = Credentials("AKIDEXAMPLE", KEYS["AKIDEXAMPLE"])

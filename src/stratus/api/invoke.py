@@ -76,7 +76,9 @@ class InvokeEndpoint:
 
     # ------------------------------------------------------------------ the steps
     def authenticate(self, raw_path: str, query: bytes, headers: dict[bytes, bytes]) -> Pending | None:
-        """Step 0, before anything about the function is looked up: the signature's head (raises AuthError)."""
+        """Step 0, before anything about the function is looked up: the web-origin check (a foreign page is
+        refused as such), then the signature's head (raises AuthError)."""
+        self.origins.check(headers)
         return self.auth.begin("POST", raw_path, query.decode("latin-1"), headers)
 
     def verify(self, pending: Pending | None, digest: Any, head: InvokeHead | None) -> Principal:
@@ -90,7 +92,6 @@ class InvokeEndpoint:
     def head(self, raw_path: str, query: bytes, headers: dict[bytes, bytes]) -> InvokeHead:
         """Resolve the function and read the invocation options; raises LambdaError."""
         request_id = str(uuid.uuid4())
-        self.origins.check(headers)
         reference = unquote(raw_path[len(PREFIX):-len(SUFFIX)])
         invocation_type = headers.get(b"x-amz-invocation-type", b"RequestResponse").decode()
         log_type = headers.get(b"x-amz-log-type", b"None").decode()
