@@ -171,7 +171,7 @@ def test_invokes_the_fast_path_declines_take_the_asgi_path_with_the_same_answer(
         assert b"x-amz-executed-version: $latest" in headers.lower()
         assert json.loads(body) == {"version": "asgi", "event": {"n": 42}, "greeting": None}
     missing_path = f"/2015-03-31/functions/{fn_name}-nope/invocations"
-    missing = (f"POST {missing_path} HTTP/1.0\r\nHost: x\r\n{auth_lines('POST', 'x', missing_path, b'{}')}"
+    missing = (f"POST {missing_path} HTTP/1.0\r\nHost: {host}\r\n{auth_lines('POST', host, missing_path, b'{}')}"
                "Content-Length: 2\r\n\r\n{}")
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(missing.encode())
