@@ -1,0 +1,138 @@
+"""HTTP hardening shared by the API port and every Runtime API endpoint: limits, connection tables, one sweeper.
+
+What a connection may cost is bounded, with checks that are O(1) per parser callback:
+- the head (request line and headers) is counted in raw bytes *before* the parser sees them, so a huge or
+  endless header is refused (431) as soon as it passes the limit, never buffered or re-concatenated;
+- a connection has one `deadline` (a float) that its protocol moves as the request progresses: the head must
+  arrive within `header_timeout_s` of its first byte (or of the connection's start), a body may not stall for
+  longer than `body_timeout_s`, an idle keep-alive connection lives `idle_timeout_s`; while the server works on
+  a request there is no deadline. No timer is created per request: one periodic sweeper per event loop looks
+  at every connection's deadline (a few hundred nanoseconds per connection per tick) and expires the late ones;
+- a `ConnectionTable` (one for the API port, one per Runtime API endpoint) refuses connections past its limit
+  at once, and hands out a bounded number of slots for large request bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Protocol
+
+INFINITE = float("inf")
+# After an error answer (431, 408, 503...) the connection is half-closed and what the client still sends is
+# read and discarded for a while, so that a client still sending its request gets the answer instead of a
+# reset (nginx's lingering close), within these bounds.
+LINGER_S = 2.0
+LINGER_BYTES = 64 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HttpLimits:
+    max_head_bytes: int = 16 * 1024  # request line + headers
+    max_header_count: int = 100
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    idle_timeout_s: float = 60.0
+    max_connections: int = 1000
+    large_body_bytes: int = 8 * 1024 * 1024  # a body above this needs a slot (more than an invoke payload)
+    max_large_bodies: int = 4
+    first_request_timeout_s: float | None = None  # a new connection's first head; None: header_timeout_s
+
+    @property
+    def first_timeout_s(self) -> float:
+        return self.header_timeout_s if self.first_request_timeout_s is None else self.first_request_timeout_s
+
+    @property
+    def sweep_interval_s(self) -> float:
+        """How often deadlines are looked at: a quarter of the shortest timeout, within [0.05 s, 1 s]."""
+        return min(1.0, max(0.05, min(self.header_timeout_s, self.body_timeout_s, self.idle_timeout_s) / 4))
+
+
+class Guarded(Protocol):
+    """A connection the sweeper looks after."""
+
+    deadline: float
+
+    def expire(self) -> None: ...
+
+
+class ConnectionTable:
+    """The connections of one listening endpoint: the connection limit and the large-body slots."""
+
+    __slots__ = ("limits", "connections", "large_bodies", "_sweeper")
+
+    def __init__(self, limits: HttpLimits) -> None:
+        self.limits = limits
+        self.connections: set[Guarded] = set()
+        self.large_bodies = 0
+        self._sweeper: Sweeper | None = None
+
+    def admit(self, connection: Guarded, loop: asyncio.AbstractEventLoop) -> bool:
+        """Count a new connection in; False (and not counted) when the table is full."""
+        if len(self.connections) >= self.limits.max_connections:
+            return False
+        self.connections.add(connection)
+        sweeper = self._sweeper
+        if sweeper is None or sweeper.loop is not loop:
+            sweeper = self._sweeper = Sweeper.of(loop)
+        sweeper.watch(self)
+        return True
+
+    def drop(self, connection: Guarded) -> None:
+        self.connections.discard(connection)
+
+    def acquire_large_body(self) -> bool:
+        if self.large_bodies >= self.limits.max_large_bodies:
+            return False
+        self.large_bodies += 1
+        return True
+
+    def release_large_body(self) -> None:
+        self.large_bodies = max(0, self.large_bodies - 1)
+
+    def sweep(self, now: float) -> None:
+        for connection in [c for c in self.connections if c.deadline <= now]:
+            connection.expire()
+
+
+class Sweeper:
+    """One per event loop: expires late connections of every table that has connections."""
+
+    _by_loop: dict[asyncio.AbstractEventLoop, Sweeper] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.tables: set[ConnectionTable] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._interval = 1.0
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> Sweeper:
+        sweeper = cls._by_loop.get(loop)
+        if sweeper is None:
+            for old in [known for known in cls._by_loop if known.is_closed()]:
+                del cls._by_loop[old]
+            sweeper = cls._by_loop[loop] = cls(loop)
+        return sweeper
+
+    def watch(self, table: ConnectionTable) -> None:
+        if table not in self.tables:
+            self.tables.add(table)
+            interval = table.limits.sweep_interval_s
+            if self._timer is not None and interval < self._interval:
+                self._timer.cancel()
+                self._timer = None
+            self._interval = min(self._interval, interval) if self._timer is not None else interval
+        if self._timer is None:
+            self._timer = self.loop.call_later(self._interval, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        for table in list(self.tables):
+            table.sweep(now)
+            if not table.connections:  # an idle table costs nothing: it comes back with its next connection
+                self.tables.discard(table)
+        if self.tables:
+            self._interval = min(table.limits.sweep_interval_s for table in self.tables)
+            self._timer = self.loop.call_later(self._interval, self._tick)
