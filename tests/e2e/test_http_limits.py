@@ -289,6 +289,11 @@ def test_concurrent_large_uploads_are_bounded_with_429(srv, warm):
     status, body = second.response()
     assert status == 429, body
     assert json.loads(body)["Reason"] == "CallerRateLimitExceeded"
+    third = socket.create_connection(("127.0.0.1", srv.port))  # waits for 100 Continue: 429 and the end
+    third.sendall(head.replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n"))
+    answer = read_until_closed(third, 5)
+    third.close()
+    assert answer.startswith(b"HTTP/1.1 429 ") and b"connection: close" in answer, answer[:200]
     second.sock.sendall(b" " * size)  # the refused body is read and discarded; the connection stays usable
     assert second.request("GET", "/2015-03-31/functions/echo/configuration")[0] == 200
     first.sock.sendall(b" " * (size - 1024))

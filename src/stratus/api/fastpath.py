@@ -59,6 +59,10 @@ class _HeadTooLarge(Exception):
     """Raised from a parser callback to stop parsing a head that has too many fields."""
 
 
+class _Stop(Exception):
+    """Raised from a parser callback once the connection has been answered for good: nothing more is parsed."""
+
+
 def encode_response(status: int, headers: list[tuple[bytes, bytes]], body: bytes, keep_alive: bool) -> bytes:
     parts = [_STATUS_LINES[status]]
     for name, value in headers:
@@ -229,7 +233,7 @@ class StratusHttpProtocol(HttpToolsProtocol):
         except httptools.HttpParserError as error:
             if isinstance(error.__context__, _HeadTooLarge):
                 self._refuse(HEAD_TOO_LARGE)
-            else:
+            elif not isinstance(error.__context__, _Stop):
                 self._head_left, self._in_head = -1, True  # nothing more is parsed
                 self.send_400_response("Invalid HTTP request received.")
 
@@ -333,13 +337,17 @@ class StratusHttpProtocol(HttpToolsProtocol):
         return False
 
     def _refuse_upload(self) -> None:
-        keep_alive = self.parser.should_keep_alive() and self.parser.get_http_version() == "1.1"
-        self.cycle = _RefusedCycle(keep_alive)  # type: ignore[assignment]
-        if keep_alive:
+        """429 at once. On a keep-alive connection the body is then read and discarded and the connection
+        stays usable; otherwise (or when the client waits for `100 Continue` and will not send the body)
+        the connection ends after the answer."""
+        parser = self.parser
+        if parser.should_keep_alive() and parser.get_http_version() == "1.1" and not self.expect_100_continue:
+            self.cycle = _RefusedCycle(True)  # type: ignore[assignment]
             self.raw_transport.write(TOO_MANY_UPLOADS.replace(b"connection: close\r\n", b""))
-        else:
-            self.raw_transport.write(TOO_MANY_UPLOADS)
-        self.on_response_complete()
+            self.on_response_complete()
+            return
+        self._refuse(TOO_MANY_UPLOADS)
+        raise _Stop
 
     def on_body(self, body: bytes) -> None:
         self.deadline = self.loop.time() + self.table.limits.body_timeout_s
