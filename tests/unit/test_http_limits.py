@@ -218,3 +218,17 @@ def test_each_handler_has_its_own_table_by_default():
             conn.connection_lost(None)
         assert id(ones) not in http._tables and id(others) not in http._tables
     run(check)
+
+
+def test_a_flood_of_pipelined_requests_in_one_read_ends_the_connection():
+    """A runtime pipelines two requests at most; hundreds in one read would hold the event loop."""
+    def check(loop):
+        endpoint = Endpoint()
+        conn, transport = connect(endpoint, ConnectionTable(LIMITS))
+        conn.data_received(b"GET /x HTTP/1.1\r\n\r\n" * 2)
+        assert transport.written.count(b"HTTP/1.1 200 ") == 2
+        conn.data_received(b"GET /x HTTP/1.1\r\n\r\n" * 50)
+        assert len(endpoint.requests) == 2 + 16
+        assert transport.written.endswith(b"Too many pipelined requests\",\"errorType\":\"TooManyRequests\"}\n")
+        assert transport.eof
+    run(check)

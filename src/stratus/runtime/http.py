@@ -52,11 +52,19 @@ def _error(status: int, error_type: bytes, message: bytes) -> bytes:
 HEAD_TOO_LARGE = _error(431, b"RequestHeaderFieldsTooLarge", b"Request header fields too large")
 TIMED_OUT = _error(408, b"RequestTimeout", b"Request timed out")
 TOO_MANY_CONNECTIONS = _error(503, b"TooManyConnections", b"Too many connections to this Runtime API")
+# A runtime pipelines at most a `/response` and the next `/next`; a read carrying more requests than this is a
+# flood (thousands of tiny requests per read would hold the event loop): the connection is answered 429 and ends.
+MAX_REQUESTS_PER_READ = 16
+TOO_MANY_PIPELINED = _error(429, b"TooManyRequests", b"Too many pipelined requests")
 TOO_MANY_LARGE_BODIES = b'{"errorMessage":"Too many large requests at once","errorType":"TooManyRequests"}\n'
 
 
 class _HeadTooLarge(Exception):
     """Raised from a parser callback to stop parsing a head that has too many fields."""
+
+
+class _Stop(Exception):
+    """Raised from a parser callback once the connection has been answered for good."""
 
 
 class Request:
@@ -119,6 +127,7 @@ class HttpServerProtocol(asyncio.Protocol):
         self._unanswered = 0
         self._large = False
         self._linger_left = 0
+        self._chunk_requests = 0
         self.deadline = INFINITE
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -165,11 +174,14 @@ class HttpServerProtocol(asyncio.Protocol):
 
     def _feed(self, data: bytes | memoryview) -> None:
         self._parsing = True
+        self._chunk_requests = 0
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as error:
             if isinstance(error.__context__, _HeadTooLarge):
                 self._refuse(HEAD_TOO_LARGE)
+            elif isinstance(error.__context__, _Stop):
+                pass
             else:
                 self._head_left, self._in_head = -1, True  # nothing more is parsed
                 self.send(400, b'{"errorMessage":"Bad request","errorType":"BadRequest"}')
@@ -276,6 +288,10 @@ class HttpServerProtocol(asyncio.Protocol):
         self._phase = BUSY
         self.deadline = INFINITE
         self._unanswered += 1
+        self._chunk_requests += 1
+        if self._chunk_requests > MAX_REQUESTS_PER_READ:
+            self._refuse(TOO_MANY_PIPELINED)
+            raise _Stop
         request = self._request
         if self._large:
             self._large = False
