@@ -127,10 +127,14 @@ class Sweeper:
             self._timer = self.loop.call_later(self._interval, self._tick)
 
     def _tick(self) -> None:
-        self._timer = None
+        timer, self._timer = self._timer, None
         now = self.loop.time()
+        # A tick much later than due means the loop itself was held up: what clients sent meanwhile has not
+        # been read yet, so nobody is expired on this tick; the next one judges.
+        late = timer is not None and now - timer.when() > max(0.5, self._interval)
         for table in list(self.tables):
-            table.sweep(now)
+            if not late:
+                table.sweep(now)
             if not table.connections:  # an idle table costs nothing: it comes back with its next connection
                 self.tables.discard(table)
         if self.tables:

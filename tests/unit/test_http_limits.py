@@ -232,3 +232,20 @@ def test_a_flood_of_pipelined_requests_in_one_read_ends_the_connection():
         assert transport.written.endswith(b"Too many pipelined requests\",\"errorType\":\"TooManyRequests\"}\n")
         assert transport.eof
     run(check)
+
+
+def test_a_late_sweep_after_the_loop_was_held_up_expires_nobody():
+    """When the event loop itself was blocked, what clients sent has not been read: no one is judged late on
+    that tick; the next tick judges."""
+    limits = HttpLimits(header_timeout_s=0.2, body_timeout_s=0.2, idle_timeout_s=0.2, first_request_timeout_s=0.2)
+
+    async def main():
+        conn, transport = connect(Endpoint(), ConnectionTable(limits))
+        conn.data_received(b"GET /slow HTTP/1.1\r\n")
+        time.sleep(1.0)  # the loop is held up past the deadline and past the sweep
+        await asyncio.sleep(0.01)
+        assert transport.written == b""
+        await asyncio.sleep(0.3)
+        assert transport.written.startswith(b"HTTP/1.1 408 ")
+
+    asyncio.run(main())
