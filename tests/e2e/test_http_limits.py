@@ -3,6 +3,7 @@ and on every Runtime API endpoint. A real server with short timeouts, raw socket
 
 from __future__ import annotations
 
+import http.client
 import json
 import resource
 import selectors
@@ -137,6 +138,20 @@ def test_a_16_mb_header_is_431_within_a_second(srv, warm):
     assert b"RequestHeaderFieldsTooLargeException" in answer
     assert elapsed < 1.0, elapsed
     assert Raw(srv.port).request("GET", "/2015-03-31/functions/echo/configuration")[0] == 200
+
+
+def test_a_client_that_sends_its_whole_huge_head_before_reading_still_reads_the_431(srv, warm):
+    """The answer is followed by a half-close and what the client still sends is discarded (for a while), so a
+    plain client (send everything, then read) gets the 431 rather than a connection reset."""
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    start = time.monotonic()
+    conn.request("GET", "/2015-03-31/functions/echo/configuration", headers={"X-Big": "a" * (16 << 20)})
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    conn.close()
+    assert response.status == 431 and response.getheader("x-amzn-errortype") == "RequestHeaderFieldsTooLargeException"
+    assert body == {"Type": "User", "Message": "Request header fields too large"}
+    assert time.monotonic() - start < 1.0
 
 
 def test_too_many_header_fields_is_431(srv, warm):

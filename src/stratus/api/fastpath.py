@@ -12,6 +12,10 @@ request behind another) goes through uvicorn and the ASGI app unchanged.
 The cycle object speaks the parts of uvicorn's RequestResponseCycle that the protocol touches
 (`response_complete`, `keep_alive`, `message_event`, `disconnected`), so uvicorn's pipelining, keep-alive
 and graceful shutdown logic keep working around it. uvicorn is pinned in pyproject.toml for this.
+
+The protocol also enforces the limits of stratus.http_limits on every request, fast path or not: head bytes
+counted before parsing (431), header fields (431), the connection's deadline (408 / close; it replaces
+uvicorn's per-request keep-alive timer), the connection limit (503 at once) and large-body slots (429).
 """
 
 from __future__ import annotations
@@ -187,11 +191,12 @@ class StratusHttpProtocol(HttpToolsProtocol):
     _linger_left = 0
     _heads = 0  # heads completed on this connection
     _large: object = None  # the cycle holding a large-body slot
+    _limits: HttpLimits
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.raw_transport = transport
         super().connection_made(cast(asyncio.Transport, CoalescingTransport(transport, self.loop)))
-        limits = self.table.limits
+        self._limits = limits = self.table.limits
         self._head_left = limits.max_head_bytes
         if not self.table.admit(self, self.loop):  # refused at once (no linger: the fd is what is short)
             self._head_left = -1
@@ -293,7 +298,7 @@ class StratusHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         if self._phase != HEAD:
             self._phase = HEAD
-            self.deadline = self.loop.time() + self.table.limits.header_timeout_s
+            self.deadline = self.loop.time() + self._limits.header_timeout_s
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
@@ -301,14 +306,14 @@ class StratusHttpProtocol(HttpToolsProtocol):
             self.expect_100_continue = True
         headers = self.headers
         headers.append((name, value))
-        if len(headers) > self.table.limits.max_header_count:
+        if len(headers) > self._limits.max_header_count:
             raise _HeadTooLarge
 
     def on_headers_complete(self) -> None:
         self._heads += 1
         self._in_head = False
         self._phase = BODY
-        self.deadline = self.loop.time() + self.table.limits.body_timeout_s
+        self.deadline = self.loop.time() + self._limits.body_timeout_s
         endpoint = self.invoke_endpoint
         parser = self.parser
         if (endpoint is not None and not self.expect_100_continue and parser.get_method() == b"POST"
@@ -331,7 +336,7 @@ class StratusHttpProtocol(HttpToolsProtocol):
         """Whether the request's body is large (or of unknown size): it then needs one of the table's slots."""
         for name, value in self.headers:
             if name == b"content-length":
-                return not value.isdigit() or int(value) > self.table.limits.large_body_bytes
+                return not value.isdigit() or int(value) > self._limits.large_body_bytes
             if name == b"transfer-encoding":
                 return True
         return False
@@ -350,7 +355,7 @@ class StratusHttpProtocol(HttpToolsProtocol):
         raise _Stop
 
     def on_body(self, body: bytes) -> None:
-        self.deadline = self.loop.time() + self.table.limits.body_timeout_s
+        self.deadline = self.loop.time() + self._limits.body_timeout_s
         cycle = self.cycle
         if isinstance(cycle, FastInvokeCycle):
             cycle.size += len(body)
@@ -361,11 +366,11 @@ class StratusHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._in_head = True
-        self._head_left = self.table.limits.max_head_bytes
+        self._head_left = self._limits.max_head_bytes
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
             self._phase = IDLE
-            self.deadline = self.loop.time() + self.table.limits.idle_timeout_s
+            self.deadline = self.loop.time() + self._limits.idle_timeout_s
             if cycle is not None and not cycle.keep_alive:
                 self.raw_transport.close()
             return
@@ -393,4 +398,4 @@ class StratusHttpProtocol(HttpToolsProtocol):
             self._start_asgi_task(cycle, app)
         elif self._phase == BUSY:
             self._phase = IDLE
-            self.deadline = self.loop.time() + self.table.limits.idle_timeout_s
+            self.deadline = self.loop.time() + self._limits.idle_timeout_s
