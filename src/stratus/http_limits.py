@@ -1,13 +1,15 @@
 """HTTP hardening shared by the API port and every Runtime API endpoint: limits, connection tables, one sweeper.
 
-What a connection may cost is bounded, with checks that are O(1) per parser callback:
+What a connection may cost is bounded, with checks that are O(1) per parser callback and no clock reads or
+timers on the request path:
 - the head (request line and headers) is counted in raw bytes *before* the parser sees them, so a huge or
   endless header is refused (431) as soon as it passes the limit, never buffered or re-concatenated;
-- a connection has one `deadline` (a float) that its protocol moves as the request progresses: the head must
-  arrive within `header_timeout_s` of its first byte (or of the connection's start), a body may not stall for
-  longer than `body_timeout_s`, an idle keep-alive connection lives `idle_timeout_s`; while the server works on
-  a request there is no deadline. No timer is created per request: one periodic sweeper per event loop looks
-  at every connection's deadline (a few hundred nanoseconds per connection per tick) and expires the late ones;
+- a connection only records its `phase` (new, idle, head, body, busy, lingering) and bumps `progress` when
+  the phase changes or body bytes arrive. One periodic sweeper per event loop owns time: when it sees a
+  connection's progress changed it gives it a deadline for its phase (the head must arrive within
+  `header_timeout_s`, a body may not stall for `body_timeout_s`, an idle keep-alive connection lives
+  `idle_timeout_s`; none while the server works on a request), and it expires those past their deadline.
+  A timeout is thus honoured within one or two sweep intervals (a quarter of the shortest timeout, ≤ 1 s);
 - a `ConnectionTable` (one for the API port, one per Runtime API endpoint) refuses connections past its limit
   at once, and hands out a bounded number of slots for large request bodies.
 """
@@ -48,9 +50,17 @@ class HttpLimits:
         return min(1.0, max(0.05, min(self.header_timeout_s, self.body_timeout_s, self.idle_timeout_s) / 4))
 
 
-class Guarded(Protocol):
-    """A connection the sweeper looks after."""
+# Connection phases (what the sweeper's deadline means for it).
+NEW, IDLE, HEAD, BODY, BUSY, LINGER = 0, 1, 2, 3, 4, 5
 
+
+class Guarded(Protocol):
+    """A connection the sweeper looks after: the protocol sets `phase` and bumps `progress`; the sweeper keeps
+    `seen` (the progress it last saw) and `deadline`."""
+
+    phase: int
+    progress: int
+    seen: int
     deadline: float
 
     def expire(self) -> None: ...
@@ -59,13 +69,15 @@ class Guarded(Protocol):
 class ConnectionTable:
     """The connections of one listening endpoint: the connection limit and the large-body slots."""
 
-    __slots__ = ("limits", "connections", "large_bodies", "_sweeper")
+    __slots__ = ("limits", "connections", "large_bodies", "_sweeper", "_timeouts")
 
     def __init__(self, limits: HttpLimits) -> None:
         self.limits = limits
         self.connections: set[Guarded] = set()
         self.large_bodies = 0
         self._sweeper: Sweeper | None = None
+        self._timeouts = (limits.first_timeout_s, limits.idle_timeout_s, limits.header_timeout_s,
+                          limits.body_timeout_s, INFINITE, LINGER_S)  # by phase
 
     def admit(self, connection: Guarded, loop: asyncio.AbstractEventLoop) -> bool:
         """Count a new connection in; False (and not counted) when the table is full."""
@@ -91,7 +103,17 @@ class ConnectionTable:
         self.large_bodies = max(0, self.large_bodies - 1)
 
     def sweep(self, now: float) -> None:
-        for connection in [c for c in self.connections if c.deadline <= now]:
+        """Give a deadline to each connection that made progress since the last sweep; expire the late ones."""
+        timeouts = self._timeouts
+        late = []
+        for connection in self.connections:
+            progress = connection.progress
+            if progress != connection.seen:
+                connection.seen = progress
+                connection.deadline = now + timeouts[connection.phase]
+            elif connection.deadline <= now:
+                late.append(connection)
+        for connection in late:
             connection.expire()
 
 

@@ -124,22 +124,56 @@ def test_a_chunk_past_the_budget_that_completes_the_head_is_read_on():
     run(check)
 
 
-def test_the_deadline_follows_the_request():
+def test_the_sweeper_gives_each_phase_its_deadline():
+    """The protocol only records phase and progress; the sweep (here called with made-up times) sets deadlines
+    from them and expires the late."""
     def check(loop):
         endpoint = Endpoint()
-        conn, _ = connect(endpoint, ConnectionTable(LIMITS))
-        now = loop.time()
-        assert now + 12 < conn.deadline <= now + 13  # a new connection: the first request's timeout
+        table = ConnectionTable(LIMITS)
+        conn, transport = connect(endpoint, table)
+        table.sweep(100.0)
+        assert conn.deadline == 113.0  # a new connection: the first request's timeout
+        table.sweep(112.0)
+        assert conn.deadline == 113.0 and not transport.closing
         conn.data_received(b"POST /r HTTP/1.1\r\nContent-")
-        assert conn.deadline <= loop.time() + 5  # a head under way
+        table.sweep(120.0)
+        assert conn.deadline == 125.0  # a head under way
         conn.data_received(b"Length: 4\r\n\r\nab")
-        assert loop.time() + 6 < conn.deadline <= loop.time() + 7  # a body under way
-        conn.data_received(b"cd")
-        assert loop.time() + 10 < conn.deadline <= loop.time() + 11  # answered: idle
+        table.sweep(121.0)
+        assert conn.deadline == 128.0  # a body under way
+        table.sweep(127.0)
+        conn.data_received(b"c")  # progress moves the body's deadline
+        table.sweep(127.5)
+        assert conn.deadline == 134.5
+        conn.data_received(b"d")
+        table.sweep(130.0)
+        assert conn.deadline == 141.0  # answered: idle
         conn.data_received(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n\r\n")
+        table.sweep(131.0)
         assert conn.deadline == INFINITE  # parked: the server's turn
+        table.sweep(10_000.0)
+        assert not transport.closing
         conn.send(200, b"{}")
-        assert loop.time() + 10 < conn.deadline <= loop.time() + 11
+        table.sweep(10_001.0)
+        assert conn.deadline == 10_012.0
+        table.sweep(10_012.0)
+        assert transport.closing and transport.written.count(b"HTTP/1.1") == 2  # closed without a word
+    run(check)
+
+
+def test_a_late_head_is_answered_408_by_the_sweep():
+    def check(loop):
+        table = ConnectionTable(LIMITS)
+        conn, transport = connect(Endpoint(), table)
+        conn.data_received(b"GET /slow HTTP/1.1\r\nX-Slow: ")
+        table.sweep(0.0)
+        table.sweep(4.9)
+        assert transport.written == b""
+        table.sweep(5.0)
+        assert transport.written.startswith(b"HTTP/1.1 408 ") and transport.eof and not transport.closing
+        table.sweep(5.1)  # lingering: the connection ends after LINGER_S
+        table.sweep(5.1 + 2.0)
+        assert transport.closing
     run(check)
 
 
@@ -245,7 +279,7 @@ def test_a_late_sweep_after_the_loop_was_held_up_expires_nobody():
         time.sleep(1.0)  # the loop is held up past the deadline and past the sweep
         await asyncio.sleep(0.01)
         assert transport.written == b""
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.6)
         assert transport.written.startswith(b"HTTP/1.1 408 ")
 
     asyncio.run(main())

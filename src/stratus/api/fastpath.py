@@ -14,8 +14,9 @@ The cycle object speaks the parts of uvicorn's RequestResponseCycle that the pro
 and graceful shutdown logic keep working around it. uvicorn is pinned in pyproject.toml for this.
 
 The protocol also enforces the limits of stratus.http_limits on every request, fast path or not: head bytes
-counted before parsing (431), header fields (431), the connection's deadline (408 / close; it replaces
-uvicorn's per-request keep-alive timer), the connection limit (503 at once) and large-body slots (429).
+counted before parsing (431), header fields (431), the connection's phase and progress, from which the
+sweeper's deadlines follow (408 / close; they replace uvicorn's per-request keep-alive timer), the connection
+limit (503 at once) and large-body slots (429).
 """
 
 from __future__ import annotations
@@ -32,16 +33,12 @@ from stratus.api.asgi import internal_error
 from stratus.api.invoke import PREFIX, SUFFIX, InvokeEndpoint, InvokeHead, error_headers
 from stratus.api.transport import CoalescingTransport
 from stratus.errors import LambdaError
-from stratus.http_limits import INFINITE, LINGER_BYTES, LINGER_S, ConnectionTable, HttpLimits
+from stratus.http_limits import BODY, BUSY, HEAD, IDLE, INFINITE, LINGER, LINGER_BYTES, NEW, ConnectionTable, HttpLimits
 from stratus.invoke.types import InvokeResult
 
 _PREFIX = PREFIX.encode()
 _SUFFIX = SUFFIX.encode()
 _STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode()) for status in HTTPStatus}
-
-
-# Connection phases: what the deadline of a connection means.
-IDLE, HEAD, BODY, BUSY, LINGER = 0, 1, 2, 3, 4
 
 
 def _error(status: int, error_type: bytes, message: bytes, fault: bytes = b"User", key: bytes = b"Message") -> bytes:
@@ -178,33 +175,34 @@ class StratusHttpProtocol(HttpToolsProtocol):
     """uvicorn's protocol plus the Invoke fast path (bind an endpoint with `bind`) and the limits of
     stratus.http_limits; uvicorn's own responses go through a CoalescingTransport, so each leaves in one write.
 
-    uvicorn's keep-alive timer (created and cancelled per request) is replaced by the connection's deadline,
-    which the table's sweeper checks."""
+    uvicorn's keep-alive timer (created and cancelled per request) is replaced by the table's sweeper."""
 
     invoke_endpoint: InvokeEndpoint | None = None
     table: ConnectionTable = ConnectionTable(HttpLimits())
     raw_transport: asyncio.Transport  # the socket's own transport (the fast path writes to it directly)
+    # For the table's sweeper (see stratus.http_limits): the protocol sets `phase` and bumps `progress`.
+    phase = NEW
+    progress = 0
+    seen = -1
     deadline = INFINITE
-    _phase = IDLE
     _in_head = True  # the next bytes belong to a head (counted against the head budget)
     _head_left = 0
+    _max_head = 0
+    _max_headers = 0
     _linger_left = 0
     _heads = 0  # heads completed on this connection
     _large: object = None  # the cycle holding a large-body slot
-    _limits: HttpLimits
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.raw_transport = transport
         super().connection_made(cast(asyncio.Transport, CoalescingTransport(transport, self.loop)))
-        self._limits = limits = self.table.limits
-        self._head_left = limits.max_head_bytes
+        limits = self.table.limits
+        self._max_head = self._head_left = limits.max_head_bytes
+        self._max_headers = limits.max_header_count
         if not self.table.admit(self, self.loop):  # refused at once (no linger: the fd is what is short)
             self._head_left = -1
             transport.write(TOO_MANY_CONNECTIONS)
             transport.close()
-            return
-        self._phase = IDLE
-        self.deadline = self.loop.time() + limits.first_timeout_s
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.table.drop(self)
@@ -265,8 +263,8 @@ class StratusHttpProtocol(HttpToolsProtocol):
         """Answer with an error and stop reading requests; half-close and discard what still comes for a while
         (LINGER_S, LINGER_BYTES), so a client still sending reads the answer rather than a reset."""
         self._head_left, self._in_head = -1, True
-        self._phase = LINGER
-        self.deadline = self.loop.time() + LINGER_S
+        self.phase = LINGER
+        self.progress += 1
         self._linger_left = LINGER_BYTES
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:  # a request in progress: its app sees a disconnect
@@ -283,10 +281,10 @@ class StratusHttpProtocol(HttpToolsProtocol):
 
     def expire(self) -> None:
         """Called by the sweeper past the deadline: a request that is late gets 408, an idle connection goes."""
-        if self._phase == LINGER:
+        if self.phase == LINGER:
             self.deadline = INFINITE
             self.raw_transport.close()
-        elif self._phase in (HEAD, BODY):
+        elif self.phase in (HEAD, BODY):
             self._refuse(TIMED_OUT)
         else:
             self._head_left = -1
@@ -296,9 +294,8 @@ class StratusHttpProtocol(HttpToolsProtocol):
     # parser callbacks
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._phase != HEAD:
-            self._phase = HEAD
-            self.deadline = self.loop.time() + self._limits.header_timeout_s
+        self.phase = HEAD
+        self.progress += 1
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
@@ -306,14 +303,14 @@ class StratusHttpProtocol(HttpToolsProtocol):
             self.expect_100_continue = True
         headers = self.headers
         headers.append((name, value))
-        if len(headers) > self._limits.max_header_count:
+        if len(headers) > self._max_headers:
             raise _HeadTooLarge
 
     def on_headers_complete(self) -> None:
         self._heads += 1
         self._in_head = False
-        self._phase = BODY
-        self.deadline = self.loop.time() + self._limits.body_timeout_s
+        self.phase = BODY
+        self.progress += 1
         endpoint = self.invoke_endpoint
         parser = self.parser
         if (endpoint is not None and not self.expect_100_continue and parser.get_method() == b"POST"
@@ -336,7 +333,7 @@ class StratusHttpProtocol(HttpToolsProtocol):
         """Whether the request's body is large (or of unknown size): it then needs one of the table's slots."""
         for name, value in self.headers:
             if name == b"content-length":
-                return not value.isdigit() or int(value) > self._limits.large_body_bytes
+                return not value.isdigit() or int(value) > self.table.limits.large_body_bytes
             if name == b"transfer-encoding":
                 return True
         return False
@@ -355,7 +352,7 @@ class StratusHttpProtocol(HttpToolsProtocol):
         raise _Stop
 
     def on_body(self, body: bytes) -> None:
-        self.deadline = self.loop.time() + self._limits.body_timeout_s
+        self.progress += 1
         cycle = self.cycle
         if isinstance(cycle, FastInvokeCycle):
             cycle.size += len(body)
@@ -366,16 +363,15 @@ class StratusHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._in_head = True
-        self._head_left = self._limits.max_head_bytes
+        self._head_left = self._max_head
+        self.progress += 1
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
-            self._phase = IDLE
-            self.deadline = self.loop.time() + self._limits.idle_timeout_s
+            self.phase = IDLE
             if cycle is not None and not cycle.keep_alive:
                 self.raw_transport.close()
             return
-        self._phase = BUSY
-        self.deadline = INFINITE
+        self.phase = BUSY
         if isinstance(cycle, FastInvokeCycle):
             cycle.more_body = False
             cycle.body_complete()
@@ -384,7 +380,7 @@ class StratusHttpProtocol(HttpToolsProtocol):
 
     # responses
     def on_response_complete(self) -> None:
-        """uvicorn's, without its keep-alive timer: the connection's deadline does that job."""
+        """uvicorn's, without its keep-alive timer: the sweeper does that job."""
         self.server_state.total_requests += 1
         large = self._large
         if large is not None and getattr(large, "response_complete", True):
@@ -396,6 +392,6 @@ class StratusHttpProtocol(HttpToolsProtocol):
         if self.pipeline:
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
-        elif self._phase == BUSY:
-            self._phase = IDLE
-            self.deadline = self.loop.time() + self._limits.idle_timeout_s
+        elif self.phase == BUSY:
+            self.phase = IDLE
+            self.progress += 1

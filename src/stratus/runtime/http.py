@@ -20,7 +20,7 @@ from typing import cast
 
 import httptools
 
-from stratus.http_limits import INFINITE, LINGER_BYTES, LINGER_S, ConnectionTable, HttpLimits
+from stratus.http_limits import BODY, BUSY, HEAD, IDLE, INFINITE, LINGER, LINGER_BYTES, NEW, ConnectionTable, HttpLimits
 
 log = logging.getLogger("stratus.runtime")
 _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
@@ -34,7 +34,6 @@ RUNTIME_LIMITS = HttpLimits(max_connections=64, idle_timeout_s=960.0, first_requ
                             large_body_bytes=1024 * 1024, max_large_bodies=2)
 _limits = RUNTIME_LIMITS
 _tables: dict[int, ConnectionTable] = {}  # per endpoint, by the id of its handler (alive while it has connections)
-IDLE, HEAD, BODY, BUSY, LINGER = 0, 1, 2, 3, 4
 
 
 def configure(limits: HttpLimits) -> None:
@@ -115,45 +114,44 @@ class HttpServerProtocol(asyncio.Protocol):
         self._held: list[bytes] = []
         self._parsing = False
         self.parked = False
-        # Limits (see stratus.http_limits): the head budget, the deadline and its phase, unanswered requests.
+        # Limits (see stratus.http_limits): the head budget, header fields left, the phase and progress the
+        # sweeper reads (it owns `seen` and `deadline`), requests not answered yet, requests in this read.
         self._table = table
         self._table_key: int | None = None
-        self._limits = table.limits if table is not None else _limits
+        limits = table.limits if table is not None else _limits
+        self._max_head = self._head_left = limits.max_head_bytes
+        self._max_headers = self._headers_left = limits.max_header_count
+        self._large_body_bytes = limits.large_body_bytes
         self._in_head = True
-        self._head_left = self._limits.max_head_bytes
-        self._header_count = 0
         self._heads = 0
-        self._phase = IDLE
+        self.phase = NEW
+        self.progress = 0
+        self.seen = -1
+        self.deadline = INFINITE
         self._unanswered = 0
+        self._read_requests = 0
         self._large = False
         self._linger_left = 0
-        self._chunk_requests = 0
-        self.deadline = INFINITE
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        self._loop = loop = asyncio.get_running_loop()
         table = self._table
         if table is None:
             owner = getattr(self._handle, "__self__", self._handle)
             self._table_key = key = id(owner)  # the owner lives while this connection does: the id is its own
             table = _tables.get(key)
             if table is None:
-                table = _tables[key] = ConnectionTable(self._limits)
+                table = _tables[key] = ConnectionTable(_limits)
             self._table = table
-        if not table.admit(self, loop):  # refused at once (no linger: connections are what is short)
+        if not table.admit(self, asyncio.get_running_loop()):  # refused at once (no linger: fds are short)
             self._table = None
             self._head_left = -1
             self._held.append(TOO_MANY_CONNECTIONS)
             self.close()
-            return
-        self.deadline = loop.time() + self._limits.first_timeout_s
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.deadline = INFINITE
         table = self._table
         if table is not None:
             table.drop(self)
@@ -170,26 +168,24 @@ class HttpServerProtocol(asyncio.Protocol):
             if n > self._head_left:
                 return self._over_head_budget(data)
             self._head_left -= n
-        self._feed(data)
-
-    def _feed(self, data: bytes | memoryview) -> None:
         self._parsing = True
-        self._chunk_requests = 0
+        self._read_requests = 0
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as error:
-            if isinstance(error.__context__, _HeadTooLarge):
-                self._refuse(HEAD_TOO_LARGE)
-            elif isinstance(error.__context__, _Stop):
-                pass
-            else:
-                self._head_left, self._in_head = -1, True  # nothing more is parsed
-                self.send(400, b'{"errorMessage":"Bad request","errorType":"BadRequest"}')
-                self.close()
+            self._parse_failed(error)
         finally:
             self._parsing = False
         if self._held and not self.parked:
             self._flush()
+
+    def _parse_failed(self, error: httptools.HttpParserError) -> None:
+        if isinstance(error.__context__, _HeadTooLarge):
+            self._refuse(HEAD_TOO_LARGE)
+        elif not isinstance(error.__context__, _Stop):
+            self._head_left, self._in_head = -1, True  # nothing more is parsed
+            self.send(400, b'{"errorMessage":"Bad request","errorType":"BadRequest"}')
+            self.close()
 
     def _over_head_budget(self, data: bytes) -> None:
         """This chunk passes the head limit: the parser gets only what the head may still use; a head still
@@ -202,20 +198,21 @@ class HttpServerProtocol(asyncio.Protocol):
             return
         heads = self._heads
         view = memoryview(data)
-        self._feed(view[:allowed])
+        self._in_head = False  # the allowed part is fed as is
+        self.data_received(view[:allowed])  # type: ignore[arg-type]  # the parser reads any buffer
         if self.closed or self._head_left < 0:
             return
         if self._heads == heads:
             return self._refuse(HEAD_TOO_LARGE)
-        self.data_received(view[allowed:])  # type: ignore[arg-type]  # the parser reads any buffer
+        self.data_received(view[allowed:])  # type: ignore[arg-type]
 
     def _refuse(self, response: bytes) -> None:
         """Answer with an error and stop reading requests; half-close and discard what still comes for a while
         (LINGER_S, LINGER_BYTES), so a client still sending reads the answer rather than a reset."""
         self._head_left, self._in_head = -1, True
-        self._phase = LINGER
+        self.phase = LINGER
+        self.progress += 1
         self._linger_left = LINGER_BYTES
-        self.deadline = self._loop.time() + LINGER_S  # type: ignore[union-attr]
         transport = self.transport
         if self.closed or transport is None:
             return
@@ -229,43 +226,40 @@ class HttpServerProtocol(asyncio.Protocol):
 
     def expire(self) -> None:
         """Called by the sweeper past the deadline: a late request gets 408, an idle connection is closed."""
-        if self._phase == LINGER:
-            self.deadline = INFINITE
-            if self.transport is not None:
-                self.transport.close()
-        elif self._phase in (HEAD, BODY):
+        if self.phase in (HEAD, BODY):
             self._refuse(TIMED_OUT)
-        else:
-            self._head_left = -1
-            self.deadline = INFINITE
-            self.close()
+            return
+        self._head_left = -1
+        self.deadline = INFINITE
+        if self.transport is not None:
+            self.transport.close()
+        self.closed = True
 
     # httptools callbacks
     def on_message_begin(self) -> None:
         self._request = Request()
-        self._header_count = 0
-        if self._phase != HEAD:
-            self._phase = HEAD
-            self.deadline = self._loop.time() + self._limits.header_timeout_s  # type: ignore[union-attr]
+        self._headers_left = self._max_headers
+        self.phase = HEAD
+        self.progress += 1
 
     def on_url(self, url: bytes) -> None:
         self._request.path += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._request.headers[name.lower()] = value
-        self._header_count += 1
-        if self._header_count > self._limits.max_header_count:
+        self._headers_left -= 1
+        if self._headers_left < 0:
             raise _HeadTooLarge
 
     def on_headers_complete(self) -> None:
         self._request.method = self._parser.get_method()
         self._heads += 1
         self._in_head = False
-        self._phase = BODY
-        self.deadline = self._loop.time() + self._limits.body_timeout_s  # type: ignore[union-attr]
+        self.phase = BODY
+        self.progress += 1
 
     def on_body(self, body: bytes) -> None:
-        self.deadline = self._loop.time() + self._limits.body_timeout_s  # type: ignore[union-attr]
+        self.progress += 1
         request = self._request
         request.size += len(body)
         if request.too_large or request.refused:
@@ -274,7 +268,7 @@ class HttpServerProtocol(asyncio.Protocol):
             request.too_large = True
             request.body = bytearray()
             return
-        if request.size > self._limits.large_body_bytes and not self._large:
+        if request.size > self._large_body_bytes and not self._large:
             if self._table is None or not self._table.acquire_large_body():
                 request.refused = True
                 request.body = bytearray()
@@ -284,12 +278,12 @@ class HttpServerProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._in_head = True
-        self._head_left = self._limits.max_head_bytes
-        self._phase = BUSY
-        self.deadline = INFINITE
+        self._head_left = self._max_head
+        self.phase = BUSY
+        self.progress += 1
         self._unanswered += 1
-        self._chunk_requests += 1
-        if self._chunk_requests > MAX_REQUESTS_PER_READ:
+        self._read_requests += 1
+        if self._read_requests > MAX_REQUESTS_PER_READ:
             self._refuse(TOO_MANY_PIPELINED)
             raise _Stop
         request = self._request
@@ -312,10 +306,10 @@ class HttpServerProtocol(asyncio.Protocol):
         self.parked = False
         self._held.append(encode_response(status, body, headers, content_type))
         self._unanswered -= 1
-        if self._unanswered <= 0 and self._phase == BUSY:
+        if self._unanswered <= 0 and self.phase == BUSY:
             self._unanswered = 0
-            self._phase = IDLE
-            self.deadline = self._loop.time() + self._limits.idle_timeout_s  # type: ignore[union-attr]
+            self.phase = IDLE
+            self.progress += 1
         if not self._parsing:
             self._flush()
 
