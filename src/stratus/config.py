@@ -78,6 +78,17 @@ class Settings:
     tls_cert: str = ""
     tls_key: str = ""
     access_keys: str = dataclasses.field(default="", repr=False)  # secrets: never in a repr or a log
+    # HTTP hardening (the API port; the Runtime API endpoints share the sizes and timeouts, see runtime/http.py).
+    # Heads: 16 KB (request line + headers; more than API Gateway's 10 KB, Node's default) and 100 fields.
+    http_max_head_bytes: int = 16 * 1024
+    http_max_header_count: int = 100
+    http_header_timeout_s: float = 10.0  # a head must arrive within this of its first byte (431/408 beyond)
+    http_body_timeout_s: float = 30.0  # a body that makes no progress for this long is cut (408)
+    http_idle_timeout_s: float = 60.0  # an idle keep-alive connection is closed after this
+    http_max_connections: int = 1000  # open connections on the API port; beyond, refused at once (503)
+    http_large_body_bytes: int = 8 * MB  # bodies above this (more than any invoke payload) need a slot ...
+    http_max_large_bodies: int = 4  # ... of this many; beyond: 429 TooManyRequestsException, retried by SDKs
+    runtime_api_max_connections: int = 64  # per environment's Runtime API
 
     # Server shutdown: how long running invokes may take to finish on SIGTERM.
     graceful_shutdown_s: float = 30.0

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
+import resource
 import signal
 import sys
 
@@ -40,9 +42,11 @@ from stratus.events.async_queue import AsyncInvocations
 from stratus.events.destinations import Destinations
 from stratus.events.eventbridge import EventBridgeService
 from stratus.events.mappings import MappingRunner
+from stratus.http_limits import HttpLimits
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
 from stratus.observe.logs import LogSink
+from stratus.runtime import http as runtime_http
 from stratus.sandbox import create_sandbox
 from stratus.store.blobs import BlobStore
 from stratus.store.migrations import SchemaTooNew
@@ -173,6 +177,37 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def http_limits(settings: Settings) -> tuple[HttpLimits, HttpLimits]:
+    """The API port's limits and every Runtime API endpoint's, from the settings."""
+    api = HttpLimits(
+        max_head_bytes=settings.http_max_head_bytes, max_header_count=settings.http_max_header_count,
+        header_timeout_s=settings.http_header_timeout_s, body_timeout_s=settings.http_body_timeout_s,
+        idle_timeout_s=settings.http_idle_timeout_s, max_connections=settings.http_max_connections,
+        large_body_bytes=settings.http_large_body_bytes, max_large_bodies=settings.http_max_large_bodies)
+    # A runtime's connection is idle while its function runs, and may be opened during INIT: longer than any
+    # function timeout (see runtime/http.py).
+    runtime_idle = max(settings.http_idle_timeout_s, settings.max_timeout_s + 60.0)
+    runtime = dataclasses.replace(
+        runtime_http.RUNTIME_LIMITS, max_head_bytes=api.max_head_bytes, max_header_count=api.max_header_count,
+        header_timeout_s=api.header_timeout_s, body_timeout_s=api.body_timeout_s, idle_timeout_s=runtime_idle,
+        first_request_timeout_s=runtime_idle, max_connections=settings.runtime_api_max_connections)
+    return api, runtime
+
+
+def raise_file_limit(wanted: int) -> None:
+    """Raise the soft limit on open files towards the hard one, so the connection limits are what refuses
+    connections, not EMFILE (the connection limit must stay below it, or accept() fails for everyone)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted + 1024 if hard == resource.RLIM_INFINITY else min(hard, wanted + 1024)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning("open-file limit %d is below STRATUS_HTTP_MAX_CONNECTIONS and the Runtime APIs' (%d): "
+                    "raise it (ulimit -n) or lower the setting", soft, wanted)
+
+
 def serve(settings: Settings) -> None:
     """Run the server until SIGTERM/SIGINT: stop accepting, finish running invokes, shut environments down."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -188,10 +223,13 @@ def serve(settings: Settings) -> None:
         raise SystemExit(2) from None
     if not is_loopback_host(settings.host):
         warn_network_listener(settings)
+    api_limits, runtime_limits = http_limits(settings)
+    runtime_http.configure(runtime_limits)
+    raise_file_limit(api_limits.max_connections + 64 * runtime_limits.max_connections)
     config = uvicorn.Config(
         application.asgi, host=settings.host, port=settings.port, loop="uvloop",
         ssl_certfile=settings.tls_cert or None, ssl_keyfile=settings.tls_key or None,
-        http=StratusHttpProtocol.bind(application.invoke_endpoint),
+        http=StratusHttpProtocol.bind(application.invoke_endpoint, api_limits),
         proxy_headers=False,
         lifespan="on", access_log=False, log_level="warning", server_header=False, date_header=False,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s), timeout_keep_alive=60,

@@ -12,6 +12,11 @@ request behind another) goes through uvicorn and the ASGI app unchanged.
 The cycle object speaks the parts of uvicorn's RequestResponseCycle that the protocol touches
 (`response_complete`, `keep_alive`, `message_event`, `disconnected`), so uvicorn's pipelining, keep-alive
 and graceful shutdown logic keep working around it. uvicorn is pinned in pyproject.toml for this.
+
+The protocol also enforces the limits of stratus.http_limits on every request, fast path or not: head bytes
+counted before parsing (431), header fields (431), the connection's phase and progress, from which the
+sweeper's deadlines follow (408 / close; they replace uvicorn's per-request keep-alive timer), the connection
+limit (503 at once) and large-body slots (429).
 """
 
 from __future__ import annotations
@@ -30,11 +35,35 @@ from stratus.api.invoke import PREFIX, SUFFIX, InvokeEndpoint, InvokeHead, error
 from stratus.api.transport import CoalescingTransport
 from stratus.auth.sigv4 import Pending
 from stratus.errors import LambdaError
+from stratus.http_limits import BODY, BUSY, HEAD, IDLE, INFINITE, LINGER, LINGER_BYTES, NEW, ConnectionTable, HttpLimits
 from stratus.invoke.types import InvokeResult
 
 _PREFIX = PREFIX.encode()
 _SUFFIX = SUFFIX.encode()
 _STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode()) for status in HTTPStatus}
+
+
+def _error(status: int, error_type: bytes, message: bytes, fault: bytes = b"User", key: bytes = b"Message") -> bytes:
+    """A ready-made AWS-shaped error that closes the connection."""
+    body = b'{"Type":"%s","%s":"%s"}' % (fault, key, message)
+    return (_STATUS_LINES[status] + b"x-amzn-errortype: %s\r\ncontent-type: application/json\r\n"
+            b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (error_type, len(body), body))
+
+
+HEAD_TOO_LARGE = _error(431, b"RequestHeaderFieldsTooLargeException", b"Request header fields too large")
+TIMED_OUT = _error(408, b"RequestTimeoutException", b"Request timed out")
+TOO_MANY_CONNECTIONS = _error(503, b"ServiceException", b"Too many connections, retry later", b"Server")
+TOO_MANY_UPLOADS = _error(  # as AWS's throttling answers: lower-case "message" and a Reason
+    429, b"TooManyRequestsException",
+    b'Too many large requests at once, retry later","Reason":"CallerRateLimitExceeded', key=b"message")
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop parsing a head that has too many fields."""
+
+
+class _Stop(Exception):
+    """Raised from a parser callback once the connection has been answered for good: nothing more is parsed."""
 
 
 def encode_response(status: int, headers: list[tuple[bytes, bytes]], body: bytes, keep_alive: bool) -> bytes:
@@ -132,7 +161,7 @@ class FastInvokeCycle:
         protocol = self.protocol
         self.response_complete = True
         transport = protocol.raw_transport
-        if transport.is_closing():
+        if transport.is_closing() or self.disconnected:
             return
         transport.write(encode_response(status, headers, body, self.keep_alive))
         if not self.keep_alive:
@@ -140,22 +169,159 @@ class FastInvokeCycle:
         protocol.on_response_complete()
 
 
+class _RefusedCycle:
+    """A request refused at its head (too many large uploads): the answer has left; the body is discarded."""
+
+    __slots__ = ("keep_alive", "response_complete", "message_event", "more_body", "disconnected")
+
+    def __init__(self, keep_alive: bool) -> None:
+        self.keep_alive = keep_alive
+        self.response_complete = True
+        self.message_event = _NO_EVENT
+        self.more_body = True
+        self.disconnected = False
+
+
 class StratusHttpProtocol(HttpToolsProtocol):
-    """uvicorn's protocol plus the Invoke fast path (bind an endpoint with `bind`); uvicorn's own
-    responses go through a CoalescingTransport, so each leaves in one write."""
+    """uvicorn's protocol plus the Invoke fast path (bind an endpoint with `bind`) and the limits of
+    stratus.http_limits; uvicorn's own responses go through a CoalescingTransport, so each leaves in one write.
+
+    uvicorn's keep-alive timer (created and cancelled per request) is replaced by the table's sweeper."""
 
     invoke_endpoint: InvokeEndpoint | None = None
+    table: ConnectionTable = ConnectionTable(HttpLimits())
     raw_transport: asyncio.Transport  # the socket's own transport (the fast path writes to it directly)
+    # For the table's sweeper (see stratus.http_limits): the protocol sets `phase` and bumps `progress`.
+    phase = NEW
+    progress = 0
+    seen = -1
+    deadline = INFINITE
+    _in_head = True  # the next bytes belong to a head (counted against the head budget)
+    _head_left = 0
+    _max_head = 0
+    _max_headers = 0
+    _linger_left = 0
+    _heads = 0  # heads completed on this connection
+    _large: object = None  # the cycle holding a large-body slot
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.raw_transport = transport
         super().connection_made(cast(asyncio.Transport, CoalescingTransport(transport, self.loop)))
+        limits = self.table.limits
+        self._max_head = self._head_left = limits.max_head_bytes
+        self._max_headers = limits.max_header_count
+        if not self.table.admit(self, self.loop):  # refused at once (no linger: the fd is what is short)
+            self._head_left = -1
+            transport.write(TOO_MANY_CONNECTIONS)
+            transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.table.drop(self)
+        if self._large is not None:
+            self._large = None
+            self.table.release_large_body()
+        super().connection_lost(exc)
 
     @classmethod
-    def bind(cls, endpoint: InvokeEndpoint) -> type[StratusHttpProtocol]:
-        return type("BoundStratusHttpProtocol", (cls,), {"invoke_endpoint": endpoint})
+    def bind(cls, endpoint: InvokeEndpoint, limits: HttpLimits | None = None) -> type[StratusHttpProtocol]:
+        table = ConnectionTable(limits or HttpLimits())
+        return type("BoundStratusHttpProtocol", (cls,), {"invoke_endpoint": endpoint, "table": table})
+
+    # reading
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            n = len(data)
+            if n > self._head_left:
+                return self._over_head_budget(data)
+            self._head_left -= n
+        self._feed(data)
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        except httptools.HttpParserError as error:
+            if isinstance(error.__context__, _HeadTooLarge):
+                self._refuse(HEAD_TOO_LARGE)
+            elif not isinstance(error.__context__, _Stop):
+                self._head_left, self._in_head = -1, True  # nothing more is parsed
+                self.send_400_response("Invalid HTTP request received.")
+
+    def _over_head_budget(self, data: bytes) -> None:
+        """The head so far and this chunk pass the head limit: the parser gets only what the head may still use;
+        if the head is not complete by then, 431. The rest of the chunk (a body, a pipelined request) is read
+        as usual."""
+        allowed = self._head_left
+        if allowed < 0:  # refused: lingering (see _refuse), or closed
+            self._linger_left -= len(data)
+            if self._linger_left < 0:
+                self.raw_transport.close()
+            return
+        heads = self._heads
+        view = memoryview(data)
+        self._feed(view[:allowed])
+        if self.raw_transport.is_closing():
+            return
+        if self._heads == heads:
+            return self._refuse(HEAD_TOO_LARGE)
+        self.data_received(view[allowed:])  # type: ignore[arg-type]  # the parser reads any buffer
+
+    def _refuse(self, response: bytes) -> None:
+        """Answer with an error and stop reading requests; half-close and discard what still comes for a while
+        (LINGER_S, LINGER_BYTES), so a client still sending reads the answer rather than a reset."""
+        self._head_left, self._in_head = -1, True
+        self.phase = LINGER
+        self.progress += 1
+        self._linger_left = LINGER_BYTES
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:  # a request in progress: its app sees a disconnect
+            cycle.disconnected = True
+            cycle.message_event.set()
+        transport = self.raw_transport
+        if transport.is_closing():
+            return
+        transport.write(response)
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
+
+    def expire(self) -> None:
+        """Called by the sweeper past the deadline: a request that is late gets 408, an idle connection goes."""
+        if self.phase == LINGER:
+            self.deadline = INFINITE
+            self.raw_transport.close()
+        elif self.phase in (HEAD, BODY):
+            self._refuse(TIMED_OUT)
+        else:
+            self._head_left = -1
+            self.deadline = INFINITE
+            self.raw_transport.close()
+
+    # parser callbacks
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.phase = HEAD
+        self.progress += 1
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        headers = self.headers
+        headers.append((name, value))
+        if len(headers) > self._max_headers:
+            raise _HeadTooLarge
 
     def on_headers_complete(self) -> None:
+        self._heads += 1
+        self._in_head = False
+        self.phase = BODY
+        self.progress += 1
         endpoint = self.invoke_endpoint
         parser = self.parser
         if (endpoint is not None and not self.expect_100_continue and parser.get_method() == b"POST"
@@ -167,9 +333,37 @@ class StratusHttpProtocol(HttpToolsProtocol):
                 self.cycle = FastInvokeCycle(self, endpoint, path, parsed.query, self.headers,  # type: ignore[assignment]
                                              parser.should_keep_alive())
                 return
+        large = self._large_body()
+        if large and (self._large is not None or not self.table.acquire_large_body()):
+            return self._refuse_upload()  # one slot per connection at most, and only while the table has one
         super().on_headers_complete()
+        if large:
+            self._large = self.cycle
+
+    def _large_body(self) -> bool:
+        """Whether the request's body is large (or of unknown size): it then needs one of the table's slots."""
+        for name, value in self.headers:
+            if name == b"content-length":
+                return not value.isdigit() or int(value) > self.table.limits.large_body_bytes
+            if name == b"transfer-encoding":
+                return True
+        return False
+
+    def _refuse_upload(self) -> None:
+        """429 at once. On a keep-alive connection the body is then read and discarded and the connection
+        stays usable; otherwise (or when the client waits for `100 Continue` and will not send the body)
+        the connection ends after the answer."""
+        parser = self.parser
+        if parser.should_keep_alive() and parser.get_http_version() == "1.1" and not self.expect_100_continue:
+            self.cycle = _RefusedCycle(True)  # type: ignore[assignment]
+            self.raw_transport.write(TOO_MANY_UPLOADS.replace(b"connection: close\r\n", b""))
+            self.on_response_complete()
+            return
+        self._refuse(TOO_MANY_UPLOADS)
+        raise _Stop
 
     def on_body(self, body: bytes) -> None:
+        self.progress += 1
         cycle = self.cycle
         if isinstance(cycle, FastInvokeCycle):
             cycle.size += len(body)
@@ -181,10 +375,36 @@ class StratusHttpProtocol(HttpToolsProtocol):
         super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._in_head = True
+        self._head_left = self._max_head
+        self.progress += 1
         cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            self.phase = IDLE
+            if cycle is not None and not cycle.keep_alive:
+                self.raw_transport.close()
+            return
+        self.phase = BUSY
         if isinstance(cycle, FastInvokeCycle):
-            if not cycle.response_complete:
-                cycle.more_body = False
-                cycle.body_complete()
+            cycle.more_body = False
+            cycle.body_complete()
             return
         super().on_message_complete()
+
+    # responses
+    def on_response_complete(self) -> None:
+        """uvicorn's, without its keep-alive timer: the sweeper does that job."""
+        self.server_state.total_requests += 1
+        large = self._large
+        if large is not None and getattr(large, "response_complete", True):
+            self._large = None
+            self.table.release_large_body()
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        elif self.phase == BUSY:
+            self.phase = IDLE
+            self.progress += 1
