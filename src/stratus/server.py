@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 
@@ -36,7 +37,7 @@ from stratus.events.mappings import MappingRunner
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
 from stratus.observe.logs import LogSink
-from stratus.sandbox import create_sandbox
+from stratus.sandbox import SandboxRefused, create_sandbox
 from stratus.store.blobs import BlobStore
 from stratus.store.migrations import SchemaTooNew
 from stratus.store.queue_sqlite import SqliteQueueStorage
@@ -53,10 +54,12 @@ class Application:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(settings.data_dir, 0o700)  # the server's alone (functions see their code elsewhere)
         self.store = SqliteStore(settings.db_path)
         self.blobs = BlobStore(settings.blobs_dir, settings.code_dir)
-        self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", settings.isolated_network)
+        self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", settings.isolated_network,
+                                      seccomp=settings.seccomp, host=settings.host)
         self.log_sink = LogSink(settings.logs_dir)
         self.invoker = Invoker(settings, self.sandbox, self.log_sink)
         self.layers = LayerService(settings, self.store, self.blobs)  # before functions: they attach layers
@@ -136,7 +139,7 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         application = Application(settings)
-    except SchemaTooNew as exc:  # a data dir from a newer release: say so in one line, change nothing
+    except (SchemaTooNew, SandboxRefused) as exc:  # say so in one line, change nothing
         print(f"stratus: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     config = uvicorn.Config(

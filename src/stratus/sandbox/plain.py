@@ -1,13 +1,25 @@
-"""The plain backend: a process group with rlimits, for hosts without namespaces or cgroups."""
+"""The plain backend: a process group with rlimits, for hosts without namespaces or cgroups.
+
+Unsafe for untrusted code (no mount, pid or network namespace: a function sees the host's files,
+processes and network as its user may), but never root: when the server runs as root, each
+environment runs as a uid of its own (from a range nobody uses, see PLAIN_UID_BASE) with the
+group PLAIN_GID, no capabilities (bounding set emptied) and no_new_privs, through util-linux's
+setpriv; its TMPDIR is a folder only it may write. The data dir (0700) is closed to it: it runs
+copies (hard links where possible) of its code, runtime and layers, made in a folder outside the
+data dir that only PLAIN_GID may traverse. A server not running as root cannot change users: its
+functions run as its own user with no_new_privs (the warning at start says so).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import resource
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +31,14 @@ log = logging.getLogger("stratus.sandbox")
 # Address space is far larger than resident memory for any runtime (thread stacks, arenas, mmaps),
 # so the AS limit is MemorySize plus fixed headroom: it stops runaway allocation, not careful use.
 ADDRESS_SPACE_HEADROOM_MB = 1024
+
+# The uids of environments (when the server is root): systemd documents 1879048192-2147483646 as
+# unused by distributions, users and containers. One per live environment, so functions cannot
+# signal, trace or read /proc/<pid>/environ of one another; PLAIN_GID is their common group.
+PLAIN_UID_BASE = 1879048192
+PLAIN_GID = PLAIN_UID_BASE
+PLAIN_UID_SLOTS = 65535
+SETPRIV_PATHS = ("/usr/bin/setpriv", "/bin/setpriv", "/usr/local/bin/setpriv")  # a fixed place, not PATH's
 
 # Without a mount namespace there is no /opt of the function's own: the /opt entries of these
 # variables are pointed at the merged layers folder, and OPT_DIR_VARIABLE tells the bundled
@@ -46,10 +66,13 @@ def relocate_opt(env: dict[str, str], opt_dir: str) -> dict[str, str]:
 
 
 class PlainProcess:
-    def __init__(self, pid: int, tmp_dir: Path, transport: asyncio.SubprocessTransport) -> None:
+    def __init__(self, pid: int, tmp_dir: Path, transport: asyncio.SubprocessTransport,
+                 uid: int | None = None, release: Callable[[], None] = lambda: None) -> None:
         self.pid = pid
+        self.uid = uid  # the environment's own uid (server as root), else None
         self.tmp_dir = tmp_dir
         self._transport = transport
+        self._release = release  # gives the environment's uid back
         self._status_fd: int | None = None
         self._memory_read_at = 0.0
         self._memory_mb = 0
@@ -114,28 +137,112 @@ class PlainProcess:
         if self._status_fd is not None:
             os.close(self._status_fd)
             self._status_fd = None
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        if self.uid is not None:  # what left the process group (setsid) still has the environment's uid
+            kill_processes_of(self.uid)
+        shutil.rmtree(self.tmp_dir.parent, ignore_errors=True)
+        self._release()
+        self._release = lambda: None
+
+
+def kill_processes_of(uid: int) -> None:
+    """SIGKILL every process running as `uid`."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+
+
+def drop_privileges(setpriv: str, uid: int | None) -> list[str]:
+    """The command prefix that runs a function as `uid` (None: as the server's own user) with no
+    capabilities and no_new_privs."""
+    if uid is None:
+        return [setpriv, "--no-new-privs", "--"]
+    return [setpriv, f"--reuid={uid}", f"--regid={PLAIN_GID}", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all", "--no-new-privs", "--"]
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system
+        shutil.copy2(source, target)
+
+
+def mirror(source: Path, target: Path) -> None:
+    """Make `target` a copy of folder `source` (hard links where possible), at once or not at all."""
+    if target.is_dir():
+        return
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    try:
+        shutil.copytree(source, staging / "copy", symlinks=True, copy_function=_link_or_copy)
+        os.chmod(staging / "copy", 0o755)
+        try:
+            os.rename(staging / "copy", target)
+        except OSError:
+            if not target.is_dir():  # else another spawn made it first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 class PlainSandbox:
-    """No isolation beyond a process group, an rlimit on memory and a private TMPDIR."""
+    """No isolation beyond a process group, an rlimit on memory, an unprivileged uid and a private TMPDIR."""
 
     name = "plain"
 
     def __init__(self, work_dir: Path):
         self.work_dir = work_dir
         self.socket_dir = socket_dir_for(work_dir)
-        self.empty_opt = work_dir / "empty-opt"  # /opt of functions without layers
+        self.as_root = os.geteuid() == 0  # then each environment gets a uid of its own
+        # What functions may reach: the data dir when they run as the server's user; else a folder of
+        # their own (traversable by PLAIN_GID only) with the sockets, tmp dirs and views of code and layers.
+        self.public_dir = self.socket_dir if self.as_root else work_dir
+        self.empty_opt = self.public_dir / "empty-opt"  # /opt of functions without layers
+        setpriv = next((path for path in SETPRIV_PATHS if os.access(path, os.X_OK)), None)
+        if setpriv is None and self.as_root:
+            raise RuntimeError("the plain sandbox needs setpriv (util-linux) to run functions as an unprivileged "
+                               "user; install util-linux, or run Stratus as a user other than root")
+        self.setpriv = setpriv
+        self._uids_in_use: set[int] = set()
+        self._next_slot = 0
+
+    def describe_identity(self) -> str:
+        if self.as_root:
+            return ("each function runs as an unprivileged uid of its own with no capabilities and no_new_privs, "
+                    "and sees copies of its code and layers, not the data dir")
+        return (f"functions run as the server's own user (uid {os.geteuid()}) and can read and write all it can, "
+                "its data dir included")
+
+    def _take_uid(self) -> int | None:
+        if not self.as_root:
+            return None
+        for _ in range(PLAIN_UID_SLOTS):
+            self._next_slot = self._next_slot % PLAIN_UID_SLOTS + 1
+            uid = PLAIN_UID_BASE + self._next_slot
+            if uid not in self._uids_in_use:
+                self._uids_in_use.add(uid)
+                return uid
+        raise RuntimeError("every plain-sandbox uid is in use")
+
+    def _view(self, path: Path) -> Path:
+        """Where the function finds folder `path` (code, runtime, layers): itself, or its copy outside the
+        data dir (made at spawn) when the function runs as another user."""
+        if not self.as_root:
+            return path
+        return self.public_dir / ("view-" + hashlib.sha256(str(path).encode()).hexdigest()[:32])
 
     def runtime_socket(self, env_id: str) -> tuple[Path, str]:
         path = self.socket_dir / f"{env_id[:20]}.sock"
         return path, str(path)
 
     def visible_paths(self, task_root: Path, runtime_dir: Path) -> tuple[str, str]:
-        return str(task_root), str(runtime_dir)
+        return str(self._view(task_root)), str(self._view(runtime_dir))
 
     def visible_opt(self, opt_dir: Path) -> str:
-        return str(opt_dir)
+        return str(self._view(opt_dir))
 
     def close(self) -> None:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
@@ -144,23 +251,62 @@ class PlainSandbox:
         shutil.rmtree(self.work_dir, ignore_errors=True)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         reset_socket_dir(self.socket_dir)
+        if self.as_root:
+            os.chown(self.socket_dir, 0, PLAIN_GID)
+            os.chmod(self.socket_dir, 0o710)
+        self.empty_opt.mkdir(mode=0o755)
+
+    def _private_tmp(self, env_id: str, uid: int | None) -> Path:
+        """The environment's TMPDIR: writable by it alone (its folder's parent only traversable)."""
+        tmp_dir = self.public_dir / f"env-{env_id}" / "tmp"
+        tmp_dir.mkdir(mode=0o700, parents=True)
+        if uid is not None:
+            os.chown(tmp_dir.parent, 0, PLAIN_GID)
+            os.chmod(tmp_dir.parent, 0o710)
+            os.chown(tmp_dir, uid, PLAIN_GID)
+        return tmp_dir
+
+    def _make_views(self, spec: SandboxSpec) -> None:
+        for folder in (spec.task_root, spec.runtime_dir, spec.opt_dir):
+            if folder is not None and self._view(folder) != folder:
+                mirror(folder, self._view(folder))
 
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> PlainProcess:
-        tmp_dir = self.work_dir / spec.env_id / "tmp"
-        tmp_dir.mkdir(parents=True)
-        if spec.opt_dir is None:
-            self.empty_opt.mkdir(parents=True, exist_ok=True)
-        env = relocate_opt(spec.env, str(spec.opt_dir or self.empty_opt))
-        env["TMPDIR"] = str(tmp_dir)
+        uid = self._take_uid()
+
+        def release() -> None:
+            if uid is not None:
+                self._uids_in_use.discard(uid)
+
+        try:
+            return await self._spawn(spec, on_exit, uid, release)
+        except BaseException:
+            release()
+            raise
+
+    async def _spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None], uid: int | None,
+                     release: Callable[[], None]) -> PlainProcess:
+        tmp_dir = self._private_tmp(spec.env_id, uid)
         loop = asyncio.get_running_loop()
+        if uid is not None:
+            await loop.run_in_executor(None, self._make_views, spec)
+        opt_dir = self._view(spec.opt_dir) if spec.opt_dir is not None else self.empty_opt
+        env = relocate_opt(spec.env, str(opt_dir))
+        env["TMPDIR"] = str(tmp_dir)
+        if uid is not None:
+            env["HOME"] = str(tmp_dir)  # root's home is not the function's
+            if spec.runtime_socket is not None:  # the Runtime API's Unix socket: this environment's alone
+                os.chown(spec.runtime_socket, uid, PLAIN_GID)
+                os.chmod(spec.runtime_socket, 0o600)
+        prefix = drop_privileges(self.setpriv, uid) if self.setpriv is not None else []
         transport, _ = await loop.subprocess_exec(
             lambda: ExitWatcher(on_exit),
-            *spec.launcher, *spec.argv,
+            *prefix, *spec.launcher, *spec.argv,
             stdin=asyncio.subprocess.DEVNULL if spec.stdin_fd is None else spec.stdin_fd,
             stdout=spec.output_fd,
             stderr=spec.output_fd,
             env=env,
-            cwd=str(spec.task_root),
+            cwd=str(self._view(spec.task_root)),
             start_new_session=True,
         )
         pid = transport.get_pid()
@@ -170,4 +316,4 @@ class PlainSandbox:
             resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
         except (ProcessLookupError, PermissionError, OSError) as exc:
             log.warning("could not set rlimits on environment %s: %s", spec.env_id, exc)
-        return PlainProcess(pid, tmp_dir, transport)
+        return PlainProcess(pid, tmp_dir, transport, uid, release)
