@@ -28,3 +28,25 @@ def test_plain_can_be_forced_and_unknown_backends_are_refused(tmp_path):
     assert isinstance(sandbox.create_sandbox("plain", tmp_path), sandbox.PlainSandbox)
     with pytest.raises(ValueError):
         sandbox.create_sandbox("docker", tmp_path)
+
+
+def test_forcing_plain_warns_once_that_it_is_unsafe(caplog, tmp_path):
+    with caplog.at_level(logging.WARNING, logger="stratus.sandbox"):
+        sandbox.create_sandbox("plain", tmp_path)
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "UNSAFE for untrusted code" in warnings[0] and "STRATUS_SANDBOX=plain" in warnings[0]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10"])
+def test_plain_is_refused_beyond_loopback(monkeypatch, tmp_path, host):
+    monkeypatch.setattr(namespaced.shutil, "which", lambda name: None)  # auto falls back to plain: refused too
+    for kind in ("plain", "auto"):
+        with pytest.raises(sandbox.SandboxRefused, match="refused when the server listens beyond loopback"):
+            sandbox.create_sandbox(kind, tmp_path, host=host)
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True),
+                                            ("localhost", True), ("0.0.0.0", False), ("::", False),
+                                            ("192.0.2.10", False)])
+def test_loopback_hosts(host, loopback):
+    assert sandbox.loopback_only(host) is loopback
