@@ -80,6 +80,7 @@ def handler(event, context):
     seen.update({"write " + path: attempt(lambda path=path: write(path)) for path in event["write"]})
     tmp = os.environ.get("TMPDIR", "/tmp")
     seen["write own tmp"] = attempt(lambda: write(os.path.join(tmp, "mine")))
+    seen["write /tmp/literal"] = attempt(lambda: write("/tmp/literal-" + str(os.getpid())))
     seen["kill server"] = attempt(lambda: os.kill(event["server_pid"], 0))
     status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
     seen["uid"] = os.getuid()
@@ -106,7 +107,8 @@ def test_a_function_is_unprivileged_and_kept_out_of_the_data_dir(server, lam, fn
         "list": [str(data), str(data / "code"), str(data / "blobs"), str(data / "logs"), str(data / "sandboxes"),
                  str(data / "opt"), "/root"],
         "write": ["/usr/planted", "/etc/planted", str(data / "planted"), str(data / "code" / "planted"),
-                  str(data / "sandboxes" / "planted"), "/root/planted"],
+                  str(data / "sandboxes" / "planted"), "/root/planted", "/var/tmp/planted"]
+                 + (["/dev/shm/planted"] if server.sandbox == "plain" else []),  # namespaced: its own /dev
         "server_pid": pid,
     }
     response, seen = invoke_json(lam, fn_name, event)
@@ -116,6 +118,7 @@ def test_a_function_is_unprivileged_and_kept_out_of_the_data_dir(server, lam, fn
     for key in [f"write {path}" for path in event["write"]]:
         assert seen[key] in ("EACCES", "ENOENT", "EROFS", "EPERM"), (key, seen[key])
     assert seen["write own tmp"] == "done"
+    assert seen["write /tmp/literal"] == "done", "Lambda code writes literal /tmp paths"
     assert seen["kill server"] in ("EPERM", "ESRCH"), "a function may not signal the server"
     assert seen["uid"] != 0 and seen["gid"] != 0
     assert seen["caps"] == ["0000000000000000"] * 5, seen["caps"]

@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from stratus.runtime import runtimes
+from stratus.sandbox import landlock
 from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description, reset_socket_dir, socket_dir_for
 
 log = logging.getLogger("stratus.sandbox")
@@ -144,6 +146,14 @@ class PlainProcess:
         self._release = lambda: None
 
 
+def _launcher_python() -> str:
+    """A Python for the Landlock launcher that any user may run (a pyenv under /root is not one)."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return runtimes.host_python()
+
+
 def kill_processes_of(uid: int) -> None:
     """SIGKILL every process running as `uid`."""
     for entry in os.scandir("/proc"):
@@ -206,15 +216,19 @@ class PlainSandbox:
             raise RuntimeError("the plain sandbox needs setpriv (util-linux) to run functions as an unprivileged "
                                "user; install util-linux, or run Stratus as a user other than root")
         self.setpriv = setpriv
+        # Writes confined to TMPDIR and /tmp (Landlock needs no_new_privs, which setpriv sets).
+        self.landlock_python = _launcher_python() if setpriv is not None and landlock.abi_version() > 0 else None
         self._uids_in_use: set[int] = set()
         self._next_slot = 0
 
     def describe_identity(self) -> str:
+        writes = ("they write only to their TMPDIR and /tmp (Landlock)" if self.landlock_python is not None
+                  else "Landlock is not available: they write wherever their user may")
         if self.as_root:
             return ("each function runs as an unprivileged uid of its own with no capabilities and no_new_privs, "
-                    "and sees copies of its code and layers, not the data dir")
-        return (f"functions run as the server's own user (uid {os.geteuid()}) and can read and write all it can, "
-                "its data dir included")
+                    f"and sees copies of its code and layers, not the data dir; {writes}")
+        return (f"functions run as the server's own user (uid {os.geteuid()}) and can read all it can, "
+                f"its data dir included; {writes}")
 
     def _take_uid(self) -> int | None:
         if not self.as_root:
@@ -299,6 +313,8 @@ class PlainSandbox:
                 os.chown(spec.runtime_socket, uid, PLAIN_GID)
                 os.chmod(spec.runtime_socket, 0o600)
         prefix = drop_privileges(self.setpriv, uid) if self.setpriv is not None else []
+        if self.landlock_python is not None:
+            prefix += landlock.launcher(self.landlock_python, str(tmp_dir))
         transport, _ = await loop.subprocess_exec(
             lambda: ExitWatcher(on_exit),
             *prefix, *spec.launcher, *spec.argv,
