@@ -219,6 +219,7 @@ class PlainSandbox:
         # Writes confined to TMPDIR and /tmp (Landlock needs no_new_privs, which setpriv sets).
         self.landlock_python = _launcher_python() if setpriv is not None and landlock.abi_version() > 0 else None
         self._uids_in_use: set[int] = set()
+        self._views: dict[Path, Path] = {}  # view → the folder it copies (server as root)
         self._next_slot = 0
 
     def describe_identity(self) -> str:
@@ -281,9 +282,15 @@ class PlainSandbox:
         return tmp_dir
 
     def _make_views(self, spec: SandboxSpec) -> None:
+        """Copy what the environment runs outside the data dir; drop copies of folders since deleted."""
         for folder in (spec.task_root, spec.runtime_dir, spec.opt_dir):
             if folder is not None and self._view(folder) != folder:
                 mirror(folder, self._view(folder))
+                self._views[self._view(folder)] = folder
+        for view, folder in list(self._views.items()):
+            if not folder.exists():
+                self._views.pop(view, None)
+                shutil.rmtree(view, ignore_errors=True)
 
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> PlainProcess:
         uid = self._take_uid()
