@@ -178,3 +178,21 @@ def test_the_plain_sandbox_is_refused_beyond_loopback(tmp_path, host):
 
 def test_errno_names_used_here_exist():
     assert errno.EPERM == 1  # the tests above compare errno names; EPERM is what the filter returns
+
+
+def test_a_process_that_left_the_process_group_ends_with_its_environment(server, lam, fn_name):
+    """A daemon started with setsid escaped the plain sandbox's process-group kill; the environment's
+    own uid (plain) or cgroup (namespaced) now ends it with the environment."""
+    if server.sandbox == "plain" and os.geteuid() != 0:
+        pytest.skip("a plain sandbox not running as root has no uid of the environment's own to kill by")
+    from tests.support.environments import processes_of, wait_until_gone
+    create(lam, fn_name, """
+import subprocess
+def handler(event, context):
+    subprocess.Popen(["sleep", "600"], start_new_session=True)
+    return context.log_stream_name
+""")
+    _, stream = invoke_json(lam, fn_name)
+    assert len(processes_of(stream)) >= 2, "the runtime and its escaped daemon"
+    lam.update_function_configuration(FunctionName=fn_name, Description="retire the environment")
+    assert wait_until_gone(stream, 15) == []

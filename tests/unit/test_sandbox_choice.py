@@ -50,3 +50,17 @@ def test_plain_is_refused_beyond_loopback(monkeypatch, tmp_path, host):
                                             ("192.0.2.10", False)])
 def test_loopback_hosts(host, loopback):
     assert sandbox.loopback_only(host) is loopback
+
+
+def test_plain_under_a_non_root_server_keeps_the_servers_user_and_says_so(monkeypatch, tmp_path):
+    import os
+
+    from stratus.sandbox import plain
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    chosen = plain.PlainSandbox(tmp_path / "sandboxes")
+    assert chosen._take_uid() is None  # no user to switch to
+    assert chosen.visible_paths(tmp_path / "code", tmp_path / "runtime") == (str(tmp_path / "code"),
+                                                                             str(tmp_path / "runtime"))
+    assert "server's own user (uid 1000)" in chosen.describe_identity()
+    assert plain.drop_privileges("/usr/bin/setpriv", None) == ["/usr/bin/setpriv", "--no-new-privs", "--"]
