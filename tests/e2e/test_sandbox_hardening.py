@@ -196,3 +196,18 @@ def handler(event, context):
     assert len(processes_of(stream)) >= 2, "the runtime and its escaped daemon"
     lam.update_function_configuration(FunctionName=fn_name, Description="retire the environment")
     assert wait_until_gone(stream, 15) == []
+
+
+def test_plain_rlimits_are_set_before_the_runtime_starts(server, lam, fn_name):
+    """The address-space and core limits are the process's own from its first instruction (set before
+    it drops root: a process of another uid cannot be limited from outside without CAP_SYS_RESOURCE)."""
+    if server.sandbox != "plain":
+        pytest.skip("the rlimits are the plain sandbox's (the namespaced one has a memory cgroup)")
+    create(lam, fn_name, """
+import resource
+def handler(event, context):
+    return [resource.getrlimit(resource.RLIMIT_AS), resource.getrlimit(resource.RLIMIT_CORE)]
+""", MemorySize=256)
+    _, limits = invoke_json(lam, fn_name)
+    assert limits == [[(256 + 1024) * 2**20] * 2, [0, 0]]
+    assert "could not set rlimits" not in server.log()

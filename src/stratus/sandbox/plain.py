@@ -7,7 +7,8 @@ group PLAIN_GID, no capabilities (bounding set emptied) and no_new_privs, throug
 setpriv; its TMPDIR is a folder only it may write. The data dir (0700) is closed to it: it runs
 copies (hard links where possible) of its code, runtime and layers, made in a folder outside the
 data dir that only PLAIN_GID may traverse. A server not running as root cannot change users: its
-functions run as its own user with no_new_privs (the warning at start says so).
+functions run as its own user with no_new_privs (the warning at start says so). Either way, where
+the kernel has Landlock, a function writes only under its TMPDIR and /tmp (landlock.py).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ PLAIN_UID_BASE = 1879048192
 PLAIN_GID = PLAIN_UID_BASE
 PLAIN_UID_SLOTS = 65535
 SETPRIV_PATHS = ("/usr/bin/setpriv", "/bin/setpriv", "/usr/local/bin/setpriv")  # a fixed place, not PATH's
+PRLIMIT_PATHS = ("/usr/bin/prlimit", "/bin/prlimit", "/usr/local/bin/prlimit")
 
 # Without a mount namespace there is no /opt of the function's own: the /opt entries of these
 # variables are pointed at the merged layers folder, and OPT_DIR_VARIABLE tells the bundled
@@ -212,6 +214,7 @@ class PlainSandbox:
         self.public_dir = self.socket_dir if self.as_root else work_dir
         self.empty_opt = self.public_dir / "empty-opt"  # /opt of functions without layers
         setpriv = next((path for path in SETPRIV_PATHS if os.access(path, os.X_OK)), None)
+        self.prlimit = next((path for path in PRLIMIT_PATHS if os.access(path, os.X_OK)), None)
         if setpriv is None and self.as_root:
             raise RuntimeError("the plain sandbox needs setpriv (util-linux) to run functions as an unprivileged "
                                "user; install util-linux, or run Stratus as a user other than root")
@@ -319,7 +322,11 @@ class PlainSandbox:
             if spec.runtime_socket is not None:  # the Runtime API's Unix socket: this environment's alone
                 os.chown(spec.runtime_socket, uid, PLAIN_GID)
                 os.chmod(spec.runtime_socket, 0o600)
-        prefix = drop_privileges(self.setpriv, uid) if self.setpriv is not None else []
+        limit = (spec.memory_mb + ADDRESS_SPACE_HEADROOM_MB) * 1024 * 1024
+        # The limits are set by the process on itself before it drops root (util-linux's prlimit).
+        prefix = [self.prlimit, f"--as={limit}", "--core=0", "--"] if self.prlimit is not None else []
+        if self.setpriv is not None:
+            prefix += drop_privileges(self.setpriv, uid)
         if self.landlock_python is not None:
             prefix += landlock.launcher(self.landlock_python, str(tmp_dir))
         transport, _ = await loop.subprocess_exec(
@@ -333,10 +340,10 @@ class PlainSandbox:
             start_new_session=True,
         )
         pid = transport.get_pid()
-        limit = (spec.memory_mb + ADDRESS_SPACE_HEADROOM_MB) * 1024 * 1024
-        try:
-            resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
-            resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
-        except (ProcessLookupError, PermissionError, OSError) as exc:
-            log.warning("could not set rlimits on environment %s: %s", spec.env_id, exc)
+        if self.prlimit is None:  # set from outside (racing the runtime's start; needs the same uid or a capability)
+            try:
+                resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
+                resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+            except (ProcessLookupError, PermissionError, OSError) as exc:
+                log.warning("could not set rlimits on environment %s: %s", spec.env_id, exc)
         return PlainProcess(pid, tmp_dir, transport, uid, release)
