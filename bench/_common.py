@@ -20,16 +20,32 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.support.server import StratusServer, free_port, make_zip  # noqa: E402,F401
+from tests.support.signing import signed_headers  # noqa: E402
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding:[ \t]*chunked", re.IGNORECASE)
 
 
+def auth_headers(path: str, port: int, body: bytes, headers: dict[str, str] | None = None) -> dict[str, str]:
+    """X-Amz-Date and Authorization for this POST, signed once with the servers' keys (test:test, set by
+    StratusServer): AWS accepts a replayed signature for 5 minutes, longer than a bench run."""
+    signed = signed_headers("POST", f"http://127.0.0.1:{port}{path}", body, headers)
+    return {name: signed[name] for name in ("X-Amz-Date", "Authorization")}
+
+
 def build_request(path: str, port: int, body: bytes = b"{}", headers: dict[str, str] | None = None) -> bytes:
+    """A signed Invoke-style POST as raw bytes (the bare baseline server ignores the signature)."""
+    headers = dict(headers or {})
     lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json",
              f"Content-Length: {len(body)}"]
-    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines += [f"{name}: {value}" for name, value in auth_headers(path, port, body, headers).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def wrk_auth_lines(path: str, port: int, body: bytes) -> str:
+    """Lua lines that add a signature (see auth_headers) to a wrk script's requests."""
+    return "".join(f'wrk.headers["{name}"] = "{value}"\n' for name, value in auth_headers(path, port, body).items())
 
 
 class KeepAliveClient:

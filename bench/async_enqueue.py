@@ -49,6 +49,7 @@ from _common import (  # noqa: E402
     stop_and_report,
     wait_active,
     wait_for_idle,
+    wrk_auth_lines,
 )
 
 GOAL_ACCEPTED_PER_S = 10_000
@@ -234,7 +235,8 @@ def main() -> int:
         if use_wrk:
             scripts = {kind: workdir / f"{kind}.lua" for kind in ("Event", "DryRun")}
             for kind, script in scripts.items():
-                script.write_text(WRK_SCRIPT % kind)
+                script.write_text(WRK_SCRIPT % kind + wrk_auth_lines(
+                    "/2015-03-31/functions/sink/invocations", sink_server.port, b'{"n": 1}'))
             front_door = run_wrk(sink_server.port, "sink", args.seconds, args.connections, scripts["DryRun"])
             enqueue = run_wrk(sink_server.port, "sink", args.seconds, args.connections, scripts["Event"])
             generator = f"wrk, 1 thread, {args.seconds:g} s"

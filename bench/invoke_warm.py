@@ -45,6 +45,7 @@ from _common import (  # noqa: E402
     stop_and_report,
     wait_active,
     wait_for_idle,
+    wrk_auth_lines,
 )
 
 GOAL_P50_OVERHEAD_MS = 0.25
@@ -283,7 +284,7 @@ def main() -> int:
         print(f"throughput: {args.connections} connections x {args.seconds:g} s with {generator} ...", flush=True)
         if generator == "wrk":
             script = workdir / "post.lua"
-            script.write_text(WRK_SCRIPT)
+            script.write_text(WRK_SCRIPT + wrk_auth_lines(path, server.port, b"{}"))
 
             def load(port: int, raw: bytes, seconds: float) -> dict:
                 return run_wrk(f"http://127.0.0.1:{port}{path}", args.connections, seconds, wrk_threads, script)

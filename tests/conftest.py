@@ -20,16 +20,22 @@ def namespaced_unavailable_reason() -> str:
     return "" if cgroups is not None else reason
 
 
+def require_sandbox(name: str) -> None:
+    """Skip (fail under CI=true, where it must run) when the sandbox backend `name` is unavailable."""
+    if name != "namespaced":
+        return
+    reason = namespaced_unavailable_reason()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the namespaced sandbox must run in CI: {reason}")
+        pytest.skip(f"namespaced sandbox unavailable: {reason}")
+
+
 @pytest.fixture(scope="session", params=["namespaced", "plain"])
 def server(request, tmp_path_factory):
     """A `stratus serve` per sandbox backend, shared by the session's tests (each test uses its own
     function names); every test that uses it runs against both backends."""
-    if request.param == "namespaced":
-        reason = namespaced_unavailable_reason()
-        if reason:
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"the namespaced sandbox must run in CI: {reason}")
-            pytest.skip(f"namespaced sandbox unavailable: {reason}")
+    require_sandbox(request.param)
     data_dir = tmp_path_factory.mktemp(f"stratus-{request.param}") / "data"
     with StratusServer(data_dir, env={"STRATUS_SANDBOX": request.param}) as running:
         running.sandbox = request.param

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,11 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 8421
+    # The name this server is reached by beyond loopback (e.g. "https://stratus.example.com"): requests for
+    # other Host names are refused, and the URLs in answers (Code.Location) use it. Empty: http://127.0.0.1:PORT
+    # (or the listen address when it is one specific address).
+    public_url: str = ""
+    code_url_expiry_s: float = 600.0  # Code.Location / layer Content.Location are presigned for this long (AWS: 10 min)
     data_dir: Path = Path("~/.stratus").expanduser()
     region: str = "us-east-1"
     account_id: str = "000000000000"
@@ -50,6 +56,10 @@ class Settings:
     seccomp: bool = True  # namespaced sandbox: deny dangerous syscalls (bpf, keyctl, mount, ptrace...) with EPERM
     python_interpreter: str = ""  # empty: pick the fastest-starting host python of the same version
     log_tail_bytes: int = 4096
+    # Function logs (<data dir>/logs/<function>/<stream>.log): a stream's file is rotated when it would pass
+    # this size (0: never), keeping this many older files (<stream>.log.1, ...); the oldest is dropped.
+    log_stream_max_bytes: int = 10 * MB
+    log_stream_rotations: int = 2
 
     # Environment variables at rest: a base64 AES-256 key; empty: a key file in the data dir, made at first start.
     encryption_key: str = ""
@@ -60,6 +70,15 @@ class Settings:
     service_endpoints: str = ""
     service_access_key_id: str = "test"
     service_secret_access_key: str = "test"
+
+    # Authentication: "sigv4" (every request on the port signed with one of the access keys) or "off"
+    # (refused unless the server listens only on loopback). Access keys: "id:secret,..."; empty: the admin
+    # pair in <data dir>/credentials (profile "stratus"), made at first start.
+    auth: str = "sigv4"
+    # HTTPS: a PEM certificate (chain) and its key; both or neither. A non-loopback listener without them warns.
+    tls_cert: str = ""
+    tls_key: str = ""
+    access_keys: str = dataclasses.field(default="", repr=False)  # secrets: never in a repr or a log
 
     # Server shutdown: how long running invokes may take to finish on SIGTERM.
     graceful_shutdown_s: float = 30.0
@@ -102,6 +121,10 @@ class Settings:
         return self.data_dir / "secret.key"
 
     @property
+    def credentials_path(self) -> Path:
+        return self.data_dir / "credentials"
+
+    @property
     def queue_path(self) -> Path:
         return self.data_dir / "queue.db"
 
@@ -116,7 +139,19 @@ class Settings:
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def public_endpoint(self) -> str:
+        """The base URL of the answers' links: the public URL, else the listen address (127.0.0.1 for a wildcard)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -144,3 +179,13 @@ def _coerce(type_name: str, raw: str) -> int | float | bool | Path | str:
     if type_name == "Path":
         return Path(raw)
     return raw
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for a listen address that only this machine reaches (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -104,6 +104,13 @@ class UnknownOperationException(_UserError):
     error_type = "UnknownOperationException"
 
 
+class InvalidZipFileException(LambdaError):
+    """Invoke's answer when the function's stored code (or a layer's) cannot be had (AWS: 502)."""
+
+    status = 502
+    error_type = "InvalidZipFileException"
+
+
 class ServiceException(LambdaError):
     status = 500
     error_type = "ServiceException"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -11,6 +12,7 @@ import sys
 import uvicorn
 
 from stratus.api.app import build_asgi
+from stratus.api.code_urls import CodeUrls
 from stratus.api.concurrency import ConcurrencyRoutes
 from stratus.api.event_invoke_config import EventInvokeConfigRoutes
 from stratus.api.event_source_mappings import EventSourceMappingRoutes
@@ -18,15 +20,19 @@ from stratus.api.eventbridge import EventBridgeRoutes
 from stratus.api.fastpath import StratusHttpProtocol
 from stratus.api.invoke import InvokeEndpoint
 from stratus.api.layers import LayerRoutes
+from stratus.api.origins import PublicUrlError
 from stratus.api.policy import PolicyRoutes
 from stratus.api.tags import TagRoutes
 from stratus.api.versions import VersionRoutes
-from stratus.config import Settings
+from stratus.auth.keys import AccessKeyError
+from stratus.auth.setup import build_authenticator
+from stratus.config import Settings, is_loopback_host
 from stratus.control.aliases import AliasService
 from stratus.control.concurrency import ConcurrencyService
 from stratus.control.event_invoke_config import EventInvokeConfigService
 from stratus.control.event_source_mappings import EventSourceMappingService
 from stratus.control.functions import FunctionService
+from stratus.control.garbage import CodeCollector
 from stratus.control.layers import LayerService
 from stratus.control.policy import PolicyService
 from stratus.control.tags import TagService
@@ -60,10 +66,13 @@ class Application:
         self.blobs = BlobStore(settings.blobs_dir, settings.code_dir)
         self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", settings.isolated_network,
                                       seccomp=settings.seccomp, host=settings.host)
-        self.log_sink = LogSink(settings.logs_dir)
+        self.log_sink = LogSink(settings.logs_dir, max_bytes=settings.log_stream_max_bytes,
+                                rotations=settings.log_stream_rotations)
         self.invoker = Invoker(settings, self.sandbox, self.log_sink)
         self.layers = LayerService(settings, self.store, self.blobs)  # before functions: they attach layers
         self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox, self.layers)
+        self.garbage = CodeCollector(self.functions, self.layers, self.blobs, self.layers.opt_root)
+        self.functions.collect_garbage = self.layers.collect_garbage = self.garbage.collect
         self.event_invoke_configs = EventInvokeConfigService(self.functions)
         # Destinations and the async queue need each other (a function destination is an async invoke), and
         # event bus destinations go to the EventBridge built below: both are reached through lambdas, called
@@ -72,11 +81,13 @@ class Application:
                                     lambda entries: self.eventbridge.put_events(entries))
         self.async_invocations = AsyncInvocations(settings, self.functions, self.event_invoke_configs, destinations,
                                                   SqliteQueueStorage(settings.queue_path))
+        self.auth, self.auth_note = build_authenticator(settings)  # after the stores' schema checks
         self.invoke_service = InvokeService(self.functions, self.invoker, self.async_invocations)
-        self.invoke_endpoint = InvokeEndpoint(self.invoke_service, settings)
+        self.invoke_endpoint = InvokeEndpoint(self.invoke_service, settings, self.auth)
         # Each resource's routes (one line per resource; its service is built just above its line).
         routes = []
-        routes += LayerRoutes(self.layers, settings).routes()
+        self.code_urls = CodeUrls(settings)  # presigned Code.Location / Content.Location links
+        routes += LayerRoutes(self.layers, settings, self.code_urls).routes()
         self.aliases = AliasService(self.functions)
         routes += VersionRoutes(self.functions, self.aliases).routes()
         self.policies = PolicyService(self.functions)
@@ -91,13 +102,16 @@ class Application:
         self.mappings = EventSourceMappingService(self.functions, self.store, MappingRunner(
             settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations))
         routes += EventSourceMappingRoutes(self.mappings).routes()
-        self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.lifespan, routes)
+        self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.code_urls, self.lifespan,
+                               routes, self.auth)
 
     async def startup(self) -> None:
         self.sandbox.cleanup_leftovers()
         await self.store.open()
         await self.layers.load()
         await self.functions.load()
+        await self.garbage.collect()  # what a delete, a failed upload or a kill -9 mid-upload left behind
+        self._verifying = asyncio.get_running_loop().create_task(self.garbage.verify_all())  # in the background
         self.invoker.start()
         await self.concurrency.load()  # after functions (it resolves their versions), once the invoker runs
         await self.async_invocations.start(self.invoke_service)  # after concurrency: queued events run under its limits
@@ -105,8 +119,10 @@ class Application:
         await self.mappings.load()  # event source pollers start once everything they invoke is ready
         log.info("Stratus serving the Lambda API on %s (data in %s, sandbox %s)",
                  self.settings.endpoint, self.settings.data_dir, self.sandbox.name)
+        log.info("%s", self.auth_note)
 
     async def shutdown(self) -> None:
+        self.garbage.stop_verifying()
         await self.mappings.close()  # pollers stop first: their batches in flight still need the invoker
         await self.eventbridge.close()  # no schedule fires into a closing queue
         await self.async_invocations.close()
@@ -124,6 +140,21 @@ class Application:
             await self.shutdown()
 
 
+def warn_network_listener(settings: Settings) -> None:
+    """A listener beyond loopback serves the API to every machine that reaches it: say so, loudly."""
+    names = settings.public_url or "only localhost, 127.0.0.1 and [::1]: set STRATUS_PUBLIC_URL / --public-url " \
+        "to the name other machines use"
+    log.warning(
+        "\n" + "!" * 100 + "\n"
+        "WARNING: Stratus listens on %s:%d, beyond loopback: every machine that reaches this address can call\n"
+        "the Lambda API. Each request must be signed with one of this server's access keys; keep them secret.\n"
+        "Listen on 127.0.0.1 unless this network is yours alone. Host names answered: %s.\n" + "!" * 100,
+        settings.host, settings.port, names)
+    if not settings.tls_cert:
+        log.warning("listening on %s without TLS: requests cross the network in clear (signed, but readable and "
+                    "replayable for 5 minutes); serve HTTPS with --tls-cert/--tls-key", settings.host)
+
+
 class _Server(uvicorn.Server):
     """uvicorn re-raises a caught SIGTERM after its graceful shutdown; a clean stop must exit 0."""
 
@@ -133,17 +164,35 @@ class _Server(uvicorn.Server):
         else:
             self.should_exit = True
 
+    async def shutdown(self, sockets=None) -> None:
+        # An idle TLS connection is dropped, not closed: a close waits (up to 30 s) for the client's
+        # close_notify, which an idle keep-alive client never sends.
+        if self.config.is_ssl:
+            for connection in list(self.server_state.connections):
+                if isinstance(connection, StratusHttpProtocol) and (
+                        connection.cycle is None or connection.cycle.response_complete):
+                    connection.raw_transport.abort()
+        await super().shutdown(sockets)
+
 
 def serve(settings: Settings) -> None:
     """Run the server until SIGTERM/SIGINT: stop accepting, finish running invokes, shut environments down."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if bool(settings.tls_cert) != bool(settings.tls_key) or not all(
+            os.access(path, os.R_OK) for path in (settings.tls_cert, settings.tls_key) if path):
+        print("stratus: HTTPS needs both --tls-cert and --tls-key (STRATUS_TLS_CERT, STRATUS_TLS_KEY), readable PEM "
+              "files", file=sys.stderr)
+        raise SystemExit(2)
     try:
         application = Application(settings)
-    except (SchemaTooNew, SandboxRefused) as exc:  # say so in one line, change nothing
-        print(f"stratus: {exc}", file=sys.stderr)
+    except (SchemaTooNew, PublicUrlError, AccessKeyError, SandboxRefused) as exc:  # a newer data dir, a refused
+        print(f"stratus: {exc}", file=sys.stderr)  # setting, a sandbox unsafe beyond loopback: one line
         raise SystemExit(2) from None
+    if not is_loopback_host(settings.host):
+        warn_network_listener(settings)
     config = uvicorn.Config(
         application.asgi, host=settings.host, port=settings.port, loop="uvloop",
+        ssl_certfile=settings.tls_cert or None, ssl_keyfile=settings.tls_key or None,
         http=StratusHttpProtocol.bind(application.invoke_endpoint),
         proxy_headers=False,
         lifespan="on", access_log=False, log_level="warning", server_header=False, date_header=False,

@@ -28,6 +28,7 @@ from tests.e2e.test_cli import Aws
 from tests.support.folders import writable_by_functions
 from tests.support.moto import ACCOUNT as MOTO_ACCOUNT
 from tests.support.server import StratusServer, make_zip
+from tests.support.signing import signed_headers
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 ARN = "arn:aws:lambda:us-east-1:000000000000:function"
@@ -104,7 +105,8 @@ def event(lam, name: str, payload: dict, **kwargs) -> str:
 def raw_post(port: int, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        conn.request("POST", path, body=body, headers=headers)
+        conn.request("POST", path, body=body, headers=signed_headers("POST", f"http://127.0.0.1:{port}{path}", body,
+                                                                     headers))
         response = conn.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
@@ -181,7 +183,9 @@ def test_accepted_events_survive_kill_9_and_run_at_least_once(fresh_server, ran_
         conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
         accepted = []
         for n in batch:
-            conn.request("POST", path, body=json.dumps({"n": n}), headers={"X-Amz-Invocation-Type": "Event"})
+            body = json.dumps({"n": n})
+            conn.request("POST", path, body=body, headers=signed_headers(
+                "POST", f"{srv.endpoint}{path}", body, {"X-Amz-Invocation-Type": "Event"}))
             response = conn.getresponse()
             response.read()
             assert response.status == 202
@@ -493,8 +497,9 @@ def test_event_invoke_config_answers_in_aws_shape_and_refusals_change_nothing(sr
         lam.put_function_event_invoke_config(FunctionName="fuzz-config", MaximumRetryAttempts=1)
         before = lam.get_function_event_invoke_config(FunctionName="fuzz-config")
     conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-    conn.request(method, "/2019-09-25/functions/fuzz-config/event-invoke-config", body=json.dumps(body),
-                 headers={"Content-Type": "application/json"})
+    path, data = "/2019-09-25/functions/fuzz-config/event-invoke-config", json.dumps(body)
+    conn.request(method, path, body=data,
+                 headers=signed_headers(method, f"{srv.endpoint}{path}", data, {"Content-Type": "application/json"}))
     response = conn.getresponse()
     data = response.read()
     conn.close()

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.server import invoke_json, make_zip
+from tests.support.signing import signed_headers, signed_request
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 FUNCTIONS = "/2015-03-31/functions"
@@ -89,7 +90,8 @@ def raw(server, method: str, path: str, body: bytes | None = None,
     """One raw HTTP request; (status, lower-cased headers, body)."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
-        connection.request(method, path, body=body, headers=headers or {"content-type": "application/json"})
+        connection.request(method, path, body=body, headers=signed_headers(
+            method, f"{server.endpoint}{path}", body, headers or {"content-type": "application/json"}))
         response = connection.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
@@ -424,7 +426,7 @@ def test_list_with_a_marker_stratus_never_issued_is_refused(server):
     import urllib.error
     import urllib.request
     with pytest.raises(urllib.error.HTTPError) as raised:
-        urllib.request.urlopen(f"{server.endpoint}/2015-03-31/functions/?Marker=%25%25%25%25")
+        urllib.request.urlopen(signed_request(f"{server.endpoint}/2015-03-31/functions/?Marker=%25%25%25%25"))
     assert raised.value.code == 400
     assert raised.value.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
 

@@ -8,6 +8,7 @@ import time
 
 from tests.support.environments import function_log, processes_of, wait_for_log, wait_until_gone
 from tests.support.server import invoke_json, make_zip
+from tests.support.signing import auth_lines, signed_request
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 
@@ -139,8 +140,8 @@ def test_trace_header_reaches_the_function(server, fn_name, lam):
     import urllib.request
     create(lam, fn_name, {"app.py": "import os\ndef handler(e, c):\n    return os.environ.get('_X_AMZN_TRACE_ID')\n"})
     trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
-    request = urllib.request.Request(f"{server.endpoint}/2015-03-31/functions/{fn_name}/invocations",
-                                     data=b"{}", method="POST", headers={"X-Amzn-Trace-Id": trace})
+    request = signed_request(f"{server.endpoint}/2015-03-31/functions/{fn_name}/invocations",
+                             data=b"{}", method="POST", headers={"X-Amzn-Trace-Id": trace})
     with urllib.request.urlopen(request) as response:
         assert json.loads(response.read()) == trace
 
@@ -190,7 +191,9 @@ def test_client_disconnect_mid_invoke_leaves_the_server_healthy(server, lam, fn_
     for n in range(3):
         sock = socket.create_connection(("127.0.0.1", server.port))
         body = json.dumps({"n": n}).encode()
-        sock.sendall(f"POST /2015-03-31/functions/{fn_name}/invocations HTTP/1.1\r\nHost: x\r\n"
+        path = f"/2015-03-31/functions/{fn_name}/invocations"
+        host = f"127.0.0.1:{server.port}"
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{auth_lines('POST', host, path, body)}"
                      f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
         assert f"running {n}" in wait_for_log(server, fn_name, f"running {n}")  # it reached its environment
         sock.close()  # gone before the answer

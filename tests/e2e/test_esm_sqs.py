@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from tests.e2e.test_cli import Aws
 from tests.support.environments import function_log
 from tests.support.server import StratusServer, make_zip
+from tests.support.signing import signed_headers
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 
@@ -382,7 +383,9 @@ def test_any_create_or_update_body_gets_an_aws_shaped_answer(esm, lam, fuzz_targ
 
 def _raw(server, method: str, path: str, body) -> tuple[int, str | None, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    conn.request(method, path, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    data = json.dumps(body).encode()
+    conn.request(method, path, body=data,
+                 headers=signed_headers(method, f"{server.endpoint}{path}", data, {"Content-Type": "application/json"}))
     response = conn.getresponse()
     answer = response.read()
     conn.close()

@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from tests.support.environments import function_log
 from tests.support.server import StratusServer, make_zip
+from tests.support.signing import signed_request
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 ACCOUNT_ARN = "arn:aws:lambda:us-east-1:000000000000:function:"
@@ -495,7 +496,7 @@ def test_raw_protocol_errors(eb_server):
         headers = {"Content-Type": "application/x-amz-json-1.1"}
         if target:
             headers["X-Amz-Target"] = target
-        request = urllib.request.Request(eb_server.endpoint + "/", data=body, headers=headers, method="POST")
+        request = signed_request(eb_server.endpoint + "/", data=body, headers=headers, method="POST", service="events")
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read())
@@ -513,5 +514,5 @@ def test_raw_protocol_errors(eb_server):
     status, body = post("AWSEvents.ListRules", b"{}")
     assert status == 200 and "Rules" in body
     # The Lambda API's paths are untouched by the EventBridge route.
-    with urllib.request.urlopen(eb_server.endpoint + "/2015-03-31/functions/", timeout=10) as response:
+    with urllib.request.urlopen(signed_request(eb_server.endpoint + "/2015-03-31/functions/"), timeout=10) as response:
         assert "Functions" in json.loads(response.read())

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from tests.support.environments import function_log, wait_for_log
 from tests.support.server import invoke_json, make_zip
+from tests.support.signing import auth_lines
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 
@@ -152,8 +153,10 @@ def test_invokes_the_fast_path_declines_take_the_asgi_path_with_the_same_answer(
     lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
                         Code={"ZipFile": code("asgi")})
     path = f"/2015-03-31/functions/{fn_name}/invocations"
-    for head in (f"POST {path} HTTP/1.0\r\nContent-Length: 9\r\n\r\n",
-                 f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 9\r\n"
+    host = f"127.0.0.1:{server.port}"
+    signature = auth_lines("POST", host, path, b'{"n": 42}')
+    for head in (f"POST {path} HTTP/1.0\r\nHost: {host}\r\n{signature}Content-Length: 9\r\n\r\n",
+                 f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{signature}Connection: close\r\nContent-Length: 9\r\n"
                  "Expect: 100-continue\r\n\r\n"):
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
             sock.sendall(head.encode() + b'{"n": 42}')
@@ -167,7 +170,9 @@ def test_invokes_the_fast_path_declines_take_the_asgi_path_with_the_same_answer(
         assert status_line.split()[1] == b"200", answer
         assert b"x-amz-executed-version: $latest" in headers.lower()
         assert json.loads(body) == {"version": "asgi", "event": {"n": 42}, "greeting": None}
-    missing = f"POST /2015-03-31/functions/{fn_name}-nope/invocations HTTP/1.0\r\nContent-Length: 2\r\n\r\n{{}}"
+    missing_path = f"/2015-03-31/functions/{fn_name}-nope/invocations"
+    missing = (f"POST {missing_path} HTTP/1.0\r\nHost: x\r\n{auth_lines('POST', 'x', missing_path, b'{}')}"
+               "Content-Length: 2\r\n\r\n{}")
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(missing.encode())
         answer = b""
@@ -186,7 +191,9 @@ def test_pipelined_invokes_on_one_connection_are_answered_in_order(server, lam, 
     requests = b""
     for n, sleep in ((1, 0.3), (2, 0.0), (3, 0.1)):
         body = json.dumps({"n": n, "s": sleep}).encode()
-        requests += f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+        host = f"127.0.0.1:{server.port}"
+        requests += (f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{auth_lines('POST', host, path, body)}"
+                     f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(requests)  # all three at once: HTTP/1.1 pipelining
         answers, buffer = [], b""

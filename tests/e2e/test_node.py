@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 
 from tests.support.server import invoke_json, make_zip
+from tests.support.signing import signed_request
 
 
 @pytest.fixture(autouse=True)
@@ -247,8 +248,8 @@ def test_context_object_as_aws_node_runtime_gives_it(lam, server, fn_name):
     assert body["cwd"] == body["taskRoot"]
 
     trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
-    request = urllib.request.Request(f"{server.endpoint}/2015-03-31/functions/{fn_name}/invocations",
-                                     data=b"{}", method="POST", headers={"X-Amzn-Trace-Id": trace})
+    request = signed_request(f"{server.endpoint}/2015-03-31/functions/{fn_name}/invocations",
+                             data=b"{}", method="POST", headers={"X-Amzn-Trace-Id": trace})
     with urllib.request.urlopen(request) as answer:
         traced = json.loads(answer.read())
     assert traced["trace"] == trace and traced["clientContext"] == "undefined"

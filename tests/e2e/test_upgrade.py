@@ -10,7 +10,6 @@ The function prints one `UPGRADE-RUN` line per run, which the test reads in the 
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from stratus.store import queue_sqlite, sqlite
-from tests.conftest import namespaced_unavailable_reason
+from tests.conftest import require_sandbox
 from tests.support.environments import wait_for_log
 from tests.support.server import invoke_json
 
@@ -38,12 +37,7 @@ QUEUED = [(1, "1", "hello-from-v1"), (2, "1", "hello-from-v1"), (3, "1", "hello-
 
 @pytest.fixture(params=["namespaced", "plain"])
 def sandbox(request):
-    if request.param == "namespaced":
-        reason = namespaced_unavailable_reason()
-        if reason:
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"the namespaced sandbox must run in CI: {reason}")
-            pytest.skip(f"namespaced sandbox unavailable: {reason}")
+    require_sandbox(request.param)
     return request.param
 
 

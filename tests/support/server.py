@@ -53,6 +53,7 @@ class StratusServer:
     def start(self, timeout_s: float = 20.0) -> StratusServer:
         env = dict(os.environ, **self.extra_env)
         env.setdefault("STRATUS_IDLE_TIMEOUT_S", "300")
+        env.setdefault("STRATUS_ACCESS_KEYS", "test:test")  # the keys every test client signs with
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(

@@ -41,7 +41,7 @@ class Harness:
     def publish(self, name: str, files: dict[str, str], modes: dict[str, int] | None = None) -> str:
         zip_b64 = base64.b64encode(make_zip(files, modes)).decode()
         request = PublishLayerVersionRequest(Content=LayerVersionContentInput(ZipFile=zip_b64))
-        return self.run(self.layers.publish(name, request, "http://test")).LayerVersionArn
+        return self.run(self.layers.publish(name, request, lambda sha: f"http://test/{sha}")).LayerVersionArn
 
     def close(self):
         self.run(self.store.close())
@@ -91,7 +91,7 @@ def test_same_list_same_folder_built_once(h):
     again = LayerService(h.settings, h.store, h.blobs)
     h.run(again.load())
     assert again.opt_dir([a, b]) == first and first.stat().st_ino == inode
-    assert [p.name for p in h.layers.opt_root.iterdir()] == [first.name]
+    assert [p.name for p in h.layers.opt_root.iterdir() if not p.name.endswith(".manifest")] == [first.name]
 
 
 def test_one_layer_is_its_unpacked_folder(h):
@@ -108,7 +108,8 @@ def test_content_is_stored_and_unpacked_once(h):
     shas = {record.sha256_hex for record in h.layers.check([first, second])}
     assert len(shas) == 1
     assert [p.name for p in h.settings.blobs_dir.iterdir()] == list(shas)
-    assert [p.name for p in h.settings.code_dir.iterdir() if not p.name.startswith(".")] == list(shas)
+    assert [p.name for p in h.settings.code_dir.iterdir()
+            if not p.name.startswith(".") and not p.name.endswith(".manifest")] == list(shas)
 
 
 def test_concurrent_builds_of_one_list_agree(h):
@@ -119,7 +120,8 @@ def test_concurrent_builds_of_one_list_agree(h):
             service._versions = h.layers._versions  # same state, separate caches: all race to build
         folders = list(pool.map(lambda service: service.opt_dir(arns), results))
     assert len(set(folders)) == 1
-    assert sorted(p.name for p in h.layers.opt_root.iterdir()) == [folders[0].name]  # no temp leftovers
+    expected = [folders[0].name, folders[0].name + ".manifest"]
+    assert sorted(p.name for p in h.layers.opt_root.iterdir()) == expected  # no temp leftovers
     assert tree(folders[0])["python/shared.py"] == "2"
 
 

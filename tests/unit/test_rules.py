@@ -109,7 +109,7 @@ def test_zip_that_escapes_or_is_not_a_zip_is_refused(tmp_path):
     with pytest.raises(BadZip):
         zip_unpacked_size(b"not a zip")
     blobs = BlobStore(tmp_path / "blobs", tmp_path / "code")
-    sha = blobs.put(_zip([("../evil.py", "x", 0o644)]))
     with pytest.raises(BadZip):
-        blobs.unpacked(sha)
+        blobs.store(_zip([("../evil.py", "x", 0o644)]))
     assert not (tmp_path / "evil.py").exists()
+    assert os.listdir(tmp_path / "blobs") == [] and os.listdir(tmp_path / "code") == []  # nothing stored

@@ -12,21 +12,27 @@ from starlette.responses import Response
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from stratus.api.code_urls import CodeUrls
 from stratus.api.functions import FunctionRoutes
 from stratus.api.handlers import error_response
 from stratus.api.invoke import InvokeEndpoint, is_invoke
+from stratus.auth.gate import Authenticator, AuthGate
 from stratus.config import Settings
 from stratus.control.functions import FunctionService
-from stratus.errors import UnknownOperationException
+from stratus.errors import LambdaError, UnknownOperationException
 
 
-def build_asgi(invoke: InvokeEndpoint, functions: FunctionService, settings: Settings,
+def build_asgi(invoke: InvokeEndpoint, functions: FunctionService, settings: Settings, code_urls: CodeUrls,
                lifespan: Callable[[Any], AbstractAsyncContextManager[None]],
-               extra_routes: Sequence[Route] = ()) -> ASGIApp:
+               extra_routes: Sequence[Route] = (), auth: Authenticator | None = None) -> ASGIApp:
     """The one ASGI callable `stratus serve` runs (Invoke usually takes api/fastpath.py instead).
 
-    `extra_routes` are the other resources' operations (versions, aliases, layers, ...).
+    `extra_routes` are the other resources' operations (versions, aliases, layers, ...). Every request
+    passes the web-origin check (api/origins.py) before it is routed; no response carries CORS headers.
+    Every route but the health check and the presigned code downloads runs behind `auth` (Invoke checks
+    its signature itself, as its body arrives).
     """
+    origins = invoke.origins
 
     async def health(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
@@ -36,16 +42,23 @@ def build_asgi(invoke: InvokeEndpoint, functions: FunctionService, settings: Set
         await error_response(error, str(uuid.uuid4()))(scope, receive, send)
 
     router = Router(
-        routes=FunctionRoutes(functions, settings).routes() + list(extra_routes)
+        routes=FunctionRoutes(functions, settings, code_urls).routes() + list(extra_routes)
         + [Route("/_stratus/health", health, methods=["GET"])],
         lifespan=lifespan,
         default=not_found,
     )
+    routed: ASGIApp = router if auth is None else AuthGate(router, auth, settings.control_request_max_bytes)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_invoke(scope["method"], scope["path"]):
-            await invoke(scope, receive, send)
-        else:
-            await router(scope, receive, send)
+        if scope["type"] == "http":
+            try:
+                origins.check_scope(scope)
+            except LambdaError as refused:
+                await error_response(refused, str(uuid.uuid4()))(scope, receive, send)
+                return
+            if is_invoke(scope["method"], scope["path"]):
+                await invoke(scope, receive, send)
+                return
+        await routed(scope, receive, send)
 
     return app

@@ -91,6 +91,11 @@ class EventBridgeRoutes:
             result = await self._handle(request)
         except EventBridgeError as error:
             return _error_response(error, request_id)
+        except RecursionError:  # JSON inside a member (EventPattern, Detail, Input...) nested past Python's limit
+            log.warning("EventBridge request refused: JSON nested too deeply")
+            return _error_response(ValidationException(
+                "A JSON document in the request (event pattern, event, detail or input) is nested too deeply."),
+                request_id)
         except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
             log.error("internal error in EventBridge", exc_info=exc)
             return _error_response(InternalException("An internal error occurred in Stratus; see the server log."),
@@ -125,7 +130,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
         return {}
     try:
         document = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested deeper than msgspec's limit
         raise SerializationException("The request body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise SerializationException("The request body must be a JSON object.")

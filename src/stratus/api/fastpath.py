@@ -17,6 +17,7 @@ and graceful shutdown logic keep working around it. uvicorn is pinned in pyproje
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from http import HTTPStatus
 from typing import cast
 from urllib.parse import unquote
@@ -27,6 +28,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from stratus.api.asgi import internal_error
 from stratus.api.invoke import PREFIX, SUFFIX, InvokeEndpoint, InvokeHead, error_headers
 from stratus.api.transport import CoalescingTransport
+from stratus.auth.sigv4 import Pending
 from stratus.errors import LambdaError
 from stratus.invoke.types import InvokeResult
 
@@ -61,7 +63,7 @@ class FastInvokeCycle:
     """One Invoke request on the fast path, from head to the single write of its answer."""
 
     __slots__ = ("protocol", "endpoint", "head", "error", "chunks", "size", "keep_alive",
-                 "response_complete", "message_event", "more_body", "disconnected")
+                 "response_complete", "message_event", "more_body", "disconnected", "pending", "digest")
 
     def __init__(self, protocol: StratusHttpProtocol, endpoint: InvokeEndpoint, raw_path: bytes, query: bytes,
                  headers: list[tuple[bytes, bytes]], keep_alive: bool):
@@ -76,11 +78,15 @@ class FastInvokeCycle:
         self.size = 0
         self.head: InvokeHead | None = None
         self.error: LambdaError | None = None
+        self.pending: Pending | None = None  # the signature, checked up to the payload hash
+        self.digest = None  # the body's running SHA-256 while the signature waits for it
         path = raw_path.decode("ascii")
-        if "%" in path:
-            path = unquote(path)
+        header_map = dict(headers)
         try:
-            self.head = endpoint.head(path, query or b"", dict(headers))
+            self.pending = endpoint.authenticate(path, query or b"", header_map)  # before the function is looked up
+            if self.pending is not None and self.pending.needs_body_hash:
+                self.digest = hashlib.sha256()
+            self.head = endpoint.head(unquote(path) if "%" in path else path, query or b"", header_map)
         except LambdaError as error:
             self.error = error
         except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
@@ -88,6 +94,11 @@ class FastInvokeCycle:
 
     def body_complete(self) -> None:
         head = self.head
+        if self.pending is not None:  # the signature first: nothing else is answered or run before it checks out
+            try:
+                self.endpoint.verify(self.pending, self.digest, head)
+            except LambdaError as error:
+                return self.respond_error(error)
         if self.error is not None:
             return self.respond_error(self.error)
         assert head is not None  # the head either parsed or set `error`
@@ -162,6 +173,8 @@ class StratusHttpProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if isinstance(cycle, FastInvokeCycle):
             cycle.size += len(body)
+            if cycle.digest is not None:
+                cycle.digest.update(body)
             if cycle.head is not None and cycle.size <= cycle.head.body_limit:
                 cycle.chunks.append(body)  # past the limit the rest is only counted: the answer is 413
             return

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from stratus.api.code_urls import CodeUrls
 from stratus.api.handlers import (
     CONFIG_BODY_MAX,
-    base_url,
     check,
     json_response,
     operation,
@@ -18,7 +21,7 @@ from stratus.api.handlers import (
 )
 from stratus.config import Settings
 from stratus.control.functions import FunctionService
-from stratus.errors import ResourceNotFoundException
+from stratus.errors import ResourceNotFoundException, ServiceException
 from stratus.shapes import (
     CreateFunctionRequest,
     FunctionCodeLocation,
@@ -27,15 +30,19 @@ from stratus.shapes import (
     UpdateFunctionCodeRequest,
     UpdateFunctionConfigurationRequest,
 )
+from stratus.store.blobs import BlobUnavailable
+
+log = logging.getLogger("stratus.api")
 
 
 class FunctionRoutes:
     """CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode,
     UpdateFunctionConfiguration, DeleteFunction, GetAccountSettings, and the code download."""
 
-    def __init__(self, functions: FunctionService, settings: Settings):
+    def __init__(self, functions: FunctionService, settings: Settings, code_urls: CodeUrls):
         self.functions = functions
         self.settings = settings
+        self.code_urls = code_urls
 
     def routes(self) -> list[Route]:
         return [
@@ -64,8 +71,7 @@ class FunctionRoutes:
         reserved = self.functions.reserved_concurrency(record.name)
         return json_response(GetFunctionResponse(
             Configuration=record.config,
-            Code=FunctionCodeLocation(RepositoryType="S3",
-                                      Location=f"{base_url(request)}/_stratus/code/{record.code_sha256_hex}"),
+            Code=FunctionCodeLocation(RepositoryType="S3", Location=self.code_urls.url(record.code_sha256_hex)),
             Tags=record.tags or None,
             Concurrency=None if reserved is None else {"ReservedConcurrentExecutions": reserved},
         ))
@@ -105,11 +111,18 @@ class FunctionRoutes:
         return json_response(self.functions.account_settings())
 
     async def download_code(self, request: Request) -> Response:
+        refused = self.code_urls.refusal(request)  # the presigned URL is the permission
+        if refused is not None:
+            return refused
         sha = request.path_params["sha"]
         if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
             raise ResourceNotFoundException("Code not found")
-        path = self.functions.blobs.path(sha)
-        if not path.exists():
-            raise ResourceNotFoundException("Code not found")
+        try:  # served only if its bytes still match its SHA-256 (the CodeSha256 the caller was given)
+            path = await asyncio.to_thread(self.functions.blobs.verified_path, sha)
+        except BlobUnavailable as exc:
+            if exc.reason == "missing":
+                raise ResourceNotFoundException("Code not found") from None
+            log.error("code download refused: %s", exc)
+            raise ServiceException(f"The {exc}; upload the code again.") from None
         return FileResponse(path, media_type="application/zip", filename=f"{sha}.zip")
 

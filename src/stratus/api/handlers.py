@@ -31,6 +31,8 @@ SETTINGS_BODY_MAX = 64 * KB  # reserved / provisioned concurrency, event invoke 
 MAPPING_BODY_MAX = 256 * KB  # event source mappings (FilterCriteria patterns)
 EVENTS_BODY_MAX = 2 * MB  # EventBridge: a full PutEvents (256 KB of entries) fits with room for JSON escaping
 
+TOO_DEEP = "Could not parse request body into json: the JSON document is nested too deeply."
+
 S = TypeVar("S")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -58,6 +60,8 @@ def operation(endpoint: Endpoint) -> Endpoint:
             response = await endpoint(request)
         except LambdaError as error:
             return error_response(error, request_id)
+        except RecursionError:  # JSON inside a member (e.g. a filter pattern) nested past Python's limit
+            return error_response(InvalidRequestContentException(TOO_DEEP), request_id)
         except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
             return error_response(internal_error(exc), request_id)
         response.headers["x-amzn-RequestId"] = request_id
@@ -93,6 +97,8 @@ async def json_body(request: Request, limit: int) -> dict[str, Any]:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise InvalidRequestContentException(f"Could not parse request body into json: {exc}") from None
+    except RecursionError:  # msgspec's nesting limit (the interpreter's recursion limit)
+        raise InvalidRequestContentException(TOO_DEEP) from None
     if not isinstance(document, dict):
         raise InvalidRequestContentException("Could not parse request body into json: expected a JSON object")
     return document
@@ -145,7 +151,3 @@ def query_params(request: Request, params: dict[str, Any], *names: str) -> dict[
             params[name] = value
     return params
 
-
-def base_url(request: Request) -> str:
-    """This server as the caller reached it (for the code download Locations)."""
-    return f"{request.url.scheme}://{request.url.netloc}"

@@ -11,14 +11,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import uuid
-from typing import cast
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote
 
 import msgspec
 
 from stratus.api.asgi import internal_error, read_body, send_response
+from stratus.api.origins import WebOrigins
 from stratus.api.validation import validate
+from stratus.auth.gate import Authenticator
+from stratus.auth.principal import Principal
+from stratus.auth.sigv4 import Pending
 from stratus.config import Settings
 from stratus.errors import (
     InvalidParameterValueException,
@@ -62,12 +67,28 @@ class InvokeHead:
 class InvokeEndpoint:
     """Parses an Invoke request, runs it through the InvokeService, produces AWS's response."""
 
-    def __init__(self, invoke_service: InvokeService, settings: Settings):
+    def __init__(self, invoke_service: InvokeService, settings: Settings, auth: Authenticator | None = None):
         self.invoke_service = invoke_service
         self.settings = settings
+        self.origins = WebOrigins(settings)  # the Host / Origin check, before anything is resolved or run
+        self.auth = auth or Authenticator(None, settings.region)
         self._known_names: set[tuple[str, str | None]] = set()  # (reference, qualifier) pairs the model accepted
 
     # ------------------------------------------------------------------ the steps
+    def authenticate(self, raw_path: str, query: bytes, headers: dict[bytes, bytes]) -> Pending | None:
+        """Step 0, before anything about the function is looked up: the web-origin check (a foreign page is
+        refused as such), then the signature's head (raises AuthError)."""
+        self.origins.check(headers)
+        return self.auth.begin("POST", raw_path, query.decode("latin-1"), headers)
+
+    def verify(self, pending: Pending | None, digest: Any, head: InvokeHead | None) -> Principal:
+        """The signature's end, once the body is complete (`digest` its running SHA-256); then the
+        authorization hook. Nothing runs before this passes."""
+        principal = self.auth.finish(pending, digest)
+        if head is not None:
+            self.auth.authorize(principal, "lambda:InvokeFunction", head.target.invoked_arn)
+        return principal
+
     def head(self, raw_path: str, query: bytes, headers: dict[bytes, bytes]) -> InvokeHead:
         """Resolve the function and read the invocation options; raises LambdaError."""
         request_id = str(uuid.uuid4())
@@ -97,6 +118,10 @@ class InvokeEndpoint:
             except msgspec.DecodeError as exc:
                 raise InvalidRequestContentException(
                     f"Could not parse request body into json: Could not parse payload into json: {exc}") from None
+            except RecursionError:  # deeper than msgspec's nesting limit
+                raise InvalidRequestContentException(
+                    "Could not parse request body into json: Could not parse payload into json: "
+                    "the JSON document is nested too deeply.") from None
         else:
             payload = b"{}"
         headers = head.headers
@@ -107,7 +132,7 @@ class InvokeEndpoint:
                 if not client_context.lstrip().startswith(b"{"):
                     raise ValueError("not an object")
                 _check_json(client_context)
-            except (binascii.Error, ValueError, msgspec.DecodeError):
+            except (binascii.Error, ValueError, msgspec.DecodeError, RecursionError):
                 raise InvalidParameterValueException(
                     "Client context must be a valid Base64-encoded JSON object.") from None
         return self.invoke_service.invoke(
@@ -135,9 +160,23 @@ class InvokeEndpoint:
     async def __call__(self, scope, receive, send) -> None:
         request_id = ""
         try:
-            head = self.head(scope["path"], scope["query_string"], dict(scope["headers"]))
+            request_headers = dict(scope["headers"])
+            raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+            pending = self.authenticate(raw_path, scope["query_string"], request_headers)
+            principal = None
+            if pending is not None:  # the body is verified before the function is even looked up
+                limit = max(self.settings.sync_payload_max_bytes, self.settings.async_payload_max_bytes)
+                payload = await read_body(receive, limit, RequestTooLargeException(
+                    f"Request must be smaller than {limit} bytes for the InvokeFunction operation"))
+                principal = self.auth.finish(pending, hashlib.sha256(payload))
+            head = self.head(scope["path"], scope["query_string"], request_headers)
             request_id = head.request_id
-            payload = await read_body(receive, head.body_limit, head.too_large())
+            if principal is None:
+                payload = await read_body(receive, head.body_limit, head.too_large())
+                principal = self.auth.finish(None, None)
+            elif len(payload) > head.body_limit:
+                raise head.too_large()
+            self.auth.authorize(principal, "lambda:InvokeFunction", head.target.invoked_arn)
             status, headers, body = self.response(head, await self.start(head, payload))
             await send_response(send, status, body, headers)
         except LambdaError as error:

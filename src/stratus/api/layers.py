@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from stratus.api.code_urls import CodeUrls
 from stratus.api.handlers import (
     CONFIG_BODY_MAX,
-    base_url,
     check,
     json_response,
     operation,
@@ -43,9 +43,10 @@ class LayerRoutes:
     """PublishLayerVersion, GetLayerVersion, GetLayerVersionByArn, ListLayers, ListLayerVersions,
     DeleteLayerVersion, AddLayerVersionPermission, GetLayerVersionPolicy, RemoveLayerVersionPermission."""
 
-    def __init__(self, layers: LayerService, settings: Settings):
+    def __init__(self, layers: LayerService, settings: Settings, code_urls: CodeUrls):
         self.layers = layers
         self.settings = settings
+        self.code_urls = code_urls
 
     def routes(self) -> list[Route]:
         return [
@@ -63,12 +64,12 @@ class LayerRoutes:
         name = request.path_params["name"]
         body = await parse_body(request, "PublishLayerVersion", PublishLayerVersionRequest,
                                 self.settings.control_request_max_bytes, LayerName=name)
-        return json_response(await self.layers.publish(name, body, base_url(request)), 201)
+        return json_response(await self.layers.publish(name, body, self.code_urls.url), 201)
 
     async def get(self, request: Request) -> Response:
         name, version = request.path_params["name"], _version_number(request)
         check("GetLayerVersion", LayerName=name, VersionNumber=version)
-        return json_response(await self.layers.get(name, version, base_url(request)))
+        return json_response(await self.layers.get(name, version, self.code_urls.url))
 
     async def list_or_find(self, request: Request) -> Response:
         if query(request, "find") == "LayerVersion":  # GetLayerVersionByArn shares ListLayers' path
@@ -77,7 +78,7 @@ class LayerRoutes:
                 check_layer_version_arn(arn)  # AWS words this one with its own pattern, not the model's
             check("GetLayerVersionByArn", Arn=arn)
             assert arn is not None  # the model requires it: check() refused its absence
-            return json_response(await self.layers.get_by_arn(arn, base_url(request)))
+            return json_response(await self.layers.get_by_arn(arn, self.code_urls.url))
         params = _list_params(request)
         check("ListLayers", **params)
         return json_response(await self.layers.list_layers(
@@ -117,3 +118,4 @@ class LayerRoutes:
               RevisionId=revision_id)
         await self.layers.remove_permission(name, version, sid, revision_id)
         return Response(status_code=204)
+

@@ -7,7 +7,10 @@ timeout cap) live in control/ and raise InvalidParameterValueException as AWS do
 from __future__ import annotations
 
 import functools
+import logging
 import re
+import sys
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -22,9 +25,70 @@ def service_model(service: str = "lambda") -> Any:
     return botocore.session.get_session().get_service_model(service)
 
 
+log = logging.getLogger("stratus.api")
+
+
 @functools.cache
-def _compiled(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
+def _compiled(pattern: str) -> re.Pattern | None:
+    """A model pattern as a Python regex; None (the pattern is not checked) if it still cannot compile."""
+    try:
+        return re.compile(translate_properties(pattern))
+    except re.error as exc:
+        log.warning("model pattern %r cannot be compiled (%s): not checked", pattern, exc)
+        return None
+
+
+_PROPERTY = re.compile(r"\\([pP])\{([A-Z][a-z]?)\}")
+
+
+def translate_properties(pattern: str) -> str:
+    r"""Java/ICU `\p{L}`-style Unicode category classes (botocore's models use them, e.g. EventBridge's
+    RunCommandTargetKey; Python's `re` has none) as explicit code-point ranges: exact for the Unicode
+    database of this Python, inside a character class (`[\p{L}_]`) and outside (`\p{L}`, `\P{L}`)."""
+    if "\\p{" not in pattern and "\\P{" not in pattern:
+        return pattern
+    out: list[str] = []
+    index, in_class = 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        match = _PROPERTY.match(pattern, index) if char == "\\" else None
+        if match:
+            negated, ranges = match.group(1) == "P", _category_ranges(match.group(2))
+            if in_class and negated:
+                raise re.error(f"{match.group(0)} inside a character class is not supported")
+            out.append(ranges if in_class else f"[{'^' if negated else ''}{ranges}]")
+            index = match.end()
+            continue
+        if char == "\\":
+            out.append(pattern[index:index + 2])
+            index += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+@functools.cache
+def _category_ranges(category: str) -> str:
+    """The code points whose Unicode general category starts with `category` ("L", "Lu", "Z", ...) as the
+    ranges of a character class (computed once per category, ~0.1 s)."""
+    ranges: list[str] = []
+    start = -1
+    for code in range(sys.maxunicode + 2):
+        inside = code <= sys.maxunicode and unicodedata.category(chr(code)).startswith(category)
+        if inside and start < 0:
+            start = code
+        elif not inside and start >= 0:
+            end = code - 1
+            ranges.append(f"\\U{start:08x}" if start == end else f"\\U{start:08x}-\\U{end:08x}")
+            start = -1
+    if not ranges:
+        raise re.error(f"unknown Unicode category {category!r}")
+    return "".join(ranges)
 
 
 def _member_path(parent: str, name: str) -> str:
@@ -91,7 +155,8 @@ class ModelChecker:
         self._check_length(meta, value, path, problems)
         if "enum" in meta and value not in meta["enum"]:
             self._fail(problems, value, path, f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
-        if "pattern" in meta and not _compiled(meta["pattern"]).fullmatch(value):
+        compiled = _compiled(meta["pattern"]) if "pattern" in meta else None
+        if compiled is not None and not compiled.fullmatch(value):
             self._fail(problems, value, path, f"Member must satisfy regular expression pattern: {meta['pattern']}")
 
     def _check_length(self, meta: dict[str, Any], value: str | list[Any], path: str, problems: list[str]) -> None:

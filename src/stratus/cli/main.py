@@ -18,12 +18,20 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port of the Lambda API [default 8421]")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where state lives [default ~/.stratus]")] = None,
     sandbox: Annotated[str | None, typer.Option(help="Sandbox backend: auto or plain")] = None,
+    public_url: Annotated[str | None, typer.Option(
+        "--public-url", help="The URL other machines reach this server by (e.g. https://stratus.example.com): "
+        "its host is accepted in requests and used in the answers' links [default http://127.0.0.1:PORT]")] = None,
+    auth: Annotated[str | None, typer.Option(help="sigv4 (every request signed) or off (loopback only) "
+                                                  "[default sigv4]")] = None,
+    tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="Serve HTTPS with this PEM certificate")] = None,
+    tls_key: Annotated[str | None, typer.Option("--tls-key", help="... and this PEM private key")] = None,
 ) -> None:
     """Serve the Lambda API and run functions (SQLite store under the data dir)."""
     from stratus.control.secrets import EncryptionKeyError
     from stratus.server import serve as run_server
 
-    settings = Settings.from_env(host=host, port=port, data_dir=data_dir, sandbox=sandbox)
+    settings = Settings.from_env(host=host, port=port, data_dir=data_dir, sandbox=sandbox, public_url=public_url,
+                                 auth=auth, tls_cert=tls_cert, tls_key=tls_key)
     try:
         run_server(settings)
     except EncryptionKeyError as exc:

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 
 from stratus.config import Settings
-from stratus.errors import InvalidParameterValueException, RequestEntityTooLargeException
+from stratus.errors import InvalidParameterValueException, InvalidZipFileException, RequestEntityTooLargeException
 from stratus.runtime import runtimes
-from stratus.store.blobs import BadZip, BlobStore, zip_names, zip_unpacked_size
+from stratus.store.blobs import BadZip, BlobStore, BlobUnavailable, zip_names, zip_unpacked_size
+
+log = logging.getLogger("stratus.code")
 
 
 class CodePackage(msgspec.Struct):
@@ -30,14 +34,17 @@ class CodePackage(msgspec.Struct):
     root: Path
 
 
+# AWS's answer (400) to a function or layer zip it cannot unpack, whatever the reason.
+UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
+
+
 def checked_unzipped_size(data: bytes, limit: int) -> int:
     """The unzipped size of a function or layer zip; InvalidParameterValueException (AWS's words) if it
     is not a zip or unpacks to more than `limit` bytes."""
     try:
         unpacked_size = zip_unpacked_size(data)
     except BadZip:
-        raise InvalidParameterValueException(
-            "Could not unzip uploaded file. Please check your file, then try to upload again.") from None
+        raise InvalidParameterValueException(UNZIP_FAILED) from None
     if unpacked_size > limit:
         raise InvalidParameterValueException(f"Unzipped size must be smaller than {limit} bytes")
     return unpacked_size
@@ -49,6 +56,7 @@ class CodePackages:
     def __init__(self, settings: Settings, blobs: BlobStore):
         self.settings = settings
         self.blobs = blobs
+        self.stored = 0  # packages stored so far: a failed upload that stored one leaves garbage to collect
 
     def decode(self, zip_b64: str, member: str) -> bytes:
         """The zip a request carries in base64 in `member` (ZipFile, Content.ZipFile), within the upload limit."""
@@ -82,13 +90,28 @@ class CodePackages:
         sha_hex, _ = self._store(data)
         return sha_hex, unzipped_size
 
-    def _store(self, data: bytes) -> tuple[str, Path]:
-        sha_hex = self.blobs.put(data)
+    def prepare(self, sha_hex: str, users: Callable[[], list[str]]) -> None:
+        """Before an environment starts (blocking): the unpacked code is intact, rebuilt from its verified
+        blob if not; InvalidZipFileException (and a log line naming the functions that use it) if the blob
+        is missing or corrupt."""
         try:
-            root = self.blobs.unpacked(sha_hex)
+            self.blobs.unpacked(sha_hex)
+        except BlobUnavailable as exc:
+            log.error("function %s cannot start: %s", ", ".join(users()), exc)
+            raise InvalidZipFileException(
+                f"Lambda could not unzip the deployment package: the {exc}. Upload the function's code again "
+                "(UpdateFunctionCode).") from None
+
+    def _store(self, data: bytes) -> tuple[str, Path]:
+        """Unpack, then store: a zip that does not unpack (a bad CRC, `x` then `x/y`, a member under a
+        symlink, a path out of the archive) is refused with AWS's 400 and leaves nothing behind."""
+        try:
+            stored = self.blobs.store(data)
+            self.stored += 1
+            return stored
         except BadZip as exc:
-            raise InvalidParameterValueException(f"Could not unzip uploaded file: {exc}") from None
-        return sha_hex, root
+            log.info("zip refused: %s", exc)
+            raise InvalidParameterValueException(UNZIP_FAILED) from None
 
 
 def overlay_all(roots: list[Path], into: Path) -> None:

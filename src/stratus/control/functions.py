@@ -9,9 +9,10 @@ EnvironmentSpec in invoke/specs.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -26,6 +27,7 @@ from stratus.control.registry import LATEST, FunctionRegistry, is_version_number
 from stratus.control.secrets import EnvironmentSealer, load_key
 from stratus.errors import (
     InvalidParameterValueException,
+    LambdaError,
     ResourceConflictException,
     ResourceNotFoundException,
 )
@@ -60,6 +62,8 @@ _decode_alias = msgspec.json.Decoder(AliasConfiguration).decode
 
 QualifierDeleted = Callable[[str, str], Awaitable[None]]  # (function name, version or alias) → forget what hangs off it
 
+log = logging.getLogger("stratus.functions")
+
 
 class ConcurrencyFigures(Protocol):
     def reserved(self, function_name: str) -> int | None: ...
@@ -93,7 +97,7 @@ class FunctionService:
         self.layers = layers  # its attach() checks a function's Layers and merges its /opt
         self.arns = Arns(settings.region, settings.account_id)
         self.registry = FunctionRegistry(self.arns)
-        self.specs = EnvironmentSpecs(settings, blobs.code_dir, sandbox, layers.opt_dir)
+        self.specs = EnvironmentSpecs(settings, blobs.code_dir, sandbox, layers.opt_dir, self._prepare_code)
         self.rules = rules.FunctionRules(settings)
         self.packages = CodePackages(settings, blobs)
         self.sealer = EnvironmentSealer(load_key(settings.encryption_key, settings.key_path))
@@ -102,6 +106,8 @@ class FunctionService:
         # Callbacks run when a version or alias is deleted (lock held): what hangs off a qualifier (its
         # policy, provisioned concurrency) goes with it.
         self.on_qualifier_deleted: list[QualifierDeleted] = []
+        # Removes code no version uses any more (control/garbage.py); set by the application.
+        self.collect_garbage: Callable[[], Awaitable[None]] | None = None
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -121,7 +127,10 @@ class FunctionService:
             registry.put_version(self.sealer.open(_decode_record(body)))
         for record in list(registry.records()):
             if record.config.Layers:  # merged off the event loop now, not on a first invoke
-                await asyncio.to_thread(self.layers.opt_dir, layer_arns(record.config))
+                try:
+                    await asyncio.to_thread(self.layers.opt_dir, layer_arns(record.config))
+                except LambdaError as exc:  # a corrupt layer: that function fails when invoked, the others run
+                    log.error("function %s: %s", record.config.FunctionArn, exc.message)
         for key, body in await self.store.list_documents("alias"):
             function_name, _, _ = key.partition(":")
             registry.put_alias(function_name, _decode_alias(body))
@@ -165,6 +174,9 @@ class FunctionService:
 
     # ------------------------------------------------------------------ operations
     async def create(self, request: CreateFunctionRequest) -> FunctionConfiguration:
+        return await self._collecting(self._create(request), dry_run=False)
+
+    async def _create(self, request: CreateFunctionRequest) -> FunctionConfiguration:
         name, qualifier = self.arns.resolve(request.FunctionName)
         rules.check_name_length(name)
         if qualifier:
@@ -251,6 +263,11 @@ class FunctionService:
         return [record.config for record in records], next_marker
 
     async def update_code(self, reference: str, request: UpdateFunctionCodeRequest) -> FunctionConfiguration:
+        return await self._collecting(self._update_code(reference, request), dry_run=bool(request.DryRun))
+
+    async def _update_code(self, reference: str, request: UpdateFunctionCodeRequest) -> FunctionConfiguration:
+        # A failed or DryRun upload leaves its package to `update_code`'s collection; the code this one
+        # replaces stays until the next collection (environments of the old code may still be running).
         async with self._lock:
             record = self._latest_for_update(reference)
             rules.check_revision(record, request.RevisionId)
@@ -354,11 +371,34 @@ class FunctionService:
                 raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
             if qualifier is not None:
                 await self._delete_version(name, str(int(qualifier)))
-                return
-            await self.store.delete_function(name, [(kind, f"{name}:") for kind in self.owned_kinds])
-            self.registry.remove_function(name)
-            self.specs.forget(name)
-            self.invoker.retire(name)
+            else:
+                await self.store.delete_function(name, [(kind, f"{name}:") for kind in self.owned_kinds])
+                self.registry.remove_function(name)
+                self.specs.forget(name)
+                self.invoker.retire(name)
+        await self._collect_garbage()  # its code, and layers only it used, go too
+
+    async def _collect_garbage(self) -> None:
+        if self.collect_garbage is not None:
+            await self.collect_garbage()
+
+    async def _collecting(self, upload: Awaitable[FunctionConfiguration], dry_run: bool) -> FunctionConfiguration:
+        """Run an upload; if it stored a package for nothing (it failed, or was a dry run), collect it."""
+        stored, kept = self.packages.stored, False
+        try:
+            result = await upload
+            kept = not dry_run
+            return result
+        finally:
+            if not kept and self.packages.stored != stored:
+                await self._collect_garbage()
+
+    def _prepare_code(self, sha_hex: str, arns: Sequence[str]) -> None:
+        """Before an environment starts (blocking): the version's code, then its layers (see
+        CodePackages.prepare and LayerService.opt_dir)."""
+        self.packages.prepare(sha_hex, lambda: sorted({r.name for r in self.registry.records()
+                                                       if r.code_sha256_hex == sha_hex}))
+        self.layers.opt_dir(arns)
 
     def account_settings(self) -> GetAccountSettingsResponse:
         settings = self.settings

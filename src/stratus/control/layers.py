@@ -14,9 +14,10 @@ import asyncio
 import base64
 import dataclasses
 import hashlib
+import logging
 import re
 import uuid
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 
 import msgspec
@@ -34,6 +35,7 @@ from stratus.control.policy import (
 from stratus.control.registry import version_key
 from stratus.errors import (
     InvalidParameterValueException,
+    InvalidZipFileException,
     PreconditionFailedException,
     ResourceNotFoundException,
     ValidationException,
@@ -52,9 +54,12 @@ from stratus.shapes import (
     ListLayerVersionsResponse,
     PublishLayerVersionRequest,
 )
+from stratus.store import trees
 from stratus.store.base import Store
-from stratus.store.blobs import BlobStore, build_folder
+from stratus.store.blobs import BlobStore, BlobUnavailable, build_folder
 from stratus.timestamps import lambda_time
+
+log = logging.getLogger("stratus.layers")
 
 VERSION_KIND = "layer-version"
 COUNTER_KIND = "layer"
@@ -106,11 +111,16 @@ class LayerService:
         self.region = settings.region
         self.account_id = settings.account_id
         self._ours = (settings.region, settings.account_id)
-        self.opt_root = settings.data_dir / "opt"
+        self.opt_root = settings.data_dir / "opt"  # merged layers of functions with several
         self._versions: dict[str, dict[int, LayerVersionRecord]] = {}  # tombstones included
         self._last: dict[str, int] = {}  # per layer: the highest version number ever issued
-        self._opt_dirs: dict[tuple[str, ...], Path] = {}
         self._lock = asyncio.Lock()
+        self.collect_garbage: Callable[[], Awaitable[None]] | None = None  # set by the application
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Held while layer versions are written (and by the garbage collector)."""
+        return self._lock
 
     async def load(self) -> None:
         """Read every layer version into memory (at start-up)."""
@@ -158,11 +168,12 @@ class LayerService:
         return record
 
     # ------------------------------------------------------------------ shapes
-    def describe(self, record: LayerVersionRecord, base_url: str) -> GetLayerVersionResponse:
-        """GetLayerVersion's (and PublishLayerVersion's) answer; Location downloads the zip from this server."""
+    def describe(self, record: LayerVersionRecord, code_url: Callable[[str], str]) -> GetLayerVersionResponse:
+        """GetLayerVersion's (and PublishLayerVersion's) answer; Location (`code_url` of the zip's SHA-256)
+        downloads the zip from this server."""
         return GetLayerVersionResponse(
             Content=LayerVersionContentOutput(
-                Location=f"{base_url}/_stratus/code/{record.sha256_hex}",
+                Location=code_url(record.sha256_hex),
                 CodeSha256=base64.b64encode(bytes.fromhex(record.sha256_hex)).decode(),
                 CodeSize=record.code_size,
             ),
@@ -197,7 +208,7 @@ class LayerService:
 
     # ------------------------------------------------------------------ operations
     async def publish(self, reference: str, request: PublishLayerVersionRequest,
-                      base_url: str) -> GetLayerVersionResponse:
+                      code_url: Callable[[str], str]) -> GetLayerVersionResponse:
         name, ours, arn = self._parse(reference)
         if not ours:
             raise InvalidParameterValueException(
@@ -211,8 +222,18 @@ class LayerService:
         if not content.ZipFile:
             raise InvalidParameterValueException("Please provide a source for the layer content: Content.ZipFile.")
         data = self.packages.decode(content.ZipFile, "Content.ZipFile")
-        sha_hex, unzipped_size = await asyncio.to_thread(self.packages.layer_content, data)
-        async with self._lock:
+        stored = self.packages.stored
+        try:
+            return await self._publish(name, data, request, code_url)
+        except BaseException:
+            if self.packages.stored != stored and self.collect_garbage is not None:  # stored, then not recorded
+                await self.collect_garbage()
+            raise
+
+    async def _publish(self, name: str, data: bytes, request: PublishLayerVersionRequest,
+                       code_url: Callable[[str], str]) -> GetLayerVersionResponse:
+        async with self._lock:  # held from storing to recording: the garbage collector holds it too
+            sha_hex, unzipped_size = await asyncio.to_thread(self.packages.layer_content, data)
             version = self._last.get(name, 0) + 1
             record = LayerVersionRecord(
                 name=name, version=version, sha256_hex=sha_hex, code_size=len(data), unzipped_size=unzipped_size,
@@ -226,22 +247,22 @@ class LayerService:
             ])
             self._versions.setdefault(name, {})[version] = record
             self._last[name] = version
-        return self.describe(record, base_url)
+        return self.describe(record, code_url)
 
-    async def get(self, reference: str, version: int, base_url: str) -> GetLayerVersionResponse:
+    async def get(self, reference: str, version: int, code_url: Callable[[str], str]) -> GetLayerVersionResponse:
         self._check_version_number(version)
         name, ours, _ = self._parse(reference)
         record = self._live(name, version) if ours else None
         if record is None:
             raise ResourceNotFoundException(_NOT_FOUND)
-        return self.describe(record, base_url)
+        return self.describe(record, code_url)
 
-    async def get_by_arn(self, arn: str, base_url: str) -> GetLayerVersionResponse:
+    async def get_by_arn(self, arn: str, code_url: Callable[[str], str]) -> GetLayerVersionResponse:
         check_layer_version_arn(arn)
         layer_ref, _, version = arn.rpartition(":")
         if not version.isdigit():  # an AWS-managed `awslayer` ARN: none exist here
             raise ResourceNotFoundException(_NOT_FOUND)
-        return await self.get(layer_ref, int(version), base_url)
+        return await self.get(layer_ref, int(version), code_url)
 
     async def list_layers(self, runtime: str | None, architecture: str | None, marker: str | None,
                           max_items: int | None) -> ListLayersResponse:
@@ -282,7 +303,7 @@ class LayerService:
                                          NextMarker=next_marker)
 
     async def delete(self, reference: str, version: int) -> None:
-        """Delete a version (idempotent, as AWS). Its content stays for the functions that use it."""
+        """Delete a version (idempotent, as AWS). Its content stays while functions use it."""
         self._check_version_number(version)
         name, ours, _ = self._parse(reference)
         async with self._lock:
@@ -292,6 +313,8 @@ class LayerService:
             tombstone = msgspec.structs.replace(record, deleted=True, statements=[], policy_revision=None)
             await self.store.apply(puts=[(VERSION_KIND, version_key(name, version), _encode(tombstone))])
             self._versions[name][version] = tombstone
+        if self.collect_garbage is not None:  # its content goes unless a function still uses it
+            await self.collect_garbage()
 
     async def add_permission(self, reference: str, version: int, request: AddLayerVersionPermissionRequest,
                              revision_id: str | None) -> AddLayerVersionPermissionResponse:
@@ -388,39 +411,66 @@ class LayerService:
     def _entries(self, records: list[LayerVersionRecord]) -> list[Layer]:
         return [Layer(Arn=self.layer_version_arn(r.name, r.version), CodeSize=r.code_size) for r in records]
 
-    def opt_dir(self, layer_arns: list[str]) -> Path | None:
+    def opt_dir(self, layer_arns: Sequence[str]) -> Path | None:
         """The merged folder of these layer versions, in this order (deleted versions included);
         None for no layers. Built once per distinct ordered list of contents, then reused."""
-        if not layer_arns:
-            return None
         shas = []
         for arn in layer_arns:
-            match = _LAYER_REF.fullmatch(arn)
-            record = None
-            if match and match["version"] and (match["region"], match["account"]) == (self.region, self.account_id):
-                record = self._versions.get(match["name"], {}).get(int(match["version"]))
+            record = self._record_of(arn)
             if record is None:
                 raise ResourceNotFoundException(f"Layer version {arn} does not exist.")
             shas.append(record.sha256_hex)
         return self._merged(shas)
 
+    def _record_of(self, arn: str) -> LayerVersionRecord | None:
+        """The version (deleted or not) a function's layer version ARN names, or None."""
+        match = _LAYER_REF.fullmatch(arn)
+        if match and match["version"] and (match["region"], match["account"]) == (self.region, self.account_id):
+            return self._versions.get(match["name"], {}).get(int(match["version"]))
+        return None
+
     def _merged(self, shas: list[str]) -> Path | None:
         """One folder holding the layers' files, later layers overwriting earlier ones (blocking; safe
-        to call from several threads: each builds in a temporary folder and renames it into place)."""
+        to call from several threads). Built once per distinct ordered list of contents and used while it
+        matches its manifest (rebuilt from the layers' verified blobs when not): called before each
+        environment starts. InvalidZipFileException (and a log line) when a layer's blob is corrupt."""
         if not shas:
             return None
-        key = tuple(shas)
-        known = self._opt_dirs.get(key)
-        if known is not None and known.is_dir():
-            return known
-        if len(set(shas)) == 1:  # one layer's content: its unpacked folder is the merge
-            target = self.blobs.unpacked(shas[0])
-        else:
-            target = self.opt_root / hashlib.sha256("\n".join(shas).encode()).hexdigest()
-            if not target.is_dir():
+        try:
+            if len(set(shas)) == 1:  # one layer's content: its unpacked folder is the merge
+                return self.blobs.unpacked(shas[0])
+            target = self.opt_root / merged_name(shas)
+            if not trees.intact(target):
                 roots = [self.blobs.unpacked(sha) for sha in shas]
                 self.opt_root.mkdir(parents=True, exist_ok=True)
                 build_folder(target, lambda staging: overlay_all(roots, staging))
-        self._opt_dirs[key] = target
-        return target
+            return target
+        except BlobUnavailable as exc:
+            names = sorted(f"{r.name}:{r.version}" for versions in self._versions.values()
+                           for r in versions.values() if r.sha256_hex == exc.sha_hex)
+            log.error("layer %s cannot be used: %s", ", ".join(names) or "?", exc)
+            raise InvalidZipFileException(
+                f"Lambda could not unzip the deployment package: the {exc} (layer "
+                f"{', '.join(names) or '?'}). Publish the layer version again.") from None
 
+    def contents(self) -> list[tuple[str, str]]:
+        """(blob sha256 hex, "name:version") of every live layer version."""
+        return [(r.sha256_hex, f"{r.name}:{r.version}") for versions in self._versions.values()
+                for r in versions.values() if not r.deleted]
+
+    def referenced(self, function_layers: list[list[str]]) -> tuple[set[str], set[str]]:
+        """What the garbage collector keeps: (the blobs of live layer versions and of the versions these
+        functions' `Layers` lists name, deleted or not; the merged /opt folders of those lists)."""
+        blobs = {r.sha256_hex for versions in self._versions.values() for r in versions.values() if not r.deleted}
+        merged = set()
+        for arns in function_layers:
+            shas = [record.sha256_hex for record in map(self._record_of, arns) if record is not None]
+            blobs.update(shas)
+            if len(set(shas)) > 1:
+                merged.add(merged_name(shas))
+        return blobs, merged
+
+
+def merged_name(shas: list[str]) -> str:
+    """The name of the merged /opt folder of layers with these contents, in this order."""
+    return hashlib.sha256("\n".join(shas).encode()).hexdigest()

@@ -19,6 +19,8 @@ _IPV6 = re.compile(r"[0-9a-fA-F:]*:[0-9a-fA-F:]*")
 Matcher = Callable[[Any], bool]
 # A compiled match expression: ("matcher", a Matcher) or ("exists", whether the field must exist).
 Compiled = tuple[str, Any]
+# A number in a pattern or an event (JSON text parses to int or Decimal, Python patterns may hold floats).
+Number = int | float | Decimal
 
 
 class InvalidEventPattern(ValueError):
@@ -42,11 +44,11 @@ def _is_string(value: Any) -> bool:
     return isinstance(value, str)
 
 
-def _number_text(value) -> str:
+def _number_text(value: Number) -> str:
     return str(value)
 
 
-def _comparable(value) -> float:
+def _comparable(value: Number) -> float:
     """The pattern number as a float; AWS refuses numbers a double cannot hold exactly."""
     as_float = float(value)
     if math.isinf(as_float) or math.isnan(as_float) or Decimal(repr(as_float)) != Decimal(value):
@@ -61,7 +63,7 @@ def _wildcard_regex(text: str) -> re.Pattern:
     i = 0
     literal = bytearray()
 
-    def flush():
+    def flush() -> None:
         if literal:
             parts.append(re.escape(literal.decode("utf-8", "surrogateescape")))
             literal.clear()
@@ -108,7 +110,7 @@ def _ip_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     return ipaddress.ip_network(f"{address}/{bits}", strict=False)
 
 
-def _ip_address(text: str):
+def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if not (_IPV4.fullmatch(text) or _IPV6.fullmatch(text)):
         return None
     try:
@@ -117,7 +119,7 @@ def _ip_address(text: str):
         return None
 
 
-def exact(expected) -> Matcher:
+def exact(expected: str | Number | bool | None) -> Matcher:
     if expected is None:
         return lambda value: value is None
     if isinstance(expected, bool):
@@ -143,7 +145,7 @@ def _suffix(text: str, ignore_case: bool = False) -> Matcher:
 
 
 def _numeric(lower: float | None, lower_open: bool, upper: float | None, upper_open: bool) -> Matcher:
-    def check(value) -> bool:
+    def check(value: Any) -> bool:
         if not _is_number(value):
             return False
         if lower is not None and (value <= lower if lower_open else value < lower):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 from stratus.events.pattern_operators import InvalidEventPattern, Matcher, exact, fail, match_expression
 
@@ -127,11 +127,11 @@ def compile_pattern(pattern: dict) -> CompiledPattern:
     return CompiledPattern(_compile_object(_exact_numbers(pattern), "", False))
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"Non-standard token '{name}': enable JsonParser.Feature.ALLOW_NON_NUMERIC_NUMBERS to allow")
 
 
-def _parse(text: str):
+def _parse(text: str) -> Any:
     try:
         return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
@@ -152,7 +152,7 @@ def matches(pattern: dict | CompiledPattern, event: dict) -> bool:
     return compiled.matches(event)
 
 
-def _exact_numbers(value):
+def _exact_numbers(value: Any) -> Any:
     """Floats in a pattern built in Python become Decimals of their shortest repr (as parsed text would)."""
     if isinstance(value, float):
         if math.isinf(value) or math.isnan(value):

@@ -57,6 +57,8 @@ class EnvironmentPool:
             def forget(env: Environment) -> None:
                 self._forget(env)
                 on_dead(env)
+        if self.spec.prepare is not None:  # the code is checked (and healed) before each environment starts
+            await asyncio.to_thread(self.spec.prepare)
         env = self._factory(self.spec, forget, provisioned)
         self.environments.add(env)
         if provisioned:

@@ -7,6 +7,7 @@ variables Lambda sets); control/ hands a record over and gets a spec back, cache
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -32,16 +33,19 @@ class SandboxPaths(Protocol):
 
 
 OptDir = Callable[[list[str]], Path | None]  # layer version ARNs, in order → their merged folder
+Prepare = Callable[[str, list[str]], None]  # (code sha256 hex, layer version ARNs): check, heal or raise
 
 
 class EnvironmentSpecs:
     """Builds the EnvironmentSpec of a function version's record, once per code revision."""
 
-    def __init__(self, settings: Settings, code_dir: Path, sandbox: SandboxPaths, opt_dir: OptDir):
+    def __init__(self, settings: Settings, code_dir: Path, sandbox: SandboxPaths, opt_dir: OptDir,
+                 prepare: Prepare | None = None):
         self.settings = settings
         self.code_dir = code_dir  # unpacked code, one folder per zip's sha256
         self.sandbox = sandbox
         self.opt_dir = opt_dir
+        self.prepare = prepare  # checks a version's code and layers before an environment starts
         self._specs: dict[tuple[str, str | None, str], EnvironmentSpec] = {}
 
     def of(self, record: FunctionRecord) -> EnvironmentSpec:
@@ -97,6 +101,8 @@ class EnvironmentSpecs:
             ephemeral_storage_mb=config.EphemeralStorage.Size if config.EphemeralStorage else 512,
             task_root=task_root, runtime_dir=runtime_dir, argv=argv, env=env, region=region,
             opt_dir=opt_dir,
+            prepare=functools.partial(self.prepare, record.code_sha256_hex, layer_arns(config))
+            if self.prepare is not None else None,
         )
 
 

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import enum
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -50,6 +51,9 @@ class EnvironmentSpec:
     env: dict[str, str]  # the function's own variables plus the runtime's
     region: str
     opt_dir: Path | None = None  # on the host: the function's layers, merged (mounted at /opt when namespaced)
+    # Checks (blocking; run in a worker thread) that task_root and opt_dir are intact before an environment
+    # starts, rebuilding them if not; raises a LambdaError when the code cannot be had (a corrupt blob).
+    prepare: Callable[[], None] | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def pool_key(self) -> tuple[str, str, str]:

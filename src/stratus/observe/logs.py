@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 import re
 import threading
 from pathlib import Path
@@ -46,11 +47,16 @@ class LogSink:
     """Appends every environment's output and platform lines to `logs/<function>/<stream>.log`.
 
     Writes are buffered in memory and written by a background thread, so the event loop never
-    waits on the disk.
+    waits on the disk. Each stream's file is capped: one that would grow past `max_bytes` is rotated
+    first (`<stream>.log` → `<stream>.log.1` → ... → `<stream>.log.<rotations>`, the oldest dropped), so
+    a stream never takes more than (rotations + 1) × max_bytes. `max_bytes` 0: no cap.
     """
 
-    def __init__(self, logs_dir: Path, flush_interval_s: float = 0.5):
+    def __init__(self, logs_dir: Path, flush_interval_s: float = 0.5, max_bytes: int = 0, rotations: int = 1):
         self.logs_dir = logs_dir
+        self.max_bytes = max_bytes
+        self.rotations = max(0, rotations)
+        self._sizes: dict[Path, int] = {}  # the size of each stream's current file, as written here
         self._pending: dict[tuple[str, str], list[bytes]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -75,10 +81,43 @@ class LogSink:
         with self._lock:
             pending, self._pending = self._pending, {}
         for (function_name, stream), chunks in pending.items():
-            target = self.path(function_name, stream)
+            self._append(self.path(function_name, stream), b"".join(chunks))
+
+    def _append(self, target: Path, data: bytes) -> None:
+        limit = self.max_bytes
+        if limit and len(data) > limit:  # more than a whole file at once: its end is what matters
+            data = data[-limit:]
+        size = self._sizes.get(target)
+        if size is None:
+            if len(self._sizes) > 10_000:  # one entry per stream: forget old streams now and then
+                self._sizes.clear()
             target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "ab") as out:
-                out.write(b"".join(chunks))
+            try:
+                size = target.stat().st_size
+            except FileNotFoundError:
+                size = 0
+        if limit and size and size + len(data) > limit:
+            self._rotate(target)
+            size = 0
+        try:
+            out = open(target, "ab")
+        except FileNotFoundError:  # the folder was removed meanwhile
+            target.parent.mkdir(parents=True, exist_ok=True)
+            out = open(target, "ab")
+        with out:
+            out.write(data)
+        self._sizes[target] = size + len(data)
+
+    def _rotate(self, target: Path) -> None:
+        """`x.log` → `x.log.1`, `x.log.1` → `x.log.2`, ...; the oldest beyond `rotations` is dropped."""
+        if self.rotations == 0:
+            target.unlink(missing_ok=True)
+            return
+        for number in range(self.rotations - 1, 0, -1):
+            older = target.with_name(f"{target.name}.{number}")
+            if older.exists():
+                os.replace(older, target.with_name(f"{target.name}.{number + 1}"))
+        os.replace(target, target.with_name(f"{target.name}.1"))
 
     def _run(self) -> None:
         while not self._stopping:

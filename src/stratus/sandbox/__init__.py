@@ -5,11 +5,10 @@
   unsafe for untrusted code, so refused when the server listens beyond loopback
 """
 
-import ipaddress
 import logging
-import socket
 from pathlib import Path
 
+from stratus.config import is_loopback_host
 from stratus.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, exit_description, instance_id
 from stratus.sandbox.namespaced import NamespacedSandbox
 from stratus.sandbox.plain import PlainSandbox
@@ -19,19 +18,6 @@ log = logging.getLogger("stratus.sandbox")
 
 class SandboxRefused(Exception):
     """The sandbox this server would use is not safe for how it is configured (one line, for the user)."""
-
-
-def loopback_only(host: str) -> bool:
-    """Whether listening on `host` (an address or a name) serves only this machine."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    try:
-        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
-    except OSError:
-        return False
-    return bool(addresses) and all(ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses)
 
 
 def create_sandbox(kind: str, work_dir: Path, isolated_network: bool = False, *, seccomp: bool = True,
@@ -48,7 +34,7 @@ def create_sandbox(kind: str, work_dir: Path, isolated_network: bool = False, *,
             return NamespacedSandbox(work_dir, cgroups, bwrap, isolated_network, seccomp)
         if kind == "namespaced":
             raise RuntimeError(f"the namespaced sandbox is not available: {reason}")
-    if not loopback_only(host):
+    if not is_loopback_host(host):
         raise SandboxRefused(f"the plain sandbox ({reason}) is unsafe for untrusted code and is refused when the "
                              f"server listens beyond loopback (--host {host}); listen on 127.0.0.1, or install "
                              "bubblewrap and enable cgroups v2 for the namespaced sandbox")
@@ -62,4 +48,4 @@ def create_sandbox(kind: str, work_dir: Path, isolated_network: bool = False, *,
 
 
 __all__ = ["Sandbox", "SandboxProcess", "SandboxSpec", "NamespacedSandbox", "PlainSandbox", "SandboxRefused",
-           "create_sandbox", "exit_description", "loopback_only"]
+           "create_sandbox", "exit_description"]

@@ -21,6 +21,7 @@ import resource
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -184,20 +185,22 @@ def _link_or_copy(source: str, target: str) -> None:
 
 
 def mirror(source: Path, target: Path) -> None:
-    """Make `target` a copy of folder `source` (hard links where possible), at once or not at all."""
-    if target.is_dir():
-        return
+    """Make `target` a copy of folder `source` (hard links where possible), replacing it at once."""
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
     try:
         shutil.copytree(source, staging / "copy", symlinks=True, copy_function=_link_or_copy)
         os.chmod(staging / "copy", 0o755)
-        try:
-            os.rename(staging / "copy", target)
-        except OSError:
-            if not target.is_dir():  # else another spawn made it first
-                raise
+        if target.is_dir():
+            os.rename(target, staging / "old")
+        os.rename(staging / "copy", target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _stamp(folder: Path) -> tuple[int, int]:
+    """Changes when the folder is made again (the code check unpacks a changed tree anew) or its entries change."""
+    status = folder.stat()
+    return status.st_ino, status.st_mtime_ns
 
 
 class PlainSandbox:
@@ -222,7 +225,8 @@ class PlainSandbox:
         # Writes confined to TMPDIR and /tmp (Landlock needs no_new_privs, which setpriv sets).
         self.landlock_python = _launcher_python() if setpriv is not None and landlock.abi_version() > 0 else None
         self._uids_in_use: set[int] = set()
-        self._views: dict[Path, Path] = {}  # view → the folder it copies (server as root)
+        self._views: dict[Path, tuple[Path, tuple[int, int]]] = {}  # view → the folder it copies, its stamp
+        self._views_lock = threading.Lock()  # views are made in executor threads
         self._next_slot = 0
 
     def describe_identity(self) -> str:
@@ -285,15 +289,20 @@ class PlainSandbox:
         return tmp_dir
 
     def _make_views(self, spec: SandboxSpec) -> None:
-        """Copy what the environment runs outside the data dir; drop copies of folders since deleted."""
-        for folder in (spec.task_root, spec.runtime_dir, spec.opt_dir):
-            if folder is not None and self._view(folder) != folder:
-                mirror(folder, self._view(folder))
-                self._views[self._view(folder)] = folder
-        for view, folder in list(self._views.items()):
-            if not folder.exists():
-                self._views.pop(view, None)
-                shutil.rmtree(view, ignore_errors=True)
+        """Copy what the environment runs outside the data dir, again when the original was made anew (the
+        code check before each start heals a changed tree); drop copies of folders since deleted."""
+        with self._views_lock:
+            for folder in (spec.task_root, spec.runtime_dir, spec.opt_dir):
+                if folder is None or self._view(folder) == folder:
+                    continue
+                view, stamp = self._view(folder), _stamp(folder)
+                if self._views.get(view, (folder, None))[1] != stamp or not view.is_dir():
+                    mirror(folder, view)
+                    self._views[view] = (folder, stamp)
+            for view, (folder, _) in list(self._views.items()):
+                if not folder.exists():
+                    del self._views[view]
+                    shutil.rmtree(view, ignore_errors=True)
 
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> PlainProcess:
         uid = self._take_uid()

@@ -14,14 +14,9 @@ from typing import Any
 import msgspec
 
 from stratus.errors import InvalidParameterValueException
+from stratus.events.patterns import compile_pattern, validate_pattern  # EventBridge's engine, shared with rules
 
 INVALID_PATTERN = "Invalid filter pattern definition."
-
-
-def _engine():
-    from stratus.events import patterns  # EventBridge's pattern engine, shared with event rules
-
-    return patterns
 
 
 def check_filters(filters: list[Any]) -> None:
@@ -31,7 +26,7 @@ def check_filters(filters: list[Any]) -> None:
         if not pattern or not isinstance(pattern, str):
             raise InvalidParameterValueException(INVALID_PATTERN)
         try:
-            compiled = _engine().validate_pattern(pattern)
+            compiled = validate_pattern(pattern)
         except Exception:  # noqa: BLE001 - every way a pattern can be wrong is the same answer
             raise InvalidParameterValueException(INVALID_PATTERN) from None
         if not isinstance(compiled, dict):
@@ -42,8 +37,7 @@ def compile_filters(filters: list[Any] | None) -> Callable[[dict], bool] | None:
     """A predicate over a record (already shaped for matching), or None when every record passes."""
     if not filters:
         return None
-    engine = _engine()
-    compiled = [engine.compile_pattern(engine.validate_pattern(item.Pattern)) for item in filters]
+    compiled = [compile_pattern(validate_pattern(item.Pattern)) for item in filters]
     return lambda record: any(pattern.matches(record) for pattern in compiled)
 
 

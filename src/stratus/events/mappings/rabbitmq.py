@@ -14,10 +14,12 @@ import asyncio
 import base64
 import datetime
 import logging
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import aio_pika
 import msgspec
+from aio_pika.abc import AbstractIncomingMessage, FieldValue
 
 from stratus.events.mappings.base import Poller, PollerContext
 from stratus.events.mappings.filters import json_or_text_b64
@@ -55,7 +57,7 @@ class RabbitMQPoller(Poller):
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self.batch_size)
         queue = await channel.get_queue(self.queue_name, ensure=True)
-        inbox: asyncio.Queue = asyncio.Queue()
+        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         await queue.consume(inbox.put, no_ack=False)
         window = self.config.MaximumBatchingWindowInSeconds or 0
         loop = asyncio.get_running_loop()
@@ -80,7 +82,7 @@ class RabbitMQPoller(Poller):
         if self.connection is not None:
             await self.connection.close()
 
-    async def _process(self, messages: list) -> None:
+    async def _process(self, messages: list[AbstractIncomingMessage]) -> None:
         shaped = [(message, self._message(message)) for message in messages]
         if self.accepts is not None:
             dropped = [message for message, item in shaped
@@ -111,10 +113,10 @@ class RabbitMQPoller(Poller):
             await message.nack(requeue=True)
 
     @staticmethod
-    def _message(message) -> dict:
+    def _message(message: AbstractIncomingMessage) -> dict[str, Any]:
         """A message as Lambda's RabbitMQ event carries it."""
         properties = message.properties
-        timestamp = properties.timestamp
+        timestamp: datetime.datetime | str | None = properties.timestamp
         if isinstance(timestamp, datetime.datetime):
             moment = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=datetime.UTC)
             timestamp = moment.astimezone(datetime.UTC).strftime("%b %-d, %Y, %-I:%M:%S %p")
@@ -141,7 +143,7 @@ class RabbitMQPoller(Poller):
         }
 
 
-def _header(value):
+def _header(value: FieldValue) -> object:
     """A header value as Lambda shows it: AMQP strings as their bytes ({"bytes": [...]}), numbers as is."""
     if isinstance(value, str):
         return {"bytes": list(value.encode())}

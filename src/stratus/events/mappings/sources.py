@@ -10,6 +10,8 @@ import asyncio
 import dataclasses
 import queue
 import threading
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import boto3
@@ -19,6 +21,9 @@ from stratus.config import Settings
 
 SQS, KINESIS, DYNAMODB, MQ = "sqs", "kinesis", "dynamodb", "mq"
 STREAMS = (KINESIS, DYNAMODB)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,9 +88,10 @@ class BlockingCalls:
         self._threads = 0
         self._idle = 0
 
-    async def run(self, fn, /, *args, **kwargs):
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(*args, **kwargs)` on a daemon thread; its result or its exception, here."""
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future: asyncio.Future[T] = loop.create_future()
         self._queue.put((fn, args, kwargs, future, loop))
         with self._lock:
             start = self._idle == 0 and self._threads < self._max
@@ -112,7 +118,7 @@ class BlockingCalls:
                 return
 
 
-def _resolve(future: asyncio.Future, result, error) -> None:
+def _resolve(future: asyncio.Future[object], result: object, error: BaseException | None) -> None:
     if future.done():
         return
     if error is not None:
@@ -127,13 +133,13 @@ class AwsClients:
     def __init__(self, settings: Settings, calls: BlockingCalls):
         self.settings = settings
         self.calls = calls
-        self._clients: dict[tuple[str, str], object] = {}
+        self._clients: dict[tuple[str, str], Any] = {}  # boto3 clients (botocore has no type stubs here)
         self._lock = threading.Lock()
 
     def endpoint(self, service: str) -> str | None:
         return self.settings.service_endpoint(service)
 
-    def client(self, service: str, region: str):
+    def client(self, service: str, region: str) -> Any:
         """A client for `service` (sqs, kinesis, dynamodbstreams, dynamodb...) at its configured endpoint."""
         key = (service, region)
         with self._lock:
@@ -149,7 +155,7 @@ class AwsClients:
                 self._clients[key] = client
             return client
 
-    async def call(self, service: str, region: str, operation: str, **params):
+    async def call(self, service: str, region: str, operation: str, **params: Any) -> dict[str, Any]:
         """Call `operation` (a boto3 method name) off the event loop."""
         client = await self.calls.run(self.client, service, region)
         return await self.calls.run(getattr(client, operation), **params)

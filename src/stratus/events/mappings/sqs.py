@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from typing import Any
 
 import msgspec
 
@@ -44,7 +45,7 @@ class SqsPoller(Poller):
         self.report_failures = "ReportBatchItemFailures" in (config.FunctionResponseTypes or [])
         self.queue_url: str | None = None
 
-    async def _call(self, operation: str, **params):
+    async def _call(self, operation: str, **params: Any) -> dict[str, Any]:
         return await self.context.aws.call("sqs", self.source.region, operation, **params)
 
     async def run(self) -> None:
@@ -99,7 +100,7 @@ class SqsPoller(Poller):
                 await asyncio.sleep(min(0.05, max(0.0, deadline - loop.time())))
         return messages
 
-    def _receive(self, **params) -> dict:
+    def _receive(self, **params: Any) -> dict[str, Any]:
         """ReceiveMessage (on a worker thread). A long poll that returns after the poller stopped (the
         mapping was disabled, updated or deleted) hands its messages straight back to the queue."""
         client = self.context.aws.client("sqs", self.source.region)

@@ -50,7 +50,7 @@ class StreamPoller(Poller):
         on_failure = record.config.DestinationConfig.OnFailure if record.config.DestinationConfig else None
         self.on_failure = on_failure.Destination if on_failure is not None else None
 
-    async def call(self, operation: str, **params):
+    async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         return await self.context.aws.call(self.source.service, self.source.region, operation, **params)
 
     async def run(self) -> None:
@@ -341,13 +341,13 @@ def _role(poller: StreamPoller) -> str | None:
     return record.config.Role
 
 
-def _epoch(value) -> float:
+def _epoch(value: datetime.datetime | float | str | None) -> float:
     if isinstance(value, datetime.datetime):
         return value.timestamp()
     return float(value or 0)
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """A GetRecords answer as JSON carries it (boto3 gave bytes and datetimes): base64, epoch seconds."""
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}

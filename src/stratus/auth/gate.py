@@ -1,0 +1,123 @@
+"""Authentication in front of every route on the port (`AuthGate`), and the `Authenticator` the
+Invoke front doors call directly (their body is hashed as it arrives, on the hot path)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stratus.auth.errors import AuthError, MissingAuthenticationTokenException
+from stratus.auth.principal import ANONYMOUS_ADMIN, AdminOnly, Authorizer, Principal
+from stratus.auth.sigv4 import EMPTY_SHA256, Pending, Verifier
+from stratus.errors import LambdaError, RequestEntityTooLargeException
+
+PUBLIC_PATHS = ("/_stratus/health",)
+# Code downloads carry their own permission (api/code_urls.py: a presigned, expiring URL, as on AWS).
+PUBLIC_PREFIXES = ("/_stratus/code/",)
+
+
+
+
+class Authenticator:
+    """SigV4 verification with the configured keys (None: STRATUS_AUTH=off) and the authorization hook."""
+
+    def __init__(self, verifier: Verifier | None, region: str, authorizer: Authorizer | None = None):
+        self.verifier = verifier
+        self.region = region
+        self.authorizer: Authorizer = authorizer or AdminOnly()
+
+    def begin(self, method: str, raw_path: str, query: str, headers: dict[bytes, bytes],
+              service: str = "lambda") -> Pending | None:
+        """The head's check (raises AuthError); None when authentication is off."""
+        if self.verifier is None:
+            return None
+        return self.verifier.begin(method, raw_path, query, headers, service)
+
+    def finish(self, pending: Pending | None, digest: Any) -> Principal:
+        """Complete `begin`'s check with the body's running SHA-256 (a hashlib object, or None for no body)."""
+        if pending is None:
+            return ANONYMOUS_ADMIN
+        return pending.finish(digest.hexdigest() if digest is not None else EMPTY_SHA256)
+
+    def authorize(self, principal: Principal, action: str, resource: str) -> None:
+        """THE authorization hook (IAM plugs in here as `authorizer`)."""
+        self.authorizer.authorize(principal, action, resource)
+
+
+def header_map(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """ASGI headers as one dict; repeated headers joined with commas, as SigV4 canonicalises them."""
+    result: dict[bytes, bytes] = {}
+    for name, value in headers:
+        result[name] = result[name] + b"," + value if name in result else value
+    return result
+
+
+class AuthGate:
+    """ASGI middleware: a request runs only once its signature (body included) checked out.
+
+    The body is read here (within `body_limit`) and handed on unchanged; the principal is left in
+    `scope["stratus.principal"]`. `POST /` is the EventBridge JSON 1.1 surface (its error shape)."""
+
+    def __init__(self, app: ASGIApp, auth: Authenticator, body_limit: int):
+        self.app = app
+        self.auth = auth
+        self.body_limit = body_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.auth.verifier is None or scope["path"] in PUBLIC_PATHS \
+                or scope["path"].startswith(PUBLIC_PREFIXES):
+            return await self.app(scope, receive, send)
+        json11 = scope["path"] == "/"
+        service = "events" if json11 else "lambda"
+        try:
+            raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+            pending = self.auth.begin(scope["method"], raw_path, scope["query_string"].decode("latin-1"),
+                                      header_map(scope["headers"]), service)
+            messages, digest = await self._read_body(receive)
+            principal = self.auth.finish(pending, digest)
+            self.auth.authorize(principal, f"{service}:*", "*")  # per-operation actions come with IAM
+        except LambdaError as error:
+            return await _send_error(send, error, json11)
+        scope["stratus.principal"] = principal
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _read_body(self, receive: Receive) -> tuple[list[Message], Any]:
+        messages: list[Message] = []
+        digest = hashlib.sha256()
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.body_limit:
+                raise RequestEntityTooLargeException(f"Request must be smaller than {self.body_limit} bytes")
+            digest.update(body)
+            if not message.get("more_body", False):
+                break
+        return messages, digest
+
+
+async def _send_error(send: Send, error: LambdaError, json11: bool) -> None:
+    if json11 and isinstance(error, AuthError):
+        body = error.json11_body()
+        # The JSON 1.x services answer a bad signature or key with 400, a missing one with 403.
+        missing = isinstance(error, MissingAuthenticationTokenException)
+        status = 400 if error.status == 403 and not missing else error.status
+        content_type = b"application/x-amz-json-1.1"
+    else:
+        body, status, content_type = error.body(), error.status, b"application/json"
+    headers = [(b"content-type", content_type), (b"x-amzn-errortype", error.error_type.encode()),
+               (b"x-amzn-requestid", str(uuid.uuid4()).encode()), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,33 @@
+"""Who a verified request acts as, and the one authorization hook.
+
+Today every principal that passes SigV4 with a configured key is the admin and `AdminOnly` allows
+everything. IAM (roles, policies, per-function credentials) replaces `AdminOnly` with an
+`Authorizer` that evaluates policies: the callers already pass the action and resource.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    access_key_id: str
+    kind: str = "admin"  # later: "role" (a function's temporary credentials), "user", ...
+
+
+ANONYMOUS_ADMIN = Principal("", "admin")  # STRATUS_AUTH=off (loopback only)
+
+
+class Authorizer(Protocol):
+    def authorize(self, principal: Principal, action: str, resource: str) -> None:
+        """Return if `principal` may do `action` (e.g. "lambda:InvokeFunction") on `resource` (an ARN or
+        "*"); raise auth.errors.AccessDeniedException otherwise."""
+
+
+class AdminOnly:
+    """Every authenticated principal is the admin (until IAM lands)."""
+
+    def authorize(self, principal: Principal, action: str, resource: str) -> None:
+        return None
