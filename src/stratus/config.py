@@ -53,6 +53,7 @@ class Settings:
     shutdown_grace_s: float = 2.0
     sandbox: str = "auto"  # auto (namespaced where the host allows, else plain) | namespaced | plain
     isolated_network: bool = False  # functions get a network namespace with loopback only
+    seccomp: bool = True  # namespaced sandbox: deny dangerous syscalls (bpf, keyctl, mount, ptrace...) with EPERM
     python_interpreter: str = ""  # empty: pick the fastest-starting host python of the same version
     log_tail_bytes: int = 4096
     # Function logs (<data dir>/logs/<function>/<stream>.log): a stream's file is rotated when it would pass

@@ -3,9 +3,10 @@ back-off, the DLQ and OnSuccess/OnFailure destinations with AWS's record, event 
 1 MB limit, and the event invoke config API (boto3 and the AWS CLI v1).
 
 The functions run in the plain sandbox and append what they saw to a file in a host folder the test
-reads (a namespaced function could not see that folder). SQS queues and SNS topics live on a real
-moto_server. Retry delays are shrunk by settings (`STRATUS_ASYNC_RETRY_BASE_S` and friends), and
-`STRATUS_ASYNC_EVENT_AGE_SCALE` (tests only) makes AWS's minimum event age of 60 s last 0.6 s.
+reads (a namespaced function could not see that folder; a plain one writes only under /tmp). SQS
+queues and SNS topics live on a real moto_server. Retry delays are shrunk by settings
+(`STRATUS_ASYNC_RETRY_BASE_S` and friends), and `STRATUS_ASYNC_EVENT_AGE_SCALE` (tests only) makes
+AWS's minimum event age of 60 s last 0.6 s.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.e2e.test_cli import Aws
+from tests.support.folders import writable_by_functions
 from tests.support.moto import ACCOUNT as MOTO_ACCOUNT
 from tests.support.server import StratusServer, make_zip
 from tests.support.signing import signed_headers
@@ -33,9 +35,11 @@ ARN = "arn:aws:lambda:us-east-1:000000000000:function"
 RETRY_BASE_S = 0.3
 AGE_SCALE = 0.01
 
-# Appends one JSON line per run to <RECORD_DIR>/<function>.jsonl, then behaves as MODE says.
+# Appends one JSON line per run to <RECORD_DIR>/<function>.jsonl, then behaves as MODE says. The
+# file is left writable by all: in the plain sandbox each environment runs as a uid of its own.
 RECORDER = """
 import json, os, time
+os.umask(0)
 FILE = os.path.join(os.environ["RECORD_DIR"], os.environ["AWS_LAMBDA_FUNCTION_NAME"] + ".jsonl")
 def handler(event, context):
     text = json.dumps(event)
@@ -112,8 +116,9 @@ def raw_post(port: int, path: str, body: bytes, headers: dict[str, str]) -> tupl
 # ---------------------------------------------------------------------------------------------- fixtures
 
 @pytest.fixture(scope="module")
-def records(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("async-records")
+def records():
+    with writable_by_functions("stratus-async-records-") as folder:
+        yield folder
 
 
 @pytest.fixture(scope="module")
@@ -159,11 +164,16 @@ def receive(sqs, url: str, timeout_s: float = 30.0) -> dict:
 
 # ---------------------------------------------------------------------------------------------- durability
 
-def test_accepted_events_survive_kill_9_and_run_at_least_once(fresh_server, tmp_path):
+@pytest.fixture
+def ran_folder():
+    with writable_by_functions("stratus-async-ran-") as folder:
+        yield folder
+
+
+def test_accepted_events_survive_kill_9_and_run_at_least_once(fresh_server, ran_folder):
     """1,000 events accepted with 202, the server killed with SIGKILL while they run: after a restart
     every accepted event has run at least once (duplicates are reported, not forbidden)."""
-    folder = tmp_path / "ran"
-    folder.mkdir()
+    folder = ran_folder
     srv = fresh_server(env={"STRATUS_SANDBOX": "plain"})
     lam = srv.client()
     create(lam, "durable", folder, sleep=0.05)

@@ -3,8 +3,8 @@
 Inside, a function sees only: the host's /usr (read-only, for the interpreters), a few files of
 /etc, its code at /var/task and the runtime at /var/runtime (read-only), /opt (read-only), a
 private tmpfs /tmp of EphemeralStorage size, and its own /proc and /dev. It runs as an
-unprivileged uid with no capabilities and no_new_privs. The cgroup holds memory (= MemorySize, no
-swap), CPU (1,769 MB = one vCPU) and pids (1,024, as AWS).
+unprivileged uid with no capabilities and no_new_privs, under a seccomp deny list (seccomp.py).
+The cgroup holds memory (= MemorySize, no swap), CPU (1,769 MB = one vCPU) and pids (1,024, as AWS).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from stratus.runtime import runtimes
+from stratus.sandbox import seccomp
 from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description, reset_socket_dir, socket_dir_for
 from stratus.sandbox.cgroups import Cgroups, EnvironmentCgroup
 
@@ -29,6 +30,7 @@ TASK_ROOT = "/var/task"
 RUNTIME_DIR = "/var/runtime"
 BOOTSTRAPS_DIR = "/var/stratus"  # isolated network only: the Runtime API bridge lives here
 RUNTIME_SOCKET = "/var/stratus-runtime.sock"
+SECCOMP_FD = 9  # the seccomp filter, opened by the shell that execs bwrap
 SANDBOX_UID = 993  # the uid functions run as (Lambda's sbx_user1051 is 993 too)
 # Host files a runtime needs (name resolution, TLS roots, time zones, the dynamic linker's cache).
 ETC_FILES = ("passwd", "group", "hosts", "resolv.conf", "nsswitch.conf", "host.conf", "ssl", "ca-certificates",
@@ -107,8 +109,11 @@ class NamespacedSandbox:
 
     name = "namespaced"
 
-    def __init__(self, work_dir: Path, cgroups: Cgroups, bwrap: str, isolated_network: bool = False):
+    def __init__(self, work_dir: Path, cgroups: Cgroups, bwrap: str, isolated_network: bool = False,
+                 seccomp_filter: bool = True):
         self.work_dir = work_dir
+        # The filter's file (written at start), or None: no filter (a setting, or an architecture without one).
+        self.seccomp_file = work_dir / "seccomp.bpf" if seccomp_filter and seccomp.supported() else None
         self.cgroups = cgroups
         self.bwrap = bwrap
         self.isolated_network = isolated_network
@@ -156,6 +161,8 @@ class NamespacedSandbox:
         reset_socket_dir(self.socket_dir)
         self.empty_dir.mkdir(parents=True, exist_ok=True)
         self._stage_etc()
+        if self.seccomp_file is not None:
+            self.seccomp_file.write_bytes(seccomp.compiled())
 
     def _stage_etc(self) -> None:
         """Copy (symlinks kept) the host's /etc files functions need; refreshed at every start."""
@@ -179,6 +186,9 @@ class NamespacedSandbox:
                 "--die-with-parent", "--new-session", "--disable-userns"]
         if self.isolated_network:
             argv.append("--unshare-net")
+        argv += ["--cap-drop", "ALL"]  # the bounding set too: nothing can be regained inside
+        if self.seccomp_file is not None:
+            argv += ["--seccomp", str(SECCOMP_FD)]
         argv += ["--bind", str(spec.runtime_socket), RUNTIME_SOCKET]
         argv += ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
                  "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"]
@@ -204,7 +214,11 @@ class NamespacedSandbox:
         # The process joins its cgroups before it execs bwrap, so nothing of the function ever runs
         # outside them (dash costs ~1 ms; a preexec_fn in a threaded server could deadlock).
         join = "; ".join(f'echo $$ > "{path}"' for path in cgroup.procs_files())
+        # The shell also opens the seccomp filter for bwrap, which reads it from that fd and closes it.
         argv = ["/bin/sh", "-c", f'{join} && exec "$@"', "stratus-sandbox", *self._argv(spec)]
+        if self.seccomp_file is not None:
+            argv[2] = f'{join} && f=$1 && shift && exec "$@" {SECCOMP_FD}<"$f"'
+            argv.insert(4, str(self.seccomp_file))
         loop = asyncio.get_running_loop()
         try:
             transport, _ = await loop.subprocess_exec(

@@ -10,6 +10,7 @@ unchanged. A file whose version is newer than the code's is refused, never guess
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,17 @@ class Migration:
     version: int
     description: str
     script: str
+
+
+def private_file(path: Path) -> None:
+    """Create `path` (if missing) readable and writable by the server alone; existing files are made so
+    too, with their -wal and -shm companions (SQLite gives those the database file's mode)."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            os.chmod(companion, 0o600)
+        except FileNotFoundError:
+            pass
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stratus.errors import ServiceException
-from stratus.store.migrations import Migration, migrate, refuse_newer
+from stratus.store.migrations import Migration, migrate, private_file, refuse_newer
 from stratus.store.queue import (
     MEMORY_PAYLOAD_MAX,
     Delete,
@@ -85,6 +85,7 @@ class SqliteQueueStorage(QueueStorage[Token]):
 
     def _open(self) -> tuple[list[QueuedEvent], int]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # the WAL and shm files SQLite makes take its mode
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, cached_statements=256)
         try:
             conn.execute("PRAGMA journal_mode=WAL")

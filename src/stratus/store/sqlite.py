@@ -13,7 +13,7 @@ import msgspec
 
 from stratus.shapes import FunctionRecord
 from stratus.store.base import FunctionAlreadyExists
-from stratus.store.migrations import Migration, migrate, refuse_newer
+from stratus.store.migrations import Migration, migrate, private_file, refuse_newer
 
 T = TypeVar("T")
 
@@ -61,6 +61,7 @@ class SqliteStore:
 
         def _open() -> None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # the WAL and shm files SQLite makes take its mode
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
