@@ -13,11 +13,14 @@ import json
 import pytest
 
 from stratus.api.validation import service_model
+from stratus.http_limits import HttpLimits
 from tests.support.server import StratusServer, make_zip
 from tests.support.signing import signed_headers
 
 ROLE = "arn:aws:iam::000000000000:role/x"
 TARGET = "deep-json-target"
+COUNTER = "deep-json-counter"  # counts the invocations its warm environment ran
+COUNTER_CODE = "COUNT = 0\ndef handler(e, c):\n    global COUNT\n    COUNT += 1\n    return COUNT\n"
 DEPTHS = [1000, 5000, 50_000]
 
 
@@ -27,6 +30,8 @@ def srv(tmp_path_factory):
         lam = running.client()
         lam.create_function(FunctionName=TARGET, Runtime="python3.12", Role=ROLE, Handler="app.handler",
                             Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return 'ran'\n"})})
+        lam.create_function(FunctionName=COUNTER, Runtime="python3.12", Role=ROLE, Handler="app.handler",
+                            Code={"ZipFile": make_zip({"app.py": COUNTER_CODE})})
         yield running
 
 
@@ -79,14 +84,30 @@ def test_deep_json_is_a_400_on_every_lambda_operation_with_a_body(srv, depth):
 
 @pytest.mark.parametrize("depth", DEPTHS)
 def test_deep_json_invoke_payload_and_client_context_are_400_and_the_function_does_not_run(srv, depth):
-    path = f"/2015-03-31/functions/{TARGET}/invocations"
+    """A client context too big for the request head (depth 50,000: a ~133 KB header) is refused before its
+    JSON is read, with the head limit's 431; one that fits is parsed and refused with a 400."""
+    path = f"/2015-03-31/functions/{COUNTER}/invocations"
+    runs_before = invocations_so_far(srv)
     for invocation_type in ("RequestResponse", "Event"):
         status, error_type, data = call(srv, "POST", path, deep_array(depth),
                                         {"X-Amz-Invocation-Type": invocation_type})
         assert (status, error_type) == (400, "InvalidRequestContentException"), data[:300]
     context = base64.b64encode(b'{"custom": ' + deep_array(depth) + b"}").decode()
+    head_limit = HttpLimits().max_head_bytes
+    assert not head_limit - 2048 < len(context) <= head_limit  # clearly inside or outside the head limit
     status, error_type, data = call(srv, "POST", path, b"{}", {"X-Amz-Client-Context": context})
-    assert (status, error_type) == (400, "InvalidParameterValueException"), data[:300]
+    if len(context) > head_limit:
+        assert (status, error_type) == (431, "RequestHeaderFieldsTooLargeException"), data[:300]
+    else:
+        assert (status, error_type) == (400, "InvalidParameterValueException"), data[:300]
+    assert invocations_so_far(srv) == runs_before + 1  # between the two counting invokes, nothing ran
+
+
+def invocations_so_far(srv) -> int:
+    """Invoke the counter once more; how many invocations its warm environment ran before this one."""
+    status, _, data = call(srv, "POST", f"/2015-03-31/functions/{COUNTER}/invocations", b"{}")
+    assert status == 200, data[:300]
+    return int(json.loads(data)) - 1
 
 
 def test_json_just_under_the_nesting_limit_is_answered_without_a_500(srv):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.support.rawhttp import Raw, drained_to_close, read_until_closed, send_in_background
+from tests.support.rawhttp import Raw, drained_to_close, host_line, read_until_closed, send_in_background
 from tests.support.server import StratusServer, invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -67,7 +67,7 @@ def config_latency_ms(port: int, name: str, seconds: float) -> list[float]:
 def test_a_16_mb_header_is_431_within_a_second(srv, warm):
     sock = socket.create_connection(("127.0.0.1", srv.port))
     start = time.monotonic()
-    head = b"GET /2015-03-31/functions/echo/configuration HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: "
+    head = b"GET /2015-03-31/functions/echo/configuration HTTP/1.1\r\n" + host_line(srv.port) + b"X-Big: "
     sender = send_in_background(sock, [head] + [b"a" * (1024 * 1024)] * 16)
     answer = read_until_closed(sock, 5)
     elapsed = time.monotonic() - start
@@ -96,7 +96,7 @@ def test_a_client_that_sends_its_whole_huge_head_before_reading_still_reads_the_
 def test_too_many_header_fields_is_431(srv, warm):
     sock = socket.create_connection(("127.0.0.1", srv.port))
     fields = b"".join(b"X-F%d: v\r\n" % i for i in range(150))
-    sock.sendall(b"GET /2015-03-31/functions/echo/configuration HTTP/1.1\r\nHost: 127.0.0.1\r\n" + fields + b"\r\n")
+    sock.sendall(b"GET /2015-03-31/functions/echo/configuration HTTP/1.1\r\n" + host_line(srv.port) + fields + b"\r\n")
     answer = read_until_closed(sock, 5)
     sock.close()
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
@@ -109,7 +109,7 @@ def test_a_streamed_header_is_cut_and_the_api_stays_fast(srv, warm):
     fast = socket.create_connection(("127.0.0.1", srv.port))
     slow = socket.create_connection(("127.0.0.1", srv.port))
     start = time.monotonic()
-    head = b"GET /2015-03-31/functions/echo/configuration HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+    head = b"GET /2015-03-31/functions/echo/configuration HTTP/1.1\r\n" + host_line(srv.port) + b"X-Slow: "
     send_in_background(fast, [head] + [b"b" * 1024] * 20_000)
     send_in_background(slow, [head] + [b"c" * 8] * 300, pause_s=0.01)  # ~800 bytes/s: under the size limit
     busy = config_latency_ms(srv.port, "echo", 2.0)
@@ -129,8 +129,8 @@ def test_a_streamed_header_is_cut_and_the_api_stays_fast(srv, warm):
 def test_a_stalled_body_is_cut_at_the_body_timeout(srv, warm):
     sock = socket.create_connection(("127.0.0.1", srv.port))
     start = time.monotonic()
-    sock.sendall(b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                 b"Content-Length: 100\r\n\r\n{\"a\":")
+    sock.sendall(b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\n" + host_line(srv.port)
+                 + b"Content-Length: 100\r\n\r\n{\"a\":")
     answer = read_until_closed(sock, 10)
     elapsed = time.monotonic() - start
     sock.close()
@@ -185,7 +185,7 @@ def test_2000_half_open_connections_are_closed_and_invokes_keep_working(srv, war
         opened = time.monotonic()
         for _ in range(HALF_OPEN):
             sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
-            sock.sendall(b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            sock.sendall(b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\n" + host_line(srv.port))
             sock.setblocking(False)
             sockets.append(sock)
             selector.register(sock, selectors.EVENT_READ)
@@ -224,12 +224,15 @@ def test_concurrent_large_uploads_are_bounded_with_429(srv, warm):
     """STRATUS_HTTP_MAX_LARGE_BODIES=1 here: while one large body is being received, another gets AWS's
     throttling answer at once (SDKs retry it); once the first is done, the next is read."""
     size = 5 * 1024 * 1024
-    head = (b"POST /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n" % size)
+    path = "/2015-03-31/functions"
+    first_body = b"{" * 1024 + b" " * (size - 1024)
+    second_body = b" " * size
+    json_type = "Content-Type: application/json\r\n"
     first = Raw(srv.port)
-    first.sock.sendall(head + b"{" * 1024)
+    first.sock.sendall(first.signed_head("POST", path, first_body, json_type) + first_body[:1024])
     time.sleep(0.2)  # let the server take the first request's head (and its slot)
     second = Raw(srv.port)
+    head = second.signed_head("POST", path, second_body, json_type)
     second.sock.sendall(head)
     status, body = second.response()
     assert status == 429, body
@@ -239,16 +242,18 @@ def test_concurrent_large_uploads_are_bounded_with_429(srv, warm):
     answer = read_until_closed(third, 5)
     third.close()
     assert answer.startswith(b"HTTP/1.1 429 ") and b"connection: close" in answer, answer[:200]
-    second.sock.sendall(b" " * size)  # the refused body is read and discarded; the connection stays usable
+    second.sock.sendall(second_body)  # the refused body is read and discarded; the connection stays usable
     assert second.request("GET", "/2015-03-31/functions/echo/configuration")[0] == 200
-    first.sock.sendall(b" " * (size - 1024))
+    first.sock.sendall(first_body[1024:])
     status, body = first.response()
     first.close()
     assert status == 400, body  # read to its end and answered (not JSON)
-    second.sock.sendall(head + b" " * size)  # the slot is free again: read and answered (bad JSON: 400)
-    status, _ = second.response()
+    assert json.loads(body)["Type"] == "User", body
+    second.sock.sendall(head + second_body)  # the slot is free again: read and answered (bad JSON: 400)
+    status, body = second.response()
     second.close()
-    assert status == 400
+    assert status == 400, body
+    assert json.loads(body)["Type"] == "User", body
 
 
 def test_too_many_connections_are_refused_at_once(fresh_server):

@@ -42,7 +42,8 @@ def until_closed(sock):
         pass
     return data
 
-BIG = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nX-Big: " + b"a" * (16 << 20)
+HOST_LINE = f"Host: {API}\r\n".encode()  # the endpoint's own name: only the limits refuse these requests
+BIG = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n" + HOST_LINE + b"X-Big: " + b"a" * (16 << 20)
 
 def big_header():
     sock = connect()
@@ -61,7 +62,7 @@ def slow_header(results, seconds):
     start = time.monotonic()
     def send():
         try:
-            sock.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nX-Slow: ")
+            sock.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n" + HOST_LINE + b"X-Slow: ")
             while time.monotonic() - start < seconds:
                 sock.sendall(b"s" * 8)
                 time.sleep(0.01)
@@ -87,7 +88,7 @@ def many_connections(n):
         sock.close()
     return refused
 
-FLOOD = b"GET /2018-06-01/runtime/nothing HTTP/1.1\r\n\r\n" * 5000
+FLOOD = (b"GET /2018-06-01/runtime/nothing HTTP/1.1\r\n" + HOST_LINE + b"\r\n") * 5000
 
 def flood(results, seconds):
     end = time.monotonic() + seconds

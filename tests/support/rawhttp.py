@@ -6,18 +6,31 @@ import socket
 import threading
 import time
 
+from tests.support.signing import auth_lines
+
+
+def host_line(port: int) -> bytes:
+    """The server's own Host header line (its name with its port, as the web-origin rules require)."""
+    return b"Host: 127.0.0.1:%d\r\n" % port
+
 
 class Raw:
-    """A keep-alive HTTP/1.1 client on one raw socket."""
+    """A keep-alive HTTP/1.1 client on one raw socket; its requests carry the server's own Host and are
+    SigV4-signed with the test keys."""
 
     def __init__(self, port: int, timeout: float = 10.0):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.host = f"127.0.0.1:{port}"
         self.buffer = b""
 
     def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        self.sock.sendall(head + body)
+        self.sock.sendall(self.signed_head(method, path, body) + body)
         return self.response()
+
+    def signed_head(self, method: str, path: str, body: bytes = b"", extra: str = "") -> bytes:
+        """The head of a signed request with `body` (`extra`: more CRLF-terminated header lines, unsigned)."""
+        return (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{auth_lines(method, self.host, path, body)}"
+                f"Content-Length: {len(body)}\r\n{extra}\r\n").encode()
 
     def response(self) -> tuple[int, bytes]:
         while b"\r\n\r\n" not in self.buffer:
