@@ -36,7 +36,7 @@ from stratus.events.mappings import MappingRunner
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
 from stratus.observe.logs import LogSink
-from stratus.sandbox import create_sandbox
+from stratus.sandbox import NetworkConfig, create_sandbox
 from stratus.store.blobs import BlobStore
 from stratus.store.migrations import SchemaTooNew
 from stratus.store.queue_sqlite import SqliteQueueStorage
@@ -56,7 +56,9 @@ class Application:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = SqliteStore(settings.db_path)
         self.blobs = BlobStore(settings.blobs_dir, settings.code_dir)
-        self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", settings.isolated_network)
+        network = NetworkConfig.parse(settings.function_network, settings.function_host_ports, settings.port,
+                                      settings.isolated_network)
+        self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", network)
         self.log_sink = LogSink(settings.logs_dir)
         self.invoker = Invoker(settings, self.sandbox, self.log_sink)
         self.layers = LayerService(settings, self.store, self.blobs)  # before functions: they attach layers
@@ -136,7 +138,7 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         application = Application(settings)
-    except SchemaTooNew as exc:  # a data dir from a newer release: say so in one line, change nothing
+    except (SchemaTooNew, ValueError) as exc:  # a data dir from a newer release, a bad setting: say so in one line
         print(f"stratus: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     config = uvicorn.Config(

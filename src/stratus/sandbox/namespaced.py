@@ -3,17 +3,20 @@
 Inside, a function sees only: the host's /usr (read-only, for the interpreters), a few files of
 /etc, its code at /var/task and the runtime at /var/runtime (read-only), /opt (read-only), a
 private tmpfs /tmp of EphemeralStorage size, and its own /proc and /dev. It runs as an
-unprivileged uid with no capabilities and no_new_privs. The cgroup holds memory (= MemorySize, no
+unprivileged uid with no capabilities and no_new_privs, in a network namespace of its own where its
+Runtime API is 127.0.0.1:9001 (sandbox/network.py: what else it reaches). The cgroup holds memory (= MemorySize, no
 swap), CPU (1,769 MB = one vCPU) and pids (1,024, as AWS).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -22,12 +25,13 @@ from pathlib import Path
 from stratus.runtime import runtimes
 from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description, reset_socket_dir, socket_dir_for
 from stratus.sandbox.cgroups import Cgroups, EnvironmentCgroup
+from stratus.sandbox.network import RUNTIME_API_ADDRESS, FunctionNetwork, NetworkConfig
 
 log = logging.getLogger("stratus.sandbox")
 
 TASK_ROOT = "/var/task"
 RUNTIME_DIR = "/var/runtime"
-BOOTSTRAPS_DIR = "/var/stratus"  # isolated network only: the Runtime API bridge lives here
+BOOTSTRAPS_DIR = "/var/stratus"  # where the server may not setns: the Runtime API bridge lives here
 RUNTIME_SOCKET = "/var/stratus-runtime.sock"
 SANDBOX_UID = 993  # the uid functions run as (Lambda's sbx_user1051 is 993 too)
 # Host files a runtime needs (name resolution, TLS roots, time zones, the dynamic linker's cache).
@@ -42,6 +46,12 @@ class NamespacedProcess:
         self.tmp_dir = Path("/tmp")
         self.cgroup = cgroup
         self._empty_opt = empty_opt
+        # The Runtime API's listener on 127.0.0.1:9001 in the environment's own network namespace
+        # (the environment serves it), and the environment's pasta, stopped with it.
+        self.runtime_listener: socket.socket | None = None
+        self.network: FunctionNetwork | None = None
+        self.env_id = ""
+        self.pasta_pid: int | None = None
         self._cleaned = False
         self._memory_read_at = 0.0
         self._memory_mb = 0
@@ -98,6 +108,10 @@ class NamespacedProcess:
             return
         self._cleaned = True
         self.kill_all()
+        if self.runtime_listener is not None:
+            self.runtime_listener.close()  # closed by its server if served; closing twice is harmless
+        if self.network is not None:
+            self.network.detach(self.env_id, self.pasta_pid)
         # rmdir of a cgroup waits for its last processes to be reaped: not on the event loop.
         asyncio.get_running_loop().run_in_executor(None, self.cgroup.remove)
 
@@ -107,11 +121,13 @@ class NamespacedSandbox:
 
     name = "namespaced"
 
-    def __init__(self, work_dir: Path, cgroups: Cgroups, bwrap: str, isolated_network: bool = False):
+    private_runtime_api = RUNTIME_API_ADDRESS  # AWS_LAMBDA_RUNTIME_API, in the environment's own network
+
+    def __init__(self, work_dir: Path, cgroups: Cgroups, bwrap: str, network: NetworkConfig | None = None):
         self.work_dir = work_dir
         self.cgroups = cgroups
         self.bwrap = bwrap
-        self.isolated_network = isolated_network
+        self.network = FunctionNetwork(network or NetworkConfig(), work_dir)
         self.host_cpus = os.cpu_count() or 1
         self.empty_dir = work_dir / "empty"
         self.socket_dir = socket_dir_for(work_dir)
@@ -147,11 +163,14 @@ class NamespacedSandbox:
 
     def close(self) -> None:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
+        self.network.close()
 
     def cleanup_leftovers(self) -> None:
         removed = self.cgroups.cleanup_leftovers()
         if removed:
             log.info("removed %d environment cgroups left by an earlier run", removed)
+        if self.network.stop_leftovers():
+            log.info("stopped the network stacks of environments left by an earlier run")
         shutil.rmtree(self.work_dir, ignore_errors=True)
         reset_socket_dir(self.socket_dir)
         self.empty_dir.mkdir(parents=True, exist_ok=True)
@@ -177,8 +196,7 @@ class NamespacedSandbox:
         argv = [self.bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "localhost",
                 "--die-with-parent", "--new-session", "--disable-userns"]
-        if self.isolated_network:
-            argv.append("--unshare-net")
+        argv.append("--unshare-net")  # the environment's own network (sandbox/network.py)
         argv += ["--bind", str(spec.runtime_socket), RUNTIME_SOCKET]
         argv += ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
                  "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"]
@@ -188,14 +206,14 @@ class NamespacedSandbox:
         if not inside and not interpreter.startswith("/usr/"):  # e.g. a pyenv Python: show it, read-only
             prefix = os.path.dirname(os.path.dirname(interpreter))
             argv += ["--ro-bind", prefix, prefix]
-        if self.isolated_network:
+        if not self.network.in_server:
             argv += ["--ro-bind", str(runtimes.BOOTSTRAPS), BOOTSTRAPS_DIR]
         argv += ["--ro-bind", str(spec.task_root), TASK_ROOT,
                  "--ro-bind", str(spec.runtime_dir), RUNTIME_DIR,
                  "--ro-bind", str(spec.opt_dir or self.empty_dir), "/opt",
                  "--size", str(spec.ephemeral_storage_mb * 1024 * 1024), "--tmpfs", "/tmp",
                  "--proc", "/proc", "--dev", "/dev", "--chdir", TASK_ROOT, "--"]
-        if self.isolated_network:  # the runtime reaches its Runtime API through a bridge on loopback
+        if not self.network.in_server:  # the runtime reaches its Runtime API through a bridge on loopback
             argv += [runtimes.host_python(), "-S", f"{BOOTSTRAPS_DIR}/netproxy.py", RUNTIME_SOCKET, "--"]
         return argv + spec.launcher + list(spec.argv)
 
@@ -204,16 +222,80 @@ class NamespacedSandbox:
         # The process joins its cgroups before it execs bwrap, so nothing of the function ever runs
         # outside them (dash costs ~1 ms; a preexec_fn in a threaded server could deadlock).
         join = "; ".join(f'echo $$ > "{path}"' for path in cgroup.procs_files())
-        argv = ["/bin/sh", "-c", f'{join} && exec "$@"', "stratus-sandbox", *self._argv(spec)]
+        bwrap = self._argv(spec)
+        # bwrap tells the sandbox's pid (--info-fd) and waits (--block-fd), its mounts done, until
+        # the environment's network namespace is ready: see _connect.
+        info_r, info_w = os.pipe()
+        block_r, block_w = os.pipe()
+        bwrap[1:1] = ["--info-fd", str(info_w), "--block-fd", str(block_r)]
+        argv = ["/bin/sh", "-c", f'{join} && exec "$@"', "stratus-sandbox", *bwrap]
         loop = asyncio.get_running_loop()
         try:
             transport, _ = await loop.subprocess_exec(
                 lambda: ExitWatcher(on_exit), *argv,
                 stdin=asyncio.subprocess.DEVNULL if spec.stdin_fd is None else spec.stdin_fd,
                 stdout=spec.output_fd, stderr=spec.output_fd,
-                env=dict(spec.env, HOME="/tmp"), cwd="/", start_new_session=True,
+                env=dict(spec.env, HOME="/tmp"), cwd="/", start_new_session=True, pass_fds=(info_w, block_r),
             )
         except BaseException:
+            for fd in (info_r, info_w, block_r, block_w):
+                os.close(fd)
             cgroup.remove()
             raise
-        return NamespacedProcess(transport.get_pid(), cgroup, self.empty_dir)
+        os.close(info_w)
+        os.close(block_r)
+        process = NamespacedProcess(transport.get_pid(), cgroup, self.empty_dir)
+        try:
+            await self._connect(process, spec.env_id, info_r)
+        except BaseException:
+            process.kill_all()
+            process.cleanup()
+            raise
+        finally:
+            os.close(info_r)
+            os.close(block_w)  # bwrap goes on (or, its sandbox killed, nothing reads it)
+        return process
+
+    async def _connect(self, process: NamespacedProcess, env_id: str, info_fd: int) -> None:
+        """Learn the sandbox's pid, open its Runtime API listener in its network namespace and
+        attach the mode's network stack, while bwrap sets up the mounts."""
+        info = await _read_to_end(info_fd)
+        try:
+            pid = int(json.loads(info)["child-pid"])
+        except (ValueError, KeyError, TypeError):
+            return  # bwrap failed before it started the sandbox: the environment sees it exit
+        process.network, process.env_id = self.network, env_id
+        if self.network.in_server:
+            process.runtime_listener = self.network.listen_inside(pid)
+        process.pasta_pid = await self.network.attach(pid, env_id)
+
+
+async def _read_to_end(fd: int) -> bytes:
+    """Read bwrap's info (a JSON object) from a pipe, without blocking the event loop."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    chunks: list[bytes] = []
+    os.set_blocking(fd, False)
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            chunks.append(data)
+            try:  # one JSON object, then bwrap closes its end (its sandbox may keep a copy open)
+                json.loads(b"".join(chunks))
+            except ValueError:
+                return
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+    return b"".join(chunks)
