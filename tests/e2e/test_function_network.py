@@ -228,7 +228,7 @@ def test_host_loopback_ports_reach_functions_as_the_mode_says(net_server):
     lam.create_function(FunctionName="probe", Runtime="python3.12", Handler="app.handler", Role=ROLE,
                         Code={"ZipFile": make_zip({"app.py": PROBE})})
     with TcpListener() as other:  # a host service nobody allowed (e.g. a database)
-        reached = invoke_json(lam, "probe", {"port": other.port})[1]
+        reached = invoke_json(lam, "probe", {"port": other.port})[1]  # a new environment, after `other` opened
         allowed = invoke_json(lam, "probe", {"port": srv.allowed.port})[1]
         api = invoke_json(lam, "probe", {"port": srv.port, "read": False})[1]
     if srv.mode == "none":

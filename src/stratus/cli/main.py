@@ -18,12 +18,17 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port of the Lambda API [default 8421]")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where state lives [default ~/.stratus]")] = None,
     sandbox: Annotated[str | None, typer.Option(help="Sandbox backend: auto or plain")] = None,
+    function_network: Annotated[str | None, typer.Option(
+        help="What functions reach: outbound (default), none (loopback only) or host (every host port)")] = None,
+    function_host_ports: Annotated[str | None, typer.Option(
+        help="Host loopback ports functions reach as 127.0.0.1:PORT (comma list; outbound mode)")] = None,
 ) -> None:
     """Serve the Lambda API and run functions (SQLite store under the data dir)."""
     from stratus.control.secrets import EncryptionKeyError
     from stratus.server import serve as run_server
 
-    settings = Settings.from_env(host=host, port=port, data_dir=data_dir, sandbox=sandbox)
+    settings = Settings.from_env(host=host, port=port, data_dir=data_dir, sandbox=sandbox,
+                                 function_network=function_network, function_host_ports=function_host_ports)
     try:
         run_server(settings)
     except EncryptionKeyError as exc:

@@ -11,7 +11,7 @@ swap), CPU (1,769 MB = one vCPU) and pids (1,024, as AWS).
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 import os
 import shutil
@@ -25,7 +25,7 @@ from pathlib import Path
 from stratus.runtime import runtimes
 from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description, reset_socket_dir, socket_dir_for
 from stratus.sandbox.cgroups import Cgroups, EnvironmentCgroup
-from stratus.sandbox.network import RUNTIME_API_ADDRESS, FunctionNetwork, NetworkConfig
+from stratus.sandbox.network import RUNTIME_API_ADDRESS, FunctionNetwork, NetworkConfig, PreparedNetwork
 
 log = logging.getLogger("stratus.sandbox")
 
@@ -50,8 +50,7 @@ class NamespacedProcess:
         # (the environment serves it), and the environment's pasta, stopped with it.
         self.runtime_listener: socket.socket | None = None
         self.network: FunctionNetwork | None = None
-        self.env_id = ""
-        self.pasta_pid: int | None = None
+        self.net: PreparedNetwork | None = None
         self._cleaned = False
         self._memory_read_at = 0.0
         self._memory_mb = 0
@@ -108,10 +107,8 @@ class NamespacedProcess:
             return
         self._cleaned = True
         self.kill_all()
-        if self.runtime_listener is not None:
-            self.runtime_listener.close()  # closed by its server if served; closing twice is harmless
-        if self.network is not None:
-            self.network.detach(self.env_id, self.pasta_pid)
+        if self.network is not None and self.net is not None:
+            self.network.release(self.net)
         # rmdir of a cgroup waits for its last processes to be reaped: not on the event loop.
         asyncio.get_running_loop().run_in_executor(None, self.cgroup.remove)
 
@@ -175,6 +172,8 @@ class NamespacedSandbox:
         reset_socket_dir(self.socket_dir)
         self.empty_dir.mkdir(parents=True, exist_ok=True)
         self._stage_etc()
+        with contextlib.suppress(RuntimeError):  # (no event loop: nothing to prepare in the background)
+            self.network.refill()  # spare function networks, ready for the first cold starts
 
     def _stage_etc(self) -> None:
         """Copy (symlinks kept) the host's /etc files functions need; refreshed at every start."""
@@ -196,7 +195,8 @@ class NamespacedSandbox:
         argv = [self.bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "localhost",
                 "--die-with-parent", "--new-session", "--disable-userns"]
-        argv.append("--unshare-net")  # the environment's own network (sandbox/network.py)
+        if not self.network.in_server:  # else the sandbox starts in the namespace made for it (sandbox/network.py)
+            argv.append("--unshare-net")
         argv += ["--bind", str(spec.runtime_socket), RUNTIME_SOCKET]
         argv += ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
                  "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"]
@@ -222,80 +222,25 @@ class NamespacedSandbox:
         # The process joins its cgroups before it execs bwrap, so nothing of the function ever runs
         # outside them (dash costs ~1 ms; a preexec_fn in a threaded server could deadlock).
         join = "; ".join(f'echo $$ > "{path}"' for path in cgroup.procs_files())
-        bwrap = self._argv(spec)
-        # bwrap tells the sandbox's pid (--info-fd) and waits (--block-fd), its mounts done, until
-        # the environment's network namespace is ready: see _connect.
-        info_r, info_w = os.pipe()
-        block_r, block_w = os.pipe()
-        bwrap[1:1] = ["--info-fd", str(info_w), "--block-fd", str(block_r)]
-        argv = ["/bin/sh", "-c", f'{join} && exec "$@"', "stratus-sandbox", *bwrap]
-        loop = asyncio.get_running_loop()
+        argv = ["/bin/sh", "-c", f'{join} && exec "$@"', "stratus-sandbox"]
+        net = None
         try:
-            transport, _ = await loop.subprocess_exec(
+            if self.network.in_server:  # the environment's own network namespace, ready (sandbox/network.py)
+                net = await self.network.take()
+                argv += self.network.enter_argv(net)
+            argv += self._argv(spec)
+            transport, _ = await asyncio.get_running_loop().subprocess_exec(
                 lambda: ExitWatcher(on_exit), *argv,
                 stdin=asyncio.subprocess.DEVNULL if spec.stdin_fd is None else spec.stdin_fd,
                 stdout=spec.output_fd, stderr=spec.output_fd,
-                env=dict(spec.env, HOME="/tmp"), cwd="/", start_new_session=True, pass_fds=(info_w, block_r),
+                env=dict(spec.env, HOME="/tmp"), cwd="/", start_new_session=True,
             )
         except BaseException:
-            for fd in (info_r, info_w, block_r, block_w):
-                os.close(fd)
+            if net is not None:
+                self.network.release(net)
             cgroup.remove()
             raise
-        os.close(info_w)
-        os.close(block_r)
         process = NamespacedProcess(transport.get_pid(), cgroup, self.empty_dir)
-        try:
-            await self._connect(process, spec.env_id, info_r)
-        except BaseException:
-            process.kill_all()
-            process.cleanup()
-            raise
-        finally:
-            os.close(info_r)
-            os.close(block_w)  # bwrap goes on (or, its sandbox killed, nothing reads it)
+        if net is not None:
+            process.network, process.net, process.runtime_listener = self.network, net, net.listener
         return process
-
-    async def _connect(self, process: NamespacedProcess, env_id: str, info_fd: int) -> None:
-        """Learn the sandbox's pid, open its Runtime API listener in its network namespace and
-        attach the mode's network stack, while bwrap sets up the mounts."""
-        info = await _read_to_end(info_fd)
-        try:
-            pid = int(json.loads(info)["child-pid"])
-        except (ValueError, KeyError, TypeError):
-            return  # bwrap failed before it started the sandbox: the environment sees it exit
-        process.network, process.env_id = self.network, env_id
-        if self.network.in_server:
-            process.runtime_listener = self.network.listen_inside(pid)
-        process.pasta_pid = await self.network.attach(pid, env_id)
-
-
-async def _read_to_end(fd: int) -> bytes:
-    """Read bwrap's info (a JSON object) from a pipe, without blocking the event loop."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-    chunks: list[bytes] = []
-    os.set_blocking(fd, False)
-
-    def readable() -> None:
-        try:
-            data = os.read(fd, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data:
-            chunks.append(data)
-            try:  # one JSON object, then bwrap closes its end (its sandbox may keep a copy open)
-                json.loads(b"".join(chunks))
-            except ValueError:
-                return
-        if not done.done():
-            done.set_result(None)
-
-    loop.add_reader(fd, readable)
-    try:
-        await done
-    finally:
-        loop.remove_reader(fd)
-    return b"".join(chunks)
