@@ -247,3 +247,44 @@ def test_awslambdaric_style_clients_use_127_0_0_1_9001(net_server):
                         Code={"ZipFile": make_zip({"app.py": "import os\ndef handler(e, c):\n"
                                                              "    return os.environ['AWS_LAMBDA_RUNTIME_API']\n"})})
     assert invoke_json(lam, "address")[1] == "127.0.0.1:9001"
+
+
+def _pastas(data_dir) -> list[int]:
+    """pids of the pastas a server with this data dir started (their pid files live under it)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().split(b"\0")
+            if argv[0].endswith(b"pasta") and any(str(data_dir).encode() in arg for arg in argv):
+                found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def _wait_for(check, timeout_s: float = 10.0):
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return result
+
+
+def test_each_environments_network_stack_ends_with_it(fresh_server, tmp_path):
+    """outbound: two spare namespaces wait with pasta attached; an environment's pasta is stopped when
+    the environment ends, and every one of them when the server stops."""
+    _needs("bwrap", "pasta")
+    data_dir = tmp_path / "netdata"
+    srv = fresh_server(env={"STRATUS_SANDBOX": "namespaced", "STRATUS_FUNCTION_NETWORK": "outbound"},
+                       data_dir=data_dir)
+    spares = 2
+    assert _wait_for(lambda: len(_pastas(data_dir)) == spares), _pastas(data_dir)
+    lam = srv.client()
+    lam.create_function(FunctionName="net", Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return 1\n"})})
+    assert invoke_json(lam, "net")[1] == 1
+    assert _wait_for(lambda: len(_pastas(data_dir)) == spares + 1), _pastas(data_dir)  # refilled
+    lam.delete_function(FunctionName="net")  # its environment shuts down
+    assert _wait_for(lambda: len(_pastas(data_dir)) == spares), _pastas(data_dir)
+    srv.stop()
+    assert _pastas(data_dir) == []

@@ -42,6 +42,7 @@ RUNTIME_API_ADDRESS = f"127.0.0.1:{RUNTIME_API_PORT}"
 CLONE_NEWNET = 0x40000000
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 PASTA_START_TIMEOUT_S = 10.0
+REFILL_DELAY_S = 0.3
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -150,7 +151,8 @@ class FunctionNetwork:
     async def take(self) -> PreparedNetwork:
         """A namespace for a new environment: a spare if one is ready, else one made now."""
         net = self._spares.pop(0) if self._spares else await self._prepare()
-        self.refill()
+        # Refilled a little later: pasta's start-up would compete for the CPU with the INIT just begun.
+        asyncio.get_running_loop().call_later(REFILL_DELAY_S, self.refill)
         return net
 
     def enter_argv(self, net: PreparedNetwork) -> list[str]:
