@@ -288,3 +288,11 @@ def test_each_environments_network_stack_ends_with_it(fresh_server, tmp_path):
     assert _wait_for(lambda: len(_pastas(data_dir)) == spares), _pastas(data_dir)
     srv.stop()
     assert _pastas(data_dir) == []
+
+
+def test_a_bad_network_setting_stops_the_server_with_one_line(fresh_server):
+    with pytest.raises(RuntimeError) as failed:
+        fresh_server(env={"STRATUS_FUNCTION_NETWORK": "bridge"})
+    assert "exited with 2" in str(failed.value)
+    assert "stratus: STRATUS_FUNCTION_NETWORK must be one of outbound, none, host, not 'bridge'" in str(failed.value)
+    assert "Traceback" not in str(failed.value)

@@ -121,7 +121,8 @@ class FunctionNetwork:
         self.mode = config.mode
         self.pasta = shutil.which("pasta")
         self.pid_dir = work_dir / "net"
-        self.in_server = _may_setns()  # else: bwrap makes the namespace, netproxy bridges the Runtime API
+        # else: bwrap makes the namespace, netproxy bridges the Runtime API
+        self.in_server = _may_setns() and shutil.which("nsenter") is not None
         if self.mode != "none" and self.pasta is None:
             log.warning("STRATUS_FUNCTION_NETWORK=%s needs pasta (apt-get install passt): functions get loopback "
                         "only (as with STRATUS_FUNCTION_NETWORK=none), no outbound network", self.mode)
