@@ -3,9 +3,9 @@
 Inside, a function sees only: the host's /usr (read-only, for the interpreters), a few files of
 /etc, its code at /var/task and the runtime at /var/runtime (read-only), /opt (read-only), a
 private tmpfs /tmp of EphemeralStorage size, and its own /proc and /dev. It runs as an
-unprivileged uid with no capabilities and no_new_privs, in a network namespace of its own where its
-Runtime API is 127.0.0.1:9001 (sandbox/network.py: what else it reaches). The cgroup holds memory (= MemorySize, no
-swap), CPU (1,769 MB = one vCPU) and pids (1,024, as AWS).
+unprivileged uid with no capabilities and no_new_privs, in a network namespace of its own where
+its Runtime API is 127.0.0.1:9001 (sandbox/network.py: what else it reaches). The cgroup holds
+memory (= MemorySize, no swap), CPU (1,769 MB = one vCPU) and pids (1,024, as AWS).
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ import shutil
 import signal
 import socket
 import struct
+import time
 from pathlib import Path
 
 log = logging.getLogger("stratus.sandbox")
@@ -109,6 +110,7 @@ class PreparedNetwork:
     ns_fd: int
     listener: socket.socket
     pasta_pid: int | None = None
+    pasta: asyncio.subprocess.Process | None = None  # the server's child
 
 
 class FunctionNetwork:
@@ -122,7 +124,9 @@ class FunctionNetwork:
         self.pasta = shutil.which("pasta")
         self.pid_dir = work_dir / "net"
         # else: bwrap makes the namespace, netproxy bridges the Runtime API
-        self.in_server = _may_setns() and shutil.which("nsenter") is not None
+        self.setpriv = shutil.which("setpriv")  # util-linux: pasta dies with the server
+        self.nsenter = shutil.which("nsenter") or ""  # an absolute path: the function's PATH is not ours
+        self.in_server = _may_setns() and bool(self.nsenter)
         if self.mode != "none" and self.pasta is None:
             log.warning("STRATUS_FUNCTION_NETWORK=%s needs pasta (apt-get install passt): functions get loopback "
                         "only (as with STRATUS_FUNCTION_NETWORK=none), no outbound network", self.mode)
@@ -158,7 +162,7 @@ class FunctionNetwork:
 
     def enter_argv(self, net: PreparedNetwork) -> list[str]:
         """Put in front of bwrap: enters the namespace (the server's handle, read as root)."""
-        return ["nsenter", f"--net=/proc/{os.getpid()}/fd/{net.ns_fd}", "--"]
+        return [self.nsenter, f"--net=/proc/{os.getpid()}/fd/{net.ns_fd}", "--"]
 
     def refill(self) -> None:
         """Keep SPARES namespaces ready in the background: in `outbound` mode only (without pasta making one
@@ -233,7 +237,7 @@ class FunctionNetwork:
         assert self.pasta is not None
         # host: every port the host listens on (when pasta starts); outbound: the allowed ones
         forward = "auto" if self.mode == "host" else ",".join(map(str, self.forwarded_ports())) or "none"
-        argv = [self.pasta, "--quiet", "--config-net", "--no-map-gw", "-t", "none", "-u", "none",
+        argv = [self.pasta, "--quiet", "--foreground", "--config-net", "--no-map-gw", "-t", "none", "-u", "none",
                 "-T", forward, "-U", "none", "--pid", str(pidfile)]
         if os.geteuid() == 0:
             # pasta 2023-03 drops to `nobody` before it opens the target namespace, which `nobody` may
@@ -247,54 +251,49 @@ class FunctionNetwork:
         return argv + ["--netns", netns, "--netns-only", "--no-netns-quit"]
 
     async def _attach(self, net: PreparedNetwork) -> int | None:
-        """Attach pasta to the namespace as the mode says; its pid (None in `none` mode)."""
+        """Attach pasta to the namespace as the mode says; its pid (None in `none` mode).
+
+        pasta runs in the foreground as the server's child with a parent-death signal (setpriv), so it
+        ends with the server even when the server is killed; it is ready once it writes its pid file."""
         if self.mode == "none":
             return None
         self.pid_dir.mkdir(parents=True, exist_ok=True)
         pidfile = self.pid_dir / f"{net.key}.pid"
-        errors = self.pid_dir / f"{net.key}.err"  # a file: pasta's daemon keeps its stderr open
+        errors = self.pid_dir / f"{net.key}.err"
+        prefix = [self.setpriv, "--pdeathsig", "KILL", "--"] if self.setpriv else []
         with open(errors, "wb") as stderr:
             # Given as its own fd: pasta, which keeps few capabilities, may not open the server's.
             process = await asyncio.create_subprocess_exec(
-                *self.pasta_argv(f"/proc/self/fd/{net.ns_fd}", pidfile), stdin=asyncio.subprocess.DEVNULL,
+                *prefix, *self.pasta_argv(f"/proc/self/fd/{net.ns_fd}", pidfile), stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL, stderr=stderr, pass_fds=(net.ns_fd,))
-        try:  # pasta returns once the namespace is configured, leaving its daemon behind
-            await asyncio.wait_for(process.wait(), PASTA_START_TIMEOUT_S)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            raise RuntimeError("pasta did not set up the function's network in time") from None
-        finally:
-            message = errors.read_text(errors="replace").strip()
-            errors.unlink(missing_ok=True)
-        if process.returncode != 0:
-            raise RuntimeError(f"pasta could not set up the function's network: {message}")
+        net.pasta = process
+        deadline = time.monotonic() + PASTA_START_TIMEOUT_S
         try:
-            return int(pidfile.read_text().strip())
-        except (OSError, ValueError):
-            return None
+            while not _read_pid(pidfile):
+                if process.returncode is not None:
+                    raise RuntimeError("pasta could not set up the function's network: "
+                                       + errors.read_text(errors="replace").strip())
+                if time.monotonic() > deadline:
+                    raise RuntimeError("pasta did not set up the function's network in time")
+                await asyncio.sleep(0.002)
+        finally:
+            errors.unlink(missing_ok=True)
+        return process.pid
 
     def _stop_pasta(self, net: PreparedNetwork) -> None:
-        pidfile = self.pid_dir / f"{net.key}.pid"
-        pid = net.pasta_pid
-        if pid is None:  # its start failed or timed out: it may still have daemonized
-            with contextlib.suppress(OSError, ValueError):
-                pid = int(pidfile.read_text().strip())
-        if pid is not None and _is_pasta(pid, pidfile):
+        if net.pasta is not None and net.pasta.returncode is None:  # (reaped: its pid may be another's now)
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        pidfile.unlink(missing_ok=True)
+                net.pasta.kill()
+        net.pasta = None
         net.pasta_pid = None
+        (self.pid_dir / f"{net.key}.pid").unlink(missing_ok=True)
 
     def stop_leftovers(self) -> int:
         """Stop the pastas an earlier run of this server left (after a crash); how many."""
         stopped = 0
         for pidfile in self.pid_dir.glob("*.pid") if self.pid_dir.is_dir() else []:
-            try:
-                pid = int(pidfile.read_text().strip())
-            except (OSError, ValueError):
-                continue
-            if _is_pasta(pid, pidfile):
+            pid = _read_pid(pidfile)
+            if pid is not None and _is_pasta(pid, pidfile):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                     stopped += 1
@@ -318,6 +317,13 @@ def _loopback_up() -> None:
         request = struct.pack("16sH14s", b"lo", 0, b"")
         flags = struct.unpack("16sH14s", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", flags | IFF_UP, b""))
+
+
+def _read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _is_pasta(pid: int, pidfile: Path) -> bool:
