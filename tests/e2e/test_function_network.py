@@ -288,6 +288,13 @@ def test_each_environments_network_stack_ends_with_it(fresh_server, tmp_path):
     assert _wait_for(lambda: len(_pastas(data_dir)) == spares), _pastas(data_dir)
     srv.stop()
     assert _pastas(data_dir) == []
+    # ... and even when the server is killed (pasta is its child, with a parent-death signal).
+    killed_dir = tmp_path / "killed"
+    killed = fresh_server(env={"STRATUS_SANDBOX": "namespaced", "STRATUS_FUNCTION_NETWORK": "outbound"},
+                          data_dir=killed_dir)
+    assert _wait_for(lambda: len(_pastas(killed_dir)) == spares), _pastas(killed_dir)
+    killed.kill()
+    assert _wait_for(lambda: _pastas(killed_dir) == []), _pastas(killed_dir)
 
 
 def test_a_bad_network_setting_stops_the_server_with_one_line(fresh_server):
