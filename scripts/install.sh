@@ -48,12 +48,24 @@ _ensure_bubblewrap() {
     _say "bubblewrap is not installed (apt-get install bubblewrap): functions will run in the plain sandbox"
 }
 
+# Each namespaced environment has a network of its own; pasta (package passt) gives it outbound
+# access (STRATUS_FUNCTION_NETWORK=outbound, the default). Without pasta, functions get loopback only.
+_ensure_pasta() {
+    command -v pasta >/dev/null && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        _say "installing passt (pasta: functions' outbound network) with apt-get"
+        (apt-get update -qq && apt-get install -y -qq passt) >/dev/null 2>&1 && return 0
+    fi
+    _say "pasta is not installed (apt-get install passt): functions will have no outbound network"
+}
+
 # ensure_installed EXTRAS: EXTRAS is "" or "test".
 ensure_installed() {
     local extras="${1:-}" spec="$STRATUS_ROOT" stamp
     [ -n "$extras" ] && spec="$STRATUS_ROOT[$extras]"
     _make_venv
     _ensure_bubblewrap
+    _ensure_pasta
     stamp="$VENV/.stratus-installed-$(cat "$STRATUS_ROOT/pyproject.toml" | cksum | cut -d' ' -f1)-${extras:-base}"
     if [ ! -f "$stamp" ]; then
         _say "installing Stratus${extras:+ with $extras extras} into $VENV"

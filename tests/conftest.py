@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 
 import pytest
 
@@ -37,9 +38,14 @@ def server(request, tmp_path_factory):
     function names); every test that uses it runs against both backends."""
     require_sandbox(request.param)
     data_dir = tmp_path_factory.mktemp(f"stratus-{request.param}") / "data"
-    with StratusServer(data_dir, env={"STRATUS_SANDBOX": request.param}) as running:
-        running.sandbox = request.param
-        yield running
+    # A host loopback port functions may reach (STRATUS_FUNCTION_HOST_PORTS), for tests that run a
+    # service there (test_concurrency's gate): others are out of a namespaced function's reach.
+    with socket.create_server(("127.0.0.1", 0)) as host_service:
+        env = {"STRATUS_SANDBOX": request.param, "STRATUS_FUNCTION_HOST_PORTS": str(host_service.getsockname()[1])}
+        with StratusServer(data_dir, env=env) as running:
+            running.sandbox = request.param
+            running.host_service = host_service
+            yield running
 
 
 @pytest.fixture(scope="session")

@@ -52,8 +52,13 @@ class Settings:
     idle_timeout_s: float = 300.0
     shutdown_grace_s: float = 2.0
     sandbox: str = "auto"  # auto (namespaced where the host allows, else plain) | namespaced | plain
-    isolated_network: bool = False  # functions get a network namespace with loopback only
     seccomp: bool = True  # namespaced sandbox: deny dangerous syscalls (bpf, keyctl, mount, ptrace...) with EPERM
+    # Namespaced sandbox: what an environment's own network reaches (sandbox/network.py). outbound: the
+    # outside world through pasta, of the host's loopback only these ports (comma list; reached as
+    # 127.0.0.1:PORT) and Stratus's API port | none: loopback only | host: every host loopback port too.
+    function_network: str = "outbound"
+    function_host_ports: str = ""
+    isolated_network: bool = False  # the old name of function_network=none
     python_interpreter: str = ""  # empty: pick the fastest-starting host python of the same version
     log_tail_bytes: int = 4096
     # Function logs (<data dir>/logs/<function>/<stream>.log): a stream's file is rotated when it would pass

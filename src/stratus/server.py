@@ -47,7 +47,7 @@ from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
 from stratus.observe.logs import LogSink
 from stratus.runtime import http as runtime_http
-from stratus.sandbox import SandboxRefused, create_sandbox
+from stratus.sandbox import NetworkConfig, SandboxRefused, create_sandbox
 from stratus.store.blobs import BlobStore
 from stratus.store.migrations import SchemaTooNew
 from stratus.store.queue_sqlite import SqliteQueueStorage
@@ -68,7 +68,9 @@ class Application:
         os.chmod(settings.data_dir, 0o700)  # the server's alone (functions see their code elsewhere)
         self.store = SqliteStore(settings.db_path)
         self.blobs = BlobStore(settings.blobs_dir, settings.code_dir)
-        self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", settings.isolated_network,
+        network = NetworkConfig.parse(settings.function_network, settings.function_host_ports, settings.port,
+                                      settings.isolated_network)
+        self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", network,
                                       seccomp=settings.seccomp, host=settings.host)
         self.log_sink = LogSink(settings.logs_dir, max_bytes=settings.log_stream_max_bytes,
                                 rotations=settings.log_stream_rotations)
@@ -220,8 +222,8 @@ def serve(settings: Settings) -> None:
         raise SystemExit(2)
     try:
         application = Application(settings)
-    except (SchemaTooNew, PublicUrlError, AccessKeyError, SandboxRefused) as exc:  # a newer data dir, a refused
-        print(f"stratus: {exc}", file=sys.stderr)  # setting, a sandbox unsafe beyond loopback: one line
+    except (SchemaTooNew, PublicUrlError, AccessKeyError, SandboxRefused, ValueError) as exc:  # a newer data dir,
+        print(f"stratus: {exc}", file=sys.stderr)  # a bad or refused setting, an unsafe sandbox: one line
         raise SystemExit(2) from None
     if not is_loopback_host(settings.host):
         warn_network_listener(settings)

@@ -35,12 +35,27 @@ def handler(event, context):
 
 
 class Gate:
-    """A listening socket on loopback: gated invocations connect and wait until open()."""
+    """A listening socket on loopback: gated invocations connect and wait until open(). It is the
+    session server's `host_service` socket, the host port functions are allowed to reach."""
 
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, server_socket: socket.socket):
+        self.server = server_socket
         self.port = self.server.getsockname()[1]
         self.waiting: list[socket.socket] = []
+        self.server.setblocking(False)
+        while True:  # an earlier test's late arrivals: let them go
+            try:
+                conn, _ = self.server.accept()
+            except BlockingIOError:
+                break
+            with conn:
+                conn.setblocking(True)
+                conn.settimeout(1)
+                try:
+                    conn.sendall(b"go")
+                except OSError:
+                    pass
+        self.server.setblocking(True)
 
     def wait_for(self, count: int, timeout_s: float = 30.0) -> None:
         """Wait (bounded) until `count` invocations are held at the gate."""
@@ -62,13 +77,12 @@ class Gate:
         self.waiting.clear()
 
     def close(self) -> None:
-        self.open()
-        self.server.close()
+        self.open()  # the listening socket stays: it is the session's
 
 
 @pytest.fixture
-def gate():
-    opened = Gate()
+def gate(server):
+    opened = Gate(server.host_service)
     yield opened
     opened.close()
 

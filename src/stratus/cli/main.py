@@ -25,13 +25,18 @@ def serve(
                                                   "[default sigv4]")] = None,
     tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="Serve HTTPS with this PEM certificate")] = None,
     tls_key: Annotated[str | None, typer.Option("--tls-key", help="... and this PEM private key")] = None,
+    function_network: Annotated[str | None, typer.Option(
+        help="What functions reach: outbound (default), none (loopback only) or host (every host port)")] = None,
+    function_host_ports: Annotated[str | None, typer.Option(
+        help="Host loopback ports functions reach as 127.0.0.1:PORT (comma list; outbound mode)")] = None,
 ) -> None:
     """Serve the Lambda API and run functions (SQLite store under the data dir)."""
     from stratus.control.secrets import EncryptionKeyError
     from stratus.server import serve as run_server
 
     settings = Settings.from_env(host=host, port=port, data_dir=data_dir, sandbox=sandbox, public_url=public_url,
-                                 auth=auth, tls_cert=tls_cert, tls_key=tls_key)
+                                 auth=auth, tls_cert=tls_cert, tls_key=tls_key, function_network=function_network,
+                                 function_host_ports=function_host_ports)
     try:
         run_server(settings)
     except EncryptionKeyError as exc:

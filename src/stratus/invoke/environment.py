@@ -84,11 +84,11 @@ class Environment:
             self.ext = ExtensionsPhase(self, ext_api.Extensions([]))
             self.fail_init("Extension.LaunchError", "ErrTooManyExtensions")  # nothing is started
             return
-        port, socket_path, visible_socket = await self._open_endpoint()
+        address, socket_path, visible_socket = await self._open_endpoint()
         write_fd = self.output.open(self._drain_output)
         env = dict(self.spec.env)
         env.update({
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
+            "AWS_LAMBDA_RUNTIME_API": address,
             RUNTIME_SOCKET_VARIABLE: visible_socket,
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
             "AWS_LAMBDA_INITIALIZATION_TYPE": self.initialization_type,
@@ -114,6 +114,7 @@ class Environment:
             self._teardown()
             raise
         os.close(write_fd)
+        await self._serve_private_endpoint(process)
         if control is not None:
             control.close()
             if self.ext is not None:
@@ -123,19 +124,30 @@ class Environment:
         elif self.state != State.DEAD:  # the runtime finished INIT before spawn() returned
             process.init_done()
 
-    async def _open_endpoint(self) -> tuple[int, Path, str]:
-        """The Runtime API on TCP loopback and on a Unix socket: Stratus's own bootstraps use the latter
-        (cheaper than TCP on loopback); AWS_LAMBDA_RUNTIME_API stays TCP for every other runtime client."""
-        def protocol() -> HttpServerProtocol:
-            return HttpServerProtocol(self.runtime.dispatch, runtime_api.MAX_RESPONSE_BYTES)
+    def _protocol(self) -> HttpServerProtocol:
+        return HttpServerProtocol(self.runtime.dispatch, runtime_api.MAX_RESPONSE_BYTES)
 
-        server = await self.loop.create_server(protocol, "127.0.0.1", 0, backlog=16)
-        self._servers.append(server)
-        port: int = server.sockets[0].getsockname()[1]
+    async def _open_endpoint(self) -> tuple[str, Path, str]:
+        """The Runtime API's address (AWS_LAMBDA_RUNTIME_API) and its Unix socket (on the host, in the
+        sandbox): Stratus's own bootstraps use the socket (cheaper than TCP); every other runtime client
+        the address. A sandbox with a network of its own per environment gives `private_runtime_api`
+        (127.0.0.1:9001 in there, served once spawned: _serve_private_endpoint); otherwise (the plain
+        sandbox) it is a TCP port on the host's loopback."""
+        address: str | None = getattr(self.sandbox, "private_runtime_api", None)
+        if address is None:
+            server = await self.loop.create_server(self._protocol, "127.0.0.1", 0, backlog=16)
+            self._servers.append(server)
+            address = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
         socket_path, visible_socket = self.sandbox.runtime_socket(self.id)
         self._socket_path = socket_path
-        self._servers.append(await self.loop.create_unix_server(protocol, str(socket_path)))
-        return port, socket_path, visible_socket
+        self._servers.append(await self.loop.create_unix_server(self._protocol, str(socket_path)))
+        return address, socket_path, visible_socket
+
+    async def _serve_private_endpoint(self, process: SandboxProcess) -> None:
+        """Serve the listener the sandbox opened in the environment's own network namespace, if any."""
+        listener: socket.socket | None = getattr(process, "runtime_listener", None)
+        if listener is not None and self.state != State.DEAD:
+            self._servers.append(await self.loop.create_server(self._protocol, sock=listener, backlog=16))
 
     def _launcher(self, env: dict[str, str], names: list[str]) -> tuple[list[str], socket.socket | None]:
         """What starts in front of the runtime: AWS_LAMBDA_EXEC_WRAPPER and/or the extensions launcher

@@ -11,6 +11,7 @@ from pathlib import Path
 from stratus.config import is_loopback_host
 from stratus.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, exit_description, instance_id
 from stratus.sandbox.namespaced import NamespacedSandbox
+from stratus.sandbox.network import NetworkConfig
 from stratus.sandbox.plain import PlainSandbox
 
 log = logging.getLogger("stratus.sandbox")
@@ -20,7 +21,7 @@ class SandboxRefused(Exception):
     """The sandbox this server would use is not safe for how it is configured (one line, for the user)."""
 
 
-def create_sandbox(kind: str, work_dir: Path, isolated_network: bool = False, *, seccomp: bool = True,
+def create_sandbox(kind: str, work_dir: Path, network: NetworkConfig | None = None, *, seccomp: bool = True,
                    host: str = "127.0.0.1") -> Sandbox:
     """The backend for setting `kind`: "auto" (namespaced if possible, else plain), "namespaced", "plain".
 
@@ -31,7 +32,7 @@ def create_sandbox(kind: str, work_dir: Path, isolated_network: bool = False, *,
     if kind in ("auto", "namespaced"):
         cgroups, bwrap, reason = NamespacedSandbox.available(instance_id(work_dir))
         if cgroups is not None and bwrap is not None:  # available() gives both or neither
-            return NamespacedSandbox(work_dir, cgroups, bwrap, isolated_network, seccomp)
+            return NamespacedSandbox(work_dir, cgroups, bwrap, network, seccomp)
         if kind == "namespaced":
             raise RuntimeError(f"the namespaced sandbox is not available: {reason}")
     if not is_loopback_host(host):
@@ -48,4 +49,5 @@ def create_sandbox(kind: str, work_dir: Path, isolated_network: bool = False, *,
 
 
 __all__ = ["Sandbox", "SandboxProcess", "SandboxSpec", "NamespacedSandbox", "PlainSandbox", "SandboxRefused",
+           "NetworkConfig",
            "create_sandbox", "exit_description"]

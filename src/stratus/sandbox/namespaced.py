@@ -3,17 +3,20 @@
 Inside, a function sees only: the host's /usr (read-only, for the interpreters), a few files of
 /etc, its code at /var/task and the runtime at /var/runtime (read-only), /opt (read-only), a
 private tmpfs /tmp of EphemeralStorage size, and its own /proc and /dev. It runs as an
-unprivileged uid with no capabilities and no_new_privs, under a seccomp deny list (seccomp.py).
-The cgroup holds memory (= MemorySize, no swap), CPU (1,769 MB = one vCPU) and pids (1,024, as AWS).
+unprivileged uid with no capabilities and no_new_privs, under a seccomp deny list (seccomp.py), in a
+network namespace of its own where its Runtime API is 127.0.0.1:9001 (sandbox/network.py: what else it
+reaches). The cgroup holds memory (= MemorySize, no swap), CPU (1,769 MB = one vCPU) and pids (1,024, as AWS).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -23,12 +26,13 @@ from stratus.runtime import runtimes
 from stratus.sandbox import seccomp
 from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description, reset_socket_dir, socket_dir_for
 from stratus.sandbox.cgroups import Cgroups, EnvironmentCgroup
+from stratus.sandbox.network import RUNTIME_API_ADDRESS, FunctionNetwork, NetworkConfig, PreparedNetwork
 
 log = logging.getLogger("stratus.sandbox")
 
 TASK_ROOT = "/var/task"
 RUNTIME_DIR = "/var/runtime"
-BOOTSTRAPS_DIR = "/var/stratus"  # isolated network only: the Runtime API bridge lives here
+BOOTSTRAPS_DIR = "/var/stratus"  # where the server may not setns: the Runtime API bridge lives here
 RUNTIME_SOCKET = "/var/stratus-runtime.sock"
 SECCOMP_FD = 9  # the seccomp filter, opened by the shell that execs bwrap
 SANDBOX_UID = 993  # the uid functions run as (Lambda's sbx_user1051 is 993 too)
@@ -44,6 +48,11 @@ class NamespacedProcess:
         self.tmp_dir = Path("/tmp")
         self.cgroup = cgroup
         self._empty_opt = empty_opt
+        # The Runtime API's listener on 127.0.0.1:9001 in the environment's own network namespace
+        # (the environment serves it), and the environment's pasta, stopped with it.
+        self.runtime_listener: socket.socket | None = None
+        self.network: FunctionNetwork | None = None
+        self.net: PreparedNetwork | None = None
         self._cleaned = False
         self._memory_read_at = 0.0
         self._memory_mb = 0
@@ -100,6 +109,8 @@ class NamespacedProcess:
             return
         self._cleaned = True
         self.kill_all()
+        if self.network is not None and self.net is not None:
+            self.network.release(self.net)
         # rmdir of a cgroup waits for its last processes to be reaped: not on the event loop.
         asyncio.get_running_loop().run_in_executor(None, self.cgroup.remove)
 
@@ -109,14 +120,16 @@ class NamespacedSandbox:
 
     name = "namespaced"
 
-    def __init__(self, work_dir: Path, cgroups: Cgroups, bwrap: str, isolated_network: bool = False,
+    private_runtime_api = RUNTIME_API_ADDRESS  # AWS_LAMBDA_RUNTIME_API, in the environment's own network
+
+    def __init__(self, work_dir: Path, cgroups: Cgroups, bwrap: str, network: NetworkConfig | None = None,
                  seccomp_filter: bool = True):
         self.work_dir = work_dir
         # The filter's file (written at start), or None: no filter (a setting, or an architecture without one).
         self.seccomp_file = work_dir / "seccomp.bpf" if seccomp_filter and seccomp.supported() else None
         self.cgroups = cgroups
         self.bwrap = bwrap
-        self.isolated_network = isolated_network
+        self.network = FunctionNetwork(network or NetworkConfig(), work_dir)
         self.host_cpus = os.cpu_count() or 1
         self.empty_dir = work_dir / "empty"
         self.socket_dir = socket_dir_for(work_dir)
@@ -152,17 +165,22 @@ class NamespacedSandbox:
 
     def close(self) -> None:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
+        self.network.close()
 
     def cleanup_leftovers(self) -> None:
         removed = self.cgroups.cleanup_leftovers()
         if removed:
             log.info("removed %d environment cgroups left by an earlier run", removed)
+        if self.network.stop_leftovers():
+            log.info("stopped the network stacks of environments left by an earlier run")
         shutil.rmtree(self.work_dir, ignore_errors=True)
         reset_socket_dir(self.socket_dir)
         self.empty_dir.mkdir(parents=True, exist_ok=True)
         self._stage_etc()
         if self.seccomp_file is not None:
             self.seccomp_file.write_bytes(seccomp.compiled())
+        with contextlib.suppress(RuntimeError):  # (no event loop: nothing to prepare in the background)
+            self.network.refill()  # spare function networks, ready for the first cold starts
 
     def _stage_etc(self) -> None:
         """Copy (symlinks kept) the host's /etc files functions need; refreshed at every start."""
@@ -184,7 +202,7 @@ class NamespacedSandbox:
         argv = [self.bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "localhost",
                 "--die-with-parent", "--new-session", "--disable-userns"]
-        if self.isolated_network:
+        if not self.network.in_server:  # else the sandbox starts in the namespace made for it (sandbox/network.py)
             argv.append("--unshare-net")
         argv += ["--cap-drop", "ALL"]  # the bounding set too: nothing can be regained inside
         if self.seccomp_file is not None:
@@ -198,14 +216,14 @@ class NamespacedSandbox:
         if not inside and not interpreter.startswith("/usr/"):  # e.g. a pyenv Python: show it, read-only
             prefix = os.path.dirname(os.path.dirname(interpreter))
             argv += ["--ro-bind", prefix, prefix]
-        if self.isolated_network:
+        if not self.network.in_server:
             argv += ["--ro-bind", str(runtimes.BOOTSTRAPS), BOOTSTRAPS_DIR]
         argv += ["--ro-bind", str(spec.task_root), TASK_ROOT,
                  "--ro-bind", str(spec.runtime_dir), RUNTIME_DIR,
                  "--ro-bind", str(spec.opt_dir or self.empty_dir), "/opt",
                  "--size", str(spec.ephemeral_storage_mb * 1024 * 1024), "--tmpfs", "/tmp",
                  "--proc", "/proc", "--dev", "/dev", "--chdir", TASK_ROOT, "--"]
-        if self.isolated_network:  # the runtime reaches its Runtime API through a bridge on loopback
+        if not self.network.in_server:  # the runtime reaches its Runtime API through a bridge on loopback
             argv += [runtimes.host_python(), "-S", f"{BOOTSTRAPS_DIR}/netproxy.py", RUNTIME_SOCKET, "--"]
         return argv + spec.launcher + list(spec.argv)
 
@@ -214,20 +232,30 @@ class NamespacedSandbox:
         # The process joins its cgroups before it execs bwrap, so nothing of the function ever runs
         # outside them (dash costs ~1 ms; a preexec_fn in a threaded server could deadlock).
         join = "; ".join(f'echo $$ > "{path}"' for path in cgroup.procs_files())
-        # The shell also opens the seccomp filter for bwrap, which reads it from that fd and closes it.
-        argv = ["/bin/sh", "-c", f'{join} && exec "$@"', "stratus-sandbox", *self._argv(spec)]
+        # With seccomp, the shell also opens the filter for bwrap, which reads it from that fd and closes it
+        # (the fd passes through nsenter).
+        script, prefix = f'{join} && exec "$@"', []
         if self.seccomp_file is not None:
-            argv[2] = f'{join} && f=$1 && shift && exec "$@" {SECCOMP_FD}<"$f"'
-            argv.insert(4, str(self.seccomp_file))
-        loop = asyncio.get_running_loop()
+            script, prefix = f'{join} && f=$1 && shift && exec "$@" {SECCOMP_FD}<"$f"', [str(self.seccomp_file)]
+        argv = ["/bin/sh", "-c", script, "stratus-sandbox", *prefix]
+        net = None
         try:
-            transport, _ = await loop.subprocess_exec(
+            if self.network.in_server:  # the environment's own network namespace, ready (sandbox/network.py)
+                net = await self.network.take()
+                argv += self.network.enter_argv(net)
+            argv += self._argv(spec)
+            transport, _ = await asyncio.get_running_loop().subprocess_exec(
                 lambda: ExitWatcher(on_exit), *argv,
                 stdin=asyncio.subprocess.DEVNULL if spec.stdin_fd is None else spec.stdin_fd,
                 stdout=spec.output_fd, stderr=spec.output_fd,
                 env=dict(spec.env, HOME="/tmp"), cwd="/", start_new_session=True,
             )
         except BaseException:
+            if net is not None:
+                self.network.release(net)
             cgroup.remove()
             raise
-        return NamespacedProcess(transport.get_pid(), cgroup, self.empty_dir)
+        process = NamespacedProcess(transport.get_pid(), cgroup, self.empty_dir)
+        if net is not None:
+            process.network, process.net, process.runtime_listener = self.network, net, net.listener
+        return process
