@@ -38,7 +38,7 @@ from stratus.control.garbage import CodeCollector
 from stratus.control.layers import LayerService
 from stratus.control.policy import PolicyService
 from stratus.control.tags import TagService
-from stratus.events.async_queue import AsyncInvocations
+from stratus.events.async_queue import Accepted, AsyncInvocations
 from stratus.events.destinations import Destinations
 from stratus.events.eventbridge import EventBridgeService
 from stratus.events.mappings import MappingRunner
@@ -68,6 +68,9 @@ class Application:
         os.chmod(settings.data_dir, 0o700)  # the server's alone (functions see their code elsewhere)
         self.store = SqliteStore(settings.db_path)
         self.blobs = BlobStore(settings.blobs_dir, settings.code_dir)
+        queue_storage: SqliteQueueStorage[Accepted] = SqliteQueueStorage(settings.queue_path)  # schema checked now
+        # Refusals of the settings come before anything is started (the sandbox prepares networks).
+        self.auth, self.auth_note = build_authenticator(settings)  # after the stores' schema checks
         network = NetworkConfig.parse(settings.function_network, settings.function_host_ports, settings.port,
                                       settings.isolated_network)
         self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", network,
@@ -86,8 +89,7 @@ class Application:
         destinations = Destinations(settings, lambda ref, payload: self.async_invocations.enqueue(ref, payload),
                                     lambda entries: self.eventbridge.put_events(entries))
         self.async_invocations = AsyncInvocations(settings, self.functions, self.event_invoke_configs, destinations,
-                                                  SqliteQueueStorage(settings.queue_path))
-        self.auth, self.auth_note = build_authenticator(settings)  # after the stores' schema checks
+                                                  queue_storage)
         self.invoke_service = InvokeService(self.functions, self.invoker, self.async_invocations)
         self.invoke_endpoint = InvokeEndpoint(self.invoke_service, settings, self.auth)
         # Each resource's routes (one line per resource; its service is built just above its line).
