@@ -19,7 +19,8 @@ from stratus.api.handlers import (
     query_params,
 )
 from stratus.config import Settings
-from stratus.control.layers import LayerService, check_layer_version_arn
+from stratus.control.layer_refs import check_layer_version_arn
+from stratus.control.layers import LayerService
 from stratus.errors import InvalidParameterValueException
 from stratus.shapes import AddLayerVersionPermissionRequest, PublishLayerVersionRequest
 

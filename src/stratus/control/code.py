@@ -58,6 +58,15 @@ class CodePackages:
         self.blobs = blobs
         self.stored = 0  # packages stored so far: a failed upload that stored one leaves garbage to collect
 
+    def from_code(self, zip_b64: str | None, s3_bucket: str | None, s3_key: str | None) -> bytes:
+        """A function's zip from its `Code` (ZipFile; S3 is not supported yet), within the upload limit."""
+        if s3_bucket or s3_key:
+            raise InvalidParameterValueException(
+                "Code from S3 (S3Bucket/S3Key) is not supported by Stratus yet; upload the .zip in ZipFile.")
+        if not zip_b64:
+            raise InvalidParameterValueException("Please provide a source for function code.")
+        return self.decode(zip_b64, "ZipFile")
+
     def decode(self, zip_b64: str, member: str) -> bytes:
         """The zip a request carries in base64 in `member` (ZipFile, Content.ZipFile), within the upload limit."""
         try:

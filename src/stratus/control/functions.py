@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
@@ -23,6 +23,7 @@ from stratus.control.code import CodePackages
 from stratus.control.layers import LayerService
 from stratus.control.names import Arns
 from stratus.control.paging import DEFAULT_MAX_ITEMS, decode_marker, encode_marker, paginate
+from stratus.control.ports import Environments
 from stratus.control.registry import LATEST, FunctionRegistry, is_version_number, version_key
 from stratus.control.secrets import EnvironmentSealer, load_key
 from stratus.errors import (
@@ -63,21 +64,6 @@ _decode_alias = msgspec.json.Decoder(AliasConfiguration).decode
 QualifierDeleted = Callable[[str, str], Awaitable[None]]  # (function name, version or alias) → forget what hangs off it
 
 log = logging.getLogger("stratus.functions")
-
-
-class ConcurrencyFigures(Protocol):
-    def reserved(self, function_name: str) -> int | None: ...
-
-    def unreserved(self) -> int: ...
-
-
-class Environments(Protocol):
-    """What functions need from the invoker: retiring the environments of changed code, and its figures."""
-
-    @property
-    def concurrency(self) -> ConcurrencyFigures: ...
-
-    def retire(self, function_name: str, keep_revision: str | None = None, version: str | None = None) -> None: ...
 
 
 class FunctionService:
@@ -189,7 +175,7 @@ class FunctionService:
             memory = self.rules.memory(request.MemorySize)
             storage = self.rules.storage(request.EphemeralStorage)
             variables = self.rules.environment(request.Environment.Variables if request.Environment else None)
-            zip_bytes = self._zip_from_code(request.Code.ZipFile, request.Code.S3Bucket, request.Code.S3Key)
+            zip_bytes = self.packages.from_code(request.Code.ZipFile, request.Code.S3Bucket, request.Code.S3Key)
             attached = await self.layers.attach_async(request.Layers or [])
             package = await asyncio.to_thread(self.packages.function_code, zip_bytes, runtime, handler,
                                               attached.opt_dir)
@@ -273,7 +259,7 @@ class FunctionService:
             rules.check_revision(record, request.RevisionId)
             if request.ImageUri:
                 raise InvalidParameterValueException("Container image functions are not supported by Stratus.")
-            zip_bytes = self._zip_from_code(request.ZipFile, request.S3Bucket, request.S3Key)
+            zip_bytes = self.packages.from_code(request.ZipFile, request.S3Bucket, request.S3Key)
             config = record.config
             current_layers = layer_arns(config)
             attached = await self.layers.attach_async(current_layers, current_layers)
@@ -458,11 +444,3 @@ class FunctionService:
         await self.store.replace_function(self.sealer.seal(record))
         self.registry.put_latest(record)
         self.invoker.retire(record.name, keep_revision=record.environment_revision, version=LATEST)
-
-    def _zip_from_code(self, zip_b64: str | None, s3_bucket: str | None, s3_key: str | None) -> bytes:
-        if s3_bucket or s3_key:
-            raise InvalidParameterValueException(
-                "Code from S3 (S3Bucket/S3Key) is not supported by Stratus yet; upload the .zip in ZipFile.")
-        if not zip_b64:
-            raise InvalidParameterValueException("Please provide a source for function code.")
-        return self.packages.decode(zip_b64, "ZipFile")

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
-import hashlib
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
@@ -24,6 +21,14 @@ import msgspec
 
 from stratus.config import Settings
 from stratus.control.code import CodePackages, overlay_all
+from stratus.control.layer_refs import (
+    LAYER_REF,
+    LAYER_VERSION_ARN,
+    LAYER_VERSION_ARN_PATTERN,
+    AttachedLayers,
+    check_layer_version_arn,
+    merged_name,
+)
 from stratus.control.paging import DEFAULT_MAX_ITEMS, decode_marker, encode_marker
 from stratus.control.policy import (
     allow_statement,
@@ -65,39 +70,12 @@ VERSION_KIND = "layer-version"
 COUNTER_KIND = "layer"
 MAX_LAYERS_PER_FUNCTION = 5
 
-# AWS's own pattern for a function's `Layers` entries (stricter than botocore's), quoted in its errors.
-LAYER_VERSION_ARN_PATTERN = (
-    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
-    r"[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)"
-)
-_LAYER_VERSION_ARN = re.compile(LAYER_VERSION_ARN_PATTERN)
-_LAYER_REF = re.compile(
-    r"(?:arn:(?P<partition>[a-zA-Z0-9-]+):lambda:(?P<region>[a-zA-Z0-9-]+):(?P<account>\d{12}):layer:)?"
-    r"(?P<name>[a-zA-Z0-9-_]+)(?::(?P<version>[0-9]+))?"
-)
 _NOT_FOUND = "The resource you requested does not exist."
 _REVISION_MISMATCH = ("The Revision Id provided does not match the latest Revision Id. "
                       "Call the GetLayerPolicy API to retrieve the latest Revision Id")
 
 _encode = msgspec.json.encode
 _decode_record = msgspec.json.Decoder(LayerVersionRecord).decode
-
-
-def check_layer_version_arn(arn: str) -> None:
-    """GetLayerVersionByArn's Arn must be a layer version ARN (ValidationException in AWS's words)."""
-    if not _LAYER_VERSION_ARN.fullmatch(arn):
-        raise ValidationException(
-            f"1 validation error detected: Value '{arn}' at 'arn' failed to satisfy constraint: "
-            f"Member must satisfy regular expression pattern: {LAYER_VERSION_ARN_PATTERN}")
-
-
-@dataclasses.dataclass(frozen=True)
-class AttachedLayers:
-    """A function's checked `Layers`: the configuration entries, their unzipped total, the merged /opt."""
-
-    layers: list[Layer]
-    unzipped_size: int
-    opt_dir: Path | None
 
 
 class LayerService:
@@ -141,7 +119,7 @@ class LayerService:
 
     def _parse(self, reference: str) -> tuple[str, bool, str]:
         """(name, whether it is a layer of this region and account, the layer ARN it denotes)."""
-        match = _LAYER_REF.fullmatch(reference)
+        match = LAYER_REF.fullmatch(reference)
         if match is None or match["version"] is not None:
             return reference, False, reference
         if match["region"] is None:
@@ -370,13 +348,13 @@ class LayerService:
         records: list[LayerVersionRecord] = []
         seen: dict[str, str] = {}
         for arn in layer_arns:
-            if not _LAYER_VERSION_ARN.fullmatch(arn):
+            if not LAYER_VERSION_ARN.fullmatch(arn):
                 raise ValidationException(
                     f"1 validation error detected: Value '[{', '.join(layer_arns)}]' at 'layers' failed to satisfy "
                     "constraint: Member must satisfy constraint: [Member must have length less than or equal to "
                     "2048, Member must have length greater than or equal to 1, Member must satisfy regular "
                     f"expression pattern: {LAYER_VERSION_ARN_PATTERN}, Member must not be null]")
-            match = _LAYER_REF.fullmatch(arn)  # None for an AWS-managed `awslayer` ARN: none exist here
+            match = LAYER_REF.fullmatch(arn)  # None for an AWS-managed `awslayer` ARN: none exist here
             if match and match["account"] == self.account_id and match["region"] != self.region:
                 raise InvalidParameterValueException(
                     f"Layers are not in the same region as the function. Layers are expected to be in region "
@@ -424,7 +402,7 @@ class LayerService:
 
     def _record_of(self, arn: str) -> LayerVersionRecord | None:
         """The version (deleted or not) a function's layer version ARN names, or None."""
-        match = _LAYER_REF.fullmatch(arn)
+        match = LAYER_REF.fullmatch(arn)
         if match and match["version"] and (match["region"], match["account"]) == (self.region, self.account_id):
             return self._versions.get(match["name"], {}).get(int(match["version"]))
         return None
@@ -470,7 +448,3 @@ class LayerService:
                 merged.add(merged_name(shas))
         return blobs, merged
 
-
-def merged_name(shas: list[str]) -> str:
-    """The name of the merged /opt folder of layers with these contents, in this order."""
-    return hashlib.sha256("\n".join(shas).encode()).hexdigest()
