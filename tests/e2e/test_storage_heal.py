@@ -195,12 +195,14 @@ def test_tampered_unpacked_code_and_layers_are_restored_before_an_environment_st
 
 # ------------------------------------------------------------------ garbage collection
 def _files(data_dir: Path) -> dict[str, int]:
-    """Every file under the data dir (path → size) but the databases and the function logs: what code
-    storage occupies. The databases are compared apart (SQLite keeps freed pages for reuse)."""
+    """Every file under the data dir (path → size) but the databases, the function logs and the running
+    sandboxes' scratch (sandboxes/net holds the spare function networks' pasta pid files, which come and go
+    with environments): what code storage occupies. The databases are compared apart (SQLite keeps freed
+    pages for reuse)."""
     found = {}
     for directory, _, names in os.walk(data_dir):
         relative = Path(directory).relative_to(data_dir)
-        if relative.parts[:1] == ("logs",):
+        if relative.parts[:1] == ("logs",) or relative.parts[:2] == ("sandboxes", "net"):
             continue
         for name in names:
             if not name.startswith(DB_FILES):

@@ -69,8 +69,9 @@ class MotoServer:
                             config=Config(retries={"max_attempts": 2}, **config))
 
     def service_env(self) -> dict[str, str]:
-        """Env vars that point a Stratus server at this endpoint for every AWS service."""
-        return {"STRATUS_SERVICE_ENDPOINTS": f"*={self.endpoint}",
+        """Env vars that point a Stratus server at this endpoint for every AWS service, and let its
+        functions reach it too (a namespaced function's outbound network reaches only listed host ports)."""
+        return {"STRATUS_SERVICE_ENDPOINTS": f"*={self.endpoint}", "STRATUS_FUNCTION_HOST_PORTS": str(self.port),
                 "STRATUS_SERVICE_ACCESS_KEY_ID": "test", "STRATUS_SERVICE_SECRET_ACCESS_KEY": "test"}
 
     def __enter__(self) -> MotoServer:
