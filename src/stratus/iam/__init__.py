@@ -1,0 +1,1 @@
+"""IAM: roles, their policies, and the AWS managed policies functions attach."""
