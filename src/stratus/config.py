@@ -84,6 +84,9 @@ class Settings:
     tls_cert: str = ""
     tls_key: str = ""
     access_keys: str = dataclasses.field(default="", repr=False)  # secrets: never in a repr or a log
+    # What a function's role credentials may do when the role is unknown to IAM: an AWS managed policy's
+    # name (e.g. AWSLambdaRole: invoke any function); empty: nothing.
+    unknown_role_policy: str = ""
     # HTTP hardening (the API port; the Runtime API endpoints share the sizes and timeouts, see runtime/http.py).
     # Heads: 16 KB (request line + headers; more than API Gateway's 10 KB, Node's default) and 100 fields.
     http_max_head_bytes: int = 16 * 1024

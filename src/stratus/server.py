@@ -78,6 +78,7 @@ class Application:
         self.log_sink = LogSink(settings.logs_dir, max_bytes=settings.log_stream_max_bytes,
                                 rotations=settings.log_stream_rotations)
         self.invoker = Invoker(settings, self.sandbox, self.log_sink)
+        self.invoker.credentials = self.auth.sessions  # each environment's role credentials (SigV4 on)
         self.layers = LayerService(settings, self.store, self.blobs)  # before functions: they attach layers
         self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox, self.layers)
         self.garbage = CodeCollector(self.functions, self.layers, self.blobs, self.layers.opt_root)

@@ -12,6 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stratus.auth.errors import AuthError, MissingAuthenticationTokenException
 from stratus.auth.principal import ANONYMOUS_ADMIN, AdminOnly, Authorizer, Principal
+from stratus.auth.routes import LambdaRoutes
+from stratus.auth.sessions import SessionCredentials
 from stratus.auth.sigv4 import EMPTY_SHA256, Pending, Verifier
 from stratus.errors import LambdaError, RequestEntityTooLargeException
 
@@ -25,10 +27,13 @@ PUBLIC_PREFIXES = ("/_stratus/code/",)
 class Authenticator:
     """SigV4 verification with the configured keys (None: STRATUS_AUTH=off) and the authorization hook."""
 
-    def __init__(self, verifier: Verifier | None, region: str, authorizer: Authorizer | None = None):
+    def __init__(self, verifier: Verifier | None, region: str, authorizer: Authorizer | None = None,
+                 routes: LambdaRoutes | None = None):
         self.verifier = verifier
         self.region = region
         self.authorizer: Authorizer = authorizer or AdminOnly()
+        self.routes = routes  # a Lambda request's operation (IAM action) and resource
+        self.sessions: SessionCredentials | None = None  # functions' role credentials (None: none issued)
 
     def begin(self, method: str, raw_path: str, query: str, headers: dict[bytes, bytes],
               service: str = "lambda") -> Pending | None:
@@ -46,6 +51,14 @@ class Authenticator:
     def authorize(self, principal: Principal, action: str, resource: str) -> None:
         """THE authorization hook (IAM plugs in here as `authorizer`)."""
         self.authorizer.authorize(principal, action, resource)
+
+    def operation(self, method: str, path: str, query: str, service: str) -> tuple[str, str]:
+        """(IAM action, resource) of a request: per Lambda operation; `<service>:*` on `*` otherwise."""
+        if service == "lambda" and self.routes is not None:
+            found = self.routes.resolve(method, path, query)
+            if found is not None:
+                return found
+        return f"{service}:*", "*"
 
 
 def header_map(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
@@ -79,7 +92,10 @@ class AuthGate:
                                       header_map(scope["headers"]), service)
             messages, digest = await self._read_body(receive)
             principal = self.auth.finish(pending, digest)
-            self.auth.authorize(principal, f"{service}:*", "*")  # per-operation actions come with IAM
+            if principal.kind != "admin":  # the admin may do everything: no need to tell the operation
+                action, resource = self.auth.operation(scope["method"], scope["path"],
+                                                       scope["query_string"].decode("latin-1"), service)
+                self.auth.authorize(principal, action, resource)
         except LambdaError as error:
             return await _send_error(send, error, json11)
         scope["stratus.principal"] = principal

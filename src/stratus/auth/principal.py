@@ -14,7 +14,16 @@ from typing import Protocol
 @dataclass(frozen=True, slots=True)
 class Principal:
     access_key_id: str
-    kind: str = "admin"  # later: "role" (a function's temporary credentials), "user", ...
+    kind: str = "admin"  # or "role": a function environment's temporary credentials (auth/sessions.py)
+    role_arn: str = ""
+    function_arn: str = ""  # the function whose environment holds the credentials
+
+    def session_arn(self) -> str:
+        """arn:aws:sts::<account>:assumed-role/<role name>/<function name>, as AWS names a function's session."""
+        account = self.role_arn.split(":")[4] if self.role_arn.count(":") >= 5 else ""
+        role_name = self.role_arn.rsplit("/", 1)[-1]
+        function_name = self.function_arn.split(":")[6] if self.function_arn.count(":") >= 6 else self.function_arn
+        return f"arn:aws:sts::{account}:assumed-role/{role_name}/{function_name}"
 
 
 ANONYMOUS_ADMIN = Principal("", "admin")  # STRATUS_AUTH=off (loopback only)

@@ -28,6 +28,7 @@ from stratus.auth.errors import (
     UnrecognizedClientException,
 )
 from stratus.auth.principal import Principal
+from stratus.auth.sessions import SessionCredentials
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -191,8 +192,10 @@ class Pending:
 class Verifier:
     """Checks SigV4 signatures against a fixed set of access keys (id → secret)."""
 
-    def __init__(self, keys: Mapping[str, str], clock: Callable[[], float] = time.time, skew_s: float = SKEW_S):
+    def __init__(self, keys: Mapping[str, str], clock: Callable[[], float] = time.time, skew_s: float = SKEW_S,
+                 sessions: SessionCredentials | None = None):
         self.keys = dict(keys)
+        self.sessions = sessions  # temporary credentials (with their session token), besides the fixed keys
         self.clock = clock
         self.skew_s = skew_s
         self._principals = {key_id: Principal(key_id) for key_id in self.keys}
@@ -225,9 +228,7 @@ class Verifier:
             timestamp = signed.timestamp
         else:
             raise MissingAuthenticationTokenException()
-        secret = self.keys.get(signed.key_id)
-        if secret is None:
-            raise UnrecognizedClientException()
+        secret, principal = self._secret(signed.key_id, headers, query, presigned)
         self._check_scope(signed, timestamp, service)
         self._check_time(timestamp, signed.expires)
         names = signed.signed_headers.split(";")
@@ -240,7 +241,7 @@ class Verifier:
             lines.append(f"{name}:{' '.join(value.split())}")
         lines += ("", signed.signed_headers, "")
         declared = headers.get(b"x-amz-content-sha256")
-        pending = Pending(self._principals[signed.key_id], "\n".join(lines),
+        pending = Pending(principal, "\n".join(lines),
                           f"{signed.date}/{signed.region}/{signed.service}/{signed.terminator}", timestamp,
                           self.signing_key(secret, signed.date, signed.region, signed.service), signed.signature,
                           declared.decode("latin-1") if declared is not None else None, presigned)
@@ -248,6 +249,24 @@ class Verifier:
             lines[2] = raw
             pending.alternative = "\n".join(lines)
         return pending
+
+    def _secret(self, key_id: str, headers: Mapping[bytes, bytes], query: str,
+                presigned: bool) -> tuple[str, Principal]:
+        secret = self.keys.get(key_id)
+        if secret is not None:
+            return secret, self._principals[key_id]
+        session = self.sessions.get(key_id) if self.sessions is not None else None
+        if session is None:
+            raise UnrecognizedClientException()
+        if presigned:
+            token = next((unquote(value) for name, _, value in (item.partition("=") for item in query.split("&"))
+                          if name == "X-Amz-Security-Token"), None)
+        else:
+            raw = headers.get(b"x-amz-security-token")
+            token = raw.decode("latin-1") if raw is not None else None
+        if not session.token_matches(token):
+            raise UnrecognizedClientException()
+        return session.secret, session.principal
 
     @staticmethod
     def _header_timestamp(headers: Mapping[bytes, bytes]) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 from stratus.invoke.extensions import ExtensionsPhase, shell_status
 from stratus.invoke.output import OutputRouter
 from stratus.invoke.runtime_handlers import RuntimeApiHandlers
-from stratus.invoke.types import EnvironmentSpec, Invocation, Outcome, State, platform_error
+from stratus.invoke.types import Credentials, EnvironmentSpec, Invocation, Outcome, State, platform_error
 from stratus.observe import logs
 from stratus.runtime import api as runtime_api
 from stratus.runtime import extensions as ext_api
@@ -47,7 +47,8 @@ class Environment:
 
     def __init__(self, spec: EnvironmentSpec, sandbox: Sandbox, log_sink: logs.LogSink, *,
                  init_timeout_s: float, shutdown_grace_s: float,
-                 initialization_type: str = "on-demand", on_dead: Callable[[Environment], None] = _ignore):
+                 initialization_type: str = "on-demand", on_dead: Callable[[Environment], None] = _ignore,
+                 credentials: Credentials | None = None):
         self.id = secrets.token_hex(16)
         self.spec = spec
         self.sandbox = sandbox
@@ -55,6 +56,8 @@ class Environment:
         self.shutdown_grace_s = shutdown_grace_s
         self.initialization_type = initialization_type
         self.on_dead = on_dead
+        self.credentials = credentials
+        self.credentials_key = ""  # revoked when the environment ends
         self.log_stream = time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{spec.version}]{self.id}"
 
         self.state = State.INIT
@@ -93,6 +96,9 @@ class Environment:
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
             "AWS_LAMBDA_INITIALIZATION_TYPE": self.initialization_type,
         })
+        if self.credentials is not None and self.spec.role:
+            self.credentials_key, variables = self.credentials.issue(self.spec.role, self.spec.function_arn)
+            env.update(variables)
         launcher, control = self._launcher(env, names)
         spec = self.spec
         self.init_started = time.perf_counter()
@@ -229,6 +235,9 @@ class Environment:
         self.on_dead(self)
 
     def _teardown(self) -> None:
+        if self.credentials is not None and self.credentials_key:
+            self.credentials.revoke(self.credentials_key)
+            self.credentials_key = ""
         self.output.close(self.current, not self.init_reported)
         if self.runtime.parked is not None:
             self.runtime.parked.close()

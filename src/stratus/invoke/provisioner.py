@@ -10,7 +10,7 @@ from typing import cast
 
 from stratus.invoke.environment import Environment
 from stratus.invoke.pool import EnvironmentPool
-from stratus.invoke.types import EnvironmentSpec, State
+from stratus.invoke.types import Credentials, EnvironmentSpec, State
 from stratus.observe.logs import LogSink
 from stratus.sandbox import Sandbox
 
@@ -29,14 +29,15 @@ class ProvisionedEnvironment(Environment):
     """
 
     def __init__(self, spec: EnvironmentSpec, sandbox: Sandbox, log_sink: LogSink, *, init_timeout_s: float,
-                 shutdown_grace_s: float, on_dead: Callable[[Environment], None]):
+                 shutdown_grace_s: float, on_dead: Callable[[Environment], None],
+                 credentials: Credentials | None = None):
         def dead(env: Environment) -> None:
             on_dead(env)
             if not self.initialized.done():  # it died (or its INIT failed) before it was initialized
                 self.initialized.set_result(False)
 
         super().__init__(spec, sandbox, log_sink, init_timeout_s=init_timeout_s, shutdown_grace_s=shutdown_grace_s,
-                         initialization_type=PROVISIONED_CONCURRENCY, on_dead=dead)
+                         initialization_type=PROVISIONED_CONCURRENCY, on_dead=dead, credentials=credentials)
         self.initialized: asyncio.Future[bool] = self.loop.create_future()
 
     def init_complete(self) -> None:

@@ -19,7 +19,7 @@ from stratus.invoke.concurrency import PROVISIONED, ConcurrencyLimiter, Lease
 from stratus.invoke.environment import Environment
 from stratus.invoke.pool import EnvironmentPool
 from stratus.invoke.provisioner import ProvisionedEnvironment, Provisioner
-from stratus.invoke.types import EnvironmentSpec, Invocation, InvokeResult, Outcome
+from stratus.invoke.types import Credentials, EnvironmentSpec, Invocation, InvokeResult, Outcome
 from stratus.observe.logs import LogSink
 from stratus.sandbox import Sandbox
 
@@ -50,6 +50,7 @@ class Invoker:
         self.pools: dict[tuple[str, str, str], EnvironmentPool] = {}
         self.provisioners: dict[str, Provisioner] = {}  # by "<function>:<qualifier>" of their config
         self._reaper: asyncio.Task[None] | None = None
+        self.credentials: Credentials | None = None  # per-environment role credentials (the server sets them)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -187,7 +188,7 @@ class Invoker:
         settings = self.settings
         kind = ProvisionedEnvironment if provisioned else Environment
         return kind(spec, self.sandbox, self.log_sink, init_timeout_s=settings.init_timeout_s,
-                    shutdown_grace_s=settings.shutdown_grace_s, on_dead=on_dead)
+                    shutdown_grace_s=settings.shutdown_grace_s, on_dead=on_dead, credentials=self.credentials)
 
     async def _reap_idle(self) -> None:
         interval = max(0.05, min(5.0, self.settings.idle_timeout_s / 4))

@@ -100,7 +100,7 @@ class EnvironmentSpecs:
             memory_mb=_given(config.MemorySize), timeout_s=_given(config.Timeout),
             ephemeral_storage_mb=config.EphemeralStorage.Size if config.EphemeralStorage else 512,
             task_root=task_root, runtime_dir=runtime_dir, argv=argv, env=env, region=region,
-            opt_dir=opt_dir,
+            opt_dir=opt_dir, role=config.Role or "",
             prepare=functools.partial(self.prepare, record.code_sha256_hex, layer_arns(config))
             if self.prepare is not None else None,
         )

@@ -51,6 +51,7 @@ class EnvironmentSpec:
     env: dict[str, str]  # the function's own variables plus the runtime's
     region: str
     opt_dir: Path | None = None  # on the host: the function's layers, merged (mounted at /opt when namespaced)
+    role: str = ""  # the execution role: each environment gets temporary credentials for it
     # Checks (blocking; run in a worker thread) that task_root and opt_dir are intact before an environment
     # starts, rebuilding them if not; raises a LambdaError when the code cannot be had (a corrupt blob).
     prepare: Callable[[], None] | None = dataclasses.field(default=None, compare=False, repr=False)
@@ -62,6 +63,15 @@ class EnvironmentSpec:
     @property
     def log_group(self) -> str:
         return f"/aws/lambda/{self.function_name}"
+
+
+class Credentials(Protocol):
+    """Temporary credentials for an execution role, valid while one environment lives (auth/sessions.py)."""
+
+    def issue(self, role_arn: str, function_arn: str) -> tuple[str, dict[str, str]]:
+        """(the access key id, the AWS_* variables the environment gets)."""
+
+    def revoke(self, key_id: str) -> None: ...
 
 
 class Outcome:

@@ -1,0 +1,82 @@
+"""Which Lambda operation a request is, and on what: the IAM action (lambda:<Operation>, Invoke →
+lambda:InvokeFunction) and resource (the function's ARN when the path names a function, else "*").
+
+Built once from botocore's Lambda service model (each operation's `http.method` and `http.requestUri`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+_ACTION_OF = {"Invoke": "InvokeFunction", "InvokeAsync": "InvokeAsync"}
+_FUNCTION_ARN = re.compile(r"arn:aws[a-zA-Z-]*:lambda:[^:]+:\d{12}:function:([^:]+)(?::([^:]+))?")
+_PARTIAL_ARN = re.compile(r"\d{12}:function:([^:]+)(?::([^:]+))?")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    pattern: re.Pattern[str]
+    query_key: str  # a query parameter the operation is told apart by ("" if none)
+    action: str
+    has_function: bool
+    literal_length: int  # more literal characters first: the most specific route wins
+
+
+def _compile(uri: str) -> tuple[re.Pattern[str], str, int]:
+    path, _, query = uri.partition("?")
+    body = ""
+    for part in re.split(r"(\{[^}]+\})", path):
+        if part.startswith("{"):
+            name = part[1:-1].rstrip("+")
+            body += f"(?P<{name}>.+)" if part.endswith("+}") else f"(?P<{name}>[^/]+)"
+        else:
+            body += re.escape(part)
+    literal = len(re.sub(r"\{[^}]+\}", "", path))
+    return re.compile(body + "/?"), query.partition("=")[0], literal
+
+
+class LambdaRoutes:
+    def __init__(self, region: str, account_id: str):
+        import botocore.session  # only at start: the model is read once
+
+        model = botocore.session.get_session().get_service_model("lambda")
+        routes: dict[str, list[Route]] = {}
+        for name in model.operation_names:
+            http = model.operation_model(name).http
+            pattern, query_key, literal = _compile(http["requestUri"])
+            routes.setdefault(http["method"], []).append(Route(
+                pattern, query_key, "lambda:" + _ACTION_OF.get(name, name), "(?P<FunctionName>" in pattern.pattern,
+                literal))
+        for candidates in routes.values():  # a query-told route before its plain twin, then the most literal first
+            candidates.sort(key=lambda r: (not r.query_key, -r.literal_length))
+        self.routes = routes
+        self.region = region
+        self.account_id = account_id
+
+    def resolve(self, method: str, path: str, query: str) -> tuple[str, str] | None:
+        """(action, resource) of a Lambda API request, or None when no operation has this method and path."""
+        params = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
+        for route in self.routes.get(method.upper(), ()):
+            if route.query_key and route.query_key not in params:
+                continue
+            match = route.pattern.fullmatch(path)
+            if match is None:
+                continue
+            if not route.has_function:
+                return route.action, "*"
+            return route.action, self.function_arn(match["FunctionName"], params.get("Qualifier"))
+        return None
+
+    def function_arn(self, reference: str, qualifier: str | None) -> str:
+        """The ARN a function name, partial or full ARN (with a qualifier or not) stands for."""
+        name, own_qualifier = reference, None
+        if (full := _FUNCTION_ARN.fullmatch(reference)) is not None:
+            name, own_qualifier = full[1], full[2]
+        elif (partial := _PARTIAL_ARN.fullmatch(reference)) is not None:
+            name, own_qualifier = partial[1], partial[2]
+        elif ":" in reference:
+            name, _, own_qualifier = reference.partition(":")
+        arn = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
+        qualifier = qualifier or own_qualifier
+        return f"{arn}:{qualifier}" if qualifier else arn
