@@ -1,0 +1,163 @@
+"""Authorization with IAM's model: a function's environment holds temporary credentials for its execution
+role (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN); requests it signs with them may do
+what the role's policies allow (here: STRATUS_UNKNOWN_ROLE_POLICY, the role being unknown to IAM), and
+the credentials end with the environment. The admin keys still may do everything."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from tests.conftest import require_sandbox
+from tests.support.server import StratusServer, invoke_json, make_zip
+
+ROLE = "arn:aws:iam::000000000000:role/whatever"
+
+# Function A: signs requests itself (stdlib SigV4, no boto3) with the credentials of its environment.
+SIGNER = r'''
+import datetime, hashlib, hmac, json, os, urllib.error, urllib.request
+from urllib.parse import urlsplit
+
+
+def call(method, path, body=b"", sign=True):
+    url = os.environ["STRATUS_URL"] + path
+    parts = urlsplit(url)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    headers = {"host": parts.netloc, "x-amz-date": stamp, "x-amz-content-sha256": hashlib.sha256(body).hexdigest()}
+    if sign:
+        headers["x-amz-security-token"] = os.environ["AWS_SESSION_TOKEN"]
+        names = sorted(headers)
+        canonical = "\n".join([method, parts.path, "&".join(sorted(parts.query.split("&"))) if parts.query else "",
+                               "".join(f"{n}:{headers[n]}\n" for n in names), ";".join(names),
+                               headers["x-amz-content-sha256"]])
+        scope = f"{stamp[:8]}/us-east-1/lambda/aws4_request"
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+        key = ("AWS4" + os.environ["AWS_SECRET_ACCESS_KEY"]).encode()
+        for part in (stamp[:8], "us-east-1", "lambda", "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={os.environ['AWS_ACCESS_KEY_ID']}/{scope}, "
+                                    f"SignedHeaders={';'.join(names)}, Signature={signature}")
+    request = urllib.request.Request(url, data=body or None, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return {"status": response.status, "type": None, "body": response.read().decode()}
+    except urllib.error.HTTPError as error:
+        return {"status": error.code, "type": error.headers.get("x-amzn-ErrorType"), "body": error.read().decode()}
+
+
+def handler(event, context):
+    results = [call(r["method"], r["path"], r.get("body", "").encode(), r.get("sign", True))
+               for r in event.get("requests", [])]
+    credentials = {name: os.environ.get(name) for name in
+                   ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+    return {"results": results, "credentials": credentials}
+'''
+TARGET = "def handler(event, context):\n    return {'b': event}\n"
+
+
+def start(tmp_path_factory, sandbox: str, policy: str):
+    require_sandbox(sandbox)
+    env = {"STRATUS_SANDBOX": sandbox}
+    if policy:
+        env["STRATUS_UNKNOWN_ROLE_POLICY"] = policy
+    return StratusServer(tmp_path_factory.mktemp(f"iam-{sandbox}") / "data", env=env)
+
+
+@pytest.fixture(scope="module", params=["namespaced", "plain"])
+def sandbox(request):
+    return request.param
+
+
+def create(lam, server, name: str, source: str, **extra) -> dict:
+    config = lam.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                                 Code={"ZipFile": make_zip({"app.py": source})},
+                                 Environment={"Variables": {"STRATUS_URL": server.endpoint}}, **extra)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    return config
+
+
+def from_a(lam, *requests: dict) -> dict:
+    response, payload = invoke_json(lam, "a", {"requests": list(requests)})
+    assert "FunctionError" not in response, payload
+    return payload
+
+
+def fn(path: str = "") -> str:
+    return "/2015-03-31/functions/b" + path
+
+
+def assert_denied(result: dict, action: str, resource: str) -> None:
+    assert result["status"] == 403 and result["type"] == "AccessDeniedException", result
+    assert json.loads(result["body"])["message"] == (
+        f"User: arn:aws:sts::000000000000:assumed-role/whatever/a is not authorized to perform: {action} on "
+        f"resource: {resource} because no identity-based policy allows the {action} action")
+
+
+def signed_status(server, credentials: dict, path: str) -> tuple[int, str | None]:
+    import urllib.error
+    import urllib.request
+
+    request = AWSRequest(method="GET", url=server.endpoint + path)
+    SigV4Auth(Credentials(credentials["AWS_ACCESS_KEY_ID"], credentials["AWS_SECRET_ACCESS_KEY"],
+                          credentials["AWS_SESSION_TOKEN"]), "lambda", "us-east-1").add_auth(request)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(request.url, headers=dict(request.headers)),
+                                    timeout=10) as response:
+            return response.status, None
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("x-amzn-ErrorType")
+
+
+def test_role_with_invoke_policy(tmp_path_factory, sandbox):
+    with start(tmp_path_factory, sandbox, "AWSLambdaRole") as server:
+        lam = server.client()
+        b_before = create(lam, server, "b", TARGET)
+        create(lam, server, "a", SIGNER)
+        arn_b = b_before["FunctionArn"]
+        payload = from_a(
+            lam,
+            {"method": "POST", "path": fn("/invocations"), "body": '{"x": 1}'},
+            {"method": "GET", "path": fn("/configuration")},
+            {"method": "PUT", "path": fn("/configuration"), "body": '{"Timeout": 9}'},
+            {"method": "DELETE", "path": fn()},
+            {"method": "GET", "path": "/2015-03-31/functions/"},
+            {"method": "POST", "path": fn("/invocations"), "body": "{}", "sign": False},
+        )
+        invoked, get, update, delete, listing, unsigned = payload["results"]
+        assert invoked["status"] == 200 and json.loads(invoked["body"]) == {"b": {"x": 1}}, invoked
+        assert_denied(get, "lambda:GetFunctionConfiguration", arn_b)
+        assert_denied(update, "lambda:UpdateFunctionConfiguration", arn_b)
+        assert_denied(delete, "lambda:DeleteFunction", arn_b)
+        assert_denied(listing, "lambda:ListFunctions", "*")
+        assert unsigned["status"] == 403 and unsigned["type"] == "MissingAuthenticationTokenException"
+        b_after = lam.get_function_configuration(FunctionName="b")  # the admin keys may do everything
+        assert b_after["Timeout"] == b_before["Timeout"] and b_after["RevisionId"] == b_before["RevisionId"]
+
+        credentials = payload["credentials"]
+        assert credentials["AWS_ACCESS_KEY_ID"].startswith("ASIA") and len(credentials["AWS_ACCESS_KEY_ID"]) == 20
+        assert signed_status(server, credentials, fn("/configuration")) == (403, "AccessDeniedException")
+        lam.delete_function(FunctionName="a")  # its environments end, and their credentials with them
+        deadline = time.monotonic() + 15
+        revoked = (403, "UnrecognizedClientException")
+        while (status := signed_status(server, credentials, fn("/configuration"))) != revoked:
+            assert time.monotonic() < deadline, status
+            time.sleep(0.1)
+        lam.delete_function(FunctionName="b")
+
+
+def test_role_without_policy_may_do_nothing(tmp_path_factory, sandbox):
+    with start(tmp_path_factory, sandbox, "") as server:
+        lam = server.client()
+        arn_b = create(lam, server, "b", TARGET)["FunctionArn"]
+        create(lam, server, "a", SIGNER)
+        invoked, get = from_a(lam, {"method": "POST", "path": fn("/invocations"), "body": "{}"},
+                              {"method": "GET", "path": fn("/configuration")})["results"]
+        assert_denied(invoked, "lambda:InvokeFunction", arn_b)
+        assert_denied(get, "lambda:GetFunctionConfiguration", arn_b)
+        assert invoke_json(lam, "b", {"y": 2})[1] == {"b": {"y": 2}}
