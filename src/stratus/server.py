@@ -100,6 +100,7 @@ class Application:
         self.aliases = AliasService(self.functions)
         routes += VersionRoutes(self.functions, self.aliases).routes()
         self.policies = PolicyService(self.functions)
+        self.auth.use_resource_policies(self.policies.statements_for)  # an invocation may be allowed by one
         self.functions.on_qualifier_deleted.append(self.policies.forget)  # a version's or alias's policy goes with it
         routes += PolicyRoutes(self.policies).routes()
         routes += TagRoutes(TagService(self.functions)).routes()
@@ -119,6 +120,7 @@ class Application:
         await self.store.open()
         await self.layers.load()
         await self.functions.load()
+        await self.policies.load()  # what authorization reads of functions' resource-based policies
         await self.garbage.collect()  # what a delete, a failed upload or a kill -9 mid-upload left behind
         self._verifying = asyncio.get_running_loop().create_task(self.garbage.verify_all())  # in the background
         self.invoker.start()

@@ -161,3 +161,22 @@ def test_role_without_policy_may_do_nothing(tmp_path_factory, sandbox):
         assert_denied(invoked, "lambda:InvokeFunction", arn_b)
         assert_denied(get, "lambda:GetFunctionConfiguration", arn_b)
         assert invoke_json(lam, "b", {"y": 2})[1] == {"b": {"y": 2}}
+
+        # B's resource-based policy may allow the invocation (same account: either policy suffices, as on AWS)...
+        lam.add_permission(FunctionName="b", StatementId="a-may-invoke", Action="lambda:InvokeFunction",
+                           Principal=ROLE)
+        invoked, get = from_a(lam, {"method": "POST", "path": fn("/invocations"), "body": '{"z": 3}'},
+                              {"method": "GET", "path": fn("/configuration")})["results"]
+        assert invoked["status"] == 200 and json.loads(invoked["body"]) == {"b": {"z": 3}}, invoked
+        assert_denied(get, "lambda:GetFunctionConfiguration", arn_b)  # ...and only the invocation
+        # A new function of the same name has none of the old one's policy.
+        lam.delete_function(FunctionName="b")
+        create(lam, server, "b", TARGET)
+        invoked, = from_a(lam, {"method": "POST", "path": fn("/invocations"), "body": "{}"})["results"]
+        assert_denied(invoked, "lambda:InvokeFunction", arn_b)
+        # Nor does a statement for another principal help.
+        lam.add_permission(FunctionName="b", StatementId="someone-else", Action="lambda:InvokeFunction",
+                           Principal="arn:aws:iam::000000000000:role/other")
+        invoked, = from_a(lam, {"method": "POST", "path": fn("/invocations"), "body": "{}"})["results"]
+        assert_denied(invoked, "lambda:InvokeFunction", arn_b)
+        lam.remove_permission(FunctionName="b", StatementId="someone-else")

@@ -40,13 +40,17 @@ class UnknownManagedPolicy(ValueError):
     """STRATUS_UNKNOWN_ROLE_POLICY names no managed policy Stratus knows."""
 
 
+def _account(arn: str) -> str:
+    return arn.split(":")[4] if arn.count(":") >= 5 else ""
+
+
 def _principal_matches(element: Any, principal: Principal) -> bool:
     if element == "*":
         return True
     if not isinstance(element, dict):
         return False
     values = element.get("AWS")
-    account = principal.role_arn.split(":")[4] if principal.role_arn.count(":") >= 5 else ""
+    account = _account(principal.role_arn)
     accepted = {principal.role_arn, principal.session_arn(), account, f"arn:aws:iam::{account}:root", "*"}
     return any(isinstance(v, str) and v in accepted for v in (values if isinstance(values, list) else [values]))
 
@@ -68,7 +72,7 @@ class IamAuthorizer:
         documents = self.roles.policies_for_role(principal.role_arn) if principal.kind == "role" else []
         if documents is None:
             documents = self.unknown_role_policies
-        context = {"aws:PrincipalArn": principal.role_arn, "aws:SourceArn": principal.function_arn}
+        context = {"aws:PrincipalArn": principal.role_arn, "aws:PrincipalAccount": _account(principal.role_arn)}
         decision = evaluate(documents, action, resource, context)
         if decision is Decision.ALLOW:
             return

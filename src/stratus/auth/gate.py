@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stratus.auth.authorizer import IamAuthorizer, ResourceStatements
 from stratus.auth.errors import AuthError, MissingAuthenticationTokenException
 from stratus.auth.principal import ANONYMOUS_ADMIN, AdminOnly, Authorizer, Principal
 from stratus.auth.routes import LambdaRoutes
@@ -51,6 +52,11 @@ class Authenticator:
     def authorize(self, principal: Principal, action: str, resource: str) -> None:
         """THE authorization hook (IAM plugs in here as `authorizer`)."""
         self.authorizer.authorize(principal, action, resource)
+
+    def use_resource_policies(self, statements: ResourceStatements) -> None:
+        """Functions' resource-based policies (their statements by function ARN) for the authorizer."""
+        if isinstance(self.authorizer, IamAuthorizer):
+            self.authorizer.resource_statements = statements
 
     def operation(self, method: str, path: str, query: str, service: str) -> tuple[str, str]:
         """(IAM action, resource) of a request: per Lambda operation; `<service>:*` on `*` otherwise."""

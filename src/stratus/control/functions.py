@@ -92,6 +92,7 @@ class FunctionService:
         # Callbacks run when a version or alias is deleted (lock held): what hangs off a qualifier (its
         # policy, provisioned concurrency) goes with it.
         self.on_qualifier_deleted: list[QualifierDeleted] = []
+        self.on_function_deleted: list[Callable[[str], None]] = []  # with the function's name (lock held)
         # Removes code no version uses any more (control/garbage.py); set by the application.
         self.collect_garbage: Callable[[], Awaitable[None]] | None = None
 
@@ -362,6 +363,8 @@ class FunctionService:
                 self.registry.remove_function(name)
                 self.specs.forget(name)
                 self.invoker.retire(name)
+                for forget in self.on_function_deleted:
+                    forget(name)
         await self._collect_garbage()  # its code, and layers only it used, go too
 
     async def _collect_garbage(self) -> None:

@@ -148,6 +148,30 @@ class PolicyService:
         self.store = functions.store
         self.arns = functions.arns
         functions.owned_kinds.append(POLICY_KIND)
+        functions.on_function_deleted.append(self._uncache_function)
+        self._statements: dict[str, list[dict[str, Any]]] = {}  # by policy key: what authorization reads
+
+    async def load(self) -> None:
+        """Read every policy's statements (kept in memory for authorization, which does not wait)."""
+        for key, body in await self.store.list_documents(POLICY_KIND):
+            self._statements[key] = msgspec.json.decode(body, type=StoredPolicy).Statement
+
+    def statements_for(self, function_arn: str) -> list[dict[str, Any]]:
+        """The statements of the policy an invocation of this function ARN (qualified or not) is checked against."""
+        parts = function_arn.split(":")
+        if len(parts) < 7:
+            return []
+        qualifier = parts[7] if len(parts) > 7 and parts[7] != LATEST else None
+        return self._statements.get(policy_key(parts[6], qualifier), [])
+
+    def _cache(self, key: str, statements: list[dict[str, Any]] | None) -> None:
+        if statements:
+            self._statements[key] = statements
+        else:
+            self._statements.pop(key, None)
+
+    def _uncache_function(self, name: str) -> None:
+        self._statements = {key: value for key, value in self._statements.items() if key.split(":")[0] != name}
 
     # ------------------------------------------------------------------ operations
     async def add_permission(self, reference: str, qualifier: str | None, request: AddPermissionRequest) -> str:
@@ -172,6 +196,7 @@ class PolicyService:
                 raise PolicyLengthExceededException(
                     f"The final policy size ({size}) is bigger than the limit ({MAX_POLICY_BYTES}).")
             await self.store.apply(puts=[(POLICY_KIND, key, msgspec.json.encode(updated))])
+            self._cache(key, updated.Statement)
             return statement_json(statement)
 
     async def remove_permission(self, reference: str, statement_id: str, qualifier: str | None,
@@ -193,6 +218,7 @@ class PolicyService:
                 await self.store.apply(puts=[(POLICY_KIND, key, msgspec.json.encode(updated))])
             else:
                 await self.store.apply(deletes=[(POLICY_KIND, key)])
+            self._cache(key, remaining)
 
     async def get_policy(self, reference: str, qualifier: str | None) -> tuple[str, str]:
         """(policy JSON string, its RevisionId); ResourceNotFoundException when there is none."""
@@ -209,6 +235,7 @@ class PolicyService:
     async def forget(self, function_name: str, qualifier: str) -> None:
         """Drop the policy of a deleted version or alias (the function's own goes with DeleteFunction)."""
         await self.store.apply(deletes=[(POLICY_KIND, policy_key(function_name, qualifier))])
+        self._cache(policy_key(function_name, qualifier), None)
 
     # ------------------------------------------------------------------ helpers
     def _target(self, name: str, qualifier: str | None, missing_function: str) -> tuple[str | None, str | None]:
