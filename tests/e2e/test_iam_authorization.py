@@ -180,3 +180,21 @@ def test_role_without_policy_may_do_nothing(tmp_path_factory, sandbox):
         invoked, = from_a(lam, {"method": "POST", "path": fn("/invocations"), "body": "{}"})["results"]
         assert_denied(invoked, "lambda:InvokeFunction", arn_b)
         lam.remove_permission(FunctionName="b", StatementId="someone-else")
+
+
+def test_an_unknown_managed_policy_name_is_refused_at_start(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.server import free_port
+
+    done = subprocess.run([sys.executable, "-m", "stratus.cli.main", "serve", "--port", str(free_port()),
+                           "--data-dir", str(tmp_path / "data")],
+                          env=dict(os.environ, STRATUS_ACCESS_KEYS="test:test", STRATUS_UNKNOWN_ROLE_POLICY="Admin"),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "stratus: STRATUS_UNKNOWN_ROLE_POLICY: 'Admin' is none of the managed policies Stratus knows "
+        "(AWSLambdaBasicExecutionRole, AWSLambdaRole, AWSLambda_FullAccess, AWSLambda_ReadOnlyAccess, "
+        "AWSXrayWriteOnlyAccess, AmazonSQSFullAccess)"]
