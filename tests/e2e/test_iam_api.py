@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 import boto3
 import pytest
@@ -14,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.support.server import StratusServer
+from tests.support.signing import signed_request
 
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                                                 "Action": "sts:AssumeRole"}]}
@@ -149,6 +152,38 @@ def test_bad_signature_gets_query_error(server):
                            aws_access_key_id="nobody", aws_secret_access_key="x",
                            config=Config(retries={"max_attempts": 0}))
     assert error_of(unknown.get_caller_identity) == ("InvalidClientTokenId", 403)
+
+
+def _post(server, body: bytes, headers: dict, service: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(signed_request(server.endpoint + "/", body, headers, service=service),
+                                    timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+
+
+def test_scope_decides_the_service(iam, server):
+    """A signature scoped to one service of `POST /` reaches only that service (authorization is per service):
+    an events-scoped IAM form does not create a role, an iam-scoped EventBridge call does not reach EventBridge,
+    an sts-scoped IAM action is no IAM action."""
+    create = b"Action=CreateRole&Version=2010-05-08&RoleName=smuggled&AssumeRolePolicyDocument=" + \
+        urllib.request.quote(json.dumps(TRUST), safe="").encode()
+    status, body = _post(server, create, FORM, "events")
+    assert status == 400 and b"UnknownOperationException" in body
+    status, body = _post(server, create, FORM, "sts")
+    assert status == 400 and b"<Code>InvalidAction</Code>" in body
+    status, body = _post(server, b"{}", {"X-Amz-Target": "AWSEvents.ListEventBuses",
+                                         "Content-Type": "application/x-amz-json-1.1"}, "iam")
+    assert status == 400 and b"<Code>InvalidAction</Code>" in body
+    status, body = _post(server, b"Action=GetCallerIdentity&Version=2011-06-15", FORM, "lambda")
+    assert status == 400 and b"InvalidSignatureException" in body  # POST / takes no lambda-scoped signature
+    assert iam.list_roles()["Roles"] == []
+    status, body = _post(server, create, FORM, "iam")
+    assert status == 200 and b"<RoleName>smuggled</RoleName>" in body
 
 
 def test_eventbridge_still_served(server):

@@ -2,7 +2,7 @@
 sharing the path with EventBridge's JSON 1.1 surface (told apart by X-Amz-Target) — `root_route`.
 
 IAM and STS are told apart by the SigV4 credential scope's service (iam / sts); without a signature
-(STS_AUTH=off) by the action. Member names and result wrappers follow botocore's iam and sts models.
+(STRATUS_AUTH=off) by the action. Member names and result wrappers follow botocore's iam and sts models.
 """
 
 from __future__ import annotations
@@ -195,7 +195,12 @@ def root_route(eventbridge: Callable[[Request], Awaitable[Response]],
     """`POST /`: EventBridge (X-Amz-Target) or a query-protocol form (IAM, STS)."""
 
     async def post_root(request: Request) -> Response:
-        if "x-amz-target" not in request.headers and \
+        # A signed request goes where its credential scope says (the gate checked the signature, and authorizes,
+        # for that service): an events-scoped signature never reaches IAM, nor an iam-scoped one EventBridge.
+        scoped = credential_service(request.headers, request.url.query)
+        if scoped in ("iam", "sts"):
+            return await query(request)
+        if scoped == "" and "x-amz-target" not in request.headers and \
                 request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             return await query(request)
         return await eventbridge(request)
