@@ -43,6 +43,8 @@ from stratus.events.destinations import Destinations
 from stratus.events.eventbridge import EventBridgeService
 from stratus.events.mappings import MappingRunner
 from stratus.http_limits import HttpLimits
+from stratus.iam.api import IamRoutes, root_route
+from stratus.iam.service import IamService
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
 from stratus.observe.logs import LogSink
@@ -108,7 +110,10 @@ class Application:
         routes += ConcurrencyRoutes(self.concurrency).routes()
         routes += EventInvokeConfigRoutes(self.event_invoke_configs).routes()
         self.eventbridge = EventBridgeService(settings, self.store, self.functions.arns, self.async_invocations.enqueue)
-        routes += EventBridgeRoutes(self.eventbridge).routes()
+        self.iam = IamService(self.store, settings.account_id)
+        self.auth.use_role_policies(self.iam)  # a function's credentials act with its role's policies
+        routes.append(root_route(EventBridgeRoutes(self.eventbridge).dispatch,  # POST /: EventBridge, IAM, STS
+                                 IamRoutes(self.iam, settings.account_id).dispatch))
         self.mappings = EventSourceMappingService(self.functions, self.store, MappingRunner(
             settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations))
         routes += EventSourceMappingRoutes(self.mappings).routes()
@@ -119,6 +124,7 @@ class Application:
         self.sandbox.cleanup_leftovers()
         await self.store.open()
         await self.layers.load()
+        await self.iam.load()
         await self.functions.load()
         await self.policies.load()  # what authorization reads of functions' resource-based policies
         await self.garbage.collect()  # what a delete, a failed upload or a kill -9 mid-upload left behind

@@ -182,6 +182,43 @@ def test_role_without_policy_may_do_nothing(tmp_path_factory, sandbox):
         lam.remove_permission(FunctionName="b", StatementId="someone-else")
 
 
+def test_a_role_made_with_the_iam_api_allows_exactly_its_policy(tmp_path_factory, sandbox):
+    """The issue's case: a role (CreateRole + PutRolePolicy through the IAM API) that allows only
+    lambda:InvokeFunction on B; a function with that role invokes B and nothing else, and an explicit Deny
+    added later wins. No unknown-role policy is configured: the role's own policies decide."""
+    with start(tmp_path_factory, sandbox, "") as server:
+        lam = server.client()
+        iam = _iam_client(server)
+        arn_b = create(lam, server, "b", TARGET)["FunctionArn"]
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                          "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        iam.create_role(RoleName="whatever", AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(RoleName="whatever", PolicyName="invoke-b", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction",
+                                                      "Resource": arn_b}]}))
+        create(lam, server, "a", SIGNER)
+        invoked, get, delete = from_a(lam, {"method": "POST", "path": fn("/invocations"), "body": '{"q": 1}'},
+                                      {"method": "GET", "path": fn("/configuration")},
+                                      {"method": "DELETE", "path": fn()})["results"]
+        assert invoked["status"] == 200 and json.loads(invoked["body"]) == {"b": {"q": 1}}, invoked
+        assert_denied(get, "lambda:GetFunctionConfiguration", arn_b)
+        assert_denied(delete, "lambda:DeleteFunction", arn_b)
+        assert lam.get_function_configuration(FunctionName="b")["FunctionArn"] == arn_b  # B is still there
+
+        iam.put_role_policy(RoleName="whatever", PolicyName="deny-all", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "lambda:*", "Resource": "*"}]}))
+        invoked, = from_a(lam, {"method": "POST", "path": fn("/invocations"), "body": "{}"})["results"]
+        assert invoked["status"] == 403 and invoked["type"] == "AccessDeniedException", invoked
+        assert "explicit deny" in json.loads(invoked["body"])["message"]
+
+
+def _iam_client(server):
+    import boto3
+
+    return boto3.client("iam", endpoint_url=server.endpoint, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
 def test_an_unknown_managed_policy_name_is_refused_at_start(tmp_path):
     import os
     import subprocess

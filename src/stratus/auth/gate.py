@@ -10,17 +10,23 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stratus.auth.authorizer import IamAuthorizer, ResourceStatements
+from stratus.auth.authorizer import IamAuthorizer, ResourceStatements, RolePolicySource
 from stratus.auth.errors import AuthError, MissingAuthenticationTokenException
 from stratus.auth.principal import ANONYMOUS_ADMIN, AdminOnly, Authorizer, Principal
 from stratus.auth.routes import LambdaRoutes
 from stratus.auth.sessions import SessionCredentials
 from stratus.auth.sigv4 import EMPTY_SHA256, Pending, Verifier
 from stratus.errors import LambdaError, RequestEntityTooLargeException
+from stratus.iam.api import IAM_XMLNS, STS_XMLNS, credential_service, error_xml
 
 PUBLIC_PATHS = ("/_stratus/health",)
 # Code downloads carry their own permission (api/code_urls.py: a presigned, expiring URL, as on AWS).
 PUBLIC_PREFIXES = ("/_stratus/code/",)
+ROOT_SERVICES = ("events", "iam", "sts")  # the credential scopes `POST /` accepts
+# IAM's and STS's names for the signature refusals (the query protocol's XML errors).
+QUERY_ERROR_CODES = {"InvalidSignatureException": "SignatureDoesNotMatch",
+                     "UnrecognizedClientException": "InvalidClientTokenId",
+                     "MissingAuthenticationTokenException": "MissingAuthenticationToken"}
 
 
 
@@ -58,6 +64,11 @@ class Authenticator:
         if isinstance(self.authorizer, IamAuthorizer):
             self.authorizer.resource_statements = statements
 
+    def use_role_policies(self, roles: RolePolicySource) -> None:
+        """The IAM service's roles (their inline and attached policies) for the authorizer."""
+        if isinstance(self.authorizer, IamAuthorizer):
+            self.authorizer.roles = roles
+
     def operation(self, method: str, path: str, query: str, service: str) -> tuple[str, str]:
         """(IAM action, resource) of a request: per Lambda operation; `<service>:*` on `*` otherwise."""
         if service == "lambda" and self.routes is not None:
@@ -91,7 +102,7 @@ class AuthGate:
                 or scope["path"].startswith(PUBLIC_PREFIXES):
             return await self.app(scope, receive, send)
         json11 = scope["path"] == "/"
-        service = "events" if json11 else "lambda"
+        service = _root_service(scope) if json11 else "lambda"
         try:
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
             pending = self.auth.begin(scope["method"], raw_path, scope["query_string"].decode("latin-1"),
@@ -103,7 +114,7 @@ class AuthGate:
                                                        scope["query_string"].decode("latin-1"), service)
                 self.auth.authorize(principal, action, resource)
         except LambdaError as error:
-            return await _send_error(send, error, json11)
+            return await _send_error(send, error, json11, service)
         scope["stratus.principal"] = principal
 
         async def replay() -> Message:
@@ -130,7 +141,23 @@ class AuthGate:
         return messages, digest
 
 
-async def _send_error(send: Send, error: LambdaError, json11: bool) -> None:
+def _root_service(scope: Scope) -> str:
+    """`POST /` serves EventBridge, IAM and STS: the credential scope says which one a request is for."""
+    scoped = credential_service({name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]},
+                                scope["query_string"].decode("latin-1"))
+    return scoped if scoped in ROOT_SERVICES else "events"
+
+
+async def _send_error(send: Send, error: LambdaError, json11: bool, service: str = "lambda") -> None:
+    if service in ("iam", "sts"):  # the query protocol's XML errors
+        request_id = str(uuid.uuid4())
+        code = QUERY_ERROR_CODES.get(error.error_type, error.error_type)
+        body = error_xml(code, error.message, request_id, STS_XMLNS if service == "sts" else IAM_XMLNS)
+        headers = [(b"content-type", b"text/xml"), (b"x-amzn-requestid", request_id.encode()),
+                   (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
     if json11 and isinstance(error, AuthError):
         body = error.json11_body()
         # The JSON 1.x services answer a bad signature or key with 400, a missing one with 403.

@@ -1,1 +1,2 @@
-"""IAM: roles, their policies, and the AWS managed policies functions attach."""
+"""IAM on the Lambda port: roles with trust, inline and attached managed policies (service.py), served over
+AWS's query protocol together with STS GetCallerIdentity (api.py)."""
