@@ -126,7 +126,7 @@ class Application:
         await self.layers.load()
         await self.iam.load()
         await self.functions.load()
-        await self.policies.load()  # what authorization reads of functions' resource-based policies
+        await self.policies.load()  # policies are served, and authorization reads them, from memory
         await self.garbage.collect()  # what a delete, a failed upload or a kill -9 mid-upload left behind
         self._verifying = asyncio.get_running_loop().create_task(self.garbage.verify_all())  # in the background
         self.invoker.start()

@@ -149,12 +149,13 @@ class PolicyService:
         self.arns = functions.arns
         functions.owned_kinds.append(POLICY_KIND)
         functions.on_function_deleted.append(self._uncache_function)
-        self._statements: dict[str, list[dict[str, Any]]] = {}  # by policy key: what authorization reads
+        # Every policy by policy key, mirrored from the store (authorization reads it and does not wait).
+        self._policies: dict[str, StoredPolicy] = {}
 
     async def load(self) -> None:
-        """Read every policy's statements (kept in memory for authorization, which does not wait)."""
+        """Read every policy into memory."""
         for key, body in await self.store.list_documents(POLICY_KIND):
-            self._statements[key] = msgspec.json.decode(body, type=StoredPolicy).Statement
+            self._policies[key] = msgspec.json.decode(body, type=StoredPolicy)
 
     def statements_for(self, function_arn: str) -> list[dict[str, Any]]:
         """The statements of the policy an invocation of this function ARN (qualified or not) is checked against."""
@@ -162,16 +163,11 @@ class PolicyService:
         if len(parts) < 7:
             return []
         qualifier = parts[7] if len(parts) > 7 and parts[7] != LATEST else None
-        return self._statements.get(policy_key(parts[6], qualifier), [])
-
-    def _cache(self, key: str, statements: list[dict[str, Any]] | None) -> None:
-        if statements:
-            self._statements[key] = statements
-        else:
-            self._statements.pop(key, None)
+        policy = self._policies.get(policy_key(parts[6], qualifier))
+        return policy.Statement if policy is not None else []
 
     def _uncache_function(self, name: str) -> None:
-        self._statements = {key: value for key, value in self._statements.items() if key.split(":")[0] != name}
+        self._policies = {key: value for key, value in self._policies.items() if key.split(":")[0] != name}
 
     # ------------------------------------------------------------------ operations
     async def add_permission(self, reference: str, qualifier: str | None, request: AddPermissionRequest) -> str:
@@ -183,7 +179,7 @@ class PolicyService:
             qualifier, target_revision = self._target(
                 name, qualifier, missing_function=f"Function not found: {self.arns.function(name)}")
             key = policy_key(name, qualifier)
-            policy = await self._load(key)
+            policy = self._policies.get(key)
             current_revision = policy.RevisionId if policy else target_revision
             if request.RevisionId and request.RevisionId != current_revision:
                 raise PreconditionFailedException(_REVISION_MISMATCH)
@@ -196,7 +192,7 @@ class PolicyService:
                 raise PolicyLengthExceededException(
                     f"The final policy size ({size}) is bigger than the limit ({MAX_POLICY_BYTES}).")
             await self.store.apply(puts=[(POLICY_KIND, key, msgspec.json.encode(updated))])
-            self._cache(key, updated.Statement)
+            self._policies[key] = updated
             return statement_json(statement)
 
     async def remove_permission(self, reference: str, statement_id: str, qualifier: str | None,
@@ -207,7 +203,7 @@ class PolicyService:
             qualifier, _ = self._target(
                 name, qualifier, missing_function=f"No policy found for: {self.arns.function(name)}")
             key = policy_key(name, qualifier)
-            policy = await self._load(key)
+            policy = self._policies.get(key)
             if policy is None:
                 raise ResourceNotFoundException("No policy is associated with the given resource.")
             remaining = without_statement(policy.Statement, statement_id)
@@ -216,9 +212,10 @@ class PolicyService:
             if remaining:
                 updated = StoredPolicy(RevisionId=str(uuid.uuid4()), Statement=remaining)
                 await self.store.apply(puts=[(POLICY_KIND, key, msgspec.json.encode(updated))])
+                self._policies[key] = updated
             else:
                 await self.store.apply(deletes=[(POLICY_KIND, key)])
-            self._cache(key, remaining)
+                self._policies.pop(key, None)
 
     async def get_policy(self, reference: str, qualifier: str | None) -> tuple[str, str]:
         """(policy JSON string, its RevisionId); ResourceNotFoundException when there is none."""
@@ -227,7 +224,7 @@ class PolicyService:
             qualifier, _ = self._target(name, qualifier, missing_function=_NO_SUCH_RESOURCE)
         except ResourceNotFoundException:
             raise ResourceNotFoundException(_NO_SUCH_RESOURCE) from None
-        policy = await self._load(policy_key(name, qualifier))
+        policy = self._policies.get(policy_key(name, qualifier))
         if policy is None:
             raise ResourceNotFoundException(_NO_SUCH_RESOURCE)
         return policy.document().decode(), policy.RevisionId
@@ -235,7 +232,7 @@ class PolicyService:
     async def forget(self, function_name: str, qualifier: str) -> None:
         """Drop the policy of a deleted version or alias (the function's own goes with DeleteFunction)."""
         await self.store.apply(deletes=[(POLICY_KIND, policy_key(function_name, qualifier))])
-        self._cache(policy_key(function_name, qualifier), None)
+        self._policies.pop(policy_key(function_name, qualifier), None)
 
     # ------------------------------------------------------------------ helpers
     def _target(self, name: str, qualifier: str | None, missing_function: str) -> tuple[str | None, str | None]:
@@ -257,7 +254,3 @@ class PolicyService:
         if alias is not None:
             return alias.Name, alias.RevisionId
         return record.config.Version, record.config.RevisionId
-
-    async def _load(self, key: str) -> StoredPolicy | None:
-        body = await self.store.get_document(POLICY_KIND, key)
-        return msgspec.json.decode(body, type=StoredPolicy) if body is not None else None
