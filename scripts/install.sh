@@ -37,26 +37,20 @@ _pip() {
     fi
 }
 
-# Functions run in bubblewrap namespaces where the host allows it; without bwrap Stratus falls
-# back to the plain sandbox (rlimits only) and says so when it starts.
-_ensure_bubblewrap() {
-    command -v bwrap >/dev/null && return 0
+# _ensure_tool COMMAND PACKAGE PURPOSE FALLBACK: install Debian's PACKAGE with apt-get (as root) unless
+# COMMAND exists; else say what Stratus does without it. The package lists are refreshed once per run.
+_APT_UPDATED=""
+_ensure_tool() {
+    local tool="$1" package="$2" purpose="$3" fallback="$4"
+    command -v "$tool" >/dev/null && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        _say "installing bubblewrap (function sandbox) with apt-get"
-        (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1 && return 0
+        _say "installing $package ($purpose) with apt-get"
+        if [ -z "$_APT_UPDATED" ]; then
+            apt-get update -qq >/dev/null 2>&1 && _APT_UPDATED=1
+        fi
+        apt-get install -y -qq "$package" >/dev/null 2>&1 && return 0
     fi
-    _say "bubblewrap is not installed (apt-get install bubblewrap): functions will run in the plain sandbox"
-}
-
-# Each namespaced environment has a network of its own; pasta (package passt) gives it outbound
-# access (STRATUS_FUNCTION_NETWORK=outbound, the default). Without pasta, functions get loopback only.
-_ensure_pasta() {
-    command -v pasta >/dev/null && return 0
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        _say "installing passt (pasta: functions' outbound network) with apt-get"
-        (apt-get update -qq && apt-get install -y -qq passt) >/dev/null 2>&1 && return 0
-    fi
-    _say "pasta is not installed (apt-get install passt): functions will have no outbound network"
+    _say "$tool is not installed (apt-get install $package): $fallback"
 }
 
 # ensure_installed EXTRAS: EXTRAS is "" or "test".
@@ -64,8 +58,11 @@ ensure_installed() {
     local extras="${1:-}" spec="$STRATUS_ROOT" stamp
     [ -n "$extras" ] && spec="$STRATUS_ROOT[$extras]"
     _make_venv
-    _ensure_bubblewrap
-    _ensure_pasta
+    # Functions run in bubblewrap namespaces where the host allows it, else in the plain sandbox.
+    _ensure_tool bwrap bubblewrap "function sandbox" "functions will run in the plain sandbox"
+    # Each namespaced environment has a network of its own; pasta gives it outbound access
+    # (STRATUS_FUNCTION_NETWORK=outbound, the default). Without pasta, functions get loopback only.
+    _ensure_tool pasta passt "pasta: functions' outbound network" "functions will have no outbound network"
     stamp="$VENV/.stratus-installed-$(cat "$STRATUS_ROOT/pyproject.toml" | cksum | cut -d' ' -f1)-${extras:-base}"
     if [ ! -f "$stamp" ]; then
         _say "installing Stratus${extras:+ with $extras extras} into $VENV"
