@@ -69,4 +69,5 @@ ensure_installed() {
         _pip install --quiet --disable-pip-version-check -e "$spec"
         touch "$stamp"
     fi
+    source "$STRATUS_ROOT/scripts/runtime-interpreters.sh" && ensure_node_majors  # Node.js 22, 24 (runtimes)
 }

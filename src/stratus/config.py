@@ -59,7 +59,14 @@ class Settings:
     function_network: str = "outbound"
     function_host_ports: str = ""
     isolated_network: bool = False  # the old name of function_network=none
-    python_interpreter: str = ""  # empty: pick the fastest-starting host python of the same version
+    # Runtime interpreters (runtime/interpreters.py): each pythonX.Y / nodejsN.x runs on that version when the
+    # host has it, else on the nearest (newer first) with a warning. python_interpreter: one Python for every
+    # python runtime instead; runtime_search_path: only these folders (colon separated) are searched, instead of
+    # PATH, pyenv, uv and the install step's Node.js wheels; strict_runtimes: refuse functions whose version is
+    # missing (CreateFunction / UpdateFunctionConfiguration) instead of falling back.
+    python_interpreter: str = ""
+    runtime_search_path: str = ""
+    strict_runtimes: bool = False
     log_tail_bytes: int = 4096
     # Function logs (<data dir>/logs/<function>/<stream>.log): a stream's file is rotated when it would pass
     # this size (0: never), keeping this many older files (<stream>.log.1, ...); the oldest is dropped.

@@ -111,6 +111,13 @@ class InvalidZipFileException(LambdaError):
     error_type = "InvalidZipFileException"
 
 
+class InvalidRuntimeException(LambdaError):
+    """Invoke's answer when the function's runtime cannot be run (AWS: 502)."""
+
+    status = 502
+    error_type = "InvalidRuntimeException"
+
+
 class ServiceException(LambdaError):
     status = 500
     error_type = "ServiceException"

@@ -49,6 +49,8 @@ from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
 from stratus.observe.logs import LogSink
 from stratus.runtime import http as runtime_http
+from stratus.runtime.catalog import RuntimeCatalog
+from stratus.runtime.runtimes import RuntimeUnavailable
 from stratus.sandbox import NetworkConfig, SandboxRefused, create_sandbox
 from stratus.store.blobs import BlobStore
 from stratus.store.migrations import SchemaTooNew
@@ -82,7 +84,12 @@ class Application:
         self.invoker = Invoker(settings, self.sandbox, self.log_sink)
         self.invoker.credentials = self.auth.sessions  # each environment's role credentials (SigV4 on)
         self.layers = LayerService(settings, self.store, self.blobs)  # before functions: they attach layers
-        self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox, self.layers)
+        # Which interpreter serves each runtime: looked for once, here, for the sandbox in use.
+        self.runtimes = RuntimeCatalog.discover(self.sandbox.name, search_path=settings.runtime_search_path,
+                                                python_override=settings.python_interpreter,
+                                                strict=settings.strict_runtimes)
+        self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox, self.layers,
+                                         self.runtimes)
         self.garbage = CodeCollector(self.functions, self.layers, self.blobs, self.layers.opt_root)
         self.functions.collect_garbage = self.layers.collect_garbage = self.garbage.collect
         self.event_invoke_configs = EventInvokeConfigService(self.functions)
@@ -137,6 +144,7 @@ class Application:
         log.info("Stratus serving the Lambda API on %s (data in %s, sandbox %s)",
                  self.settings.endpoint, self.settings.data_dir, self.sandbox.name)
         log.info("%s", self.auth_note)
+        log.info("runtimes: %s (`stratus runtimes` lists them)", self.runtimes.summary())
 
     async def shutdown(self) -> None:
         self.garbage.stop_verifying()
@@ -233,8 +241,8 @@ def serve(settings: Settings) -> None:
         raise SystemExit(2)
     try:
         application = Application(settings)
-    except (SchemaTooNew, PublicUrlError, AccessKeyError, SandboxRefused, ValueError) as exc:  # a newer data dir,
-        print(f"stratus: {exc}", file=sys.stderr)  # a bad or refused setting, an unsafe sandbox: one line
+    except (SchemaTooNew, PublicUrlError, AccessKeyError, SandboxRefused, RuntimeUnavailable, ValueError) as exc:
+        print(f"stratus: {exc}", file=sys.stderr)  # a newer data dir, a bad or refused setting, an unsafe sandbox
         raise SystemExit(2) from None
     if not is_loopback_host(settings.host):
         warn_network_listener(settings)

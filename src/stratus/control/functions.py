@@ -34,6 +34,7 @@ from stratus.errors import (
 )
 from stratus.invoke.specs import EnvironmentSpecs, SandboxPaths
 from stratus.invoke.types import EnvironmentSpec, Target
+from stratus.runtime.catalog import RuntimeCatalog
 from stratus.shapes import (
     AccountLimit,
     AccountUsage,
@@ -75,7 +76,7 @@ class FunctionService:
     """
 
     def __init__(self, settings: Settings, store: Store, blobs: BlobStore, invoker: Environments,
-                 sandbox: SandboxPaths, layers: LayerService):
+                 sandbox: SandboxPaths, layers: LayerService, catalog: RuntimeCatalog):
         self.settings = settings
         self.store = store
         self.blobs = blobs
@@ -83,8 +84,8 @@ class FunctionService:
         self.layers = layers  # its attach() checks a function's Layers and merges its /opt
         self.arns = Arns(settings.region, settings.account_id)
         self.registry = FunctionRegistry(self.arns)
-        self.specs = EnvironmentSpecs(settings, blobs.code_dir, sandbox, layers.opt_dir, self._prepare_code)
-        self.rules = rules.FunctionRules(settings)
+        self.specs = EnvironmentSpecs(settings, blobs.code_dir, sandbox, layers.opt_dir, self._prepare_code, catalog)
+        self.rules = rules.FunctionRules(settings, catalog)
         self.packages = CodePackages(settings, blobs)
         self.sealer = EnvironmentSealer(load_key(settings.encryption_key, settings.key_path))
         self._lock = asyncio.Lock()
@@ -171,7 +172,7 @@ class FunctionService:
         async with self._lock:
             if self.registry.latest(name) is not None:
                 raise ResourceConflictException(f"Function already exist: {name}")
-            runtime, handler = rules.check_create(request)
+            runtime, handler = rules.check_create(request, self.rules.catalog)
             timeout = self.rules.timeout(request.Timeout)
             memory = self.rules.memory(request.MemorySize)
             storage = self.rules.storage(request.EphemeralStorage)

@@ -211,10 +211,8 @@ class NamespacedSandbox:
         argv += ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
                  "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"]
         argv += ["--ro-bind", str(self.etc_dir), "/etc"]  # one mount instead of one per file (~5 ms)
-        interpreter = os.path.realpath(shutil.which(spec.argv[0]) or spec.argv[0])
-        inside = interpreter.startswith((TASK_ROOT + "/", RUNTIME_DIR + "/", "/opt/"))  # a custom bootstrap
-        if not inside and not interpreter.startswith("/usr/"):  # e.g. a pyenv Python: show it, read-only
-            prefix = os.path.dirname(os.path.dirname(interpreter))
+        prefix = spec.interpreter_prefix  # e.g. a pyenv Python or a Node.js wheel's folder: shown read-only
+        if prefix and prefix != "/usr" and not prefix.startswith("/usr/"):
             argv += ["--ro-bind", prefix, prefix]
         if not self.network.in_server:
             argv += ["--ro-bind", str(runtimes.BOOTSTRAPS), BOOTSTRAPS_DIR]
