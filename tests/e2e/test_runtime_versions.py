@@ -161,9 +161,13 @@ def test_strict_runtimes_refuse_a_missing_version(fresh_server, tmp_path):
     with pytest.raises(lam.exceptions.InvalidRuntimeException) as gone:  # a function whose version went away
         lam.invoke(FunctionName="made-before", Payload=b"{}")
     assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 502
-    assert "Python 3.12" in gone.value.response["Error"]["Message"]
+    assert gone.value.response["Error"]["Message"].startswith(
+        "The runtime or runtime version specified is not supported. Runtime python3.12: Python 3.12 was not found")
+    with pytest.raises(lam.exceptions.InvalidRuntimeException):
+        lam.invoke(FunctionName="made-before", InvocationType="Event", Payload=b"{}")
     response, body = invoke_json(lam, "strict-311", {})
     assert "FunctionError" not in response, "the server goes on serving the others"
+    assert "Traceback" not in strict.log()
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

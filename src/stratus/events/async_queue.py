@@ -244,6 +244,10 @@ class AsyncInvocations:
         except TooManyRequestsException as exc:
             self._retry_later(event, exc, run)
             return
+        except LambdaError as exc:  # e.g. the runtime cannot run on this host now (InvalidRuntimeException)
+            log.warning("async invocation %s: %s (retried)", event.request_id, exc.message)
+            self._retry_later(event, None, run)
+            return
         except Exception as exc:  # noqa: BLE001 - a failure of Stratus itself: retried like a throttle
             log.error("async invocation %s: the invoke failed", event.request_id, exc_info=exc)
             self._retry_later(event, None, run)

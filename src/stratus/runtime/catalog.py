@@ -44,21 +44,30 @@ class RuntimeCatalog:
         return self.resolutions.get(runtime) or Resolution(runtime, "missing")
 
     def check_usable(self, runtime: str) -> None:
-        """Raise RuntimeUnavailable (with AWS-like wording) when functions of `runtime` may not be created."""
+        """Raise RuntimeUnavailable (in AWS's words for CreateFunction) when functions of `runtime` may not be
+        created or updated here."""
         resolution = self.resolution(runtime)
         if resolution.status == "missing":
             raise RuntimeUnavailable(self._missing_message(runtime))
         if resolution.status == "fallback" and self.strict:
-            raise RuntimeUnavailable(self._strict_message(runtime))
+            exact = [name for name, other in self.resolutions.items()
+                     if other.status == "exact" and other.interpreter is not None and name[:4] == runtime[:4]]
+            advice = f" We recommend you use an available runtime ({exact[-1]}) while creating or updating " \
+                     "functions." if exact else ""
+            raise RuntimeUnavailable(f"The runtime parameter of {runtime} is not supported on this Stratus host: "
+                                     f"{self._strict_reason(runtime)}.{advice}")
 
     def interpreter_for(self, runtime: str) -> tuple[Interpreter | None, str]:
         """The interpreter that starts `runtime`'s environments (None: the runtime brings its own), and the
         warning line its INIT log gets ("" for the exact version); raises RuntimeUnavailable when it
         cannot be run. The server log gets each runtime's fallback warning once."""
-        self.check_usable(runtime)
         resolution = self.resolution(runtime)
+        if resolution.status == "missing":
+            raise RuntimeUnavailable(self._missing_message(runtime))
         if resolution.status != "fallback":
             return resolution.interpreter, ""
+        if self.strict:
+            raise RuntimeUnavailable(f"Runtime {runtime}: {self._strict_reason(runtime)}.")
         warning = resolution.warning(self.sandbox)
         if runtime not in self._warned:
             self._warned.add(runtime)
@@ -77,13 +86,6 @@ class RuntimeCatalog:
         return (f"Runtime {runtime} needs {family} on the Stratus host, and none was found that functions in the "
                 f"{self.sandbox} sandbox can run (see `stratus runtimes`).")
 
-    def _strict_message(self, runtime: str) -> str:
-        wanted = found.wanted_label(runtime)
-        exact = [name for name, resolution in self.resolutions.items()
-                 if resolution.status == "exact" and resolution.interpreter is not None
-                 and name.startswith(runtime[:4])]
-        advice = f" We recommend you use an available runtime ({exact[-1]}) while creating or updating functions." \
-            if exact else ""
-        return (f"The runtime parameter of {runtime} is not supported on this Stratus host: {wanted} was not found "
-                f"for the {self.sandbox} sandbox, and strict runtimes (STRATUS_STRICT_RUNTIMES) forbid running it on "
-                f"another version.{advice}")
+    def _strict_reason(self, runtime: str) -> str:
+        return (f"{found.wanted_label(runtime)} was not found for the {self.sandbox} sandbox, and strict runtimes "
+                "(STRATUS_STRICT_RUNTIMES) forbid running it on another version")
