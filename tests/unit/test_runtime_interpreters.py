@@ -89,7 +89,7 @@ def test_strict_catalog_refuses_a_fallback_and_names_an_available_runtime():
     lenient = RuntimeCatalog([python((3, 11, 2))], "namespaced")
     interpreter, warning = lenient.interpreter_for("python3.12")
     assert interpreter.version == (3, 11, 2)
-    assert warning.startswith("WARNING: Python 3.12 is not available on this Stratus host (namespaced sandbox)")
+    assert warning.startswith("WARNING: Python 3.12 is not available on this Stratus host (sandbox: namespaced)")
     assert lenient.interpreter_for("python3.11")[1] == ""
 
 

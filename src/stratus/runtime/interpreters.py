@@ -82,7 +82,7 @@ class Resolution:
         """The one line a fallback prints at INIT (and the server once)."""
         interpreter = self.interpreter
         assert interpreter is not None, "only a fallback warns"
-        return (f"WARNING: {wanted_label(self.runtime)} is not available on this Stratus host ({sandbox} sandbox); "
+        return (f"WARNING: {wanted_label(self.runtime)} is not available on this Stratus host (sandbox: {sandbox}); "
                 f"runtime {self.runtime} runs on {interpreter.label} ({interpreter.path}) instead")
 
 
