@@ -71,7 +71,7 @@ class RuntimeCatalog:
         warning = resolution.warning(self.sandbox)
         if runtime not in self._warned:
             self._warned.add(runtime)
-            log.warning("%s (STRATUS_STRICT_RUNTIMES=1 refuses such functions)", warning)
+            log.warning("%s (STRATUS_STRICT_RUNTIMES=1 refuses such functions)", warning.removeprefix("WARNING: "))
         return resolution.interpreter, warning
 
     def summary(self) -> str:
