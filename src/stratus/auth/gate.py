@@ -55,9 +55,11 @@ class Authenticator:
             return ANONYMOUS_ADMIN
         return pending.finish(digest.hexdigest() if digest is not None else EMPTY_SHA256)
 
-    def authorize(self, principal: Principal, action: str, resource: str) -> None:
-        """THE authorization hook (IAM plugs in here as `authorizer`)."""
-        self.authorizer.authorize(principal, action, resource)
+    def authorize(self, principal: Principal, action: str, resource: str,
+                  conditions: dict[str, str] | None = None) -> None:
+        """THE authorization hook (IAM plugs in here as `authorizer`); `conditions` are request-specific
+        condition keys (e.g. lambda:FunctionUrlAuthType)."""
+        self.authorizer.authorize(principal, action, resource, conditions)
 
     def use_resource_policies(self, statements: ResourceStatements) -> None:
         """Functions' resource-based policies (their statements by function ARN) for the authorizer."""

@@ -35,6 +35,8 @@ _decode = msgspec.json.decode
 _TEXT_SUBTYPES = ("json", "xml", "javascript", "yaml", "csv", "graphql")
 _V1_RESPONSE_KEYS = frozenset(("statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"))
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_IDENTITY_NULLS = ("accessKey", "accountId", "caller", "cognitoAuthenticationProvider", "cognitoAuthenticationType",
+                   "cognitoIdentityId", "cognitoIdentityPoolId", "principalOrgId")
 _DROPPED_HEADERS = frozenset((b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"expect"))
 
 Headers = list[tuple[bytes, bytes]]
@@ -338,9 +340,7 @@ def event_v1(request: HttpRequest, context: RequestContext, *, resource: str, pa
         body, encoded = encode_body(request.body, is_text(content_type))
     user_agent = request.header(b"user-agent")
     stage_path = path if context.stage == "$default" else f"/{context.stage}{path}"
-    identity: dict[str, str | None] = {name: None for name in ("accessKey", "accountId", "caller", "cognitoAuthenticationProvider",
-                                        "cognitoAuthenticationType", "cognitoIdentityId", "cognitoIdentityPoolId",
-                                        "principalOrgId")}
+    identity: dict[str, str | None] = dict.fromkeys(_IDENTITY_NULLS)
     identity.update({"sourceIp": request.source_ip, "user": None, "userAgent": user_agent, "userArn": None})
     request_context: dict[str, Any] = {
         "accountId": context.account_id, "apiId": context.api_id,
