@@ -13,6 +13,7 @@ import sys
 
 import uvicorn
 
+from stratus.api.apigatewayv2 import ApiGatewayV2Routes
 from stratus.api.app import build_asgi
 from stratus.api.code_urls import CodeUrls
 from stratus.api.concurrency import ConcurrencyRoutes
@@ -44,6 +45,8 @@ from stratus.events.async_queue import Accepted, AsyncInvocations
 from stratus.events.destinations import Destinations
 from stratus.events.eventbridge import EventBridgeService
 from stratus.events.mappings import MappingRunner
+from stratus.frontdoor.api_door import ApiDoor
+from stratus.frontdoor.apis import HttpApis
 from stratus.frontdoor.door import FrontDoor
 from stratus.frontdoor.urls import FunctionUrls
 from stratus.http_limits import HttpLimits
@@ -124,9 +127,13 @@ class Application:
         # The HTTP front door: Function URLs (and API Gateway APIs), served by Host or path, one invoke each.
         self.function_urls = FunctionUrlService(settings, self.functions)
         routes += FunctionUrlRoutes(self.function_urls).routes()
+        self.http_apis = HttpApis(settings, self.store)  # the route table (its Python interface: frontdoor/apis.py)
+        routes += ApiGatewayV2Routes(self.http_apis).routes()
         self.frontdoor = FrontDoor(settings, FunctionUrls(
             self.function_urls, self.invoke_service, self.auth, self.policies.statements_for, settings.account_id,
-            settings.region, settings.sync_payload_max_bytes))
+            settings.region, settings.sync_payload_max_bytes), ApiDoor(
+            self.http_apis, self.invoke_service, settings.account_id, settings.region,
+            settings.sync_payload_max_bytes))
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.code_urls, self.lifespan,
                                routes, self.auth, self.frontdoor)
 
@@ -138,6 +145,7 @@ class Application:
         await self.functions.load()
         await self.policies.load()  # policies are served, and authorization reads them, from memory
         await self.function_urls.load()
+        await self.http_apis.load()
         await self.garbage.collect()  # what a delete, a failed upload or a kill -9 mid-upload left behind
         self._verifying = asyncio.get_running_loop().create_task(self.garbage.verify_all())  # in the background
         self.invoker.start()
