@@ -335,6 +335,8 @@ class StratusHttpProtocol(HttpToolsProtocol):
             if name == b"host":
                 host = value
                 break
+        if not ((host is not None and b".localhost" in host) or self.url.startswith(b"/_stratus/")):
+            return False  # the common case (Invoke, the control API): no URL parsing here
         parsed = httptools.parse_url(self.url)
         raw_path = parsed.path.decode("latin-1")
         match = frontdoor.match(host, raw_path)
