@@ -13,6 +13,7 @@ import sys
 
 import uvicorn
 
+from stratus.api.apigatewayv2 import ApiGatewayV2Routes
 from stratus.api.app import build_asgi
 from stratus.api.code_urls import CodeUrls
 from stratus.api.concurrency import ConcurrencyRoutes
@@ -20,6 +21,7 @@ from stratus.api.event_invoke_config import EventInvokeConfigRoutes
 from stratus.api.event_source_mappings import EventSourceMappingRoutes
 from stratus.api.eventbridge import EventBridgeRoutes
 from stratus.api.fastpath import StratusHttpProtocol
+from stratus.api.function_urls import FunctionUrlRoutes
 from stratus.api.invoke import InvokeEndpoint
 from stratus.api.layers import LayerRoutes
 from stratus.api.origins import PublicUrlError
@@ -33,6 +35,7 @@ from stratus.control.aliases import AliasService
 from stratus.control.concurrency import ConcurrencyService
 from stratus.control.event_invoke_config import EventInvokeConfigService
 from stratus.control.event_source_mappings import EventSourceMappingService
+from stratus.control.function_urls import FunctionUrlService
 from stratus.control.functions import FunctionService
 from stratus.control.garbage import CodeCollector
 from stratus.control.layers import LayerService
@@ -42,6 +45,10 @@ from stratus.events.async_queue import Accepted, AsyncInvocations
 from stratus.events.destinations import Destinations
 from stratus.events.eventbridge import EventBridgeService
 from stratus.events.mappings import MappingRunner
+from stratus.frontdoor.api_door import ApiDoor
+from stratus.frontdoor.apis import HttpApis
+from stratus.frontdoor.door import FrontDoor
+from stratus.frontdoor.urls import FunctionUrls
 from stratus.http_limits import HttpLimits
 from stratus.iam.api import IamRoutes, root_route
 from stratus.iam.service import IamService
@@ -124,8 +131,18 @@ class Application:
         self.mappings = EventSourceMappingService(self.functions, self.store, MappingRunner(
             settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations))
         routes += EventSourceMappingRoutes(self.mappings).routes()
+        # The HTTP front door: Function URLs (and API Gateway APIs), served by Host or path, one invoke each.
+        self.function_urls = FunctionUrlService(settings, self.functions)
+        routes += FunctionUrlRoutes(self.function_urls).routes()
+        self.http_apis = HttpApis(settings, self.store)  # the route table (its Python interface: frontdoor/apis.py)
+        routes += ApiGatewayV2Routes(self.http_apis).routes()
+        self.frontdoor = FrontDoor(settings, FunctionUrls(
+            self.function_urls, self.invoke_service, self.auth, self.policies.statements_for, settings.account_id,
+            settings.region, settings.sync_payload_max_bytes), ApiDoor(
+            self.http_apis, self.invoke_service, settings.account_id, settings.region,
+            settings.sync_payload_max_bytes))
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.code_urls, self.lifespan,
-                               routes, self.auth)
+                               routes, self.auth, self.frontdoor)
 
     async def startup(self) -> None:
         self.sandbox.cleanup_leftovers()
@@ -134,6 +151,8 @@ class Application:
         await self.iam.load()
         await self.functions.load()
         await self.policies.load()  # policies are served, and authorization reads them, from memory
+        await self.function_urls.load()
+        await self.http_apis.load()
         await self.garbage.collect()  # what a delete, a failed upload or a kill -9 mid-upload left behind
         self._verifying = asyncio.get_running_loop().create_task(self.garbage.verify_all())  # in the background
         self.invoker.start()
@@ -252,7 +271,7 @@ def serve(settings: Settings) -> None:
     config = uvicorn.Config(
         application.asgi, host=settings.host, port=settings.port, loop="uvloop",
         ssl_certfile=settings.tls_cert or None, ssl_keyfile=settings.tls_key or None,
-        http=StratusHttpProtocol.bind(application.invoke_endpoint, api_limits),
+        http=StratusHttpProtocol.bind(application.invoke_endpoint, api_limits, application.frontdoor),
         proxy_headers=False,
         lifespan="on", access_log=False, log_level="warning", server_header=False, date_header=False,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s), timeout_keep_alive=60,
