@@ -14,4 +14,5 @@ from stratus.shapes.eventbridge import *  # noqa: F401,F403
 from stratus.shapes.function import *  # noqa: F401,F403
 from stratus.shapes.layer import *  # noqa: F401,F403
 from stratus.shapes.policy import *  # noqa: F401,F403
+from stratus.shapes.runtime_config import *  # noqa: F401,F403
 from stratus.shapes.version import *  # noqa: F401,F403
