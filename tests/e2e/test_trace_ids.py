@@ -178,3 +178,52 @@ def receive(sqs, url: str, what: str, timeout_s: float = 60.0) -> dict:
 
 def drain(sqs, url: str, count: int) -> list[dict]:
     return [receive(sqs, url, f"message {index + 1} of {count}") for index in range(count)]
+
+
+ECHO = "def handler(event, context):\n    return {'event': event}\n"
+
+
+def test_invoke_async_queues_an_event_invoke(lam, srv, fn_name, moto_endpoint, tmp_path):
+    """InvokeAsync (deprecated, still in the model): 202 {"Status": 202}, the event runs as an Event invoke; the
+    caller's trace header is not propagated (AWS documents it), the event gets a trace of its own."""
+    from tests.e2e.test_cli import Aws
+
+    sqs = moto_endpoint.client("sqs")
+    done_url = sqs.create_queue(QueueName=f"{fn_name}-done")["QueueUrl"]
+    create(lam, fn_name, {"app.py": ECHO})
+    lam.put_function_event_invoke_config(FunctionName=fn_name, DestinationConfig={
+        "OnSuccess": {"Destination": f"arn:aws:sqs:us-east-1:{MOTO_ACCOUNT}:{fn_name}-done"}})
+
+    def add(request, **_):
+        request.headers["X-Amzn-Trace-Id"] = CALLER
+
+    lam.meta.events.register("before-send.lambda.InvokeAsync", add)
+    try:
+        response = lam.invoke_async(FunctionName=fn_name, InvokeArgs=b'{"from": "boto3"}')
+    finally:
+        lam.meta.events.unregister("before-send.lambda.InvokeAsync", add)
+    assert response["Status"] == 202 and response["ResponseMetadata"]["HTTPStatusCode"] == 202
+    message = receive(sqs, done_url, "the boto3 event's record")
+    record = json.loads(message["Body"])
+    assert record["requestPayload"] == {"from": "boto3"}
+    assert record["requestContext"]["requestId"] == response["ResponseMetadata"]["RequestId"]
+    assert record["responsePayload"] == {"event": {"from": "boto3"}}
+    assert not message["Attributes"]["AWSTraceHeader"].startswith(CALLER.split(";")[0])
+
+    (tmp_path / "args.json").write_text('{"from": "cli"}')
+    completed = Aws(srv.endpoint, tmp_path).run("invoke-async", "--function-name", fn_name,
+                                                "--invoke-args", "args.json")  # a streaming blob: a path
+    assert json.loads(completed.stdout) == {"Status": 202}
+    assert json.loads(receive(sqs, done_url, "the CLI event's record")["Body"])["requestPayload"] == {"from": "cli"}
+
+    errors = {}
+    for label, kwargs in {"too large": {"FunctionName": fn_name, "InvokeArgs": b'"' + b"x" * 262144 + b'"'},
+                          "not json": {"FunctionName": fn_name, "InvokeArgs": b"{nope"},
+                          "no function": {"FunctionName": f"{fn_name}-missing", "InvokeArgs": b"{}"}}.items():
+        with pytest.raises(lam.exceptions.ClientError) as caught:
+            lam.invoke_async(**kwargs)
+        errors[label] = (caught.value.response["ResponseMetadata"]["HTTPStatusCode"],
+                         caught.value.response["Error"]["Code"])
+    assert errors == {"too large": (413, "RequestTooLargeException"),
+                      "not json": (400, "InvalidRequestContentException"),
+                      "no function": (404, "ResourceNotFoundException")}
