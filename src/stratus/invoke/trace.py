@@ -10,7 +10,7 @@ sends on (an async invoke, an SQS message, an SNS publish) carries the chain it 
 
 `Lineage=<loops>:<hash>:<requests>` (the format AWS services emit and the X-Ray propagators parse:
 loops 0-32767, an 8-hex hash, requests 0-255) counts the Lambda invocations of one chain: each
-invocation hands its function the incoming count plus one (hash: the function's, from its ARN).
+invocation hands its function the incoming count plus one (hash: of the function's name).
 Recursion detection stops an event whose incoming count has reached the limit (AWS: 16).
 """
 
