@@ -41,6 +41,7 @@ class Settings:
     sync_payload_max_bytes: int = 6 * MB
     sync_response_max_bytes: int = 6 * MB
     async_payload_max_bytes: int = 1 * MB
+    invoke_async_payload_max_bytes: int = 256 * 1024  # the deprecated InvokeAsync's limit (AWS: 256 KB)
     control_request_max_bytes: int = 70_167_211  # base64 of a 50 MB zip inside JSON, as AWS
 
     # Concurrency.
@@ -115,6 +116,9 @@ class Settings:
     async_throttle_retry_max_s: float = 300.0  # ... up to 5 min (AWS), until the event's maximum age
     async_workers: int = 32  # async invocations in flight at once, all functions together (0: accept, run none)
     async_event_age_scale: float = 1.0  # tests only: multiplies every MaximumEventAgeInSeconds when checked
+    # Recursive loop detection: an event whose chain (the Lineage of its trace header) has invoked Lambda this
+    # many times is not run again, unless the function's RecursiveLoop is Allow (AWS: 16).
+    recursion_limit: int = 16
 
     # Event source mappings: the pollers (SQS, Kinesis, DynamoDB Streams, RabbitMQ).
     esm_sqs_wait_s: int = 20  # ReceiveMessage long polling, as Lambda's pollers do

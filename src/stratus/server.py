@@ -26,6 +26,7 @@ from stratus.api.invoke import InvokeEndpoint
 from stratus.api.layers import LayerRoutes
 from stratus.api.origins import PublicUrlError
 from stratus.api.policy import PolicyRoutes
+from stratus.api.runtime_config import RuntimeConfigRoutes
 from stratus.api.tags import TagRoutes
 from stratus.api.versions import VersionRoutes
 from stratus.auth.keys import AccessKeyError
@@ -40,6 +41,8 @@ from stratus.control.functions import FunctionService
 from stratus.control.garbage import CodeCollector
 from stratus.control.layers import LayerService
 from stratus.control.policy import PolicyService
+from stratus.control.recursion import RecursionService
+from stratus.control.runtime_management import RuntimeManagementService
 from stratus.control.tags import TagService
 from stratus.events.async_queue import Accepted, AsyncInvocations
 from stratus.events.destinations import Destinations
@@ -100,13 +103,15 @@ class Application:
         self.garbage = CodeCollector(self.functions, self.layers, self.blobs, self.layers.opt_root)
         self.functions.collect_garbage = self.layers.collect_garbage = self.garbage.collect
         self.event_invoke_configs = EventInvokeConfigService(self.functions)
+        self.recursion = RecursionService(self.functions)  # recursive loop detection: the async queue, SQS pollers
         # Destinations and the async queue need each other (a function destination is an async invoke), and
         # event bus destinations go to the EventBridge built below: both are reached through lambdas, called
         # only once the server runs.
-        destinations = Destinations(settings, lambda ref, payload: self.async_invocations.enqueue(ref, payload),
-                                    lambda entries: self.eventbridge.put_events(entries))
+        destinations = Destinations(
+            settings, lambda ref, payload, *, trace=None: self.async_invocations.enqueue(ref, payload, trace=trace),
+            lambda entries: self.eventbridge.put_events(entries))
         self.async_invocations = AsyncInvocations(settings, self.functions, self.event_invoke_configs, destinations,
-                                                  queue_storage)
+                                                  queue_storage, self.recursion)
         self.invoke_service = InvokeService(self.functions, self.invoker, self.async_invocations)
         self.invoke_endpoint = InvokeEndpoint(self.invoke_service, settings, self.auth)
         # Each resource's routes (one line per resource; its service is built just above its line).
@@ -123,13 +128,16 @@ class Application:
         self.concurrency = ConcurrencyService(self.functions, self.invoker)
         routes += ConcurrencyRoutes(self.concurrency).routes()
         routes += EventInvokeConfigRoutes(self.event_invoke_configs).routes()
+        routes += RuntimeConfigRoutes(self.recursion, RuntimeManagementService(self.functions), self.invoke_service,
+                                      settings).routes()
         self.eventbridge = EventBridgeService(settings, self.store, self.functions.arns, self.async_invocations.enqueue)
         self.iam = IamService(self.store, settings.account_id)
         self.auth.use_role_policies(self.iam)  # a function's credentials act with its role's policies
         routes.append(root_route(EventBridgeRoutes(self.eventbridge).dispatch,  # POST /: EventBridge, IAM, STS
                                  IamRoutes(self.iam, settings.account_id).dispatch))
         self.mappings = EventSourceMappingService(self.functions, self.store, MappingRunner(
-            settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations))
+            settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations,
+            self.recursion))
         routes += EventSourceMappingRoutes(self.mappings).routes()
         # The HTTP front door: Function URLs (and API Gateway APIs), served by Host or path, one invoke each.
         self.function_urls = FunctionUrlService(settings, self.functions)
@@ -153,6 +161,7 @@ class Application:
         await self.policies.load()  # policies are served, and authorization reads them, from memory
         await self.function_urls.load()
         await self.http_apis.load()
+        await self.recursion.load()
         await self.garbage.collect()  # what a delete, a failed upload or a kill -9 mid-upload left behind
         self._verifying = asyncio.get_running_loop().create_task(self.garbage.verify_all())  # in the background
         self.invoker.start()

@@ -246,7 +246,7 @@ def test_context_object_as_aws_node_runtime_gives_it(lam, server, fn_name):
     assert body["identityUndefined"] is True
     assert body["clientContext"] == {"client": {"app_title": "demo"}, "custom": {"k": "v"}}
     assert body["waits"] is True
-    assert body["trace"] is None
+    assert body["trace"].startswith("Root=1-")  # a new trace when the caller sends none
     assert body["executionEnv"] == "AWS_Lambda_nodejs20.x"
     assert body["cwd"] == body["taskRoot"]
 
@@ -255,8 +255,8 @@ def test_context_object_as_aws_node_runtime_gives_it(lam, server, fn_name):
                              data=b"{}", method="POST", headers={"X-Amzn-Trace-Id": trace})
     with urllib.request.urlopen(request) as answer:
         traced = json.loads(answer.read())
-    assert traced["trace"] == trace and traced["clientContext"] == "undefined"
-    assert invoke_json(lam, fn_name)[1]["trace"] is None, "the trace id is per invocation"
+    assert traced["trace"].startswith(trace + ";Lineage=1:") and traced["clientContext"] == "undefined"
+    assert not invoke_json(lam, fn_name)[1]["trace"].startswith(trace), "the trace id is per invocation"
 
 
 @pytest.mark.parametrize("runtime", ["nodejs18.x", "nodejs22.x"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import msgspec
@@ -16,6 +17,7 @@ from stratus.shapes import (
     EnvironmentResponse,
     EphemeralStorage,
     FunctionRecord,
+    RuntimeVersionConfig,
     TracingConfig,
     UpdateFunctionConfigurationRequest,
 )
@@ -143,12 +145,17 @@ class FunctionRules:
                 f"have provided exceeded the 4KB limit. String measured: {measured.decode()}")
         return dict(variables)
 
+    def runtime_version(self, runtime: str) -> RuntimeVersionConfig:
+        """The RuntimeVersionConfig a function of `runtime` reports (control/runtime_management.py)."""
+        return RuntimeVersionConfig(RuntimeVersionArn=runtime_version_arn(self.settings.region, runtime))
+
     def configuration_changes(self, request: UpdateFunctionConfigurationRequest) -> dict[str, Any]:
         """The members UpdateFunctionConfiguration changes besides Layers, checked, as configuration values."""
         changes: dict[str, Any] = {}
         if request.Runtime is not None:
             check_runtime(request.Runtime, self.catalog)
             changes["Runtime"] = request.Runtime
+            changes["RuntimeVersionConfig"] = self.runtime_version(request.Runtime)
         if request.Handler is not None:
             changes["Handler"] = request.Handler
         if request.Timeout is not None:
@@ -171,3 +178,8 @@ class FunctionRules:
         if request.DeadLetterConfig is not None:
             changes["DeadLetterConfig"] = request.DeadLetterConfig if request.DeadLetterConfig.TargetArn else None
         return changes
+
+
+def runtime_version_arn(region: str, runtime: str) -> str:
+    """The ARN of the one runtime version a Stratus runtime has, in AWS's form (stable for a runtime name)."""
+    return f"arn:aws:lambda:{region}::runtime:{hashlib.sha256(f'stratus:{runtime}'.encode()).hexdigest()}"

@@ -135,12 +135,12 @@ class FunctionService:
         """The invoke Target FunctionName (+ Qualifier) names (see `route`); ResourceNotFoundException if none."""
         record, version, qualifier = self.registry.route(reference, qualifier)
         return Target(record.name, qualifier, version, self.arns.function(record.name, qualifier),
-                      self.specs.of(record))
+                      self.specs.of(record), _active_tracing(record))
 
     def target_of(self, record: FunctionRecord, qualifier: str | None) -> Target:
         """The invoke Target of a version's record that `route` chose for `qualifier`."""
         return Target(record.name, qualifier, record.config.Version or LATEST,
-                      self.arns.function(record.name, qualifier), self.specs.of(record))
+                      self.arns.function(record.name, qualifier), self.specs.of(record), _active_tracing(record))
 
     def environment_spec(self, record: FunctionRecord) -> EnvironmentSpec:
         """How environments of this version's record start (see invoke/specs.py)."""
@@ -186,6 +186,7 @@ class FunctionService:
                 FunctionName=name,
                 FunctionArn=self.arns.function(name),
                 Runtime=runtime,
+                RuntimeVersionConfig=self.rules.runtime_version(runtime),
                 Role=request.Role,
                 Handler=handler,
                 CodeSize=package.size,
@@ -448,3 +449,7 @@ class FunctionService:
         await self.store.replace_function(self.sealer.seal(record))
         self.registry.put_latest(record)
         self.invoker.retire(record.name, keep_revision=record.environment_revision, version=LATEST)
+
+
+def _active_tracing(record: FunctionRecord) -> bool:
+    return record.config.TracingConfig is not None and record.config.TracingConfig.Mode == "Active"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from stratus.invoke import trace
 from stratus.invoke.service import Invoker
 from stratus.invoke.types import EventQueue, FunctionResolver, Invocation, InvocationType, InvokeResult, Target
 
@@ -33,17 +34,25 @@ class InvokeService:
         RequestResponse: the future resolves once the function answered (status 200, its Outcome).
         Event: once the event is durably queued (202). DryRun: at once (204). A refusal that is known
         at once (TooManyRequestsException) is raised here; later ones fail the future.
+
+        `trace_id` is the caller's X-Amzn-Trace-Id (or the trace an event, a retry or a destination belongs
+        to): the function runs in that trace, or in a new one (invoke/trace.py), with its Lineage counted.
         """
         if invocation_type == "RequestResponse":
+            if trace_id:
+                header = trace.for_invocation(trace.incoming(trace_id, target.active_tracing), target.function_name)
+            else:
+                header = trace.new_invocation(target.active_tracing, target.function_name)
             invocation = Invocation(payload, target.invoked_arn, request_id=request_id,
-                                    client_context=client_context, trace_id=trace_id, tenant_id=tenant_id,
+                                    client_context=client_context, trace_id=header, tenant_id=tenant_id,
                                     want_log=want_log)
             return self.invoker.submit(target.spec, invocation, target.executed_version)
         if invocation_type == "Event":
             if self.events is None:
                 raise RuntimeError("Event invokes need the async queue")
             return self.events.accept(target.function_name, target.qualifier, payload, request_id,
-                                      InvokeResult(202, request_id, target.executed_version))
+                                      InvokeResult(202, request_id, target.executed_version),
+                                      trace.incoming(trace_id, target.active_tracing))
         done: asyncio.Future[InvokeResult] = asyncio.get_running_loop().create_future()
         done.set_result(InvokeResult(204, request_id, target.executed_version))
         return done

@@ -133,6 +133,7 @@ class Target:
     executed_version: str  # the version that runs ("$LATEST", "3"): an alias's pick, weights applied
     invoked_arn: str  # the ARN the function sees as invoked_function_arn
     spec: EnvironmentSpec
+    active_tracing: bool = False  # TracingConfig Mode Active: Lambda samples the invocations it starts a trace for
 
 
 class InvokeResult:
@@ -163,6 +164,7 @@ class EventQueue(Protocol):
     """Where Event invokes are stored durably (events/async_queue.py implements it)."""
 
     def accept(self, function_name: str, qualifier: str | None, payload: bytes, request_id: str,
-               accepted: InvokeResult) -> asyncio.Future[InvokeResult]:
-        """Store the event; the future resolves to `accepted` once it is on disk."""
+               accepted: InvokeResult, trace: bytes) -> asyncio.Future[InvokeResult]:
+        """Store the event with the trace it belongs to (every attempt and its destinations keep it); the
+        future resolves to `accepted` once it is on disk."""
         ...
