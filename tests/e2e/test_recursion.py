@@ -169,7 +169,9 @@ def test_with_recursive_loop_allow_the_chain_goes_on(lam, srv, sqs, fn_name):
 
 def test_an_sqs_loop_is_stopped_and_left_to_the_queue_redrive(lam, sqs, fn_name, moto_endpoint):
     dlq_url, dlq_arn = queue(sqs, f"{fn_name}-dlq")
-    url, arn = queue(sqs, fn_name, VisibilityTimeout="1",
+    # maxReceiveCount 1: a message back in view goes to the DLQ at its next receive. The visibility timeout
+    # must outlast a slow cold start, or a message still being handled would be redriven too.
+    url, arn = queue(sqs, fn_name, VisibilityTimeout="6",
                      RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"}))
     lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE, Timeout=30,
                         Code={"ZipFile": make_zip({"app.py": SQS_LOOPER})}, Environment={"Variables": {
