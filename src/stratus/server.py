@@ -24,6 +24,7 @@ from stratus.api.invoke import InvokeEndpoint
 from stratus.api.layers import LayerRoutes
 from stratus.api.origins import PublicUrlError
 from stratus.api.policy import PolicyRoutes
+from stratus.api.stream_invoke import StreamInvokeEndpoint
 from stratus.api.tags import TagRoutes
 from stratus.api.versions import VersionRoutes
 from stratus.auth.keys import AccessKeyError
@@ -118,7 +119,7 @@ class Application:
             settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations))
         routes += EventSourceMappingRoutes(self.mappings).routes()
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.code_urls, self.lifespan,
-                               routes, self.auth)
+                               routes, self.auth, StreamInvokeEndpoint(self.invoke_endpoint))
 
     async def startup(self) -> None:
         self.sandbox.cleanup_leftovers()
