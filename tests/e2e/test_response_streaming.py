@@ -26,7 +26,8 @@ from tests.support.server import invoke_json, make_zip
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 
 # Steps the event lists: ["write", text], ["gate", port], ["time"] (writes end=<epoch seconds>),
-# ["bytes", n], ["env"] (writes env=<log stream>), ["log", text], ["throw", message].
+# ["bytes", n], ["env"] (writes env=<log stream>), ["log", text], ["throw", message]; the Python
+# bootstrap's own: ["fail", message] (error trailers), ["trailer", n] (a trailer of n bytes).
 NODE_STREAMER = r"""
 const net = require('net');
 function gate(port) {
@@ -100,6 +101,8 @@ def stream(request_id, steps):
                 body = json.dumps({"errorType": "Function.StreamBroke", "errorMessage": arg}).encode()
                 trailers = (b"Lambda-Runtime-Function-Error-Type: Function.StreamBroke\r\n"
                             b"Lambda-Runtime-Function-Error-Body: " + base64.b64encode(body) + b"\r\n")
+            elif op == "trailer":
+                trailers = b"X-Big: " + b"a" * arg + b"\r\n"
         sock.sendall(b"0\r\n" + trailers + b"\r\n")
     except OSError as error:
         print("STREAM SEND FAILED", error, flush=True)
@@ -297,6 +300,15 @@ def test_error_trailers_of_a_custom_runtime_arrive_in_invoke_complete(lam, fn_na
     assert json.loads(response["Payload"].read()) == {"errorType": "Function.StreamBroke", "errorMessage": "again"}
 
 
+def test_a_runtime_that_sends_huge_trailers_is_cut_off(server, lam, fn_name):
+    create_bootstrap(lam, fn_name, PY_BOOTSTRAP)
+    chunks, complete, _ = collect(stream_invoke(lam, fn_name, {"steps": [["write", "x"], ["trailer", 200_000]]}))
+    assert chunks == [b"x"] and complete["ErrorCode"] == "Runtime.TruncatedResponse"
+    assert "STREAM STATUS 431" in wait_for_log(server, fn_name, "STREAM STATUS 431")
+    chunks, complete, _ = collect(stream_invoke(lam, fn_name, {"steps": [["write", "y"], ["trailer", 1000]]}))
+    assert chunks == [b"y"] and complete == {}
+
+
 def test_timeout_mid_stream_is_sandbox_timedout(lam, gate, fn_name):
     needs_node()
     create_node(lam, fn_name, Timeout=1)
@@ -352,6 +364,9 @@ def test_refusals_before_the_stream_are_aws_errors(lam, fn_name):
     with pytest.raises(lam.exceptions.ClientError) as raised:
         lam.invoke_with_response_stream(FunctionName=fn_name, Payload=b"{}", Qualifier="7")
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    lam.put_function_concurrency(FunctionName=fn_name, ReservedConcurrentExecutions=0)
+    with pytest.raises(lam.exceptions.TooManyRequestsException):
+        lam.invoke_with_response_stream(FunctionName=fn_name, Payload=b"{}")
 
 
 # ------------------------------------------------------------------------------ limits and clients

@@ -188,11 +188,17 @@ class ResponseStream:
         self._wake()
 
     def push(self, chunk: bytes) -> bool:
-        """A piece of the streamed answer; False when it takes the stream past its maximum size."""
+        """A piece of the streamed answer; False when it takes the stream past its maximum size (what fits
+        is passed on, as AWS passes on the response up to its limit)."""
         limits = self.limits
-        received = self._received = self._received + len(chunk)
+        received = self._received + len(chunk)
         if received > limits.max_bytes:
+            allowed = limits.max_bytes - self._received
+            if allowed > 0:
+                self.push(chunk[:allowed])
+            self._received = received
             return False
+        self._received = received
         if not self._abandoned:
             self._chunks.append(chunk)
             self._buffered += len(chunk)
