@@ -199,7 +199,7 @@ class ResponseStream:
             self._received = received
             return False
         self._received = received
-        if not self._abandoned:
+        if not self._abandoned and not self._ended:  # (ended: a timeout came first; what follows is late)
             self._chunks.append(chunk)
             self._buffered += len(chunk)
             if self._buffered > HIGH_WATER:
