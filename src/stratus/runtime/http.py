@@ -344,7 +344,12 @@ class HttpServerProtocol(asyncio.Protocol):
         sink = self._sink
         if sink is not None:
             self._sink = None
-            sink.complete(request)
+            try:
+                sink.complete(request)
+            except Exception:  # a bug of ours: the invocation still ends (as a truncated response)
+                log.exception("Runtime API streamed response failed for %s", request.path)
+                self.send(500, b'{"errorMessage":"Internal Server Error","errorType":"InternalServerError"}\n')
+                sink.lost()
             return
         if self._large:
             self._large = False
