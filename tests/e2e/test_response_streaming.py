@@ -361,6 +361,10 @@ def test_refusals_before_the_stream_are_aws_errors(lam, fn_name):
                         Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return 1\n"})})
     with pytest.raises(lam.exceptions.InvalidRequestContentException):
         lam.invoke_with_response_stream(FunctionName=fn_name, Payload=b"{not json")
+    with pytest.raises(lam.exceptions.ClientError, match="enum value set: \\[RequestResponse, DryRun\\]"):
+        lam.invoke_with_response_stream(FunctionName=fn_name, Payload=b"{}", InvocationType="Event")
+    with pytest.raises(lam.exceptions.RequestTooLargeException):
+        lam.invoke_with_response_stream(FunctionName=fn_name, Payload=b" " * (6 * 1024 * 1024 + 1))
     with pytest.raises(lam.exceptions.ClientError) as raised:
         lam.invoke_with_response_stream(FunctionName=fn_name, Payload=b"{}", Qualifier="7")
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
