@@ -42,6 +42,14 @@ class Settings:
     sync_response_max_bytes: int = 6 * MB
     async_payload_max_bytes: int = 1 * MB
     invoke_async_payload_max_bytes: int = 256 * 1024  # the deprecated InvokeAsync's limit (AWS: 256 KB)
+    # Response streaming (InvokeWithResponseStream; Function URLs in RESPONSE_STREAM mode), AWS's limits: a
+    # streamed response may reach this size; its first stream_uncapped_bytes flow at full speed, the rest at
+    # most stream_bandwidth_bytes_per_s (0: no cap). A client that stops reading once the function has ended
+    # is dropped after stream_drain_timeout_s.
+    stream_response_max_bytes: int = 200 * MB
+    stream_uncapped_bytes: int = 6 * MB
+    stream_bandwidth_bytes_per_s: int = 2 * MB
+    stream_drain_timeout_s: float = 60.0
     control_request_max_bytes: int = 70_167_211  # base64 of a 50 MB zip inside JSON, as AWS
 
     # Concurrency.

@@ -27,6 +27,7 @@ from stratus.api.layers import LayerRoutes
 from stratus.api.origins import PublicUrlError
 from stratus.api.policy import PolicyRoutes
 from stratus.api.runtime_config import RuntimeConfigRoutes
+from stratus.api.stream_invoke import StreamInvokeEndpoint
 from stratus.api.tags import TagRoutes
 from stratus.api.versions import VersionRoutes
 from stratus.auth.keys import AccessKeyError
@@ -150,7 +151,7 @@ class Application:
             self.http_apis, self.invoke_service, settings.account_id, settings.region,
             settings.sync_payload_max_bytes))
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.code_urls, self.lifespan,
-                               routes, self.auth, self.frontdoor)
+                               routes, self.auth, self.frontdoor, StreamInvokeEndpoint(self.invoke_endpoint))
 
     async def startup(self) -> None:
         self.sandbox.cleanup_leftovers()

@@ -136,7 +136,7 @@ class Environment:
             process.init_done()
 
     def _protocol(self) -> HttpServerProtocol:
-        return HttpServerProtocol(self.runtime.dispatch, runtime_api.MAX_RESPONSE_BYTES)
+        return HttpServerProtocol(self.runtime.dispatch, runtime_api.MAX_RESPONSE_BYTES, on_stream=self.runtime.stream)
 
     async def _open_endpoint(self) -> tuple[str, Path, str]:
         """The Runtime API's address (AWS_LAMBDA_RUNTIME_API) and its Unix socket (on the host, in the

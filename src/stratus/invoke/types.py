@@ -13,9 +13,12 @@ import enum
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import msgspec
+
+if TYPE_CHECKING:
+    from stratus.invoke.streaming import ResponseStream
 
 InvocationType = Literal["RequestResponse", "Event", "DryRun"]
 INVOCATION_TYPES: tuple[InvocationType, ...] = ("RequestResponse", "Event", "DryRun")
@@ -103,12 +106,12 @@ class Invocation:
     """One request handed to an environment; `future` resolves to its Outcome."""
 
     __slots__ = ("request_id", "payload", "content_type", "invoked_arn", "client_context", "cognito_identity",
-                 "trace_id", "tenant_id", "want_log", "future", "delivered_at", "log", "timer")
+                 "trace_id", "tenant_id", "want_log", "future", "delivered_at", "log", "timer", "stream")
 
     def __init__(self, payload: bytes, invoked_arn: str, *, request_id: str | None = None,
                  content_type: bytes = b"application/json", client_context: bytes | None = None,
                  cognito_identity: bytes | None = None, trace_id: bytes | None = None,
-                 tenant_id: bytes | None = None, want_log: bool = False):
+                 tenant_id: bytes | None = None, want_log: bool = False, stream: ResponseStream | None = None):
         self.request_id = request_id or str(uuid.uuid4())
         self.payload = payload
         self.content_type = content_type
@@ -122,6 +125,9 @@ class Invocation:
         self.delivered_at = 0.0
         self.log = bytearray()
         self.timer: asyncio.TimerHandle | None = None
+        # A caller that takes the response as it comes (InvokeWithResponseStream, streaming Function URLs):
+        # a runtime's streamed `/response` is passed on chunk by chunk (invoke/streaming.py).
+        self.stream = stream
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
