@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import time
 
 import boto3
@@ -397,3 +398,23 @@ def test_rest_apis_survive_a_restart(fresh_server, tmp_path):
     gateway = boto3.client("apigateway", endpoint_url=second.endpoint, region_name="us-east-1",
                            aws_access_key_id="test", aws_secret_access_key="test")
     assert gateway.get_rest_api(restApiId=api["id"])["binaryMediaTypes"] == ["application/octet-stream"]
+
+
+def test_header_case_kept_when_uvicorn_serves_the_request(lam, apigw, server, fn_name):
+    """HTTP/1.0 requests take uvicorn's path (not the fast path): the event still has the client's header case."""
+    uri = invocation_uri(create_function(lam, fn_name))
+    api = apigw.create_rest_api(name=fn_name)
+    add_route(apigw, api["id"], api["rootResourceId"], ["{proxy+}"], uri)
+    apigw.create_deployment(restApiId=api["id"], stageName="prod")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as conn:
+        conn.sendall(f"GET /_stratus/api/{api['id']}/prod/old HTTP/1.0\r\nHost: 127.0.0.1:{server.port}\r\n"
+                     "X-OLD-Style: yes\r\n\r\n".encode())
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    event = json.loads(body)
+    assert event["headers"]["X-OLD-Style"] == "yes" and event["multiValueHeaders"]["X-OLD-Style"] == ["yes"]
+    apigw.delete_rest_api(restApiId=api["id"])
+    lam.delete_function(FunctionName=fn_name)
