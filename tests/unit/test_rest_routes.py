@@ -63,3 +63,44 @@ def test_authorizer_answers_are_checked_and_context_stringified():
         assert refused.value.answer == CONFIGURATION
     assert _failure(b'{"errorMessage":"Unauthorized","errorType":"Exception"}') == UNAUTHORIZED
     assert _failure(b'{"errorMessage":"boom"}') == CONFIGURATION
+
+
+def test_python_interface_builds_paths_deploys_snapshots_and_reloads(tmp_path):
+    """The interface the SAM deploy calls: create_path is idempotent, a stage serves its deployment's copy, and a
+    second RestApis over the same store sees the same APIs."""
+    import asyncio
+
+    from stratus.config import Settings
+    from stratus.frontdoor.rest_apis import RestApis
+    from stratus.store.sqlite import SqliteStore
+
+    uri = ("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:0:function:f"
+           "/invocations")
+
+    async def scenario():
+        store = SqliteStore(tmp_path / "db")
+        await store.open()
+        rest = RestApis(Settings(), store)
+        api = await rest.create_rest_api("shop", binary_media_types=["image/png"])
+        item = await rest.create_path(api["id"], "/items/{id}")
+        assert item["path"] == "/items/{id}" and (await rest.create_path(api["id"], "/items/{id}"))["id"] == item["id"]
+        await rest.put_method(api["id"], item["id"], "GET")
+        await rest.put_integration(api["id"], item["id"], "GET", "AWS_PROXY", uri)
+        await rest.create_deployment(api["id"], stage_name="prod", variables={"a": "1"})
+        other = await rest.create_path(api["id"], "/other")
+        await rest.put_method(api["id"], other["id"], "ANY")
+        await rest.put_integration(api["id"], other["id"], "ANY", "AWS_PROXY", uri)
+        served = rest.served(api["id"], "prod")
+        assert served is not None and served[2].match("GET", "/other") is None  # not in the deployment
+        assert served[2].match("GET", "/items/9")[2] == {"id": "9"}  # type: ignore[index]
+        again = RestApis(Settings(), store)
+        await again.load()
+        stage, snapshot, table = again.served(api["id"], "prod")  # type: ignore[misc]
+        assert stage["variables"] == {"a": "1"} and snapshot["binaryMediaTypes"] == ["image/png"]
+        assert table.match("GET", "/items/9") is not None
+        assert [r["path"] for r in again.get_resources(api["id"])] == ["/", "/items", "/items/{id}", "/other"]
+        await again.delete_rest_api(api["id"])
+        assert await store.list_documents("rest-api-deployment") == []
+        await store.close()
+
+    asyncio.run(scenario())

@@ -6,7 +6,7 @@ apigateway control API (api/apigateway.py) wraps:
     items = await rest.create_path(api["id"], "/items/{id}")             # or create_resource part by part
     auth = await rest.create_authorizer(api["id"], "gate", "TOKEN", uri, "method.request.header.Authorization")
     await rest.put_method(api["id"], items["id"], "GET", "CUSTOM", authorizer_id=auth["id"])
-    await rest.put_integration(api["id"], items["id"], "GET", "AWS_PROXY", uri, http_method="POST")
+    await rest.put_integration(api["id"], items["id"], "GET", "AWS_PROXY", uri)  # integration method POST
     await rest.create_deployment(api["id"], stage_name="prod", variables={"color": "blue"})
 
 `uri` is API Gateway's `arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function ARN>/invocations`
@@ -35,7 +35,6 @@ from stratus.frontdoor.rest_stages import DEPLOYMENT_KIND, KIND, Resource, Stage
 from stratus.store.base import Store
 
 DEFAULT_TIMEOUT_MS = 29_000
-DEFAULT_AUTHORIZER_TTL_S = 300
 
 
 def _public(document: Resource, hidden: tuple[str, ...]) -> Resource:
@@ -187,7 +186,7 @@ class RestApis(StageOperations):
 
     async def delete_resource(self, api_id: str, resource_id: str) -> None:
         api = copy.deepcopy(self._api(api_id))
-        resource = self._resource(api, resource_id)
+        self._resource(api, resource_id)
         if resource_id == api["rootResourceId"]:
             raise bad_request("Cannot delete root resource")
         doomed, changed = {resource_id}, True
@@ -197,7 +196,6 @@ class RestApis(StageOperations):
             doomed |= children
         for gone in doomed:
             del api["resources"][gone]
-        del resource
         await self._save(api_id, api)
 
     # ------------------------------------------------------------------ methods and integrations
