@@ -13,6 +13,7 @@ import sys
 
 import uvicorn
 
+from stratus.api.apigateway import ApiGatewayRoutes
 from stratus.api.apigatewayv2 import ApiGatewayV2Routes
 from stratus.api.app import build_asgi
 from stratus.api.code_urls import CodeUrls
@@ -52,6 +53,8 @@ from stratus.events.mappings import MappingRunner
 from stratus.frontdoor.api_door import ApiDoor
 from stratus.frontdoor.apis import HttpApis
 from stratus.frontdoor.door import FrontDoor
+from stratus.frontdoor.rest_apis import RestApis
+from stratus.frontdoor.rest_door import ExecuteApiDoor, RestDoor
 from stratus.frontdoor.urls import FunctionUrls
 from stratus.http_limits import HttpLimits
 from stratus.iam.api import IamRoutes, root_route
@@ -145,11 +148,15 @@ class Application:
         routes += FunctionUrlRoutes(self.function_urls).routes()
         self.http_apis = HttpApis(settings, self.store)  # the route table (its Python interface: frontdoor/apis.py)
         routes += ApiGatewayV2Routes(self.http_apis).routes()
+        self.rest_apis = RestApis(settings, self.store, taken=self.http_apis.api)  # REST APIs (frontdoor/rest_apis.py)
+        routes += ApiGatewayRoutes(self.rest_apis).routes()
         self.frontdoor = FrontDoor(settings, FunctionUrls(
             self.function_urls, self.invoke_service, self.auth, self.policies.statements_for, settings.account_id,
-            settings.region, settings.sync_payload_max_bytes), ApiDoor(
-            self.http_apis, self.invoke_service, settings.account_id, settings.region,
-            settings.sync_payload_max_bytes))
+            settings.region, settings.sync_payload_max_bytes), ExecuteApiDoor(ApiDoor(
+                self.http_apis, self.invoke_service, settings.account_id, settings.region,
+                settings.sync_payload_max_bytes), RestDoor(
+                self.rest_apis, self.invoke_service, settings.account_id, settings.region,
+                settings.sync_payload_max_bytes, settings.port, "https" if settings.tls_cert else "http")))
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.code_urls, self.lifespan,
                                routes, self.auth, self.frontdoor, StreamInvokeEndpoint(self.invoke_endpoint))
 
@@ -163,6 +170,7 @@ class Application:
         await self.function_urls.load()
         await self.http_apis.load()
         await self.recursion.load()
+        await self.rest_apis.load()
         await self.garbage.collect()  # what a delete, a failed upload or a kill -9 mid-upload left behind
         self._verifying = asyncio.get_running_loop().create_task(self.garbage.verify_all())  # in the background
         self.invoker.start()
