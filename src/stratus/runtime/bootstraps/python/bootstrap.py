@@ -182,6 +182,17 @@ _ENSURE_ASCII = os.environ.get("AWS_EXECUTION_ENV") not in {
     "AWS_Lambda_python3.12", "AWS_Lambda_python3.13", "AWS_Lambda_python3.14", "AWS_Lambda_python3.15"}
 
 
+# What awslambdaric logs (a WARNING on the root logger) before an init error's record.
+UNHANDLED_EXCEPTION_WARNING = (
+    "LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function code. However, in rare "
+    "cases, a Lambda runtime update can cause unexpected function behavior. For functions using managed runtimes, "
+    "runtime updates can be triggered by a function change, or can be applied automatically. To determine if the "
+    "runtime has been updated, check the runtime version in the INIT_START log entry. If this error correlates with "
+    "a change in the runtime version, you may be able to mitigate this error by temporarily rolling back to the "
+    "previous runtime version. For more information, see https://docs.aws.amazon.com/lambda/latest/dg/runtimes-update."
+    "html\r")
+
+
 def _to_json_bytes(obj):
     return json_dumps(obj, _decimal_default, _ENSURE_ASCII).encode("utf-8")
 
@@ -209,10 +220,27 @@ def build_fault_result(exc, request_id):
 
 
 def log_error(error):
-    lines = [f"[ERROR] {error['errorType']}: {error['errorMessage']}"]
-    if error["stackTrace"]:
-        lines.append("Traceback (most recent call last):")
-        lines.extend(line.rstrip("\n").replace("\n", "\r") for line in error["stackTrace"])
+    """An uncaught error (init or handler) in the log, as awslambdaric writes it: one JSON record in
+    JSON format; else `[ERROR] Type: message` and the traceback, its indentation made no-break
+    spaces, in one line ("\r" between the lines)."""
+    if _LOG_JSON:
+        record = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "log_level": "ERROR"}
+        record.update(error)
+        sys.stdout.write(_to_json_bytes(record).decode("utf-8") + "\n")
+        return
+    description = "[ERROR]"
+    if error["errorType"]:
+        description += " " + error["errorType"]
+    if error["errorMessage"]:
+        description += (":" if error["errorType"] else "") + " " + error["errorMessage"]
+    lines = [description, "Traceback (most recent call last):"]
+    for element in error["stackTrace"]:
+        if element == "":
+            lines.append("")
+            continue
+        for line in element.splitlines():
+            stripped = line.lstrip(" ")
+            lines.append("\u00a0" * (len(line) - len(stripped)) + stripped)
     sys.stdout.write("\r".join(lines) + "\n")
 
 
@@ -300,21 +328,78 @@ class LambdaContext:
 
 
 # --------------------------------------------------------------------------- logging
-_current_request_id = ""
-_logging_ready = False
+# AWS's runtime puts its handler on the root logger before it imports the function's module, so a
+# `logging.basicConfig()` there does nothing and libraries that look for the root handlers (Powertools'
+# Logger) find it. Importing `logging` costs a cold start several ms, so the handler is installed at the
+# moment `logging` is first imported instead (by anyone: the function, a library): to Python code that
+# is the same, and a function that never logs does not pay for it.
+_current_request_id = None
+_current_tenant_id = None
+_LOG_JSON = (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
+_LOG_LEVEL = {None: "", "TRACE": "DEBUG"}.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL"),
+                                             os.environ.get("AWS_LAMBDA_LOG_LEVEL") or "").upper()
+# What awslambdaric's JsonFormatter leaves out of a record's extra keys.
+_RESERVED_FIELDS = frozenset({
+    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info", "exc_text",
+    "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread", "threadName",
+    "processName", "process", "aws_request_id", "tenant_id", "_frame_type"})
 
 
-def setup_logging():
-    """Install Lambda's root log handler. Done once `logging` is imported, so cold starts that never log
-    don't pay for importing it, while handlers see exactly what AWS's runtime installs."""
-    global _logging_ready
-    _logging_ready = True
-    import logging
+class _InstallAfterLoading:
+    """The loader of the first `import logging`: the standard one, then the Lambda handler installed."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = self.loader
+        if getattr(module, "__spec__", None) is not None:
+            module.__spec__.loader = self.loader
+        self.loader.exec_module(module)
+        setup_logging(module)
+
+
+class _LoggingImportHook:
+    """A sys.meta_path finder that only waits for `logging`; it leaves sys.meta_path at that moment."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "logging":
+            return None
+        if cls in sys.meta_path:
+            sys.meta_path.remove(cls)
+        for finder in sys.meta_path:
+            find_spec = getattr(finder, "find_spec", None)
+            spec = find_spec(name, path, target) if find_spec is not None else None
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _InstallAfterLoading(spec.loader)
+                return spec
+        return None
+
+
+def install_logging_hook():
+    """Install Lambda's root log handler now if `logging` is loaded, else at its first import."""
+    if "logging" in sys.modules:
+        setup_logging(sys.modules["logging"])
+    else:
+        sys.meta_path.insert(0, _LoggingImportHook)
+
+
+def setup_logging(logging):
+    """awslambdaric's _setup_logging: one handler on the root logger, in the function's log format, at
+    AWS_LAMBDA_LOG_LEVEL (when set); every record on one line of the log."""
+    if not hasattr(logging, "Handler"):  # a module of the function's named `logging` shadowed the stdlib
+        return
+    logging.Formatter.converter = time.gmtime
 
     class LambdaLoggerFilter(logging.Filter):
         def filter(self, record):
-            record.aws_request_id = _current_request_id
-            record.tenant_id = None
+            record.aws_request_id = _current_request_id or ""
+            record.tenant_id = _current_tenant_id
             return True
 
     class LambdaLoggerHandler(logging.Handler):
@@ -323,21 +408,65 @@ def setup_logging():
             sys.stdout.write(message.replace("\n", "\r").rstrip("\r") + "\n")
 
     handler = LambdaLoggerHandler()
-    formatter = logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S")
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    handler.addFilter(LambdaLoggerFilter())
+    if _LOG_JSON:
+        handler.setFormatter(_json_formatter(logging)())
+    else:
+        handler.setFormatter(logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S"))
     root = logging.getLogger()
+    if _LOG_LEVEL in logging._nameToLevel:
+        root.setLevel(_LOG_LEVEL)
+    handler.addFilter(LambdaLoggerFilter())
     root.addHandler(handler)
-    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL")
-    if level:
-        root.setLevel("DEBUG" if level.upper() == "TRACE" else level.upper())
+
+
+def _no_default(obj):
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def _json_formatter(logging):
+    """awslambdaric's JsonFormatter: timestamp, level, message, logger, requestId (and the exception's
+    errorType, errorMessage, stackTrace, location), the record's extra keys, no null values."""
+
+    class JsonFormatter(logging.Formatter):
+        def __init__(self):
+            super().__init__(datefmt="%Y-%m-%dT%H:%M:%SZ")
+
+        def format(self, record):
+            record.levelno = min(50, max(0, record.levelno)) // 10 * 10
+            record.levelname = logging.getLevelName(record.levelno)
+            exc_info = record.exc_info
+            result = {
+                "timestamp": self.formatTime(record, self.datefmt),
+                "level": record.levelname,
+                "message": record.getMessage(),
+                "logger": record.name,
+                "stackTrace": None,
+                "errorType": None,
+                "errorMessage": None,
+                "requestId": getattr(record, "aws_request_id", None),
+                "location": None,
+            }
+            if exc_info:
+                import traceback
+
+                result["stackTrace"] = traceback.format_tb(exc_info[2])
+                result["errorType"] = exc_info[0].__name__
+                result["errorMessage"] = str(exc_info[1])
+                result["location"] = f"{record.pathname}:{record.funcName}:{record.lineno}"
+            if getattr(record, "tenant_id", None) is not None:
+                result["tenantId"] = record.tenant_id
+            result.update((key, value) for key, value in record.__dict__.items()
+                          if key not in _RESERVED_FIELDS and key not in result)
+            return json_dumps({key: value for key, value in result.items() if value is not None},
+                              _no_default, False) + "\n"
+
+    return JsonFormatter
 
 
 # --------------------------------------------------------------------------- main loop
 def main():
-    global _current_request_id
+    global _current_request_id, _current_tenant_id
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     runtime_dir = os.path.dirname(os.path.abspath(__file__))
     minor = f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -348,29 +477,30 @@ def main():
         entry for entry in sys.path if entry not in (runtime_dir, "")]
     client = RuntimeClient()
     handler_name = sys.argv[1] if len(sys.argv) > 1 else os.environ["_HANDLER"]
+    install_logging_hook()
 
     try:
         handler = load_handler(handler_name)
     except BaseException as exc:  # noqa: BLE001 - every init failure is reported, then the runtime exits
         error = build_fault_result(exc, "")
+        import logging
+
+        logging.warning(UNHANDLED_EXCEPTION_WARNING)
         log_error(error)
         client.post_init_error(error, error["errorType"] if "." in error["errorType"] else "Runtime.Unknown")
         sys.exit(1)
-    if "logging" in sys.modules:
-        setup_logging()
 
     loads = json_loads
     headers, body = client.next()
     while True:
         request_id = headers.get("lambda-runtime-aws-request-id", "")
         _current_request_id = request_id
+        _current_tenant_id = headers.get("lambda-runtime-aws-tenant-id")
         trace_id = headers.get("lambda-runtime-trace-id")
         if trace_id:
             os.environ["_X_AMZN_TRACE_ID"] = trace_id
         else:
             os.environ.pop("_X_AMZN_TRACE_ID", None)
-        if not _logging_ready and "logging" in sys.modules:
-            setup_logging()
         try:
             client_context = headers.get("lambda-runtime-client-context")
             identity = headers.get("lambda-runtime-cognito-identity")
@@ -382,7 +512,7 @@ def main():
                                      f"Unable to parse Client Context JSON: {exc}") from exc
             context = LambdaContext(request_id, int(headers.get("lambda-runtime-deadline-ms", "0")),
                                     headers.get("lambda-runtime-invoked-function-arn"), client_context, identity,
-                                    headers.get("lambda-runtime-aws-tenant-id"))
+                                    _current_tenant_id)
             content_type = headers.get("content-type", "application/json")
             if content_type == "application/json":
                 try:
