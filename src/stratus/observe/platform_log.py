@@ -36,8 +36,7 @@ class TextPlatformLog:
 
     __slots__ = ()
 
-    def start(self, request_id: str, version: str) -> bytes:
-        return logs.start_line(request_id, version)
+    start = staticmethod(logs.start_line)  # (request_id, version): no call in between on the warm path
 
     def end(self, request_id: str, duration_ms: float, memory_mb: int, max_memory_used_mb: int,
             init_duration_ms: float | None, error_type: str | None, produced_bytes: int) -> bytes:

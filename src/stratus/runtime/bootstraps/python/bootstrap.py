@@ -182,17 +182,6 @@ _ENSURE_ASCII = os.environ.get("AWS_EXECUTION_ENV") not in {
     "AWS_Lambda_python3.12", "AWS_Lambda_python3.13", "AWS_Lambda_python3.14", "AWS_Lambda_python3.15"}
 
 
-# What awslambdaric logs (a WARNING on the root logger) before an init error's record.
-UNHANDLED_EXCEPTION_WARNING = (
-    "LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function code. However, in rare "
-    "cases, a Lambda runtime update can cause unexpected function behavior. For functions using managed runtimes, "
-    "runtime updates can be triggered by a function change, or can be applied automatically. To determine if the "
-    "runtime has been updated, check the runtime version in the INIT_START log entry. If this error correlates with "
-    "a change in the runtime version, you may be able to mitigate this error by temporarily rolling back to the "
-    "previous runtime version. For more information, see https://docs.aws.amazon.com/lambda/latest/dg/runtimes-update."
-    "html\r")
-
-
 def _to_json_bytes(obj):
     return json_dumps(obj, _decimal_default, _ENSURE_ASCII).encode("utf-8")
 
@@ -330,19 +319,33 @@ class LambdaContext:
 # --------------------------------------------------------------------------- logging
 # AWS's runtime puts its handler on the root logger before it imports the function's module, so a
 # `logging.basicConfig()` there does nothing and libraries that look for the root handlers (Powertools'
-# Logger) find it. Importing `logging` costs a cold start several ms, so the handler is installed at the
+# Logger) find it. Importing `logging` costs a cold start ~15 ms, so the handler is installed at the
 # moment `logging` is first imported instead (by anyone: the function, a library): to Python code that
-# is the same, and a function that never logs does not pay for it.
+# is the same, and a function that never logs does not pay for it, nor for compiling the handler's code
+# (lambda_logging.py, beside this file).
 _current_request_id = None
 _current_tenant_id = None
 _LOG_JSON = (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
 _LOG_LEVEL = {None: "", "TRACE": "DEBUG"}.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL"),
                                              os.environ.get("AWS_LAMBDA_LOG_LEVEL") or "").upper()
-# What awslambdaric's JsonFormatter leaves out of a record's extra keys.
-_RESERVED_FIELDS = frozenset({
-    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info", "exc_text",
-    "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread", "threadName",
-    "processName", "process", "aws_request_id", "tenant_id", "_frame_type"})
+_lambda_logging = None
+
+
+def lambda_logging():
+    """lambda_logging.py's names (compiled on first use)."""
+    global _lambda_logging
+    if _lambda_logging is None:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_logging.py")
+        with open(path, encoding="utf-8") as source:
+            code = compile(source.read(), path, "exec")
+        _lambda_logging = {"__name__": "lambda_logging", "__file__": path}
+        exec(code, _lambda_logging)
+    return _lambda_logging
+
+
+def setup_logging(logging):
+    """Lambda's handler on the root logger of `logging` (the module just loaded)."""
+    lambda_logging()["setup_logging"](logging, globals())
 
 
 class _InstallAfterLoading:
@@ -389,81 +392,6 @@ def install_logging_hook():
         sys.meta_path.insert(0, _LoggingImportHook)
 
 
-def setup_logging(logging):
-    """awslambdaric's _setup_logging: one handler on the root logger, in the function's log format, at
-    AWS_LAMBDA_LOG_LEVEL (when set); every record on one line of the log."""
-    if not hasattr(logging, "Handler"):  # a module of the function's named `logging` shadowed the stdlib
-        return
-    logging.Formatter.converter = time.gmtime
-
-    class LambdaLoggerFilter(logging.Filter):
-        def filter(self, record):
-            record.aws_request_id = _current_request_id or ""
-            record.tenant_id = _current_tenant_id
-            return True
-
-    class LambdaLoggerHandler(logging.Handler):
-        def emit(self, record):
-            message = self.format(record)
-            sys.stdout.write(message.replace("\n", "\r").rstrip("\r") + "\n")
-
-    handler = LambdaLoggerHandler()
-    if _LOG_JSON:
-        handler.setFormatter(_json_formatter(logging)())
-    else:
-        handler.setFormatter(logging.Formatter(
-            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S"))
-    root = logging.getLogger()
-    if _LOG_LEVEL in logging._nameToLevel:
-        root.setLevel(_LOG_LEVEL)
-    handler.addFilter(LambdaLoggerFilter())
-    root.addHandler(handler)
-
-
-def _no_default(obj):
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-
-def _json_formatter(logging):
-    """awslambdaric's JsonFormatter: timestamp, level, message, logger, requestId (and the exception's
-    errorType, errorMessage, stackTrace, location), the record's extra keys, no null values."""
-
-    class JsonFormatter(logging.Formatter):
-        def __init__(self):
-            super().__init__(datefmt="%Y-%m-%dT%H:%M:%SZ")
-
-        def format(self, record):
-            record.levelno = min(50, max(0, record.levelno)) // 10 * 10
-            record.levelname = logging.getLevelName(record.levelno)
-            exc_info = record.exc_info
-            result = {
-                "timestamp": self.formatTime(record, self.datefmt),
-                "level": record.levelname,
-                "message": record.getMessage(),
-                "logger": record.name,
-                "stackTrace": None,
-                "errorType": None,
-                "errorMessage": None,
-                "requestId": getattr(record, "aws_request_id", None),
-                "location": None,
-            }
-            if exc_info:
-                import traceback
-
-                result["stackTrace"] = traceback.format_tb(exc_info[2])
-                result["errorType"] = exc_info[0].__name__
-                result["errorMessage"] = str(exc_info[1])
-                result["location"] = f"{record.pathname}:{record.funcName}:{record.lineno}"
-            if getattr(record, "tenant_id", None) is not None:
-                result["tenantId"] = record.tenant_id
-            result.update((key, value) for key, value in record.__dict__.items()
-                          if key not in _RESERVED_FIELDS and key not in result)
-            return json_dumps({key: value for key, value in result.items() if value is not None},
-                              _no_default, False) + "\n"
-
-    return JsonFormatter
-
-
 # --------------------------------------------------------------------------- main loop
 def main():
     global _current_request_id, _current_tenant_id
@@ -485,7 +413,7 @@ def main():
         error = build_fault_result(exc, "")
         import logging
 
-        logging.warning(UNHANDLED_EXCEPTION_WARNING)
+        logging.warning(lambda_logging()["UNHANDLED_EXCEPTION_WARNING"])
         log_error(error)
         client.post_init_error(error, error["errorType"] if "." in error["errorType"] else "Runtime.Unknown")
         sys.exit(1)
