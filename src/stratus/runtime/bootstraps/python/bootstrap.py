@@ -411,9 +411,12 @@ def main():
         handler = load_handler(handler_name)
     except BaseException as exc:  # noqa: BLE001 - every init failure is reported, then the runtime exits
         error = build_fault_result(exc, "")
-        import logging
+        try:
+            import logging
 
-        logging.warning(lambda_logging()["UNHANDLED_EXCEPTION_WARNING"])
+            logging.warning(lambda_logging()["UNHANDLED_EXCEPTION_WARNING"])
+        except Exception:  # noqa: BLE001 - the function's code may have broken logging; report its error anyway
+            pass
         log_error(error)
         client.post_init_error(error, error["errorType"] if "." in error["errorType"] else "Runtime.Unknown")
         sys.exit(1)
