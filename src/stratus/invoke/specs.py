@@ -19,7 +19,7 @@ from stratus.runtime import runtimes
 from stratus.runtime.catalog import RuntimeCatalog
 from stratus.runtime.interpreters import Interpreter
 from stratus.runtime.runtimes import RuntimeUnavailable
-from stratus.shapes.function import FunctionRecord, layer_arns
+from stratus.shapes.function import FunctionRecord, LoggingConfig, layer_arns
 
 T = TypeVar("T")
 
@@ -89,11 +89,15 @@ class EnvironmentSpecs:
         env.update(launch.env)
         env.update((config.Environment.Variables or {}) if config.Environment else {})
         region = self.settings.region
+        logging = config.LoggingConfig or LoggingConfig()
+        log_group = logging.LogGroup or f"/aws/lambda/{record.name}"
+        if logging.LogFormat == "JSON":  # as on AWS: set for JSON (advanced logging controls) only
+            env.update({"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": logging.ApplicationLogLevel or "INFO"})
         env.update({
             "AWS_LAMBDA_FUNCTION_NAME": record.name,
             "AWS_LAMBDA_FUNCTION_VERSION": version,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.MemorySize),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{record.name}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
@@ -111,6 +115,9 @@ class EnvironmentSpecs:
             interpreter_prefix=interpreter.prefix if interpreter else "", init_warning=warning,
             prepare=functools.partial(self.prepare, record.code_sha256_hex, layer_arns(config))
             if self.prepare is not None else None,
+            log_group=log_group, log_format=logging.LogFormat or "Text",
+            application_log_level=logging.ApplicationLogLevel or "INFO",
+            system_log_level=logging.SystemLogLevel or "INFO",
         )
 
     def _interpreter(self, runtime: str) -> tuple[Interpreter | None, str]:
