@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.environments import function_log, group_log, wait_for_group_log, wait_for_log
-from tests.support.server import invoke_json, make_zip
+from tests.support.server import HOST_PYTHON_RUNTIME, invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 ENV_APP = make_zip({"app.py": """
@@ -25,7 +25,7 @@ def handler(event, context):
 
 
 def create(lam, name, **extra):
-    return lam.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+    return lam.create_function(FunctionName=name, Runtime=HOST_PYTHON_RUNTIME, Handler="app.handler", Role=ROLE,
                                Code={"ZipFile": ENV_APP}, **extra)
 
 

@@ -17,7 +17,7 @@ import shutil
 import pytest
 
 from tests.support import awslambdaric
-from tests.support.server import invoke_json, make_zip
+from tests.support.server import HOST_PYTHON_RUNTIME, invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 JSON_WARN = {"LogFormat": "JSON", "ApplicationLogLevel": "WARN"}
@@ -159,7 +159,7 @@ def handler(event, context):
         raise ValueError("asked to fail")
     return "ok"
 """
-    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+    lam.create_function(FunctionName=fn_name, Runtime=HOST_PYTHON_RUNTIME, Handler="app.handler", Role=ROLE,
                         Code={"ZipFile": make_zip({"app.py": code})}, LoggingConfig=JSON_WARN)
     assert lam.get_function(FunctionName=fn_name)["Configuration"]["LoggingConfig"] == {
         "LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "INFO",
@@ -190,7 +190,7 @@ def handler(event, context):
 
 def test_python_system_log_level_warn_drops_start_and_report(lam, fn_name):
     code = "def handler(event, context):\n    if event.get('fail'):\n        raise ValueError('no')\n    return 1\n"
-    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+    lam.create_function(FunctionName=fn_name, Runtime=HOST_PYTHON_RUNTIME, Handler="app.handler", Role=ROLE,
                         Code={"ZipFile": make_zip({"app.py": code})},
                         LoggingConfig={"LogFormat": "JSON", "SystemLogLevel": "WARN"})
     response, _ = invoke_json(lam, fn_name, {}, LogType="Tail")
@@ -218,7 +218,7 @@ def handler(event, context):
         return [loaded, len(logging.getLogger().handlers)]
     return [loaded]
 """
-    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+    lam.create_function(FunctionName=fn_name, Runtime=HOST_PYTHON_RUNTIME, Handler="app.handler", Role=ROLE,
                         Code={"ZipFile": make_zip({"app.py": code})})
     assert invoke_json(lam, fn_name, {})[1] == [False]
     response, body = invoke_json(lam, fn_name, {"log": True}, LogType="Tail")

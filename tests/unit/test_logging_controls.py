@@ -100,3 +100,13 @@ def test_log_groups_are_folders(tmp_path):
         sink.close()
     assert (tmp_path / "fn" / "2024_01_01_LATEST_abc.log").read_bytes() == b"one\n"
     assert {folder_group(folder) for folder in tmp_path.iterdir()} == {"/aws/lambda/fn", long}
+
+
+def test_stratus_warnings_follow_the_log_format():
+    """A runtime-version fallback warning is a line in Text and a WARN-level JSON record in JSON, kept at every
+    SystemLogLevel (WARN is the highest), so a JSON log stays all JSON."""
+    message = "WARNING: Python 3.12 is not available on this Stratus host"
+    assert TEXT.warning(message) == (message + "\n").encode()
+    for level in ("DEBUG", "INFO", "WARN"):
+        record = json.loads(JsonPlatformLog(level).warning(message))
+        assert record["type"] == "stratus.warning" and record["record"] == {"message": message}

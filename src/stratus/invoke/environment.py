@@ -107,7 +107,7 @@ class Environment:
         launcher, control = self._launcher(env, names)
         spec = self.spec
         if spec.init_warning:  # the runtime's version is not on this host: said at every INIT, in the log tail too
-            line = spec.init_warning.encode() + b"\n"
+            line = self.platform_log.warning(spec.init_warning)  # a line in Text, a JSON record in JSON
             self.output.write_platform(line)
             self.output.init_log += line
         self.init_started = time.perf_counter()

@@ -49,6 +49,10 @@ class TextPlatformLog:
             line += f"\tError Type: {error_type}"
         return (line + "\n").encode()
 
+    def warning(self, message: str) -> bytes:
+        """A warning of Stratus's own (e.g. the runtime runs on another version), as one line."""
+        return (message + "\n").encode()
+
 
 class JsonPlatformLog:
     """LogFormat JSON: AWS's JSON platform records, those below `system_level` left out."""
@@ -90,6 +94,11 @@ class JsonPlatformLog:
         if error_type:
             record["errorType"] = error_type
         return self._record("WARN" if error_type else "INFO", "platform.extension", record)
+
+    def warning(self, message: str) -> bytes:
+        """A warning of Stratus's own as a JSON record at WARN. AWS has no such record, so its type is
+        `stratus.warning`, not a `platform.*` name a consumer could mistake for AWS's."""
+        return self._record("WARN", "stratus.warning", {"message": message})
 
 
 PlatformLog = TextPlatformLog | JsonPlatformLog
