@@ -8,6 +8,8 @@ VENV="${STRATUS_VENV:-$STRATUS_ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 
 _say() { printf 'stratus-install: %s\n' "$*" >&2; }
+# shellcheck source=runtime-sdks.sh
+source "$STRATUS_ROOT/scripts/runtime-sdks.sh"
 
 _make_venv() {
     [ -x "$VENV/bin/python" ] && return 0
@@ -69,4 +71,5 @@ ensure_installed() {
         _pip install --quiet --disable-pip-version-check -e "$spec"
         touch "$stamp"
     fi
+    ensure_runtime_sdks  # the AWS SDKs functions find in their runtime (scripts/runtime-sdks.sh)
 }
