@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import resource
+import secrets
 import shutil
 import signal
 import tempfile
@@ -227,7 +228,10 @@ class PlainSandbox:
         self._uids_in_use: set[int] = set()
         self._views: dict[Path, tuple[Path, tuple[int, int]]] = {}  # view → the folder it copies, its stamp
         self._views_lock = threading.Lock()  # views are made in executor threads
-        self._next_slot = 0
+        # Each server starts at a random slot: uids are not shared between servers on one host, and an ending
+        # environment kills every process of its uid (kill_processes_of), so two servers counting from the same
+        # slot killed each other's functions (seen as random "signal: killed" while two test servers ran).
+        self._next_slot = secrets.randbelow(PLAIN_UID_SLOTS)
 
     def describe_identity(self) -> str:
         writes = ("they write only to their TMPDIR and /tmp (Landlock)" if self.landlock_python is not None
