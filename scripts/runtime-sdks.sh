@@ -1,13 +1,13 @@
 # Sourced by scripts/install.sh: the AWS SDKs functions find in their runtime, as on AWS (boto3 for
 # python3.x, the @aws-sdk v3 clients for nodejs*.x), installed from the package registries at the
-# versions pinned in runtime-sdk/ into $VENV/share/stratus/runtime-sdk/{python,python3.9,node}.
+# versions pinned in runtime-sdk/ into $VENV/share/stratus/runtime-sdk/{python,python3.11,python3.9,node}.
 # Each is installed again only when its pin files change (a stamp holds their checksum); a failed
 # install says so in one line and leaves functions without that SDK (Stratus itself still works).
 
 RUNTIME_SDK_PINS="$STRATUS_ROOT/runtime-sdk"
 RUNTIME_SDK_DIR="$VENV/share/stratus/runtime-sdk"
 
-# _sdk_current NAME FILES...: true when NAME was installed from these exact pin files.
+# _sdk_stamp NAME FILES...: the stamp of NAME installed from these exact pin files.
 _sdk_stamp() { printf '%s/.%s-%s' "$RUNTIME_SDK_DIR" "$1" "$(shift; cat "$@" | cksum | cut -d' ' -f1)"; }
 
 # _sdk_swap NAME STAGING: put a finished install in place at once (functions never see half of one).
@@ -20,10 +20,11 @@ _sdk_swap() {
     rm -f "$RUNTIME_SDK_DIR/.$name"-*
 }
 
-# _sdk_python NAME REQUIREMENTS: pure-Python wheels, no dependency resolution (every package is pinned).
+# _sdk_python NAME REQUIREMENTS: pure-Python wheels, no dependency resolution (every package is pinned;
+# a requirements file may include python-requirements.txt, which is part of every stamp).
 _sdk_python() {
     local name="$1" requirements="$RUNTIME_SDK_PINS/$2" stamp staging
-    stamp="$(_sdk_stamp "$name" "$requirements")"
+    stamp="$(_sdk_stamp "$name" "$requirements" "$RUNTIME_SDK_PINS/python-requirements.txt")"
     [ -f "$stamp" ] && return 0
     staging="$(mktemp -d "$RUNTIME_SDK_DIR/.tmp-$name-XXXXXX")"
     _say "installing the runtime SDK for $name functions (runtime-sdk/$2)"
@@ -65,6 +66,7 @@ ensure_runtime_sdks() {
     mkdir -p "$RUNTIME_SDK_DIR"
     chmod a+rx "$VENV/share/stratus" "$RUNTIME_SDK_DIR"
     _sdk_python python python-requirements.txt
+    _sdk_python python3.11 python311-requirements.txt
     _sdk_python python3.9 python39-requirements.txt
     _sdk_node
 }
