@@ -45,6 +45,7 @@ from stratus.events.mappings import MappingRunner
 from stratus.http_limits import HttpLimits
 from stratus.iam.api import IamRoutes, root_route
 from stratus.iam.service import IamService
+from stratus.invoke.endpoints import loopback_ports
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
 from stratus.observe.logs import LogSink
@@ -74,7 +75,7 @@ class Application:
         # Refusals of the settings come before anything is started (the sandbox prepares networks).
         self.auth, self.auth_note = build_authenticator(settings)  # after the stores' schema checks
         network = NetworkConfig.parse(settings.function_network, settings.function_host_ports, settings.port,
-                                      settings.isolated_network)
+                                      settings.isolated_network, loopback_ports(settings.service_endpoint_map()))
         self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", network,
                                       seccomp=settings.seccomp, host=settings.host)
         self.log_sink = LogSink(settings.logs_dir, max_bytes=settings.log_stream_max_bytes,
@@ -250,6 +251,9 @@ def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s), timeout_keep_alive=60,
     )
     server = _Server(config)
+    if hasattr(application.sandbox, "api_protocol"):  # the API inside each environment's network (sandbox/network.py)
+        application.sandbox.api_protocol = lambda: config.http_protocol_class(  # type: ignore[call-arg]
+            config=config, server_state=server.server_state, app_state=server.lifespan.state)
     server.run()
     if not server.started:  # start-up failed (uvicorn logged why): a non-zero exit, as `uvicorn.run` does
         raise SystemExit(3)

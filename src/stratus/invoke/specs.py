@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from stratus.config import Settings
+from stratus.invoke import endpoints
 from stratus.invoke.types import EnvironmentSpec
 from stratus.runtime import runtimes
 from stratus.shapes.function import FunctionRecord, layer_arns
@@ -31,6 +32,14 @@ class SandboxPaths(Protocol):
         """Where the merged layers folder appears to the function (/opt when namespaced)."""
         ...
 
+    def visible_sdk(self, sdk_dir: Path) -> str:
+        """Where a runtime SDK folder (runtime.sdk_dir) appears to the function."""
+        ...
+
+    def stratus_endpoint(self, local_url: str) -> str:
+        """Stratus's API as a function reaches it, given the server's own loopback URL."""
+        ...
+
 
 OptDir = Callable[[list[str]], Path | None]  # layer version ARNs, in order → their merged folder
 Prepare = Callable[[str, list[str]], None]  # (code sha256 hex, layer version ARNs): check, heal or raise
@@ -47,6 +56,10 @@ class EnvironmentSpecs:
         self.opt_dir = opt_dir
         self.prepare = prepare  # checks a version's code and layers before an environment starts
         self._specs: dict[tuple[str, str | None, str], EnvironmentSpec] = {}
+        self.sdk_root = Path(settings.runtime_sdk_dir) if settings.runtime_sdk_dir else runtimes.default_sdk_root()
+        # AWS_ENDPOINT_URL_*: Stratus's own services and STRATUS_SERVICE_ENDPOINTS (invoke/endpoints.py).
+        self.endpoints = endpoints.endpoint_variables(sandbox.stratus_endpoint(settings.local_endpoint),
+                                                      settings.service_endpoint_map())
 
     def of(self, record: FunctionRecord) -> EnvironmentSpec:
         """The spec environments of this record's current revision start from (built once, then cached)."""
@@ -80,7 +93,11 @@ class EnvironmentSpecs:
             "LD_LIBRARY_PATH": f"{visible_task_root}:{visible_task_root}/lib:/opt/lib",
         }
         env.update(launch.env)
+        env.update(self.endpoints)  # before the function's own variables: a variable it sets wins
         env.update((config.Environment.Variables or {}) if config.Environment else {})
+        sdk_dir = runtimes.sdk_dir(runtime, self.sdk_root)
+        if sdk_dir is not None:
+            _add_sdk(env, runtime, self.sandbox.visible_sdk(sdk_dir))
         region = self.settings.region
         env.update({
             "AWS_LAMBDA_FUNCTION_NAME": record.name,
@@ -100,10 +117,18 @@ class EnvironmentSpecs:
             memory_mb=_given(config.MemorySize), timeout_s=_given(config.Timeout),
             ephemeral_storage_mb=config.EphemeralStorage.Size if config.EphemeralStorage else 512,
             task_root=task_root, runtime_dir=runtime_dir, argv=argv, env=env, region=region,
-            opt_dir=opt_dir, role=config.Role or "",
+            opt_dir=opt_dir, role=config.Role or "", sdk_dir=sdk_dir,
             prepare=functools.partial(self.prepare, record.code_sha256_hex, layer_arns(config))
             if self.prepare is not None else None,
         )
+
+
+def _add_sdk(env: dict[str, str], runtime: str, visible: str) -> None:
+    """The runtime's SDK goes last on the search path, after the code's and the layers' own folders, as
+    on AWS (Python: PYTHONPATH, which Python puts after them and before the standard library; Node:
+    NODE_PATH). Appended to a search path the function sets itself, so it keeps the SDK."""
+    variable = "PYTHONPATH" if runtime in runtimes.PYTHON_RUNTIMES else "NODE_PATH"
+    env[variable] = f"{env[variable]}:{visible}" if env.get(variable) else visible
 
 
 def _given(value: T | None) -> T:

@@ -52,6 +52,7 @@ class EnvironmentSpec:
     region: str
     opt_dir: Path | None = None  # on the host: the function's layers, merged (mounted at /opt when namespaced)
     role: str = ""  # the execution role: each environment gets temporary credentials for it
+    sdk_dir: Path | None = None  # on the host: the runtime's AWS SDK (boto3, @aws-sdk), shared read-only
     # Checks (blocking; run in a worker thread) that task_root and opt_dir are intact before an environment
     # starts, rebuilding them if not; raises a LambdaError when the code cannot be had (a corrupt blob).
     prepare: Callable[[], None] | None = dataclasses.field(default=None, compare=False, repr=False)
