@@ -10,6 +10,13 @@ RUNTIME_SDK_DIR="$VENV/share/stratus/runtime-sdk"
 # _sdk_stamp NAME FILES...: the stamp of NAME installed from these exact pin files.
 _sdk_stamp() { printf '%s/.%s-%s' "$RUNTIME_SDK_DIR" "$1" "$(shift; cat "$@" | cksum | cut -d' ' -f1)"; }
 
+# _sdk_recently_failed STAMP NAME: a failed install is tried again an hour later (or when the pins change),
+# so that every `./stratus` on a machine without the registries does not wait for them.
+_sdk_recently_failed() {
+    [ -n "$(find "$1.failed" -mmin -60 2>/dev/null)" ] || return 1
+    _say "the runtime SDK for $2 functions is not installed (it failed less than an hour ago; rm $1.failed to retry now)"
+}
+
 # _sdk_swap NAME STAGING: put a finished install in place at once (functions never see half of one).
 _sdk_swap() {
     local name="$1" staging="$2"
@@ -17,7 +24,7 @@ _sdk_swap() {
     [ -e "$RUNTIME_SDK_DIR/$name" ] && mv "$RUNTIME_SDK_DIR/$name" "$RUNTIME_SDK_DIR/.old-$name"
     mv "$staging" "$RUNTIME_SDK_DIR/$name"
     rm -rf "$RUNTIME_SDK_DIR/.old-$name"
-    rm -f "$RUNTIME_SDK_DIR/.$name"-*
+    rm -f "$RUNTIME_SDK_DIR/.$name"-*  # older stamps, failures included
 }
 
 # _sdk_python NAME REQUIREMENTS: pure-Python wheels, no dependency resolution (every package is pinned;
@@ -26,6 +33,7 @@ _sdk_python() {
     local name="$1" requirements="$RUNTIME_SDK_PINS/$2" stamp staging
     stamp="$(_sdk_stamp "$name" "$requirements" "$RUNTIME_SDK_PINS/python-requirements.txt")"
     [ -f "$stamp" ] && return 0
+    _sdk_recently_failed "$stamp" "$name" && return 0
     staging="$(mktemp -d "$RUNTIME_SDK_DIR/.tmp-$name-XXXXXX")"
     _say "installing the runtime SDK for $name functions (runtime-sdk/$2)"
     if _pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: --target "$staging" \
@@ -35,6 +43,7 @@ _sdk_python() {
     else
         _say "could not install the runtime SDK for $name functions (PyPI unreachable?): they run without boto3 ($(grep -m1 -i error "$staging.log" || true))"
         rm -rf "$staging"
+        touch "$stamp.failed"
     fi
     rm -f "$staging.log"
 }
@@ -44,6 +53,7 @@ _sdk_node() {
     local pins="$RUNTIME_SDK_PINS/node" stamp staging
     stamp="$(_sdk_stamp node "$pins/package.json" "$pins/package-lock.json")"
     [ -f "$stamp" ] && return 0
+    _sdk_recently_failed "$stamp" node && return 0
     if ! command -v npm >/dev/null; then
         _say "npm is not installed: nodejs functions run without the runtime's @aws-sdk clients"
         return 0
@@ -51,13 +61,15 @@ _sdk_node() {
     staging="$(mktemp -d "$RUNTIME_SDK_DIR/.tmp-node-XXXXXX")"
     cp "$pins/package.json" "$pins/package-lock.json" "$staging/"
     _say "installing the runtime SDK for nodejs functions (runtime-sdk/node)"
-    if (cd "$staging" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error) \
+    if (cd "$staging" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
+            --fetch-retries=1 --fetch-timeout=60000) \
             >"$staging.log" 2>&1; then
         chmod -R a+rX "$staging"
         _sdk_swap node "$staging" && touch "$stamp"
     else
         _say "could not install the runtime SDK for nodejs functions (npm registry unreachable?): they run without the runtime's @aws-sdk clients ($(grep -m1 -i err "$staging.log" || true))"
         rm -rf "$staging"
+        touch "$stamp.failed"
     fi
     rm -f "$staging.log"
 }
