@@ -230,3 +230,19 @@ def test_blank_python_sample_runs_unmodified(server, lam, fn_name):
     assert usage == expected and usage["FunctionCount"] >= 1
     # ...and its role may not do what its policies do not allow (the calls did reach Stratus, signed with them).
     assert "AccessDenied" not in str(usage)
+
+
+def test_plain_sandbox_mirrors_an_sdk_its_users_may_not_read(fresh_server, tmp_path):
+    """A runtime SDK under a folder only root may enter (e.g. a venv under /root) is mirrored where the plain
+    sandbox's own uid can read it, as its code is."""
+    require_runtime_sdk("python")
+    if os.geteuid() != 0:
+        pytest.skip("only a root server runs functions as other uids")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    shutil.copytree(runtimes.default_sdk_root() / "python", private / "sdk" / "python", copy_function=os.link)
+    server = fresh_server({"STRATUS_SANDBOX": "plain", "STRATUS_RUNTIME_SDK_DIR": str(private / "sdk")})
+    lam = server.client()
+    found = succeeded(lam, create(lam, "which", {"app.py": WHICH_BOTO3}, "arn:aws:iam::000000000000:role/r")[
+        "FunctionName"])
+    assert found["boto3"] == PINNED_BOTO3 and not found["file"].startswith(str(private)), found["file"]
