@@ -53,8 +53,10 @@ from _common import (  # noqa: E402
 
 BACKENDS = ("namespaced", "plain")
 CODE = {
-    "python3.12": ({"app.py": "def handler(event, context):\n    return {'ok': True}\n"}, "app.handler"),
-    "nodejs20.x": ({"index.js": "exports.handler = async (e) => e;\n"}, "index.handler"),
+    **{f"python3.{minor}": ({"app.py": "def handler(event, context):\n    return {'ok': True}\n"}, "app.handler")
+       for minor in range(9, 15)},
+    **{f"nodejs{major}.x": ({"index.js": "exports.handler = async (e) => e;\n"}, "index.handler")
+       for major in (18, 20, 22, 24)},
 }
 GOAL_MS = 30.0  # issue 4 compass: invoke request -> handler's answer, full spawn, namespaced (cgroup included)
 GOAL_FORK_MS = 5.0  # ... and later with the snapshot fork
@@ -69,44 +71,54 @@ _DURATION = re.compile(r"\tDuration: ([\d.]+) ms")
 _SANDBOX_LINE = re.compile(r"sandbox (\w+)\)")
 
 
-def server_python() -> str:
-    """The interpreter `stratus serve` starts python3.x runtimes with (its own rule, else a copy of it)."""
+def runtime_interpreters(runtimes: list[str]) -> dict[tuple[str, str], str]:
+    """(backend, runtime) → the interpreter `stratus serve` starts that runtime with (its own discovery)."""
     sys.path.insert(0, str(REPO / "src"))
-    try:
-        from stratus.runtime.runtimes import host_python
-        return host_python(os.environ.get("STRATUS_PYTHON_INTERPRETER", ""))
-    except Exception:  # noqa: BLE001 - fall back to the documented rule
-        candidate = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
-        return candidate if os.access(candidate, os.X_OK) else sys.executable
+    from stratus.runtime.catalog import RuntimeCatalog
+    from stratus.runtime.interpreters import discover
+
+    interpreters, override = discover(os.environ.get("STRATUS_RUNTIME_SEARCH_PATH", ""),
+                                      os.environ.get("STRATUS_PYTHON_INTERPRETER", ""))
+    chosen = {}
+    for backend in BACKENDS:
+        catalog = RuntimeCatalog(interpreters, backend, override=override)
+        for runtime in runtimes:
+            interpreter = catalog.resolution(runtime).interpreter
+            if interpreter is not None:
+                chosen[(backend, runtime)] = interpreter.path
+    return chosen
 
 
-def baseline_commands() -> tuple[list[str], list[tuple[str, list[str]]], str | None, str | None]:
-    """A legend, (label, argv) of every baseline, and the labels of the runtime interpreter's
-    `-S -u -c pass` bare and inside bwrap (the floors a python cold start is compared with)."""
+def baseline_commands(runtimes: list[str]) -> tuple[list[str], list[tuple[str, list[str]]], dict[str, str],
+                                                     dict[str, str]]:
+    """A legend, (label, argv) of every baseline, and by interpreter path the labels of its `-S -u -c pass`
+    bare and inside bwrap (the floors a python cold start is compared with)."""
     candidates = [("sys.executable", sys.executable)]
     if os.access("/usr/bin/python3", os.X_OK):
         candidates.append(("/usr/bin/python3", "/usr/bin/python3"))
-    runtime_python = server_python()
-    candidates.append(("the server's runtime python", runtime_python))
+    chosen = runtime_interpreters(runtimes)
+    for (backend, runtime), path in sorted(chosen.items()):
+        if runtime.startswith("python"):
+            candidates.append((f"{runtime} ({backend})", path))
     interpreters = [(label, path) for label, path, _ in distinct_interpreters(candidates)]
     legend, commands = [], []
-    runtime_label = None
-    for letter, (label, path) in zip("ABCD", interpreters, strict=False):
+    bare: dict[str, str] = {}
+    in_bwrap: dict[str, str] = {}
+    bwrap = shutil.which("bwrap")
+    for letter, (label, path) in zip("ABCDEFGHIJ", interpreters, strict=False):
         real = os.path.realpath(path)
         legend.append(f"{letter} = {label}: {path}{'' if real == path else ' -> ' + real}")
         commands.append((f"{letter} -c pass", [path, "-c", "pass"]))
         commands.append((f"{letter} -S -u -c pass", [path, "-S", "-u", "-c", "pass"]))
-        if real == os.path.realpath(runtime_python):
-            runtime_label = f"{letter} -S -u -c pass"
-    bwrap = shutil.which("bwrap")
-    bwrap_python_label = None
+        bare[real] = f"{letter} -S -u -c pass"
+        if bwrap and real in {os.path.realpath(p) for p in chosen.values()}:
+            prefix = os.path.dirname(os.path.dirname(real))
+            mount = [] if real.startswith("/usr/") else ["--ro-bind", prefix, prefix]
+            in_bwrap[real] = f"bwrap(bare) {letter} -S -u -c pass"
+            commands.append((in_bwrap[real], [bwrap, *BWRAP_BARE[:-1], *mount, "--", real, "-S", "-u", "-c", "pass"]))
     if bwrap:
-        runtime_real = os.path.realpath(runtime_python)
-        if runtime_real.startswith("/usr/") and runtime_label:
-            bwrap_python_label = f"bwrap(bare) {runtime_label}"
-            commands.append((bwrap_python_label, [bwrap, *BWRAP_BARE, runtime_real, "-S", "-u", "-c", "pass"]))
         commands.append(("bwrap --unshare-all ... /usr/bin/true", [bwrap, *BWRAP_BARE, "/usr/bin/true"]))
-        legend.append("bwrap(bare) = bwrap " + " ".join(BWRAP_BARE) + " <command>")
+        legend.append("bwrap(bare) = bwrap " + " ".join(BWRAP_BARE) + " <command> (+ the interpreter's prefix)")
     node = shutil.which("node")
     if node:
         commands.append(("node -e 0", [node, "-e", "0"]))
@@ -118,7 +130,8 @@ def baseline_commands() -> tuple[list[str], list[tuple[str, list[str]]], str | N
     unshare = shutil.which("unshare")
     if unshare and os.geteuid() == 0:
         commands.append(("unshare -m -p -f -i -u /bin/true", [unshare, "-m", "-p", "-f", "-i", "-u", "/bin/true"]))
-    return legend, commands, runtime_label, bwrap_python_label
+    return legend, commands, {path: bare[os.path.realpath(path)] for path in chosen.values()
+                              if os.path.realpath(path) in bare}, in_bwrap
 
 
 def time_command(argv: list[str]) -> float:
@@ -257,8 +270,9 @@ def parse_args() -> tuple[argparse.Namespace, list[str], list[str], list[str]]:
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help="comma-separated: namespaced,plain (default both)")
     parser.add_argument("--runtimes", default="python3.12,nodejs20.x",
-                        help="comma-separated, of python3.12,nodejs20.x "
-                             "(default both; nodejs20.x only if `node` exists)")
+                        help="comma-separated, of python3.9 .. python3.14, nodejs18.x .. nodejs24.x, each "
+                             "served as `stratus serve` would (see `stratus runtimes`) "
+                             "(default python3.12,nodejs20.x; nodejs20.x only if `node` exists)")
     parser.add_argument("--settle", type=float, default=0.1,
                         help="pause (s) after each delete, so a draining environment does not overlap "
                              "the next cold start")
@@ -284,8 +298,9 @@ def parse_args() -> tuple[argparse.Namespace, list[str], list[str], list[str]]:
 class Baselines:
     """The process-start floors, timed once per round beside the cold starts."""
 
-    def __init__(self) -> None:
-        self.legend, self.commands, self.runtime_label, self.bwrap_python_label = baseline_commands()
+    def __init__(self, runtimes: list[str]) -> None:
+        self.chosen = runtime_interpreters(runtimes)
+        self.legend, self.commands, self.bare_labels, self.bwrap_labels = baseline_commands(runtimes)
         self.times: dict[str, list[float]] = {label: [] for label, _ in self.commands}
         self.errors: list[str] = []
 
@@ -399,11 +414,14 @@ def print_baselines(baselines: Baselines) -> None:
 def print_beyond_floors(targets: list[Target], baselines: Baselines) -> None:
     """How far each first invoke's p50 is above the bare interpreter start it is built on."""
     floors = {label: summary(values)[1] for label, values in baselines.times.items()}
-    runtime_label, bwrap_python_label = baselines.runtime_label, baselines.bwrap_python_label
+
     for target in targets:
         if not target.first:
             continue
         p50 = summary(target.first)[1]
+        interpreter = os.path.realpath(baselines.chosen.get((target.backend, target.runtime), ""))
+        runtime_label = baselines.bare_labels.get(interpreter, "")
+        bwrap_python_label = baselines.bwrap_labels.get(interpreter, "")
         if target.runtime.startswith("python") and runtime_label in floors:
             parts = [f"{fmt(p50 - floors[runtime_label])} ms beyond `{runtime_label}`"]
             if target.backend == "namespaced" and bwrap_python_label in floors:
@@ -461,7 +479,7 @@ def main() -> int:
     servers: dict[str, StratusServer] = {}
     targets: list[Target] = []
     exit_code = 0
-    baselines = Baselines()
+    baselines = Baselines(runtimes)
     try:
         baselines.warm()
         start_servers(backends, runtimes, workdir, servers, targets, notes)
@@ -469,7 +487,8 @@ def main() -> int:
 
         print()
         print(f"Stratus cold start - fresh no-dependency functions; {os.cpu_count()} CPUs, server Python "
-              f"{platform.python_version()}, python3.x runtime interpreter {server_python()} -S -u; "
+              f"{platform.python_version()}, runtime interpreters (started -S -u): "
+              f"{', '.join(f'{b} {r}={p}' for (b, r), p in sorted(baselines.chosen.items()))}; "
               f"{rounds} rounds in {elapsed:.0f} s")
         print(f"note: {busy_note(busy_before, machine_busy_percent())}")
         print(f"note: CPU used by processes outside this benchmark while measuring: {other_percent:.0f}%"

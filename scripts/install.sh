@@ -71,5 +71,6 @@ ensure_installed() {
         _pip install --quiet --disable-pip-version-check -e "$spec"
         touch "$stamp"
     fi
+    source "$STRATUS_ROOT/scripts/runtime-interpreters.sh" && ensure_node_majors  # Node.js 22, 24 (runtimes)
     ensure_runtime_sdks  # the AWS SDKs functions find in their runtime (scripts/runtime-sdks.sh)
 }

@@ -41,6 +41,15 @@ class Settings:
     sync_payload_max_bytes: int = 6 * MB
     sync_response_max_bytes: int = 6 * MB
     async_payload_max_bytes: int = 1 * MB
+    invoke_async_payload_max_bytes: int = 256 * 1024  # the deprecated InvokeAsync's limit (AWS: 256 KB)
+    # Response streaming (InvokeWithResponseStream; Function URLs in RESPONSE_STREAM mode), AWS's limits: a
+    # streamed response may reach this size; its first stream_uncapped_bytes flow at full speed, the rest at
+    # most stream_bandwidth_bytes_per_s (0: no cap). A client that stops reading once the function has ended
+    # is dropped after stream_drain_timeout_s.
+    stream_response_max_bytes: int = 200 * MB
+    stream_uncapped_bytes: int = 6 * MB
+    stream_bandwidth_bytes_per_s: int = 2 * MB
+    stream_drain_timeout_s: float = 60.0
     control_request_max_bytes: int = 70_167_211  # base64 of a 50 MB zip inside JSON, as AWS
 
     # Concurrency.
@@ -59,9 +68,16 @@ class Settings:
     function_network: str = "outbound"
     function_host_ports: str = ""
     isolated_network: bool = False  # the old name of function_network=none
-    python_interpreter: str = ""  # empty: pick the fastest-starting host python of the same version
+    # Runtime interpreters (runtime/interpreters.py): each pythonX.Y / nodejsN.x runs on that version when the
+    # host has it, else on the nearest (newer first) with a warning. python_interpreter: one Python for every
+    # python runtime instead; runtime_search_path: only these folders (colon separated) are searched, instead of
+    # PATH, pyenv, uv and the install step's Node.js wheels; strict_runtimes: refuse functions whose version is
+    # missing (CreateFunction / UpdateFunctionConfiguration) instead of falling back.
+    python_interpreter: str = ""
+    runtime_search_path: str = ""
+    strict_runtimes: bool = False
     # The AWS SDKs functions find in their runtime (boto3, @aws-sdk v3), as installed by scripts/runtime-sdks.sh:
-    # <dir>/python, <dir>/python3.9, <dir>/node. Empty: <the server's venv>/share/stratus/runtime-sdk.
+    # <dir>/python, <dir>/python3.11, <dir>/python3.9, <dir>/node. Empty: <the server's venv>/share/stratus/runtime-sdk.
     runtime_sdk_dir: str = ""
     log_tail_bytes: int = 4096
     # Function logs (<data dir>/logs/<function>/<stream>.log): a stream's file is rotated when it would pass
@@ -111,6 +127,9 @@ class Settings:
     async_throttle_retry_max_s: float = 300.0  # ... up to 5 min (AWS), until the event's maximum age
     async_workers: int = 32  # async invocations in flight at once, all functions together (0: accept, run none)
     async_event_age_scale: float = 1.0  # tests only: multiplies every MaximumEventAgeInSeconds when checked
+    # Recursive loop detection: an event whose chain (the Lineage of its trace header) has invoked Lambda this
+    # many times is not run again, unless the function's RecursiveLoop is Allow (AWS: 16).
+    recursion_limit: int = 16
 
     # Event source mappings: the pollers (SQS, Kinesis, DynamoDB Streams, RabbitMQ).
     esm_sqs_wait_s: int = 20  # ReceiveMessage long polling, as Lambda's pollers do

@@ -99,6 +99,15 @@ class TooManyRequestsException(_UserError):
         super().__init__(message, Reason=reason, retryAfterSeconds=str(retry_after_s))
 
 
+class RecursiveInvocationException(_UserError):
+    """Recursive loop detection stopped an invocation (the model's words are the message)."""
+
+    status = 400
+    error_type = "RecursiveInvocationException"
+    MESSAGE = ("Lambda has detected your function being invoked in a recursive loop with other AWS resources and "
+               "stopped your function's invocation.")
+
+
 class UnknownOperationException(_UserError):
     status = 404
     error_type = "UnknownOperationException"
@@ -109,6 +118,13 @@ class InvalidZipFileException(LambdaError):
 
     status = 502
     error_type = "InvalidZipFileException"
+
+
+class InvalidRuntimeException(LambdaError):
+    """Invoke's answer when the function's runtime cannot be run (AWS: 502)."""
+
+    status = 502
+    error_type = "InvalidRuntimeException"
 
 
 class ServiceException(LambdaError):

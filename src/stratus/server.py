@@ -13,6 +13,8 @@ import sys
 
 import uvicorn
 
+from stratus.api.apigateway import ApiGatewayRoutes
+from stratus.api.apigatewayv2 import ApiGatewayV2Routes
 from stratus.api.app import build_asgi
 from stratus.api.code_urls import CodeUrls
 from stratus.api.concurrency import ConcurrencyRoutes
@@ -20,10 +22,13 @@ from stratus.api.event_invoke_config import EventInvokeConfigRoutes
 from stratus.api.event_source_mappings import EventSourceMappingRoutes
 from stratus.api.eventbridge import EventBridgeRoutes
 from stratus.api.fastpath import StratusHttpProtocol
+from stratus.api.function_urls import FunctionUrlRoutes
 from stratus.api.invoke import InvokeEndpoint
 from stratus.api.layers import LayerRoutes
 from stratus.api.origins import PublicUrlError
 from stratus.api.policy import PolicyRoutes
+from stratus.api.runtime_config import RuntimeConfigRoutes
+from stratus.api.stream_invoke import StreamInvokeEndpoint
 from stratus.api.tags import TagRoutes
 from stratus.api.versions import VersionRoutes
 from stratus.auth.keys import AccessKeyError
@@ -33,15 +38,24 @@ from stratus.control.aliases import AliasService
 from stratus.control.concurrency import ConcurrencyService
 from stratus.control.event_invoke_config import EventInvokeConfigService
 from stratus.control.event_source_mappings import EventSourceMappingService
+from stratus.control.function_urls import FunctionUrlService
 from stratus.control.functions import FunctionService
 from stratus.control.garbage import CodeCollector
 from stratus.control.layers import LayerService
 from stratus.control.policy import PolicyService
+from stratus.control.recursion import RecursionService
+from stratus.control.runtime_management import RuntimeManagementService
 from stratus.control.tags import TagService
 from stratus.events.async_queue import Accepted, AsyncInvocations
 from stratus.events.destinations import Destinations
 from stratus.events.eventbridge import EventBridgeService
 from stratus.events.mappings import MappingRunner
+from stratus.frontdoor.api_door import ApiDoor
+from stratus.frontdoor.apis import HttpApis
+from stratus.frontdoor.door import FrontDoor
+from stratus.frontdoor.rest_apis import RestApis
+from stratus.frontdoor.rest_door import ExecuteApiDoor, RestDoor
+from stratus.frontdoor.urls import FunctionUrls
 from stratus.http_limits import HttpLimits
 from stratus.iam.api import IamRoutes, root_route
 from stratus.iam.service import IamService
@@ -50,6 +64,8 @@ from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
 from stratus.observe.logs import LogSink
 from stratus.runtime import http as runtime_http
+from stratus.runtime.catalog import RuntimeCatalog
+from stratus.runtime.runtimes import RuntimeUnavailable
 from stratus.sandbox import NetworkConfig, SandboxRefused, create_sandbox
 from stratus.store.blobs import BlobStore
 from stratus.store.migrations import SchemaTooNew
@@ -83,17 +99,24 @@ class Application:
         self.invoker = Invoker(settings, self.sandbox, self.log_sink)
         self.invoker.credentials = self.auth.sessions  # each environment's role credentials (SigV4 on)
         self.layers = LayerService(settings, self.store, self.blobs)  # before functions: they attach layers
-        self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox, self.layers)
+        # Which interpreter serves each runtime: looked for once, here, for the sandbox in use.
+        self.runtimes = RuntimeCatalog.discover(self.sandbox.name, search_path=settings.runtime_search_path,
+                                                python_override=settings.python_interpreter,
+                                                strict=settings.strict_runtimes)
+        self.functions = FunctionService(settings, self.store, self.blobs, self.invoker, self.sandbox, self.layers,
+                                         self.runtimes)
         self.garbage = CodeCollector(self.functions, self.layers, self.blobs, self.layers.opt_root)
         self.functions.collect_garbage = self.layers.collect_garbage = self.garbage.collect
         self.event_invoke_configs = EventInvokeConfigService(self.functions)
+        self.recursion = RecursionService(self.functions)  # recursive loop detection: the async queue, SQS pollers
         # Destinations and the async queue need each other (a function destination is an async invoke), and
         # event bus destinations go to the EventBridge built below: both are reached through lambdas, called
         # only once the server runs.
-        destinations = Destinations(settings, lambda ref, payload: self.async_invocations.enqueue(ref, payload),
-                                    lambda entries: self.eventbridge.put_events(entries))
+        destinations = Destinations(
+            settings, lambda ref, payload, *, trace=None: self.async_invocations.enqueue(ref, payload, trace=trace),
+            lambda entries: self.eventbridge.put_events(entries))
         self.async_invocations = AsyncInvocations(settings, self.functions, self.event_invoke_configs, destinations,
-                                                  queue_storage)
+                                                  queue_storage, self.recursion)
         self.invoke_service = InvokeService(self.functions, self.invoker, self.async_invocations)
         self.invoke_endpoint = InvokeEndpoint(self.invoke_service, settings, self.auth)
         # Each resource's routes (one line per resource; its service is built just above its line).
@@ -110,16 +133,33 @@ class Application:
         self.concurrency = ConcurrencyService(self.functions, self.invoker)
         routes += ConcurrencyRoutes(self.concurrency).routes()
         routes += EventInvokeConfigRoutes(self.event_invoke_configs).routes()
+        routes += RuntimeConfigRoutes(self.recursion, RuntimeManagementService(self.functions), self.invoke_service,
+                                      settings).routes()
         self.eventbridge = EventBridgeService(settings, self.store, self.functions.arns, self.async_invocations.enqueue)
         self.iam = IamService(self.store, settings.account_id)
         self.auth.use_role_policies(self.iam)  # a function's credentials act with its role's policies
         routes.append(root_route(EventBridgeRoutes(self.eventbridge).dispatch,  # POST /: EventBridge, IAM, STS
                                  IamRoutes(self.iam, settings.account_id).dispatch))
         self.mappings = EventSourceMappingService(self.functions, self.store, MappingRunner(
-            settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations))
+            settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations,
+            self.recursion))
         routes += EventSourceMappingRoutes(self.mappings).routes()
+        # The HTTP front door: Function URLs (and API Gateway APIs), served by Host or path, one invoke each.
+        self.function_urls = FunctionUrlService(settings, self.functions)
+        routes += FunctionUrlRoutes(self.function_urls).routes()
+        self.http_apis = HttpApis(settings, self.store)  # the route table (its Python interface: frontdoor/apis.py)
+        routes += ApiGatewayV2Routes(self.http_apis).routes()
+        self.rest_apis = RestApis(settings, self.store, taken=self.http_apis.api)  # REST APIs (frontdoor/rest_apis.py)
+        routes += ApiGatewayRoutes(self.rest_apis).routes()
+        self.frontdoor = FrontDoor(settings, FunctionUrls(
+            self.function_urls, self.invoke_service, self.auth, self.policies.statements_for, settings.account_id,
+            settings.region, settings.sync_payload_max_bytes), ExecuteApiDoor(ApiDoor(
+                self.http_apis, self.invoke_service, settings.account_id, settings.region,
+                settings.sync_payload_max_bytes), RestDoor(
+                self.rest_apis, self.invoke_service, settings.account_id, settings.region,
+                settings.sync_payload_max_bytes, settings.port, "https" if settings.tls_cert else "http")))
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.code_urls, self.lifespan,
-                               routes, self.auth)
+                               routes, self.auth, self.frontdoor, StreamInvokeEndpoint(self.invoke_endpoint))
 
     async def startup(self) -> None:
         self.sandbox.cleanup_leftovers()
@@ -128,6 +168,10 @@ class Application:
         await self.iam.load()
         await self.functions.load()
         await self.policies.load()  # policies are served, and authorization reads them, from memory
+        await self.function_urls.load()
+        await self.http_apis.load()
+        await self.recursion.load()
+        await self.rest_apis.load()
         await self.garbage.collect()  # what a delete, a failed upload or a kill -9 mid-upload left behind
         self._verifying = asyncio.get_running_loop().create_task(self.garbage.verify_all())  # in the background
         self.invoker.start()
@@ -138,6 +182,7 @@ class Application:
         log.info("Stratus serving the Lambda API on %s (data in %s, sandbox %s)",
                  self.settings.endpoint, self.settings.data_dir, self.sandbox.name)
         log.info("%s", self.auth_note)
+        log.info("runtimes: %s (`stratus runtimes` lists them)", self.runtimes.summary())
 
     async def shutdown(self) -> None:
         self.garbage.stop_verifying()
@@ -234,8 +279,8 @@ def serve(settings: Settings) -> None:
         raise SystemExit(2)
     try:
         application = Application(settings)
-    except (SchemaTooNew, PublicUrlError, AccessKeyError, SandboxRefused, ValueError) as exc:  # a newer data dir,
-        print(f"stratus: {exc}", file=sys.stderr)  # a bad or refused setting, an unsafe sandbox: one line
+    except (SchemaTooNew, PublicUrlError, AccessKeyError, SandboxRefused, RuntimeUnavailable, ValueError) as exc:
+        print(f"stratus: {exc}", file=sys.stderr)  # a newer data dir, a bad or refused setting, an unsafe sandbox
         raise SystemExit(2) from None
     if not is_loopback_host(settings.host):
         warn_network_listener(settings)
@@ -245,7 +290,7 @@ def serve(settings: Settings) -> None:
     config = uvicorn.Config(
         application.asgi, host=settings.host, port=settings.port, loop="uvloop",
         ssl_certfile=settings.tls_cert or None, ssl_keyfile=settings.tls_key or None,
-        http=StratusHttpProtocol.bind(application.invoke_endpoint, api_limits),
+        http=StratusHttpProtocol.bind(application.invoke_endpoint, api_limits, application.frontdoor),
         proxy_headers=False,
         lifespan="on", access_log=False, log_level="warning", server_header=False, date_header=False,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s), timeout_keep_alive=60,

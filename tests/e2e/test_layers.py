@@ -29,7 +29,7 @@ from tests.support.server import invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 ACCOUNT_ARN = "arn:aws:lambda:us-east-1:000000000000:layer"
-MINOR = f"python{sys.version_info.major}.{sys.version_info.minor}"  # the server's Python runs python3.x functions
+MINOR = "python3.12"  # the runtime the functions below use: /opt/python/lib/python3.12/site-packages, as on AWS
 
 
 def sha256_b64(data: bytes) -> str:

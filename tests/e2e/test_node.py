@@ -3,13 +3,16 @@ and logs as AWS's Node.js runtime gives them; after each failure the next invoke
 
 import base64
 import json
+import os
 import re
 import shutil
+import sys
 import time
 import urllib.request
 
 import pytest
 
+from stratus.runtime.runtimes import host_python
 from tests.support.server import invoke_json, make_zip
 from tests.support.signing import signed_request
 
@@ -243,7 +246,7 @@ def test_context_object_as_aws_node_runtime_gives_it(lam, server, fn_name):
     assert body["identityUndefined"] is True
     assert body["clientContext"] == {"client": {"app_title": "demo"}, "custom": {"k": "v"}}
     assert body["waits"] is True
-    assert body["trace"] is None
+    assert body["trace"].startswith("Root=1-")  # a new trace when the caller sends none
     assert body["executionEnv"] == "AWS_Lambda_nodejs20.x"
     assert body["cwd"] == body["taskRoot"]
 
@@ -252,8 +255,8 @@ def test_context_object_as_aws_node_runtime_gives_it(lam, server, fn_name):
                              data=b"{}", method="POST", headers={"X-Amzn-Trace-Id": trace})
     with urllib.request.urlopen(request) as answer:
         traced = json.loads(answer.read())
-    assert traced["trace"] == trace and traced["clientContext"] == "undefined"
-    assert invoke_json(lam, fn_name)[1]["trace"] is None, "the trace id is per invocation"
+    assert traced["trace"].startswith(trace + ";Lineage=1:") and traced["clientContext"] == "undefined"
+    assert not invoke_json(lam, fn_name)[1]["trace"].startswith(trace), "the trace id is per invocation"
 
 
 @pytest.mark.parametrize("runtime", ["nodejs18.x", "nodejs22.x"])
@@ -472,7 +475,9 @@ def test_streamify_response_handler_is_buffered_into_the_response(lam, fn_name):
 
 
 def test_without_node_on_the_host_creating_a_node_function_fails_clearly(fresh_server, tmp_path):
-    srv = fresh_server(env={"STRATUS_SANDBOX": "plain", "PATH": str(tmp_path)})  # a PATH with no node on it
+    # Discovery narrowed to a folder with a Python and no node (nor the install step's Node.js wheels).
+    os.symlink(host_python(), tmp_path / f"python{sys.version_info.major}.{sys.version_info.minor}")
+    srv = fresh_server(env={"STRATUS_SANDBOX": "plain", "STRATUS_RUNTIME_SEARCH_PATH": str(tmp_path)})
     lam = srv.client()
     with pytest.raises(lam.exceptions.InvalidParameterValueException, match="needs Node.js"):
         create(lam, "no-node", APP)

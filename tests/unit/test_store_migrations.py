@@ -93,7 +93,8 @@ def test_a_queue_file_from_before_versions_keeps_its_events(tmp_path):
     path = tmp_path / "queue.db"
     old = connect(path)
     old.executescript(queue_sqlite.MIGRATIONS[0].script)
-    old.execute(queue_sqlite.INSERT + queue_sqlite.ROW, (7, "rid", "fn", "live", b'{"n": 1}', 1.0, 2.0, 1))
+    old.execute("INSERT INTO events (id, request_id, function, qualifier, payload, enqueued_at, due_at, attempts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (7, "rid", "fn", "live", b'{"n": 1}', 1.0, 2.0, 1))
     old.close()
 
     async def scenario():
@@ -107,7 +108,8 @@ def test_a_queue_file_from_before_versions_keeps_its_events(tmp_path):
     [event] = events
     assert isinstance(event, QueuedEvent)
     assert (event.id, event.request_id, event.function, event.qualifier, event.payload, event.enqueued_at,
-            event.due_at, event.attempts, event.deliveries) == (7, "rid", "fn", "live", b'{"n": 1}', 1.0, 2.0, 1, None)
+            event.due_at, event.attempts, event.deliveries, event.trace) == (
+        7, "rid", "fn", "live", b'{"n": 1}', 1.0, 2.0, 1, None, None)
     assert schema_version(connect(path)) == len(queue_sqlite.MIGRATIONS)
 
 

@@ -16,21 +16,27 @@ from stratus.api.code_urls import CodeUrls
 from stratus.api.functions import FunctionRoutes
 from stratus.api.handlers import error_response
 from stratus.api.invoke import InvokeEndpoint, is_invoke
+from stratus.api.stream_invoke import StreamInvokeEndpoint, is_stream_invoke
 from stratus.auth.gate import Authenticator, AuthGate
 from stratus.config import Settings
 from stratus.control.functions import FunctionService
 from stratus.errors import LambdaError, UnknownOperationException
+from stratus.frontdoor.door import FrontDoor
 
 
 def build_asgi(invoke: InvokeEndpoint, functions: FunctionService, settings: Settings, code_urls: CodeUrls,
                lifespan: Callable[[Any], AbstractAsyncContextManager[None]],
-               extra_routes: Sequence[Route] = (), auth: Authenticator | None = None) -> ASGIApp:
+               extra_routes: Sequence[Route] = (), auth: Authenticator | None = None,
+               frontdoor: FrontDoor | None = None,
+               stream_invoke: StreamInvokeEndpoint | None = None) -> ASGIApp:
     """The one ASGI callable `stratus serve` runs (Invoke usually takes api/fastpath.py instead).
 
     `extra_routes` are the other resources' operations (versions, aliases, layers, ...). Every request
     passes the web-origin check (api/origins.py) before it is routed; no response carries CORS headers.
     Every route but the health check and the presigned code downloads runs behind `auth` (Invoke checks
-    its signature itself, as its body arrives).
+    its signature itself, as its body arrives; so does InvokeWithResponseStream, `stream_invoke`). Requests for
+    Function URLs and APIs (by Host or path, frontdoor/door.py) go to the front door before any of that: they
+    are not control API requests.
     """
     origins = invoke.origins
 
@@ -51,6 +57,12 @@ def build_asgi(invoke: InvokeEndpoint, functions: FunctionService, settings: Set
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if frontdoor is not None:
+                raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+                match = frontdoor.match(_host(scope), raw_path)
+                if match is not None:
+                    await frontdoor.asgi(match, scope, receive, send)
+                    return
             try:
                 origins.check_scope(scope)
             except LambdaError as refused:
@@ -59,6 +71,16 @@ def build_asgi(invoke: InvokeEndpoint, functions: FunctionService, settings: Set
             if is_invoke(scope["method"], scope["path"]):
                 await invoke(scope, receive, send)
                 return
+            if stream_invoke is not None and is_stream_invoke(scope["method"], scope["path"]):
+                await stream_invoke(scope, receive, send)
+                return
         await routed(scope, receive, send)
 
     return app
+
+
+def _host(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return value
+    return None

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from http import HTTPStatus
 from typing import cast
 from urllib.parse import unquote
 
@@ -31,22 +30,23 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from stratus.api.asgi import internal_error
+from stratus.api.frontdoor_cycle import FrontDoorCycle
 from stratus.api.invoke import PREFIX, SUFFIX, InvokeEndpoint, InvokeHead, error_headers
-from stratus.api.transport import CoalescingTransport
+from stratus.api.transport import NO_EVENT, STATUS_LINES, CoalescingTransport, encode_response
 from stratus.auth.sigv4 import Pending
 from stratus.errors import LambdaError
+from stratus.frontdoor.door import FrontDoor
 from stratus.http_limits import BODY, BUSY, HEAD, IDLE, INFINITE, LINGER, LINGER_BYTES, NEW, ConnectionTable, HttpLimits
 from stratus.invoke.types import InvokeResult
 
 _PREFIX = PREFIX.encode()
 _SUFFIX = SUFFIX.encode()
-_STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode()) for status in HTTPStatus}
 
 
 def _error(status: int, error_type: bytes, message: bytes, fault: bytes = b"User", key: bytes = b"Message") -> bytes:
     """A ready-made AWS-shaped error that closes the connection."""
     body = b'{"Type":"%s","%s":"%s"}' % (fault, key, message)
-    return (_STATUS_LINES[status] + b"x-amzn-errortype: %s\r\ncontent-type: application/json\r\n"
+    return (STATUS_LINES[status] + b"x-amzn-errortype: %s\r\ncontent-type: application/json\r\n"
             b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (error_type, len(body), body))
 
 
@@ -66,26 +66,6 @@ class _Stop(Exception):
     """Raised from a parser callback once the connection has been answered for good: nothing more is parsed."""
 
 
-def encode_response(status: int, headers: list[tuple[bytes, bytes]], body: bytes, keep_alive: bool) -> bytes:
-    parts = [_STATUS_LINES[status]]
-    for name, value in headers:
-        parts += (name, b": ", value, b"\r\n")
-    if not keep_alive:
-        parts.append(b"connection: close\r\n")
-    parts += (b"content-length: ", str(len(body)).encode(), b"\r\n\r\n", body)
-    return b"".join(parts)
-
-
-class _NoEvent:
-    """uvicorn's on_body signals the cycle's event; the fast cycle reads the body when complete."""
-
-    __slots__ = ()
-
-    def set(self) -> None:
-        pass
-
-
-_NO_EVENT = _NoEvent()
 
 
 class FastInvokeCycle:
@@ -100,7 +80,7 @@ class FastInvokeCycle:
         self.endpoint = endpoint
         self.keep_alive = keep_alive
         self.response_complete = False
-        self.message_event = _NO_EVENT
+        self.message_event = NO_EVENT
         self.more_body = True
         self.disconnected = False  # set by uvicorn when the client goes away mid-invoke
         self.chunks: list[bytes] = []  # the body, joined once when complete
@@ -177,7 +157,7 @@ class _RefusedCycle:
     def __init__(self, keep_alive: bool) -> None:
         self.keep_alive = keep_alive
         self.response_complete = True
-        self.message_event = _NO_EVENT
+        self.message_event = NO_EVENT
         self.more_body = True
         self.disconnected = False
 
@@ -189,6 +169,7 @@ class StratusHttpProtocol(HttpToolsProtocol):
     uvicorn's keep-alive timer (created and cancelled per request) is replaced by the table's sweeper."""
 
     invoke_endpoint: InvokeEndpoint | None = None
+    frontdoor: FrontDoor | None = None
     table: ConnectionTable = ConnectionTable(HttpLimits())
     raw_transport: asyncio.Transport  # the socket's own transport (the fast path writes to it directly)
     # For the table's sweeper (see stratus.http_limits): the protocol sets `phase` and bumps `progress`.
@@ -223,9 +204,11 @@ class StratusHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     @classmethod
-    def bind(cls, endpoint: InvokeEndpoint, limits: HttpLimits | None = None) -> type[StratusHttpProtocol]:
+    def bind(cls, endpoint: InvokeEndpoint, limits: HttpLimits | None = None,
+             frontdoor: FrontDoor | None = None) -> type[StratusHttpProtocol]:
         table = ConnectionTable(limits or HttpLimits())
-        return type("BoundStratusHttpProtocol", (cls,), {"invoke_endpoint": endpoint, "table": table})
+        return type("BoundStratusHttpProtocol", (cls,), {"invoke_endpoint": endpoint, "table": table,
+                                                          "frontdoor": frontdoor})
 
     # reading
     def data_received(self, data: bytes) -> None:
@@ -305,10 +288,13 @@ class StratusHttpProtocol(HttpToolsProtocol):
     # parser callbacks
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.header_names: list[bytes] = []  # as the client cased them (REST API events keep the case)
+        self.scope["stratus.header_names"] = self.header_names  # type: ignore[typeddict-unknown-key]
         self.phase = HEAD
         self.progress += 1
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_names.append(name)
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self.expect_100_continue = True
@@ -324,6 +310,8 @@ class StratusHttpProtocol(HttpToolsProtocol):
         self.progress += 1
         endpoint = self.invoke_endpoint
         parser = self.parser
+        if self.frontdoor is not None and self._front_door_cycle():
+            return
         if (endpoint is not None and not self.expect_100_continue and parser.get_method() == b"POST"
                 and parser.get_http_version() == "1.1" and (self.cycle is None or self.cycle.response_complete)):
             parsed = httptools.parse_url(self.url)
@@ -339,6 +327,32 @@ class StratusHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if large:
             self._large = self.cycle
+
+    def _front_door_cycle(self) -> bool:
+        """Take a Function URL or API request (by Host or path) on the fast path. True when it was taken; a
+        front-door request the fast path cannot take goes to uvicorn, whose ASGI app sends it to the door."""
+        frontdoor = self.frontdoor
+        assert frontdoor is not None
+        host = None
+        for name, value in self.headers:
+            if name == b"host":
+                host = value
+                break
+        if not ((host is not None and b".localhost" in host) or self.url.startswith(b"/_stratus/")):
+            return False  # the common case (Invoke, the control API): no URL parsing here
+        parsed = httptools.parse_url(self.url)
+        raw_path = parsed.path.decode("latin-1")
+        match = frontdoor.match(host, raw_path)
+        if match is None:
+            return False
+        parser = self.parser
+        if self.expect_100_continue or parser.get_http_version() != "1.1" or self._large_body() or not (
+                self.cycle is None or self.cycle.response_complete):
+            return False  # uvicorn's path (ASGI) serves it: 100-continue, HTTP/1.0, large bodies, pipelining
+        self.cycle = FrontDoorCycle(self, frontdoor, match, parser.get_method().decode("latin-1"),  # type: ignore[assignment]
+                                    raw_path, parsed.query or b"", self.headers, parser.should_keep_alive(),
+                                    self.header_names)
+        return True
 
     def _large_body(self) -> bool:
         """Whether the request's body is large (or of unknown size): it then needs one of the table's slots."""
@@ -372,6 +386,11 @@ class StratusHttpProtocol(HttpToolsProtocol):
             if cycle.head is not None and cycle.size <= cycle.head.body_limit:
                 cycle.chunks.append(body)  # past the limit the rest is only counted: the answer is 413
             return
+        if isinstance(cycle, FrontDoorCycle):
+            cycle.size += len(body)
+            if cycle.size <= cycle.match.door.body_limit:
+                cycle.chunks.append(body)
+            return
         super().on_body(body)
 
     def on_message_complete(self) -> None:
@@ -385,7 +404,7 @@ class StratusHttpProtocol(HttpToolsProtocol):
                 self.raw_transport.close()
             return
         self.phase = BUSY
-        if isinstance(cycle, FastInvokeCycle):
+        if isinstance(cycle, FastInvokeCycle | FrontDoorCycle):
             cycle.more_body = False
             cycle.body_complete()
             return

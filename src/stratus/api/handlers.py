@@ -64,7 +64,8 @@ def operation(endpoint: Endpoint) -> Endpoint:
             return error_response(InvalidRequestContentException(TOO_DEEP), request_id)
         except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
             return error_response(internal_error(exc), request_id)
-        response.headers["x-amzn-RequestId"] = request_id
+        if "x-amzn-requestid" not in response.headers:  # an endpoint may name its own (InvokeAsync: the event's)
+            response.headers["x-amzn-RequestId"] = request_id
         return response
 
     return wrapper

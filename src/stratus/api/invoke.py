@@ -112,32 +112,12 @@ class InvokeEndpoint:
 
     def start(self, head: InvokeHead, payload: bytes) -> asyncio.Future[InvokeResult]:
         """Check the payload and run the invoke; the future resolves to its InvokeResult. Raises LambdaError."""
-        if payload:
-            try:
-                _check_json(payload)
-            except msgspec.DecodeError as exc:
-                raise InvalidRequestContentException(
-                    f"Could not parse request body into json: Could not parse payload into json: {exc}") from None
-            except RecursionError:  # deeper than msgspec's nesting limit
-                raise InvalidRequestContentException(
-                    "Could not parse request body into json: Could not parse payload into json: "
-                    "the JSON document is nested too deeply.") from None
-        else:
-            payload = b"{}"
+        payload = checked_payload(payload)
         headers = head.headers
-        client_context = headers.get(b"x-amz-client-context")
-        if client_context:
-            try:
-                client_context = base64.b64decode(client_context, validate=True)
-                if not client_context.lstrip().startswith(b"{"):
-                    raise ValueError("not an object")
-                _check_json(client_context)
-            except (binascii.Error, ValueError, msgspec.DecodeError, RecursionError):
-                raise InvalidParameterValueException(
-                    "Client context must be a valid Base64-encoded JSON object.") from None
+        client_context = checked_client_context(headers)
         return self.invoke_service.invoke(
             head.target, payload, invocation_type=head.invocation_type, request_id=head.request_id,
-            client_context=client_context or None, trace_id=headers.get(b"x-amzn-trace-id"),
+            client_context=client_context, trace_id=headers.get(b"x-amzn-trace-id"),
             tenant_id=headers.get(b"x-amz-tenant-id"), want_log=(head.log_type == "Tail"))
 
     def response(self, head: InvokeHead, result: InvokeResult) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -184,6 +164,37 @@ class InvokeEndpoint:
         except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
             internal = internal_error(exc)
             await send_response(send, internal.status, internal.body(), error_headers(internal, request_id))
+
+
+def checked_payload(payload: bytes) -> bytes:
+    """An invoke's payload once it is known to be JSON (`{}` for none); InvalidRequestContentException if not."""
+    if not payload:
+        return b"{}"
+    try:
+        _check_json(payload)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequestContentException(
+            f"Could not parse request body into json: Could not parse payload into json: {exc}") from None
+    except RecursionError:  # deeper than msgspec's nesting limit
+        raise InvalidRequestContentException(
+            "Could not parse request body into json: Could not parse payload into json: "
+            "the JSON document is nested too deeply.") from None
+    return payload
+
+
+def checked_client_context(headers: dict[bytes, bytes]) -> bytes | None:
+    """X-Amz-Client-Context decoded (a base64 JSON object); InvalidParameterValueException if it is not one."""
+    client_context = headers.get(b"x-amz-client-context")
+    if not client_context:
+        return None
+    try:
+        client_context = base64.b64decode(client_context, validate=True)
+        if not client_context.lstrip().startswith(b"{"):
+            raise ValueError("not an object")
+        _check_json(client_context)
+    except (binascii.Error, ValueError, msgspec.DecodeError, RecursionError):
+        raise InvalidParameterValueException("Client context must be a valid Base64-encoded JSON object.") from None
+    return client_context or None
 
 
 def error_headers(error: LambdaError, request_id: str) -> list[tuple[bytes, bytes]]:

@@ -6,9 +6,10 @@ could still *send* requests: a `text/plain` POST from any site, or a DNS-rebindi
 resolves to 127.0.0.1 (its requests carry `Host: evil.example:8421`). So:
 
 - Host must be one of the server's names: localhost, 127.0.0.1 and [::1] with the server's port, the
-  listen address when it is one specific address, the host of `public_url`, and Function URL hosts
-  (`<id>.lambda-url.<region>.localhost:<port>`, served by a later release). A request without Host
-  (HTTP/1.0 tools) cannot come from a browser and is accepted.
+  listen address when it is one specific address, and the host of `public_url`. (Function URL and API
+  hosts, `<id>.lambda-url.<region>.localhost:<port>` and `<id>.execute-api.localhost:<port>`, are taken by
+  the front door before this check and never reach the control API: frontdoor/door.py.) A request
+  without Host (HTTP/1.0 tools) cannot come from a browser and is accepted.
 - A request with an `Origin` that is not the server's own origin, or with `Sec-Fetch-Site: cross-site`
   or `same-site` (another port of localhost is another origin), is refused.
 
@@ -19,7 +20,6 @@ Invoke fast path, through `InvokeEndpoint.head`). The common case — an SDK sen
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -84,10 +84,6 @@ class WebOrigins:
             origins.add(origin)
         self.hosts = frozenset(host.encode() for host in hosts)
         self.origins = frozenset(origin.encode() for origin in origins)
-        port_part = "" if port == 80 else f":{port}"
-        self._function_url_host = re.compile(
-            rb"[a-z0-9]{1,63}\.lambda-url\." + re.escape(settings.region.encode()) + rb"\.localhost"
-            + re.escape(port_part.encode()))
 
     def check(self, headers: dict[bytes, bytes]) -> None:
         """Raise ForbiddenRequestException unless the request is addressed to us and not from a foreign page.
@@ -119,7 +115,4 @@ class WebOrigins:
         self.check(headers)
 
     def _own_host(self, host: bytes) -> bool:
-        lowered = host.lower()
-        if lowered in self.hosts:
-            return True
-        return self._function_url_host.fullmatch(lowered) is not None
+        return host.lower() in self.hosts

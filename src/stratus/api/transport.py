@@ -8,7 +8,32 @@ within one event-loop step are joined and written once, right after the step.
 from __future__ import annotations
 
 import asyncio
+from http import HTTPStatus
 from typing import Any
+
+STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode()) for status in HTTPStatus}
+
+
+def encode_response(status: int, headers: list[tuple[bytes, bytes]], body: bytes, keep_alive: bool) -> bytes:
+    parts = [STATUS_LINES[status]]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts += (b"content-length: ", str(len(body)).encode(), b"\r\n\r\n", body)
+    return b"".join(parts)
+
+
+class NoEvent:
+    """uvicorn's on_body signals the cycle's event; the fast cycle reads the body when complete."""
+
+    __slots__ = ()
+
+    def set(self) -> None:
+        pass
+
+
+NO_EVENT = NoEvent()
 
 
 class CoalescingTransport:

@@ -14,6 +14,8 @@ from stratus.auth.principal import Principal
 from stratus.iam.managed import MANAGED_POLICIES
 
 INVOKE = "lambda:InvokeFunction"
+# The actions a function's resource-based policy may allow too (same account: either policy suffices).
+RESOURCE_POLICY_ACTIONS = frozenset((INVOKE.lower(), "lambda:invokefunctionurl"))
 
 
 class RolePolicySource(Protocol):
@@ -66,17 +68,19 @@ class IamAuthorizer:
         self.unknown_role_policies = [MANAGED_POLICIES[name]] if name else []
         self.resource_statements = resource_statements
 
-    def authorize(self, principal: Principal, action: str, resource: str) -> None:
+    def authorize(self, principal: Principal, action: str, resource: str,
+                  conditions: dict[str, str] | None = None) -> None:
         if principal.kind == "admin":
             return
         documents = self.roles.policies_for_role(principal.role_arn) if principal.kind == "role" else []
         if documents is None:
             documents = self.unknown_role_policies
-        context = {"aws:PrincipalArn": principal.role_arn, "aws:PrincipalAccount": _account(principal.role_arn)}
+        context = {"aws:PrincipalArn": principal.role_arn, "aws:PrincipalAccount": _account(principal.role_arn),
+                   **(conditions or {})}
         decision = evaluate(documents, action, resource, context)
         if decision is Decision.ALLOW:
             return
-        if decision is Decision.IMPLICIT_DENY and action.lower() == INVOKE.lower() \
+        if decision is Decision.IMPLICIT_DENY and action.lower() in RESOURCE_POLICY_ACTIONS \
                 and self._resource_policy_allows(principal, action, resource, context):
             return
         raise AccessDeniedException(

@@ -55,9 +55,11 @@ class Authenticator:
             return ANONYMOUS_ADMIN
         return pending.finish(digest.hexdigest() if digest is not None else EMPTY_SHA256)
 
-    def authorize(self, principal: Principal, action: str, resource: str) -> None:
-        """THE authorization hook (IAM plugs in here as `authorizer`)."""
-        self.authorizer.authorize(principal, action, resource)
+    def authorize(self, principal: Principal, action: str, resource: str,
+                  conditions: dict[str, str] | None = None) -> None:
+        """THE authorization hook (IAM plugs in here as `authorizer`); `conditions` are request-specific
+        condition keys (e.g. lambda:FunctionUrlAuthType)."""
+        self.authorizer.authorize(principal, action, resource, conditions)
 
     def use_resource_policies(self, statements: ResourceStatements) -> None:
         """Functions' resource-based policies (their statements by function ARN) for the authorizer."""
@@ -102,7 +104,8 @@ class AuthGate:
                 or scope["path"].startswith(PUBLIC_PREFIXES):
             return await self.app(scope, receive, send)
         json11 = scope["path"] == "/"
-        service = _root_service(scope) if json11 else "lambda"
+        service = _root_service(scope) if json11 else \
+            "apigateway" if scope["path"].startswith(("/v2/", "/restapis")) else "lambda"
         try:
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
             pending = self.auth.begin(scope["method"], raw_path, scope["query_string"].decode("latin-1"),

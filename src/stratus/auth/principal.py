@@ -30,7 +30,8 @@ ANONYMOUS_ADMIN = Principal("", "admin")  # STRATUS_AUTH=off (loopback only)
 
 
 class Authorizer(Protocol):
-    def authorize(self, principal: Principal, action: str, resource: str) -> None:
+    def authorize(self, principal: Principal, action: str, resource: str,
+                  conditions: dict[str, str] | None = None) -> None:
         """Return if `principal` may do `action` (e.g. "lambda:InvokeFunction") on `resource` (an ARN or
         "*"); raise auth.errors.AccessDeniedException otherwise."""
 
@@ -38,5 +39,6 @@ class Authorizer(Protocol):
 class AdminOnly:
     """Every authenticated principal is the admin (until IAM lands)."""
 
-    def authorize(self, principal: Principal, action: str, resource: str) -> None:
+    def authorize(self, principal: Principal, action: str, resource: str,
+                  conditions: dict[str, str] | None = None) -> None:
         return None

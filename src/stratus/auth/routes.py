@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-_ACTION_OF = {"Invoke": "InvokeFunction", "InvokeAsync": "InvokeAsync"}
+# AWS authorizes InvokeWithResponseStream as lambda:InvokeFunction (its API reference says so).
+_ACTION_OF = {"Invoke": "InvokeFunction", "InvokeAsync": "InvokeAsync", "InvokeWithResponseStream": "InvokeFunction"}
 _FUNCTION_ARN = re.compile(r"arn:aws[a-zA-Z-]*:lambda:[^:]+:\d{12}:function:([^:]+)(?::([^:]+))?")
 _PARTIAL_ARN = re.compile(r"\d{12}:function:([^:]+)(?::([^:]+))?")
 

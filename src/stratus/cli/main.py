@@ -45,6 +45,22 @@ def serve(
 
 
 @app.command()
+def runtimes(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines")] = False,
+) -> None:
+    """List each runtime name -> the interpreter serving it on this host (path, version; exact, fallback or
+    missing), per sandbox: the same discovery `stratus serve` runs at its start, on the local host."""
+    from stratus.cli.runtimes import show
+    from stratus.runtime.runtimes import RuntimeUnavailable
+
+    try:
+        show(Settings.from_env(), as_json)
+    except RuntimeUnavailable as exc:
+        typer.echo(f"stratus: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
 def version() -> None:
     """Print Stratus's version."""
     from stratus import __version__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import msgspec
@@ -10,11 +11,13 @@ from stratus.config import Settings
 from stratus.control.tags import MAX_TAGS, check_tags
 from stratus.errors import InvalidParameterValueException, PreconditionFailedException, ValidationException
 from stratus.runtime import runtimes
+from stratus.runtime.catalog import RuntimeCatalog
 from stratus.shapes import (
     CreateFunctionRequest,
     EnvironmentResponse,
     EphemeralStorage,
     FunctionRecord,
+    RuntimeVersionConfig,
     TracingConfig,
     UpdateFunctionConfigurationRequest,
 )
@@ -53,18 +56,21 @@ def check_unsupported(file_systems: list[dict[str, Any]] | None, image_config: d
             "ImageConfig applies to container image functions, which Stratus does not support.")
 
 
-def check_runtime(runtime: str) -> None:
+def check_runtime(runtime: str, catalog: RuntimeCatalog | None = None) -> None:
+    """A runtime Stratus serves, and (with the server's catalog) one this host may run functions of."""
     if runtime not in runtimes.supported_runtimes():
         raise InvalidParameterValueException(
             f"The runtime parameter of {runtime} is not supported by Stratus. "
             f"Supported runtimes: {', '.join(runtimes.supported_runtimes())}.")
+    if catalog is None:
+        return
     try:
-        runtimes.check_available(runtime)
+        catalog.check_usable(runtime)
     except runtimes.RuntimeUnavailable as exc:
         raise InvalidParameterValueException(str(exc)) from None
 
 
-def check_create(request: CreateFunctionRequest) -> tuple[str, str]:
+def check_create(request: CreateFunctionRequest, catalog: RuntimeCatalog | None = None) -> tuple[str, str]:
     """CreateFunction's checks before any value is looked at: (runtime, handler)."""
     if request.PackageType == "Image" or request.Code.ImageUri:
         raise InvalidParameterValueException(
@@ -74,7 +80,7 @@ def check_create(request: CreateFunctionRequest) -> tuple[str, str]:
     if not request.Runtime or not request.Handler:
         raise InvalidParameterValueException(
             "Runtime and Handler are mandatory parameters for functions created with deployment packages.")
-    check_runtime(request.Runtime)
+    check_runtime(request.Runtime, catalog)
     if request.Tags:
         check_tags(request.Tags)
         if len(request.Tags) > MAX_TAGS:
@@ -85,8 +91,9 @@ def check_create(request: CreateFunctionRequest) -> tuple[str, str]:
 class FunctionRules:
     """The checks whose limits are settings (AWS's defaults): each returns the value to store."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, catalog: RuntimeCatalog | None = None):
         self.settings = settings
+        self.catalog = catalog  # the runtimes this host can run (None: every runtime name is accepted)
 
     def total_size(self, code_unzipped: int, layers_unzipped: int) -> None:
         limit = self.settings.unzipped_code_max_bytes
@@ -138,12 +145,17 @@ class FunctionRules:
                 f"have provided exceeded the 4KB limit. String measured: {measured.decode()}")
         return dict(variables)
 
+    def runtime_version(self, runtime: str) -> RuntimeVersionConfig:
+        """The RuntimeVersionConfig a function of `runtime` reports (control/runtime_management.py)."""
+        return RuntimeVersionConfig(RuntimeVersionArn=runtime_version_arn(self.settings.region, runtime))
+
     def configuration_changes(self, request: UpdateFunctionConfigurationRequest) -> dict[str, Any]:
         """The members UpdateFunctionConfiguration changes besides Layers, checked, as configuration values."""
         changes: dict[str, Any] = {}
         if request.Runtime is not None:
-            check_runtime(request.Runtime)
+            check_runtime(request.Runtime, self.catalog)
             changes["Runtime"] = request.Runtime
+            changes["RuntimeVersionConfig"] = self.runtime_version(request.Runtime)
         if request.Handler is not None:
             changes["Handler"] = request.Handler
         if request.Timeout is not None:
@@ -166,3 +178,8 @@ class FunctionRules:
         if request.DeadLetterConfig is not None:
             changes["DeadLetterConfig"] = request.DeadLetterConfig if request.DeadLetterConfig.TargetArn else None
         return changes
+
+
+def runtime_version_arn(region: str, runtime: str) -> str:
+    """The ARN of the one runtime version a Stratus runtime has, in AWS's form (stable for a runtime name)."""
+    return f"arn:aws:lambda:{region}::runtime:{hashlib.sha256(f'stratus:{runtime}'.encode()).hexdigest()}"

@@ -34,6 +34,7 @@ from stratus.errors import (
 )
 from stratus.invoke.specs import EnvironmentSpecs, SandboxPaths
 from stratus.invoke.types import EnvironmentSpec, Target
+from stratus.runtime.catalog import RuntimeCatalog
 from stratus.shapes import (
     AccountLimit,
     AccountUsage,
@@ -75,7 +76,7 @@ class FunctionService:
     """
 
     def __init__(self, settings: Settings, store: Store, blobs: BlobStore, invoker: Environments,
-                 sandbox: SandboxPaths, layers: LayerService):
+                 sandbox: SandboxPaths, layers: LayerService, catalog: RuntimeCatalog):
         self.settings = settings
         self.store = store
         self.blobs = blobs
@@ -83,8 +84,8 @@ class FunctionService:
         self.layers = layers  # its attach() checks a function's Layers and merges its /opt
         self.arns = Arns(settings.region, settings.account_id)
         self.registry = FunctionRegistry(self.arns)
-        self.specs = EnvironmentSpecs(settings, blobs.code_dir, sandbox, layers.opt_dir, self._prepare_code)
-        self.rules = rules.FunctionRules(settings)
+        self.specs = EnvironmentSpecs(settings, blobs.code_dir, sandbox, layers.opt_dir, self._prepare_code, catalog)
+        self.rules = rules.FunctionRules(settings, catalog)
         self.packages = CodePackages(settings, blobs)
         self.sealer = EnvironmentSealer(load_key(settings.encryption_key, settings.key_path))
         self._lock = asyncio.Lock()
@@ -134,12 +135,12 @@ class FunctionService:
         """The invoke Target FunctionName (+ Qualifier) names (see `route`); ResourceNotFoundException if none."""
         record, version, qualifier = self.registry.route(reference, qualifier)
         return Target(record.name, qualifier, version, self.arns.function(record.name, qualifier),
-                      self.specs.of(record))
+                      self.specs.of(record), _active_tracing(record))
 
     def target_of(self, record: FunctionRecord, qualifier: str | None) -> Target:
         """The invoke Target of a version's record that `route` chose for `qualifier`."""
         return Target(record.name, qualifier, record.config.Version or LATEST,
-                      self.arns.function(record.name, qualifier), self.specs.of(record))
+                      self.arns.function(record.name, qualifier), self.specs.of(record), _active_tracing(record))
 
     def environment_spec(self, record: FunctionRecord) -> EnvironmentSpec:
         """How environments of this version's record start (see invoke/specs.py)."""
@@ -171,7 +172,7 @@ class FunctionService:
         async with self._lock:
             if self.registry.latest(name) is not None:
                 raise ResourceConflictException(f"Function already exist: {name}")
-            runtime, handler = rules.check_create(request)
+            runtime, handler = rules.check_create(request, self.rules.catalog)
             timeout = self.rules.timeout(request.Timeout)
             memory = self.rules.memory(request.MemorySize)
             storage = self.rules.storage(request.EphemeralStorage)
@@ -185,6 +186,7 @@ class FunctionService:
                 FunctionName=name,
                 FunctionArn=self.arns.function(name),
                 Runtime=runtime,
+                RuntimeVersionConfig=self.rules.runtime_version(runtime),
                 Role=request.Role,
                 Handler=handler,
                 CodeSize=package.size,
@@ -447,3 +449,7 @@ class FunctionService:
         await self.store.replace_function(self.sealer.seal(record))
         self.registry.put_latest(record)
         self.invoker.retire(record.name, keep_revision=record.environment_revision, version=LATEST)
+
+
+def _active_tracing(record: FunctionRecord) -> bool:
+    return record.config.TracingConfig is not None and record.config.TracingConfig.Mode == "Active"

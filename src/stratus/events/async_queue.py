@@ -28,9 +28,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import msgspec
 
-from stratus.errors import LambdaError, RequestTooLargeException, ServiceException, TooManyRequestsException
+from stratus.errors import (
+    LambdaError,
+    RecursiveInvocationException,
+    RequestTooLargeException,
+    ServiceException,
+    TooManyRequestsException,
+)
 from stratus.events.async_policy import Condition, Next, RetryPolicy
 from stratus.events.async_records import error_message, invocation_record
+from stratus.events.ports import RecursionGuard
+from stratus.invoke import trace as traces
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.types import InvokeResult, Target
 from stratus.shapes import FunctionRecord
@@ -71,9 +79,10 @@ class AsyncConfigs(Protocol):
 class OutcomeDestinations(Protocol):
     """Where finished events' records go (events/destinations.py's Destinations)."""
 
-    async def send(self, target_arn: str, record: dict[str, Any]) -> bool: ...
+    async def send(self, target_arn: str, record: dict[str, Any], trace: bytes | None = None) -> bool: ...
 
-    async def dead_letter(self, target_arn: str, payload: bytes, request_id: str, error_message: str) -> bool: ...
+    async def dead_letter(self, target_arn: str, payload: bytes, request_id: str, error_message: str,
+                          trace: bytes | None = None) -> bool: ...
 
     def close(self) -> None: ...
 
@@ -92,8 +101,10 @@ class AsyncInvocations:
     workers that run, retry and finish events."""
 
     def __init__(self, settings: Settings, functions: AsyncFunctions, configs: AsyncConfigs,
-                 destinations: OutcomeDestinations, storage: QueueStorage[Accepted]):
+                 destinations: OutcomeDestinations, storage: QueueStorage[Accepted],
+                 recursion: RecursionGuard | None = None):
         self.settings = settings
+        self.recursion = recursion  # recursive loop detection: an event too deep in its chain is not run
         self.functions = functions
         self.invoke_service: InvokeService  # given at start: it needs this queue for Event invokes
         self.configs = configs
@@ -158,21 +169,23 @@ class AsyncInvocations:
 
     # ------------------------------------------------------------------ accepting events
     def accept(self, name: str, qualifier: str | None, payload: bytes, request_id: str,
-               value: InvokeResult) -> asyncio.Future[InvokeResult]:
-        """Store an event for `name` (resolved already); the future resolves to `value` once it is on disk."""
+               value: InvokeResult, trace: bytes) -> asyncio.Future[InvokeResult]:
+        """Store an event for `name` (resolved already) in the trace `trace`; the future resolves to `value`
+        once it is on disk."""
         if not self._started or self._closing:
             raise ServiceException("Stratus is not accepting asynchronous invocations right now.")
         now = time.time()
-        event = QueuedEvent(self._next_id, request_id, name, qualifier, payload, now, now)
+        event = QueuedEvent(self._next_id, request_id, name, qualifier, payload, now, now, trace=trace)
         self._next_id += 1
         future: asyncio.Future[InvokeResult] = self._loop.create_future()
         self.storage.insert(event, (future, value))
         return future
 
     async def enqueue(self, function_ref: str, payload: bytes, qualifier: str | None = None, *,
-                      request_id: str | None = None) -> str:
+                      request_id: str | None = None, trace: bytes | None = None) -> str:
         """Invoke `function_ref` (name or ARN, + qualifier) asynchronously: durable when this returns.
 
+        `trace`: the X-Amzn-Trace-Id the event continues (a destination's: its event's), else a new trace.
         Returns the request id. Raises ResourceNotFoundException (no such function, version or alias)
         or RequestTooLargeException (payload over the async limit)."""
         limit = self.settings.async_payload_max_bytes
@@ -182,7 +195,9 @@ class AsyncInvocations:
         record, _, qualifier = self.functions.route(function_ref, qualifier)
         request_id = request_id or str(uuid.uuid4())
         accepted = InvokeResult(202, request_id, "$LATEST")
-        await self.accept(record.name, qualifier, payload or b"{}", request_id, accepted)
+        active = record.config.TracingConfig is not None and record.config.TracingConfig.Mode == "Active"
+        await self.accept(record.name, qualifier, payload or b"{}", request_id, accepted,
+                          traces.incoming(trace, active))
         return request_id
 
     def _committed(self, batch: list[Insert[Accepted]], error: BaseException | None) -> None:
@@ -235,14 +250,21 @@ class AsyncInvocations:
         if self.policy.expired(time.time(), self._age_limit(event, run)):
             self._finish(event, "EventAgeExceeded", run)
             return
+        if self.recursion is not None and self.recursion.stops(record.name, event.trace):
+            self._stop_recursion(event, run)
+            return
         if event.payload is None:
             self._track(self._load_then_run(event))
             return
         try:
             future = self.invoke_service.invoke(self.functions.target_of(record, qualifier), event.payload,
-                                                request_id=event.request_id)
+                                                request_id=event.request_id, trace_id=event.trace)
         except TooManyRequestsException as exc:
             self._retry_later(event, exc, run)
+            return
+        except LambdaError as exc:  # e.g. the runtime cannot run on this host now (InvalidRuntimeException)
+            log.warning("async invocation %s: %s (retried)", event.request_id, exc.message)
+            self._retry_later(event, None, run)
             return
         except Exception as exc:  # noqa: BLE001 - a failure of Stratus itself: retried like a throttle
             log.error("async invocation %s: the invoke failed", event.request_id, exc_info=exc)
@@ -301,6 +323,17 @@ class AsyncInvocations:
         _drop_large_payload(event)
         heapq.heappush(self._scheduled, (step.due_at, event))  # not stored: after a restart it is due at once
 
+    def _stop_recursion(self, event: QueuedEvent, run: _Run) -> None:
+        """Recursive loop detection (the function's RecursiveLoop is Terminate): the event is not run; it goes
+        to the DLQ / OnFailure destination with the RecursiveInvocationException Invoke would answer."""
+        error = RecursiveInvocationException(RecursiveInvocationException.MESSAGE)
+        event.last = (error.status, None, error.body())
+        log.warning("async invocation %s of %s stopped: recursive loop detected (the event's chain has invoked "
+                    "Lambda %d times; limit %d). Set RecursiveLoop to Allow with PutFunctionRecursionConfig if "
+                    "the loop is intended.", event.request_id, run.record.name, traces.loops(event.trace),
+                    self.settings.recursion_limit)
+        self._finish(event, "RetriesExhausted", run)
+
     def _age_limit(self, event: QueuedEvent, run: _Run) -> float:
         return self.policy.age_limit(event.enqueued_at, run.config.maximum_event_age_s)
 
@@ -337,9 +370,9 @@ class AsyncInvocations:
                 payload = await self.storage.read_payload(event.id) or b"{}"
             for kind, target, detail in _decode(event.deliveries or b"[]"):
                 if kind == "dlq":
-                    await self.destinations.dead_letter(target, payload, event.request_id, detail)
+                    await self.destinations.dead_letter(target, payload, event.request_id, detail, event.trace)
                 else:
-                    await self.destinations.send(target, detail)
+                    await self.destinations.send(target, detail, event.trace)
         except Exception as exc:  # noqa: BLE001
             log.error("async invocation %s: delivering its outcome failed", event.request_id, exc_info=exc)
         self.storage.delete(event.id)

@@ -46,18 +46,22 @@ class Destinations:
         self._queue_urls: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    async def send(self, target_arn: str, record: dict[str, Any]) -> bool:
+    async def send(self, target_arn: str, record: dict[str, Any], trace: bytes | None = None) -> bool:
         """Deliver a record (AWS's destination record, or an event source mapping's failure record) to
-        `target_arn`; True once the target accepted it. Failures are logged, never raised."""
+        `target_arn`; True once the target accepted it. Failures are logged, never raised.
+
+        `trace`: the X-Amzn-Trace-Id of the event the record is about; the record continues that trace (a
+        function destination runs in it; an SQS message carries it as its AWSTraceHeader; an event bus
+        entry as its TraceHeader)."""
         try:
             service = _service(target_arn)
             body = msgspec.json.encode(record)
             if service == "lambda":
-                await self.enqueue(target_arn, body)
+                await self.enqueue(target_arn, body, trace=trace)
             elif service == "events":
-                await self._put_event(target_arn, record, body)
+                await self._put_event(target_arn, record, body, trace)
             elif service == "sqs":
-                await self._call(self._sqs_send, target_arn, body.decode(), None)
+                await self._call(self._sqs_send, target_arn, body.decode(), None, trace)
             elif service == "sns":
                 await self._call(self._sns_publish, target_arn, body.decode(), None)
             else:
@@ -67,9 +71,11 @@ class Destinations:
             return False
         return True
 
-    async def dead_letter(self, target_arn: str, payload: bytes, request_id: str, error_message: str) -> bool:
+    async def dead_letter(self, target_arn: str, payload: bytes, request_id: str, error_message: str,
+                          trace: bytes | None = None) -> bool:
         """Send an event that failed for good to a function's dead-letter queue or topic, as Lambda does:
-        the event itself as the message, with RequestID, ErrorCode and ErrorMessage attributes."""
+        the event itself as the message, with RequestID, ErrorCode and ErrorMessage attributes (and, on
+        SQS, the event's trace as the AWSTraceHeader)."""
         attributes = {
             "RequestID": {"DataType": "String", "StringValue": request_id},
             "ErrorCode": {"DataType": "Number", "StringValue": "200"},
@@ -79,7 +85,7 @@ class Destinations:
             service = _service(target_arn)
             body = payload.decode("utf-8", "replace")
             if service == "sqs":
-                await self._call(self._sqs_send, target_arn, body, attributes)
+                await self._call(self._sqs_send, target_arn, body, attributes, trace)
             elif service == "sns":
                 await self._call(self._sns_publish, target_arn, body, attributes)
             else:
@@ -93,7 +99,7 @@ class Destinations:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ targets
-    async def _put_event(self, bus_arn: str, record: dict[str, Any], body: bytes) -> None:
+    async def _put_event(self, bus_arn: str, record: dict[str, Any], body: bytes, trace: bytes | None) -> None:
         condition = (record.get("requestContext") or {}).get("condition")
         function_arn = (record.get("requestContext") or {}).get("functionArn")
         entry = {
@@ -103,6 +109,8 @@ class Destinations:
             "EventBusName": bus_arn,
             "Resources": [arn for arn in (bus_arn, function_arn) if arn],
         }
+        if trace:
+            entry["TraceHeader"] = trace.decode("ascii", "replace")
         failed: Any
         if self.put_events is not None:  # the result entries
             entries = await self.put_events([entry])
@@ -113,14 +121,18 @@ class Destinations:
         if failed:
             raise DestinationError(f"the event bus refused the record: {failed}")
 
-    def _sqs_send(self, queue_arn: str, body: str, attributes: dict[str, Any] | None) -> None:
+    def _sqs_send(self, queue_arn: str, body: str, attributes: dict[str, Any] | None,
+                  trace: bytes | None = None) -> None:
         client = self._client("sqs", queue_arn)
         url = self._queue_urls.get(queue_arn)
         if url is None:
             parts = queue_arn.split(":")
             url = client.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"]
             self._queue_urls[queue_arn] = url
-        kwargs = {"MessageAttributes": attributes} if attributes else {}
+        kwargs: dict[str, Any] = {"MessageAttributes": attributes} if attributes else {}
+        if trace:
+            kwargs["MessageSystemAttributes"] = {
+                "AWSTraceHeader": {"DataType": "String", "StringValue": trace.decode("ascii", "replace")}}
         client.send_message(QueueUrl=url, MessageBody=body, **kwargs)
 
     def _sns_publish(self, topic_arn: str, body: str, attributes: dict[str, Any] | None) -> None:

@@ -9,9 +9,19 @@ from typing import Any, Protocol
 
 class Enqueue(Protocol):
     """Invoke a function asynchronously through the durable queue (events/async_queue.py's
-    `AsyncInvocations.enqueue`): the request id once the event is stored."""
+    `AsyncInvocations.enqueue`): the request id once the event is stored. `trace`: the X-Amzn-Trace-Id
+    the new event continues (None: a new trace)."""
 
-    def __call__(self, function_ref: str, payload: bytes, /) -> Awaitable[str]: ...
+    def __call__(self, function_ref: str, payload: bytes, /, *, trace: bytes | None = None) -> Awaitable[str]: ...
+
+
+class RecursionGuard(Protocol):
+    """Recursive loop detection (control/recursion.py's `RecursionService`)."""
+
+    def stops(self, function_name: str, trace: bytes | None) -> bool:
+        """Whether an event of this trace must not invoke the function: its chain reached the limit and the
+        function's RecursiveLoop is Terminate."""
+        ...
 
 
 class PutEvents(Protocol):

@@ -101,6 +101,10 @@ class Environment:
             env.update(variables)
         launcher, control = self._launcher(env, names)
         spec = self.spec
+        if spec.init_warning:  # the runtime's version is not on this host: said at every INIT, in the log tail too
+            line = spec.init_warning.encode() + b"\n"
+            self.output.write_platform(line)
+            self.output.init_log += line
         self.init_started = time.perf_counter()
         try:
             self.process = process = await self.sandbox.spawn(
@@ -110,6 +114,7 @@ class Environment:
                     memory_mb=spec.memory_mb, ephemeral_storage_mb=spec.ephemeral_storage_mb,
                     output_fd=write_fd, opt_dir=spec.opt_dir, sdk_dir=spec.sdk_dir, launcher=launcher,
                     stdin_fd=control.fileno() if control is not None else None,
+                    interpreter_prefix=spec.interpreter_prefix,
                 ),
                 self._on_exit,
             )
@@ -131,7 +136,7 @@ class Environment:
             process.init_done()
 
     def _protocol(self) -> HttpServerProtocol:
-        return HttpServerProtocol(self.runtime.dispatch, runtime_api.MAX_RESPONSE_BYTES)
+        return HttpServerProtocol(self.runtime.dispatch, runtime_api.MAX_RESPONSE_BYTES, on_stream=self.runtime.stream)
 
     async def _open_endpoint(self) -> tuple[str, Path, str]:
         """The Runtime API's address (AWS_LAMBDA_RUNTIME_API) and its Unix socket (on the host, in the

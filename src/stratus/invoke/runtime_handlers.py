@@ -3,7 +3,9 @@
 Turns follow the RIE: a runtime asks for work with `/next` (its first one ends INIT), answers the
 invocation it was given once, and a second answer (or one for another request id) is refused
 without changing anything. Extensions API calls on the same endpoint go to the environment's
-extensions phase (invoke/extensions.py).
+extensions phase (invoke/extensions.py). A streamed `/response` for a caller that streams
+(`Invocation.stream`) is taken at the end of its head by a `StreamedResponse`, which passes its body on
+as it arrives (invoke/streaming.py); for any other caller it is buffered like any response.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from stratus.invoke.types import Invocation, Outcome, State, platform_error
 from stratus.observe import logs
 from stratus.runtime import api as runtime_api
 from stratus.runtime import extensions as ext_api
-from stratus.runtime.http import HttpServerProtocol, Request
+from stratus.runtime.http import RESPONSE_MODE, BodySink, HttpServerProtocol, Request
 
 if TYPE_CHECKING:
     from stratus.invoke.environment import Environment
@@ -57,8 +59,7 @@ def _trailer_error_body(request: Request, error_type: bytes) -> bytes:
                                 "errorMessage": "The function reported an error while streaming its response."})
 
 
-def _too_large_outcome(size: int) -> Outcome:
-    limit = runtime_api.MAX_RESPONSE_BYTES
+def _too_large_outcome(size: int, limit: int = runtime_api.MAX_RESPONSE_BYTES) -> Outcome:
     body = msgspec.json.encode({
         "errorType": "Function.ResponseSizeTooLarge",
         "errorMessage": f"Response payload size ({size} bytes) exceeded maximum allowed payload size ({limit} bytes).",
@@ -78,6 +79,20 @@ class RuntimeApiHandlers:
 
     def dispatch(self, conn: HttpServerProtocol, request: Request) -> None:
         runtime_api.dispatch(self, conn, request)
+
+    def stream(self, conn: HttpServerProtocol, request: Request) -> BodySink | None:
+        """At the end of a head that names a response mode: a sink for a streamed `/response` of the current
+        invocation when its caller streams; None for everything else (answered once its body is read)."""
+        if request.method != b"POST" or request.headers.get(RESPONSE_MODE, b"").lower() != b"streaming":
+            return None
+        request_id = runtime_api.response_request_id(request.path)
+        env = self.env
+        inv = env.current
+        if inv is None or inv.stream is None or env.state != State.RUNNING or inv.request_id != request_id:
+            return None
+        self.answered_id = request_id
+        env.state = State.RESPONDED
+        return StreamedResponse(env, inv, conn, request)
 
     # ------------------------------------------------------------------ /next
     def runtime_next(self, conn: HttpServerProtocol) -> None:
@@ -236,3 +251,48 @@ class RuntimeApiHandlers:
     def _phase(self) -> ExtensionsPhase:
         """The environment's extensions (none registered: an empty registry that refuses every call)."""
         return self.env.ext or ExtensionsPhase(self.env, ext_api.Extensions([], registration_open=False))
+
+
+class StreamedResponse:
+    """A runtime's streamed `/response`, passed on to the invocation's stream as it arrives; trailers
+    (`Lambda-Runtime-Function-Error-Type` / `-Body`) turn it into the function's error at the end."""
+
+    __slots__ = ("env", "inv", "conn")
+
+    def __init__(self, env: Environment, inv: Invocation, conn: HttpServerProtocol, request: Request):
+        self.env = env
+        self.inv = inv
+        self.conn = conn
+        assert inv.stream is not None
+        inv.stream.begin(conn, request.headers.get(b"content-type"))
+
+    def data(self, chunk: bytes) -> None:
+        stream = self.inv.stream
+        assert stream is not None
+        if stream.push(chunk):
+            return
+        limit = stream.limits.max_bytes  # over AWS's maximum: 413 to the runtime, the caller gets the error
+        self.conn.refuse(413, runtime_api.error_body(
+            "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes)."))
+        self._finish(_too_large_outcome(stream.received, limit))
+
+    def complete(self, request: Request) -> None:
+        self.conn.send(202, runtime_api.ACCEPTED)
+        error_type = request.headers.get(b"lambda-runtime-function-error-type")
+        if error_type:
+            outcome = Outcome(_trailer_error_body(request, error_type), function_error="Unhandled",
+                              error_type=sanitize_error_type(error_type.decode("utf-8", "replace")))
+        else:
+            outcome = Outcome(b"", self.inv.stream.content_type if self.inv.stream is not None else b"")
+        self._finish(outcome)
+
+    def lost(self) -> None:
+        """The runtime's connection ended mid-body (the RIE's truncated response)."""
+        self._finish(platform_error(self.inv.request_id, "Runtime.TruncatedResponse",
+                                    "The runtime closed its streamed response before it was complete."))
+
+    def _finish(self, outcome: Outcome) -> None:
+        if self.inv.stream is not None:
+            self.inv.stream.detach()
+        if self.env.current is self.inv:  # else it ended already (timed out, the environment was reset)
+            self.env.finish(outcome)

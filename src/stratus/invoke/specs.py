@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from stratus.config import Settings
+from stratus.errors import InvalidRuntimeException
 from stratus.invoke import endpoints
 from stratus.invoke.types import EnvironmentSpec
 from stratus.runtime import runtimes
+from stratus.runtime.catalog import RuntimeCatalog
+from stratus.runtime.interpreters import Interpreter
+from stratus.runtime.runtimes import RuntimeUnavailable
 from stratus.shapes.function import FunctionRecord, layer_arns
 
 T = TypeVar("T")
@@ -49,8 +53,9 @@ class EnvironmentSpecs:
     """Builds the EnvironmentSpec of a function version's record, once per code revision."""
 
     def __init__(self, settings: Settings, code_dir: Path, sandbox: SandboxPaths, opt_dir: OptDir,
-                 prepare: Prepare | None = None):
+                 prepare: Prepare | None = None, catalog: RuntimeCatalog | None = None):
         self.settings = settings
+        self.catalog = catalog  # which interpreter serves each runtime (None: the server's own Python)
         self.code_dir = code_dir  # unpacked code, one folder per zip's sha256
         self.sandbox = sandbox
         self.opt_dir = opt_dir
@@ -81,7 +86,9 @@ class EnvironmentSpecs:
         task_root = self.code_dir / record.code_sha256_hex
         runtime_dir = runtimes.runtime_dir(runtime)
         visible_task_root, visible_runtime_dir = self.sandbox.visible_paths(task_root, runtime_dir)
-        launch = runtimes.launch(runtime, visible_runtime_dir, visible_task_root, self.settings.python_interpreter)
+        interpreter, warning = self._interpreter(runtime)
+        launch = runtimes.launch(runtime, visible_runtime_dir, visible_task_root,
+                                 interpreter.path if interpreter is not None else "")
         opt_dir = self.opt_dir(layer_arns(config)) if config.Layers else None
         argv = launch.argv
         if runtime in runtimes.PROVIDED_RUNTIMES and opt_dir is not None and _layer_bootstrap(task_root, opt_dir):
@@ -118,9 +125,21 @@ class EnvironmentSpecs:
             ephemeral_storage_mb=config.EphemeralStorage.Size if config.EphemeralStorage else 512,
             task_root=task_root, runtime_dir=runtime_dir, argv=argv, env=env, region=region,
             opt_dir=opt_dir, role=config.Role or "", sdk_dir=sdk_dir,
+            interpreter_prefix=interpreter.prefix if interpreter else "", init_warning=warning,
             prepare=functools.partial(self.prepare, record.code_sha256_hex, layer_arns(config))
             if self.prepare is not None else None,
         )
+
+    def _interpreter(self, runtime: str) -> tuple[Interpreter | None, str]:
+        """The interpreter of `runtime`'s environments and their INIT warning; InvalidRuntimeException (as AWS
+        answers an invoke of a runtime it cannot run) when this host has none it may use."""
+        if self.catalog is None:
+            return None, ""
+        try:
+            return self.catalog.interpreter_for(runtime)
+        except RuntimeUnavailable as exc:
+            raise InvalidRuntimeException(f"The runtime or runtime version specified is not supported. {exc}") \
+                from None
 
 
 def _add_sdk(env: dict[str, str], runtime: str, visible: str) -> None:

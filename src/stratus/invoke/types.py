@@ -13,9 +13,12 @@ import enum
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import msgspec
+
+if TYPE_CHECKING:
+    from stratus.invoke.streaming import ResponseStream
 
 InvocationType = Literal["RequestResponse", "Event", "DryRun"]
 INVOCATION_TYPES: tuple[InvocationType, ...] = ("RequestResponse", "Event", "DryRun")
@@ -52,6 +55,8 @@ class EnvironmentSpec:
     region: str
     opt_dir: Path | None = None  # on the host: the function's layers, merged (mounted at /opt when namespaced)
     role: str = ""  # the execution role: each environment gets temporary credentials for it
+    interpreter_prefix: str = ""  # on the host: the runtime interpreter's install folder (mounted read-only)
+    init_warning: str = ""  # one line for the log at each INIT (the runtime runs on another version)
     sdk_dir: Path | None = None  # on the host: the runtime's AWS SDK (boto3, @aws-sdk), shared read-only
     # Checks (blocking; run in a worker thread) that task_root and opt_dir are intact before an environment
     # starts, rebuilding them if not; raises a LambdaError when the code cannot be had (a corrupt blob).
@@ -102,12 +107,12 @@ class Invocation:
     """One request handed to an environment; `future` resolves to its Outcome."""
 
     __slots__ = ("request_id", "payload", "content_type", "invoked_arn", "client_context", "cognito_identity",
-                 "trace_id", "tenant_id", "want_log", "future", "delivered_at", "log", "timer")
+                 "trace_id", "tenant_id", "want_log", "future", "delivered_at", "log", "timer", "stream")
 
     def __init__(self, payload: bytes, invoked_arn: str, *, request_id: str | None = None,
                  content_type: bytes = b"application/json", client_context: bytes | None = None,
                  cognito_identity: bytes | None = None, trace_id: bytes | None = None,
-                 tenant_id: bytes | None = None, want_log: bool = False):
+                 tenant_id: bytes | None = None, want_log: bool = False, stream: ResponseStream | None = None):
         self.request_id = request_id or str(uuid.uuid4())
         self.payload = payload
         self.content_type = content_type
@@ -121,6 +126,9 @@ class Invocation:
         self.delivered_at = 0.0
         self.log = bytearray()
         self.timer: asyncio.TimerHandle | None = None
+        # A caller that takes the response as it comes (InvokeWithResponseStream, streaming Function URLs):
+        # a runtime's streamed `/response` is passed on chunk by chunk (invoke/streaming.py).
+        self.stream = stream
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -132,6 +140,7 @@ class Target:
     executed_version: str  # the version that runs ("$LATEST", "3"): an alias's pick, weights applied
     invoked_arn: str  # the ARN the function sees as invoked_function_arn
     spec: EnvironmentSpec
+    active_tracing: bool = False  # TracingConfig Mode Active: Lambda samples the invocations it starts a trace for
 
 
 class InvokeResult:
@@ -162,6 +171,7 @@ class EventQueue(Protocol):
     """Where Event invokes are stored durably (events/async_queue.py implements it)."""
 
     def accept(self, function_name: str, qualifier: str | None, payload: bytes, request_id: str,
-               accepted: InvokeResult) -> asyncio.Future[InvokeResult]:
-        """Store the event; the future resolves to `accepted` once it is on disk."""
+               accepted: InvokeResult, trace: bytes) -> asyncio.Future[InvokeResult]:
+        """Store the event with the trace it belongs to (every attempt and its destinations keep it); the
+        future resolves to `accepted` once it is on disk."""
         ...

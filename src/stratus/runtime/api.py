@@ -23,6 +23,17 @@ INVALID_REQUEST_ID = error_body("InvalidRequestID", "Invalid request ID")
 NOT_FOUND = b"404 page not found\n"
 
 
+def response_request_id(path: bytes) -> str | None:
+    """The request id of a `.../invocation/{id}/response` path (None for any other path)."""
+    path = path.split(b"?", 1)[0]
+    if not path.startswith(PREFIX):
+        return None
+    parts = path[len(PREFIX):].split(b"/")
+    if len(parts) != 3 or parts[0] != b"invocation" or parts[2] != b"response":
+        return None
+    return parts[1].decode("utf-8", "replace")
+
+
 def transition_error(current: str, target: str) -> bytes:
     return error_body(
         "InvalidStateTransition",

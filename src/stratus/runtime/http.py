@@ -3,6 +3,8 @@
 The Runtime API is the hot path of every invoke (one `/next` and one `/response` per call), so it is
 served by this small keep-alive protocol rather than a full ASGI stack. Only what runtimes send is
 supported: requests with Content-Length or chunked bodies, answered with Content-Length responses.
+A streamed response (`Lambda-Runtime-Function-Response-Mode: streaming`, chunked, errors in trailers) may be
+taken over at the end of its head by a `BodySink` that gets the body as it arrives instead of buffered.
 
 Each endpoint (the environment's listeners together) has its own ConnectionTable with the limits of
 stratus.http_limits (`configure` sets them at start): a function that attacks its own Runtime API with huge or
@@ -16,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
-from typing import cast
+from typing import Protocol, cast
 
 import httptools
 
@@ -56,6 +58,26 @@ TOO_MANY_CONNECTIONS = _error(503, b"TooManyConnections", b"Too many connections
 MAX_REQUESTS_PER_READ = 16
 TOO_MANY_PIPELINED = _error(429, b"TooManyRequests", b"Too many pipelined requests")
 TOO_MANY_LARGE_BODIES = b'{"errorMessage":"Too many large requests at once","errorType":"TooManyRequests"}\n'
+
+
+RESPONSE_MODE = b"lambda-runtime-function-response-mode"
+# Trailers of a sink-taken body are bounded like a head: what a connection sends beyond the body and the
+# chunk framing (≤ CHUNK_FRAMING bytes per chunk) may not pass twice the head limit.
+CHUNK_FRAMING = 32
+
+
+class BodySink(Protocol):
+    """Takes a request's body as it arrives (a streamed response), instead of the body being buffered.
+
+    `data` gets each piece; `complete` the request once it ended (its trailers are then in `request.headers`,
+    with the head's fields); `lost` is called instead when the connection ends first. The sink answers the
+    request itself (`conn.send`), or refuses it mid-body (`conn.refuse`)."""
+
+    def data(self, chunk: bytes) -> None: ...
+
+    def complete(self, request: Request) -> None: ...
+
+    def lost(self) -> None: ...
 
 
 class _HeadTooLarge(Exception):
@@ -99,8 +121,14 @@ class HttpServerProtocol(asyncio.Protocol):
     """
 
     def __init__(self, handle: Callable[[HttpServerProtocol, Request], None], max_body: int,
-                 table: ConnectionTable | None = None) -> None:
+                 table: ConnectionTable | None = None,
+                 on_stream: Callable[[HttpServerProtocol, Request], BodySink | None] | None = None) -> None:
         self._handle = handle
+        # A head that announces a streamed response is offered to `on_stream`; a sink it returns takes the body.
+        self._on_stream = on_stream
+        self._sink: BodySink | None = None
+        self._sink_raw = 0  # bytes read while a sink takes the body (framing and trailers included) ...
+        self._sink_chunks = 0  # ... and its chunks: what passes body + framing is trailers, bounded
         self._max_body = max_body
         self._parser = httptools.HttpRequestParser(self)
         self._request = Request()  # the request being parsed (replaced at each message's begin)
@@ -152,6 +180,9 @@ class HttpServerProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            sink.lost()
         table = self._table
         if table is not None:
             table.drop(self)
@@ -163,6 +194,7 @@ class HttpServerProtocol(asyncio.Protocol):
             self._table = None
 
     def data_received(self, data: bytes) -> None:
+        sink = self._sink
         if self._in_head:
             n = len(data)
             if n > self._head_left:
@@ -176,6 +208,13 @@ class HttpServerProtocol(asyncio.Protocol):
             self._parse_failed(error)
         finally:
             self._parsing = False
+        if sink is not None and self._sink is sink:
+            self._sink_raw += len(data)
+            if self._sink_raw - self._request.size - CHUNK_FRAMING * self._sink_chunks > 2 * self._max_head:
+                self._sink = None  # trailers (or chunk extensions) beyond any head's size
+                sink.lost()
+                self._refuse(HEAD_TOO_LARGE)
+                return
         if self._held and not self.parked:
             self._flush()
 
@@ -257,11 +296,26 @@ class HttpServerProtocol(asyncio.Protocol):
         self._in_head = False
         self.phase = BODY
         self.progress += 1
+        if self._on_stream is not None and RESPONSE_MODE in self._request.headers:
+            sink = self._on_stream(self, self._request)
+            if sink is not None:  # the body goes on as it comes, for as long as the function runs: no body timeout
+                self._sink = sink
+                self._sink_raw = self._sink_chunks = 0
+                self.phase = BUSY
+
+    def on_chunk_header(self) -> None:
+        self._sink_chunks += 1
 
     def on_body(self, body: bytes) -> None:
         self.progress += 1
         request = self._request
         request.size += len(body)
+        sink = self._sink
+        if sink is not None:
+            sink.data(body)
+            if self._sink is None:  # refused mid-body (conn.refuse): nothing more of this connection is read
+                raise _Stop
+            return
         if request.too_large or request.refused:
             return
         if request.size > self._max_body:
@@ -287,6 +341,16 @@ class HttpServerProtocol(asyncio.Protocol):
             self._refuse(TOO_MANY_PIPELINED)
             raise _Stop
         request = self._request
+        sink = self._sink
+        if sink is not None:
+            self._sink = None
+            try:
+                sink.complete(request)
+            except Exception:  # a bug of ours: the invocation still ends (as a truncated response)
+                log.exception("Runtime API streamed response failed for %s", request.path)
+                self.send(500, b'{"errorMessage":"Internal Server Error","errorType":"InternalServerError"}\n')
+                sink.lost()
+            return
         if self._large:
             self._large = False
             self._table.release_large_body()  # type: ignore[union-attr]
@@ -312,6 +376,21 @@ class HttpServerProtocol(asyncio.Protocol):
             self.progress += 1
         if not self._parsing:
             self._flush()
+
+    def refuse(self, status: int, body: bytes) -> None:
+        """Answer the request being read now with an error and read no more of this connection (a sink's
+        streamed body over its limit): the peer reads the answer, what it still sends is discarded."""
+        self._sink = None
+        self._refuse(encode_response(status, body, [(b"Connection", b"close")]))
+
+    def pause_reading(self) -> None:
+        """Stop reading from the peer (its writes back up: flow control for a sink's body)."""
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
 
     def _flush(self) -> None:
         held, self._held = self._held, []

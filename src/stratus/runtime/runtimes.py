@@ -11,8 +11,11 @@ from pathlib import Path
 
 BOOTSTRAPS = Path(__file__).parent / "bootstraps"
 
-PYTHON_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13")
-NODE_RUNTIMES = ("nodejs18.x", "nodejs20.x", "nodejs22.x")
+# Every name AWS offers today (botocore's Runtime enum), listed whether or not this host has the
+# interpreter: a missing version falls back to the nearest one (runtime/interpreters.py), so a function's
+# runtime stays a valid name on any host, and `stratus runtimes` tells what serves it here.
+PYTHON_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
+NODE_RUNTIMES = ("nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
 PROVIDED_RUNTIMES = ("provided", "provided.al2", "provided.al2023")
 
 
@@ -30,18 +33,13 @@ def supported_runtimes() -> tuple[str, ...]:
     return PYTHON_RUNTIMES + NODE_RUNTIMES + PROVIDED_RUNTIMES
 
 
-def check_available(runtime: str) -> None:
-    """Raise RuntimeUnavailable when this host cannot run `runtime`."""
-    if runtime in NODE_RUNTIMES and host_node() is None:
-        raise RuntimeUnavailable(f"Runtime {runtime} needs Node.js on the Stratus host, and none was found on PATH.")
-
-
 @functools.lru_cache(maxsize=4)
 def host_python(configured: str = "") -> str:
-    """The interpreter that serves python3.x functions.
+    """A Python of the server's own version for Stratus's helpers in a sandbox (the network bridge, the
+    Landlock launcher) and for tests; functions get theirs from the runtime catalog (runtime/catalog.py).
 
     A distribution's /usr/bin/python3.X starts several times faster than a pyenv or venv build, so
-    it is preferred when it is the same version as ours; any other choice is a setting away.
+    it is preferred when it is the same version as ours.
     """
     if configured:
         return shutil.which(configured) or configured
@@ -50,13 +48,6 @@ def host_python(configured: str = "") -> str:
         if os.access(candidate, os.X_OK):
             return candidate
     return getattr(sys, "_base_executable", None) or sys.executable
-
-
-@functools.lru_cache(maxsize=1)
-def host_node() -> str | None:
-    """The host's Node.js, which serves every nodejs*.x runtime."""
-    node = shutil.which("node")
-    return os.path.realpath(node) if node else None
 
 
 def runtime_dir(runtime: str) -> Path:
@@ -70,20 +61,20 @@ def runtime_dir(runtime: str) -> Path:
     raise ValueError(f"unsupported runtime {runtime}")
 
 
-def launch(runtime: str, visible_runtime_dir: str, visible_task_root: str, python: str = "") -> RuntimeLaunch:
-    """How to start the bootstrap of `runtime`, as seen from inside the sandbox."""
+def launch(runtime: str, visible_runtime_dir: str, visible_task_root: str, interpreter: str = "") -> RuntimeLaunch:
+    """How to start the bootstrap of `runtime` with `interpreter` (the catalog's choice), as seen from inside
+    the sandbox."""
     if runtime in PYTHON_RUNTIMES:
         # -S: no site import (fast start; the bootstrap sets sys.path as Lambda does),
         # -u: unbuffered output, so logs reach the platform before the response does.
-        argv = (host_python(python), "-S", "-u", f"{visible_runtime_dir}/bootstrap.py")
+        argv = (interpreter or host_python(), "-S", "-u", f"{visible_runtime_dir}/bootstrap.py")
         return RuntimeLaunch(argv, {"PYTHONDONTWRITEBYTECODE": "1"})
     if runtime in NODE_RUNTIMES:
-        node = host_node()
-        if node is None:
-            check_available(runtime)  # raises RuntimeUnavailable
+        if not interpreter:
             raise RuntimeUnavailable(f"Runtime {runtime} needs Node.js on the Stratus host.")
-        return RuntimeLaunch((node, f"{visible_runtime_dir}/bootstrap.js"),
-                             {"NODE_PATH": "/opt/nodejs/node_modules:/opt/nodejs/node20/node_modules:"
+        major = runtime[len("nodejs"):].split(".")[0]  # AWS's NODE_PATH names the runtime's major
+        return RuntimeLaunch((interpreter, f"{visible_runtime_dir}/bootstrap.js"),
+                             {"NODE_PATH": f"/opt/nodejs/node_modules:/opt/nodejs/node{major}/node_modules:"
                                            f"{visible_runtime_dir}/node_modules"})
     if runtime in PROVIDED_RUNTIMES:
         return RuntimeLaunch((f"{visible_task_root}/bootstrap",), {})

@@ -32,6 +32,9 @@ class SandboxSpec:
     # AWS_LAMBDA_EXEC_WRAPPER; empty for most functions, which then start exactly as before.
     launcher: list[str] = dataclasses.field(default_factory=list)
     stdin_fd: int | None = None  # the environment's stdin (the launcher's control socket), else /dev/null
+    # The host folder the runtime's interpreter is installed in (e.g. a pyenv version), when not under /usr:
+    # the namespaced sandbox mounts it read-only at the same path.
+    interpreter_prefix: str = ""
 
 
 class SandboxProcess(Protocol):

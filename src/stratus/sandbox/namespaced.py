@@ -50,6 +50,21 @@ ETC_FILES = ("passwd", "group", "hosts", "resolv.conf", "nsswitch.conf", "host.c
              "mime.types", "os-release", "protocols", "services")
 
 
+def _interpreter_mount(prefix: str) -> list[str]:
+    """bwrap arguments that show an interpreter's install folder (e.g. a pyenv Python under /root, a Node.js
+    wheel's folder) read-only at its own path; the folders made above it may be crossed, not listed (mode
+    0111: the function, their owner in its user namespace, cannot read them either)."""
+    if not prefix or prefix == "/usr" or prefix.startswith("/usr/"):
+        return []  # /usr is mounted whole
+    argv = []
+    parts = Path(prefix).parts
+    for depth in range(2, len(parts)):
+        folder = str(Path(*parts[:depth]))
+        if folder != "/var":  # also the parent of /var/task and /var/runtime
+            argv += ["--perms", "0111", "--dir", folder]
+    return argv + ["--ro-bind", prefix, prefix]
+
+
 class NamespacedProcess:
     def __init__(self, pid: int, cgroup: EnvironmentCgroup, empty_opt: Path):
         self.pid = pid
@@ -234,11 +249,7 @@ class NamespacedSandbox:
         argv += ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
                  "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"]
         argv += ["--ro-bind", str(self.etc_dir), "/etc"]  # one mount instead of one per file (~5 ms)
-        interpreter = os.path.realpath(shutil.which(spec.argv[0]) or spec.argv[0])
-        inside = interpreter.startswith((TASK_ROOT + "/", RUNTIME_DIR + "/", "/opt/"))  # a custom bootstrap
-        if not inside and not interpreter.startswith("/usr/"):  # e.g. a pyenv Python: show it, read-only
-            prefix = os.path.dirname(os.path.dirname(interpreter))
-            argv += ["--ro-bind", prefix, prefix]
+        argv += _interpreter_mount(spec.interpreter_prefix)
         if not self.network.in_server:
             argv += ["--ro-bind", str(runtimes.BOOTSTRAPS), BOOTSTRAPS_DIR]
         argv += ["--ro-bind", str(spec.task_root), TASK_ROOT,

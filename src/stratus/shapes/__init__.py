@@ -12,6 +12,8 @@ from stratus.shapes.event_invoke import *  # noqa: F401,F403
 from stratus.shapes.event_source_mapping import *  # noqa: F401,F403
 from stratus.shapes.eventbridge import *  # noqa: F401,F403
 from stratus.shapes.function import *  # noqa: F401,F403
+from stratus.shapes.function_url import *  # noqa: F401,F403
 from stratus.shapes.layer import *  # noqa: F401,F403
 from stratus.shapes.policy import *  # noqa: F401,F403
+from stratus.shapes.runtime_config import *  # noqa: F401,F403
 from stratus.shapes.version import *  # noqa: F401,F403

@@ -25,10 +25,11 @@ class QueuedEvent:
     """One accepted event, in memory while it waits or runs. `throttles` and `last` are never stored."""
 
     __slots__ = ("id", "request_id", "function", "qualifier", "payload", "enqueued_at", "due_at", "attempts",
-                 "throttles", "deliveries", "last")
+                 "throttles", "deliveries", "last", "trace")
 
     def __init__(self, id: int, request_id: str, function: str, qualifier: str | None, payload: bytes | None,
-                 enqueued_at: float, due_at: float, attempts: int = 0, deliveries: bytes | None = None):
+                 enqueued_at: float, due_at: float, attempts: int = 0, deliveries: bytes | None = None,
+                 trace: bytes | None = None):
         self.id = id
         self.request_id = request_id
         self.function = function
@@ -40,6 +41,9 @@ class QueuedEvent:
         self.throttles = 0  # throttle back-offs so far (not attempts)
         self.deliveries = deliveries  # once final: JSON list of what to deliver (DLQ, destination records)
         self.last: tuple[int, str | None, bytes] | None = None  # (status, function error, payload) of the last try
+        # The X-Amzn-Trace-Id the event belongs to (invoke/trace.py): every attempt and its destinations keep
+        # it. None for events stored before traces were (they get a new one per attempt).
+        self.trace = trace
 
     def __lt__(self, other: QueuedEvent) -> bool:  # heap order after due_at
         return self.id < other.id

@@ -46,15 +46,20 @@ CREATE TABLE IF NOT EXISTS events (
     deliveries BLOB             -- once final: JSON list of what to deliver (DLQ, destination records)
 );
 """
+_VERSION_2 = """
+ALTER TABLE events ADD COLUMN trace BLOB;  -- the X-Amzn-Trace-Id the event belongs to (NULL: stored before)
+"""
 # queue.db's schema, version by version (store/migrations.py). Append; never edit a released one.
 MIGRATIONS = [
     Migration(1, "events", _VERSION_1),
+    Migration(2, "each event's trace header", _VERSION_2),
 ]
-INSERT = "INSERT INTO events (id, request_id, function, qualifier, payload, enqueued_at, due_at, attempts) VALUES "
-ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT = ("INSERT INTO events (id, request_id, function, qualifier, payload, enqueued_at, due_at, attempts, trace) "
+          "VALUES ")
+ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _UPDATE = "UPDATE events SET due_at = ?, attempts = ?, deliveries = ? WHERE id = ?"
 _DELETE = "DELETE FROM events WHERE id IN "
-_PER_STATEMENT = 1000  # rows per INSERT (8 parameters each: under SQLite's 32,766)
+_PER_STATEMENT = 1000  # rows per INSERT (9 parameters each: under SQLite's 32,766)
 
 
 class SqliteQueueStorage(QueueStorage[Token]):
@@ -94,7 +99,8 @@ class SqliteQueueStorage(QueueStorage[Token]):
             migrate(conn, MIGRATIONS, self.path)
             rows = conn.execute(
                 "SELECT id, request_id, function, qualifier, CASE WHEN length(payload) <= ? THEN payload END, "
-                "enqueued_at, due_at, attempts, deliveries FROM events ORDER BY id", (MEMORY_PAYLOAD_MAX,)).fetchall()
+                "enqueued_at, due_at, attempts, deliveries, trace FROM events ORDER BY id",
+                (MEMORY_PAYLOAD_MAX,)).fetchall()
             next_id = (conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
         except BaseException:
             conn.close()
@@ -229,7 +235,7 @@ def _statements(inserted: list[Insert[Token]], deletes: list[int]) -> list[tuple
         statements.append((INSERT + ",".join([ROW] * len(chunk)),
                            [value for e in [op.event for op in chunk] for value in
                             (e.id, e.request_id, e.function, e.qualifier, e.payload, e.enqueued_at, e.due_at,
-                             e.attempts)]))
+                             e.attempts, e.trace)]))
     for start in range(0, len(deletes), _PER_STATEMENT * 8):
         ids = deletes[start:start + _PER_STATEMENT * 8]
         statements.append((_DELETE + "(" + ",".join(["?"] * len(ids)) + ")", list(ids)))

@@ -21,6 +21,7 @@ from stratus.config import Settings
 from stratus.events.mappings.base import FailureDestination, Poller, PollerContext
 from stratus.events.mappings.sources import DYNAMODB, KINESIS, MQ, SQS, AwsClients, BlockingCalls, parse_source
 from stratus.events.mappings.target import MappingFunctions
+from stratus.events.ports import RecursionGuard
 from stratus.invoke.entry import InvokeService
 from stratus.shapes import EventSourceMappingRecord
 from stratus.store.base import Store
@@ -32,12 +33,12 @@ class MappingRunner:
     """Starts and stops the pollers of enabled mappings; keeps each mapping's last processing result."""
 
     def __init__(self, settings: Settings, functions: MappingFunctions, invoke_service: InvokeService, store: Store,
-                 destinations: FailureDestination | None = None):
+                 destinations: FailureDestination | None = None, recursion: RecursionGuard | None = None):
         self.settings = settings
         self.calls = BlockingCalls()
         self.aws = AwsClients(settings, self.calls)
         self.context = PollerContext(settings, self.aws, self.calls, functions, invoke_service, store, destinations,
-                                     self._report)
+                                     self._report, recursion)
         self.pollers: dict[str, Poller] = {}
         self.results: dict[str, str] = {}  # UUID → LastProcessingResult its poller reported last
 

@@ -13,6 +13,7 @@ from stratus.config import Settings
 from stratus.events.mappings.filters import compile_filters
 from stratus.events.mappings.sources import AwsClients, BlockingCalls, Source
 from stratus.events.mappings.target import FunctionTarget, MappingFunctions
+from stratus.events.ports import RecursionGuard
 from stratus.invoke.entry import InvokeService
 from stratus.shapes import EventSourceMappingRecord
 from stratus.store.base import Store
@@ -40,6 +41,7 @@ class PollerContext:
     store: Store  # stream checkpoints
     destinations: FailureDestination | None
     report: Callable[[str, str], None]  # (mapping UUID, LastProcessingResult)
+    recursion: RecursionGuard | None = None  # recursive loop detection (SQS messages' AWSTraceHeader)
 
 
 class Poller:

@@ -123,9 +123,15 @@ class SqsPoller(Poller):
             records = kept
             if not records:
                 return
+        records = self._unless_recursive(records)
+        if not records:
+            return
+        # The batch continues the trace of its first message that has one (AWSTraceHeader); else a new one.
+        trace = next((record["attributes"]["AWSTraceHeader"].encode() for record in records
+                      if record["attributes"].get("AWSTraceHeader")), None)
         payload = _encode({"Records": records})
         try:
-            result = await self.target.invoke(payload)
+            result = await self.target.invoke(payload, trace)
         except FunctionGone:
             return  # the messages come back after their visibility timeout
         if self.report_failures:
@@ -137,6 +143,22 @@ class SqsPoller(Poller):
             log.info("event source mapping %s: %d of %d messages failed (request %s)", self.uuid, len(failed),
                      len(records), result.request_id)
         await self._delete([record for record in records if record["messageId"] not in failed])
+
+    def _unless_recursive(self, records: list[dict]) -> list[dict]:
+        """Recursive loop detection: messages whose chain (AWSTraceHeader's Lineage) reached the limit are not
+        delivered while the function's RecursiveLoop is Terminate; they stay on the queue (back after the
+        visibility timeout; the queue's redrive policy moves them to its dead-letter queue)."""
+        guard = self.context.recursion
+        if guard is None:
+            return records
+        name = self.record.function_name
+        kept = [record for record in records
+                if not guard.stops(name, (record["attributes"].get("AWSTraceHeader") or "").encode() or None)]
+        if len(kept) < len(records):
+            log.warning("event source mapping %s: %d messages not delivered to %s: recursive loop detected (set "
+                        "RecursiveLoop to Allow with PutFunctionRecursionConfig if the loop is intended)",
+                        self.uuid, len(records) - len(kept), name)
+        return kept
 
     async def _delete(self, records: list[dict]) -> None:
         for start in range(0, len(records), _RECEIVE_MAX):

@@ -71,10 +71,11 @@ class FunctionTarget:
             return False
         return True
 
-    async def invoke(self, payload: bytes) -> Result:
+    async def invoke(self, payload: bytes, trace_id: bytes | None = None) -> Result:
         """Run the function with `payload` and wait for its answer; retries throttles until it runs.
 
-        Raises FunctionGone when the function does not exist.
+        `trace_id`: the X-Amzn-Trace-Id the batch continues (an SQS message's AWSTraceHeader); None: a new
+        trace for the batch. Raises FunctionGone when the function does not exist.
         """
         backoff = 0.05
         while True:
@@ -84,7 +85,7 @@ class FunctionTarget:
                 raise FunctionGone(self.function_arn) from None
             request_id = str(uuid.uuid4())
             try:
-                result = await self.invoke_service.invoke(target, payload, request_id=request_id)
+                result = await self.invoke_service.invoke(target, payload, request_id=request_id, trace_id=trace_id)
             except TooManyRequestsException:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _THROTTLE_BACKOFF_MAX_S)

@@ -6,7 +6,8 @@
  * does: the same handler resolution and Runtime.* errors, the same `context` object, async and
  * callback styles (callbackWaitsForEmptyEventLoop included, through 'beforeExit' as AWS does it),
  * legacy context.succeed/fail/done, the same error bodies and console format, and
- * `awslambda.streamifyResponse` (here buffered: the response is posted once the stream ends).
+ * `awslambda.streamifyResponse` / `awslambda.HttpResponseStream` (the response streamed to the Runtime
+ * API as the handler writes it).
  *
  * It speaks HTTP/1.1 over one keep-alive socket and sends a response together with the next
  * `/next` in one write (pipelining). The socket is unref'd while a handler runs, so that an empty
@@ -525,52 +526,101 @@ function attachEnvironmentData(base, headers) {
 }
 
 // ----------------------------------------------------------------------------- streaming
-let BufferedResponseStream = null;
+const RESPONSE_MODE_HEADER = 'Lambda-Runtime-Function-Response-Mode';
+const ERROR_BODY_TRAILER = 'Lambda-Runtime-Function-Error-Body';
+const DEFAULT_STREAM_CONTENT_TYPE = 'application/octet-stream';
+const HTTP_INTEGRATION_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
+// What handlers may use of the response stream (AWS's runtime exposes this subset of a Writable).
+const STREAM_METHODS = ['cork', 'destroy', 'end', 'uncork', 'write', 'addListener', 'emit', 'eventNames',
+  'getMaxListeners', 'listenerCount', 'listeners', 'off', 'on', 'once', 'prependListener',
+  'prependOnceListener', 'rawListeners', 'removeAllListeners', 'removeListener', 'setMaxListeners',
+  'setContentType'];
+const STREAM_SETTABLE = ['destroyed', 'writable', '_onBeforeFirstWrite'];
+const STREAM_READ_ONLY = ['writableFinished', 'writableObjectMode', 'writableBuffer', 'writableEnded',
+  'writableNeedDrain', 'writableHighWaterMark', 'writableCorked', 'writableLength'];
+let streamAgent = null;
 
-/** A response stream that collects what the handler writes; posted as one response when it ends. */
-function responseStreamClass() {
-  if (BufferedResponseStream) return BufferedResponseStream;
-  const { Writable } = require('stream');
-  BufferedResponseStream = class extends Writable {
-    constructor(options) {
-      super(options);
-      this.chunks = [];
-      this.contentType = 'application/octet-stream';
-      this.written = false;
-      this._onBeforeFirstWrite = null;
-    }
-
-    setContentType(contentType) {
-      if (this.written) throw new InvalidStreamingOperation('Cannot set content-type, too late.');
-      this.contentType = contentType;
-    }
-
-    write(chunk, encoding, callback) {
-      if (typeof chunk !== 'string' && !Buffer.isBuffer(chunk) && chunk?.constructor !== Uint8Array) {
-        chunk = JSON.stringify(chunk);
-      }
-      if (!this.written && typeof this._onBeforeFirstWrite === 'function') {
-        this._onBeforeFirstWrite((ch) => super.write(ch));
-      }
-      this.written = true;
-      return super.write(chunk, encoding, callback);
-    }
-
-    _write(chunk, encoding, callback) {
-      this.chunks.push(typeof chunk === 'string' ? Buffer.from(chunk, encoding) : Buffer.from(chunk));
-      callback();
-    }
-
-    body() {
-      return Buffer.concat(this.chunks);
-    }
+/**
+ * The response stream of one invocation, as AWS's runtime makes it: a POST of `/response` in streaming
+ * mode (chunked, `Lambda-Runtime-Function-Response-Mode: streaming`) on a connection of its own, each
+ * write sent as it is made. The head leaves with the first write (or the end), so the content type can
+ * be set until then. An error ends it with the trailers Lambda-Runtime-Function-Error-Type / -Body.
+ * Returns {stream (what the handler gets), done (settles once the Runtime API answered), fail}.
+ */
+function createResponseStream(requestId, highWaterMark) {
+  const http = require('http');
+  if (streamAgent === null) streamAgent = new http.Agent({ keepAlive: true });
+  const options = {
+    method: 'POST',
+    path: `${API_PREFIX}invocation/${encodeURIComponent(requestId)}/response`,
+    headers: {
+      [RESPONSE_MODE_HEADER]: 'streaming',
+      Trailer: [ERROR_TYPE_HEADER, ERROR_BODY_TRAILER],
+      'Content-Type': DEFAULT_STREAM_CONTENT_TYPE,
+    },
+    agent: streamAgent,
   };
-  return BufferedResponseStream;
+  const socketPath = process.env._STRATUS_RUNTIME_API_SOCKET; // as the Runtime API client (see _connect)
+  if (socketPath) options.socketPath = socketPath;
+  else Object.assign(options, { host: client.host, port: client.port, setHost: true });
+  if (highWaterMark) {
+    // A connection of its own with the handler's highWaterMark, as streamifyResponse's option asks.
+    options.agent = false;
+    options.createConnection = (opts, onConnect) => net.createConnection({ ...opts, highWaterMark }, onConnect);
+  }
+  const req = http.request(options);
+  const done = new Promise((resolve, reject) => {
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+      res.on('aborted', reject);
+    });
+    req.on('error', reject);
+  });
+  done.catch(() => {}); // a refused or broken stream is the platform's to report
+
+  let written = false;
+  const write = req.write.bind(req);
+  req.setContentType = (contentType) => {
+    if (written) throw new InvalidStreamingOperation('Cannot set content-type, too late.');
+    req.setHeader('Content-Type', contentType);
+  };
+  req.write = (chunk, encoding, callback) => {
+    if (typeof chunk !== 'string' && !Buffer.isBuffer(chunk) && chunk?.constructor !== Uint8Array) {
+      chunk = JSON.stringify(chunk);
+    }
+    if (!written && typeof req._onBeforeFirstWrite === 'function') req._onBeforeFirstWrite((ch) => write(ch));
+    written = true;
+    return write(chunk, encoding, callback);
+  };
+
+  const stream = {};
+  for (const name of STREAM_METHODS) stream[name] = req[name].bind(req);
+  for (const name of STREAM_SETTABLE) {
+    Object.defineProperty(stream, name, { get: () => req[name], set: (value) => { req[name] = value; } });
+  }
+  for (const name of STREAM_READ_ONLY) Object.defineProperty(stream, name, { get: () => req[name] });
+
+  const fail = (error) => {
+    const response = toRapidResponse(error);
+    try {
+      req.addTrailers({
+        [ERROR_TYPE_HEADER]: headerValue(response.errorType),
+        [ERROR_BODY_TRAILER]: Buffer.from(JSON.stringify(response)).toString('base64'),
+      });
+    } catch (_err) {
+      // the response has ended already: nothing more can be said on it
+    }
+    req.end();
+  };
+  return { stream, done, fail };
 }
 
 class HttpResponseStream {
+  /** The HTTP integration response (Function URLs): the JSON prelude (statusCode, headers, cookies)
+   * and 8 NUL bytes before the first byte of the body, under AWS's content type for it. */
   static from(underlyingStream, prelude) {
-    underlyingStream.setContentType('application/vnd.awslambda.http-integration-response');
+    underlyingStream.setContentType(HTTP_INTEGRATION_CONTENT_TYPE);
     const metadataPrelude = JSON.stringify(prelude);
     underlyingStream._onBeforeFirstWrite = (write) => {
       write(metadataPrelude);
@@ -607,7 +657,7 @@ function handleInvocation(handler, metadata, invocation) {
       answer({ error: err });
     };
     if (metadata.streaming === STREAM_RESPONSE) {
-      runStreaming(handler, invocation, answer, postError);
+      runStreaming(handler, invocation, answer);
       return;
     }
 
@@ -687,15 +737,25 @@ function handleInvocation(handler, metadata, invocation) {
   });
 }
 
-function runStreaming(handler, invocation, answer, postError) {
+/**
+ * A streamifyResponse handler: it writes to a response stream sent to the Runtime API as it goes
+ * (createResponseStream); resolves once the Runtime API has the whole response ({streamed: true}).
+ * As in AWS's runtime, its errors (a rejection, a non-async handler) end the stream with error trailers.
+ */
+function runStreaming(handler, invocation, answer) {
+  const headers = invocation.headers;
   let waitForEmptyEventLoop = true;
-  let stream = null;
-  const finish = () => answer({ body: stream.body(), contentType: stream.contentType });
-  beforeExitListener = () => postError(new NodeJsExit());
+  const { stream, done, fail } = createResponseStream(headers['lambda-runtime-aws-request-id'],
+    handler[HANDLER_HIGHWATERMARK]);
+  const finish = () => answer({ streamed: true });
+  const failed = (err) => {
+    beforeExitListener = NO_OP;
+    logError('Invoke Error', err);
+    fail(err);
+    done.then(finish, finish);
+  };
+  beforeExitListener = () => failed(new NodeJsExit());
   (async () => {
-    const Stream = responseStreamClass();
-    const highWaterMark = handler[HANDLER_HIGHWATERMARK];
-    stream = new Stream(highWaterMark ? { highWaterMark } : {});
     const event = JSON.parse(invocation.body.toString());
     const context = attachEnvironmentData({
       get callbackWaitsForEmptyEventLoop() {
@@ -704,25 +764,19 @@ function runStreaming(handler, invocation, answer, postError) {
       set callbackWaitsForEmptyEventLoop(value) {
         waitForEmptyEventLoop = value;
       },
-    }, invocation.headers);
+    }, headers);
     const pending = handler(event, stream, context);
     if (!pending || typeof pending.then !== 'function') {
-      postError('Streaming does not support non-async handlers.');
+      failed('Streaming does not support non-async handlers.');
       return;
     }
     const result = await pending;
     if (typeof result !== 'undefined') console.warn('Streaming handlers ignore return values.');
-    if (!stream.writableFinished && stream.writableEnded) {
-      await new Promise((resolve) => stream.once('finish', resolve)); // end() finishes on a later tick
-    }
-    if (!stream.writableFinished) {
-      postError('Response stream is not finished.');
-      return;
-    }
+    await done.catch(() => {}); // the Runtime API answered (the stream has ended)
     beforeExitListener = NO_OP;
     if (waitForEmptyEventLoop) beforeExitListener = () => setImmediate(finish);
     else finish();
-  })().catch(postError);
+  })().catch(failed);
 }
 
 /** An uncaught exception or unhandled rejection: report it, then end the runtime as AWS's does. */
@@ -783,6 +837,10 @@ async function main() {
   for (;;) {
     let outcome = await handleInvocation(handler, metadata, invocation);
     beforeExitListener = NO_OP;
+    if (outcome.streamed) {
+      invocation = await client.next(); // the response went as a stream of its own
+      continue;
+    }
     if (outcome.error !== undefined) outcome = toErrorOutcome(outcome.error);
     invocation = await client.postAndNext(current.id, outcome);
   }

@@ -340,7 +340,10 @@ def main():
     global _current_request_id
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     runtime_dir = os.path.dirname(os.path.abspath(__file__))
-    minor = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    # The layers' site-packages folder is named after the runtime (python3.12), as on AWS, also when another
+    # version serves it on this host (Stratus's fallback).
+    runtime = os.environ.get("AWS_EXECUTION_ENV", "")[len("AWS_Lambda_"):]
+    minor = runtime if runtime.startswith("python3.") else f"python{sys.version_info.major}.{sys.version_info.minor}"
     # Layers are at /opt, or where the plain sandbox says they are; AWS's order: task root, then the
     # layers' site-packages, then /opt/python.
     opt = os.environ.get("STRATUS_OPT_DIR", "/opt")
