@@ -10,6 +10,7 @@ import os
 import resource
 import signal
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -64,8 +65,9 @@ from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
 from stratus.observe.logs import LogSink
 from stratus.runtime import http as runtime_http
+from stratus.runtime import sdks
 from stratus.runtime.catalog import RuntimeCatalog
-from stratus.runtime.runtimes import RuntimeUnavailable
+from stratus.runtime.runtimes import PYTHON_RUNTIMES, RuntimeUnavailable
 from stratus.sandbox import NetworkConfig, SandboxRefused, create_sandbox
 from stratus.store.blobs import BlobStore
 from stratus.store.migrations import SchemaTooNew
@@ -174,6 +176,8 @@ class Application:
         await self.rest_apis.load()
         await self.garbage.collect()  # what a delete, a failed upload or a kill -9 mid-upload left behind
         self._verifying = asyncio.get_running_loop().create_task(self.garbage.verify_all())  # in the background
+        self._compiling = asyncio.get_running_loop().run_in_executor(  # the runtime SDKs' bytecode, in the background
+            None, sdks.compile_bytecode, self._sdk_bytecode_targets())
         self.invoker.start()
         await self.concurrency.load()  # after functions (it resolves their versions), once the invoker runs
         await self.async_invocations.start(self.invoke_service)  # after concurrency: queued events run under its limits
@@ -183,6 +187,15 @@ class Application:
                  self.settings.endpoint, self.settings.data_dir, self.sandbox.name)
         log.info("%s", self.auth_note)
         log.info("runtimes: %s (`stratus runtimes` lists them)", self.runtimes.summary())
+
+    def _sdk_bytecode_targets(self) -> list[tuple[Path, str, tuple[int, ...]]]:
+        """(SDK folder, interpreter, version) for each Python runtime this server can run."""
+        root, targets = sdks.sdk_root(self.settings.runtime_sdk_dir), set()
+        for runtime in PYTHON_RUNTIMES:
+            interpreter, folder = self.runtimes.resolution(runtime).interpreter, sdks.sdk_dir(runtime, root)
+            if interpreter is not None and folder is not None:
+                targets.add((folder, interpreter.path, interpreter.version[:2]))
+        return sorted(targets)
 
     async def shutdown(self) -> None:
         self.garbage.stop_verifying()

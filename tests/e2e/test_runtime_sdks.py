@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from stratus.runtime import runtimes
+from stratus.runtime import sdks
 from tests.support.server import invoke_json, make_zip
 
 PINNED_BOTO3 = "1.43.11"  # runtime-sdk/python-requirements.txt (Stratus's own pin)
@@ -28,9 +28,9 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 def require_runtime_sdk(*names: str) -> None:
     """Skip (fail under CI=true, whose install step puts them there) unless the runtime SDKs are installed."""
-    missing = [name for name in names if not (runtimes.default_sdk_root() / name).is_dir()]
+    missing = [name for name in names if not (sdks.default_sdk_root() / name).is_dir()]
     if missing:
-        reason = f"runtime SDKs {missing} not installed in {runtimes.default_sdk_root()} (scripts/runtime-sdks.sh)"
+        reason = f"runtime SDKs {missing} not installed in {sdks.default_sdk_root()} (scripts/runtime-sdks.sh)"
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
@@ -240,7 +240,7 @@ def test_plain_sandbox_mirrors_an_sdk_its_users_may_not_read(fresh_server, tmp_p
         pytest.skip("only a root server runs functions as other uids")
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
-    shutil.copytree(runtimes.default_sdk_root() / "python", private / "sdk" / "python", copy_function=os.link)
+    shutil.copytree(sdks.default_sdk_root() / "python", private / "sdk" / "python", copy_function=os.link)
     server = fresh_server({"STRATUS_SANDBOX": "plain", "STRATUS_RUNTIME_SDK_DIR": str(private / "sdk")})
     lam = server.client()
     found = succeeded(lam, create(lam, "which", {"app.py": WHICH_BOTO3}, "arn:aws:iam::000000000000:role/r")[

@@ -16,7 +16,7 @@ from stratus.config import Settings
 from stratus.errors import InvalidRuntimeException
 from stratus.invoke import endpoints
 from stratus.invoke.types import EnvironmentSpec
-from stratus.runtime import runtimes
+from stratus.runtime import runtimes, sdks
 from stratus.runtime.catalog import RuntimeCatalog
 from stratus.runtime.interpreters import Interpreter
 from stratus.runtime.runtimes import RuntimeUnavailable
@@ -61,7 +61,7 @@ class EnvironmentSpecs:
         self.opt_dir = opt_dir
         self.prepare = prepare  # checks a version's code and layers before an environment starts
         self._specs: dict[tuple[str, str | None, str], EnvironmentSpec] = {}
-        self.sdk_root = Path(settings.runtime_sdk_dir) if settings.runtime_sdk_dir else runtimes.default_sdk_root()
+        self.sdk_root = sdks.sdk_root(settings.runtime_sdk_dir)
         # AWS_ENDPOINT_URL_*: Stratus's own services and STRATUS_SERVICE_ENDPOINTS (invoke/endpoints.py).
         self.endpoints = endpoints.endpoint_variables(sandbox.stratus_endpoint(settings.local_endpoint),
                                                       settings.service_endpoint_map())
@@ -102,7 +102,7 @@ class EnvironmentSpecs:
         env.update(launch.env)
         env.update(self.endpoints)  # before the function's own variables: a variable it sets wins
         env.update((config.Environment.Variables or {}) if config.Environment else {})
-        sdk_dir = runtimes.sdk_dir(runtime, self.sdk_root)
+        sdk_dir = sdks.sdk_dir(runtime, self.sdk_root)
         if sdk_dir is not None:
             _add_sdk(env, runtime, self.sandbox.visible_sdk(sdk_dir))
         region = self.settings.region

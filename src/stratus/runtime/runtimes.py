@@ -81,32 +81,6 @@ def launch(runtime: str, visible_runtime_dir: str, visible_task_root: str, inter
     raise ValueError(f"unsupported runtime {runtime}")
 
 
-def sdk_name(runtime: str) -> str | None:
-    """Which installed runtime SDK (a folder of scripts/runtime-sdks.sh's) a runtime's functions see:
-    boto3 for python3.x (python3.9 gets the last release that supports it; up to python3.11 with setuptools,
-    as AWS's runtimes have it), @aws-sdk v3 for nodejs*.x."""
-    if runtime in PYTHON_RUNTIMES:
-        return {"python3.9": "python3.9", "python3.10": "python3.11", "python3.11": "python3.11"}.get(runtime, "python")
-    if runtime in NODE_RUNTIMES:
-        return "node"
-    return None
-
-
-def default_sdk_root() -> Path:
-    """Where the install step puts the runtime SDKs: <venv>/share/stratus/runtime-sdk."""
-    return Path(sys.prefix) / "share" / "stratus" / "runtime-sdk"
-
-
-def sdk_dir(runtime: str, root: Path) -> Path | None:
-    """The installed SDK folder `runtime`'s functions see, or None (none for it, or not installed):
-    the pip --target folder for Python, the node_modules folder for Node."""
-    name = sdk_name(runtime)
-    if name is None:
-        return None
-    folder = root / name / "node_modules" if name == "node" else root / name
-    return folder if folder.is_dir() else None
-
-
 def handler_file_present(runtime: str, handler: str, names: set[str]) -> tuple[bool, str]:
     """Whether a zip holding `names` has what `handler` needs, and what that is (for the error)."""
     if runtime in PYTHON_RUNTIMES:
