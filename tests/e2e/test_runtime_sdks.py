@@ -161,11 +161,15 @@ def node_sdk():
     require_runtime_sdk("node")
 
 
+@pytest.mark.parametrize("runtime", ["nodejs20.x", "nodejs24.x"])
 @pytest.mark.parametrize("style", ["cjs", "esm"])
 def test_node_function_lists_functions_with_the_runtime_client_lambda(server, lam, fn_name, reader_role, style,
-                                                                     node_sdk):
+                                                                     runtime, node_sdk):
+    if server.sandbox == "plain" and runtime == "nodejs24.x":
+        pytest.xfail("the plain sandbox's address-space limit (MemorySize + 1 GiB) aborts Node 24 at its first "
+                     "outgoing request (Node 20 fits; a 4 GiB limit suffices): the rlimit policy, not the SDK")
     name, source = LIST_FUNCTIONS[style]
-    create(lam, fn_name, {name: source}, reader_role, Runtime="nodejs20.x", Handler="index.handler")
+    create(lam, fn_name, {name: source}, reader_role, Runtime=runtime, Handler="index.handler")
     body = succeeded(lam, fn_name)
     assert fn_name in body["names"]
     if style == "cjs":
