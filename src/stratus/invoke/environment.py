@@ -117,7 +117,7 @@ class Environment:
                     env_id=self.id, argv=list(spec.argv), env=env, task_root=spec.task_root,
                     runtime_dir=spec.runtime_dir, runtime_socket=socket_path,
                     memory_mb=spec.memory_mb, ephemeral_storage_mb=spec.ephemeral_storage_mb,
-                    output_fd=write_fd, opt_dir=spec.opt_dir, launcher=launcher,
+                    output_fd=write_fd, opt_dir=spec.opt_dir, sdk_dir=spec.sdk_dir, launcher=launcher,
                     stdin_fd=control.fileno() if control is not None else None,
                     interpreter_prefix=spec.interpreter_prefix,
                 ),
