@@ -3,6 +3,7 @@ healthy. Isolation tests need the namespaced sandbox; the plain one does not iso
 
 import base64
 import shutil
+import socket
 import threading
 import time
 
@@ -234,16 +235,20 @@ def test_functions_share_the_hosts_network_by_default(server, lam, fn_name):
 
 
 def test_isolated_network_setting_leaves_only_loopback_and_the_runtime_api(fresh_server):
+    """`none` mode: the function's own loopback, its Runtime API and Stratus's API (served inside its
+    namespace, so its SDK works) — and no other port of the host's loopback, even one that listens."""
     from tests.conftest import namespaced_unavailable_reason
     if namespaced_unavailable_reason():
         pytest.skip("network isolation needs the namespaced sandbox")
     srv = fresh_server(env={"STRATUS_ISOLATED_NETWORK": "1"})
     lam = srv.client()
     create(lam, "isolated", NETWORK_PROBE)
-    for _ in range(3):  # the Runtime API works, warm and cold
-        response, body = invoke_json(lam, "isolated", {"port": srv.port})
-        assert "FunctionError" not in response, body
-        assert body == "ConnectionRefusedError", "the host's loopback must not be reachable"
+    with socket.create_server(("127.0.0.1", 0)) as host_listener:  # listening on the host's loopback
+        for _ in range(3):  # the Runtime API works, warm and cold
+            response, body = invoke_json(lam, "isolated", {"port": host_listener.getsockname()[1]})
+            assert "FunctionError" not in response, body
+            assert body == "ConnectionRefusedError", "the host's loopback must not be reachable"
+    assert invoke_json(lam, "isolated", {"port": srv.port})[1] == "reachable", "Stratus's API is, in every mode"
 
 
 CPU_PROBE = """

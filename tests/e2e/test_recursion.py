@@ -1,8 +1,8 @@
 """Recursive loop detection, as AWS does it: a chain of events counted through the trace header's Lineage.
 
-A function async-invokes itself through the Lambda API, signing with its role's credentials and sending
-`X-Amzn-Trace-Id` from `_X_AMZN_TRACE_ID`, exactly as boto3 (botocore's recursion-detection handler) does
-inside a function; functions have no boto3 here, so a stdlib signer does it. After AWS's 16 invocations the
+A function async-invokes itself through the Lambda API with the runtime's boto3, unconfigured: it signs with
+its role's credentials and botocore's recursion-detection handler sends `X-Amzn-Trace-Id` from
+`_X_AMZN_TRACE_ID`. After AWS's 16 invocations the
 next event is not run: it goes to the function's DLQ and OnFailure destination (SQS queues on moto); with
 RecursiveLoop Allow the chain goes on (bounded: the function stops itself at depth 20). The same through an
 SQS event source mapping: the function sends to its own queue with the trace as AWSTraceHeader (what SQS
@@ -24,62 +24,41 @@ from tests.support.server import StratusServer, make_zip
 ROLE = "arn:aws:iam::000000000000:role/self-invoker"
 LIMIT = 16
 
-# Async-invokes itself with {"depth": depth + 1} until depth reaches event["stop"].
+# Async-invokes itself with {"depth": depth + 1} until depth reaches event["stop"], with the runtime's boto3
+# and no configuration: AWS_ENDPOINT_URL_LAMBDA, the role's credentials and the region come from the
+# environment, and botocore's recursion-detection handler copies _X_AMZN_TRACE_ID into X-Amzn-Trace-Id.
 SELF_INVOKER = r'''
-import datetime, hashlib, hmac, json, os, urllib.request
-from urllib.parse import urlsplit
+import json, os
+import boto3
 
-
-def invoke_async(function, payload):
-    """What boto3's lambda.invoke(InvocationType="Event") sends from inside a function: SigV4 with the role's
-    credentials, plus X-Amzn-Trace-Id copied from _X_AMZN_TRACE_ID (botocore leaves it out of the signature)."""
-    url = os.environ["STRATUS_URL"] + "/2015-03-31/functions/" + function + "/invocations"
-    parts = urlsplit(url)
-    body = json.dumps(payload).encode()
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    headers = {"host": parts.netloc, "x-amz-date": stamp, "x-amz-content-sha256": hashlib.sha256(body).hexdigest(),
-               "x-amz-invocation-type": "Event", "x-amz-security-token": os.environ["AWS_SESSION_TOKEN"]}
-    names = sorted(headers)
-    canonical = "\n".join(["POST", parts.path, "", "".join(f"{n}:{headers[n]}\n" for n in names), ";".join(names),
-                           headers["x-amz-content-sha256"]])
-    scope = f"{stamp[:8]}/us-east-1/lambda/aws4_request"
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    key = ("AWS4" + os.environ["AWS_SECRET_ACCESS_KEY"]).encode()
-    for part in (stamp[:8], "us-east-1", "lambda", "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={os.environ['AWS_ACCESS_KEY_ID']}/{scope}, "
-                                f"SignedHeaders={';'.join(names)}, Signature={signature}")
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and os.environ.get("_X_AMZN_TRACE_ID"):
-        headers["X-Amzn-Trace-Id"] = os.environ["_X_AMZN_TRACE_ID"]
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 202, response.status
+lam = boto3.client("lambda")
 
 
 def handler(event, context):
     depth = event["depth"]
     if depth >= event["stop"]:
         return {"depth": depth, "stopped": True}
-    invoke_async(os.environ["AWS_LAMBDA_FUNCTION_NAME"], {"depth": depth + 1, "stop": event["stop"]})
+    lam.invoke(FunctionName=os.environ["AWS_LAMBDA_FUNCTION_NAME"], InvocationType="Event",
+               Payload=json.dumps({"depth": depth + 1, "stop": event["stop"]}))
     return {"depth": depth}
 '''
 
-# An SQS-triggered function that sends {"depth": depth + 1} back to its own queue, in its trace.
+# An SQS-triggered function that sends {"depth": depth + 1} back to its own queue, in its trace, with the
+# runtime's boto3 (AWS_ENDPOINT_URL_SQS comes from STRATUS_SERVICE_ENDPOINTS). Real SQS turns the request's
+# X-Amzn-Trace-Id into the message's AWSTraceHeader; moto does not, so the function sets the attribute.
 SQS_LOOPER = r'''
-import json, os, urllib.request
+import json, os
+import boto3
+
+sqs = boto3.client("sqs")
 
 
 def handler(event, context):
     for record in event["Records"]:
         depth = json.loads(record["body"])["depth"]
-        body = json.dumps({"QueueUrl": os.environ["QUEUE_URL"], "MessageBody": json.dumps({"depth": depth + 1}),
-                           "MessageSystemAttributes": {"AWSTraceHeader": {
-                               "DataType": "String", "StringValue": os.environ["_X_AMZN_TRACE_ID"]}}})
-        request = urllib.request.Request(os.environ["SQS_ENDPOINT"] + "/", data=body.encode(), method="POST", headers={
-            "X-Amz-Target": "AmazonSQS.SendMessage", "Content-Type": "application/x-amz-json-1.0",
-            "Authorization": "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/sqs/aws4_request"})
-        urllib.request.urlopen(request, timeout=10).read()
+        sqs.send_message(QueueUrl=os.environ["QUEUE_URL"], MessageBody=json.dumps({"depth": depth + 1}),
+                         MessageSystemAttributes={"AWSTraceHeader": {
+                             "DataType": "String", "StringValue": os.environ["_X_AMZN_TRACE_ID"]}})
 '''
 
 
@@ -126,8 +105,7 @@ def self_invoker(lam, srv, sqs, name: str) -> tuple[str, str, str]:
     failed_url, failed_arn = queue(sqs, f"{name}-failed")
     dlq_url, dlq_arn = queue(sqs, f"{name}-dlq")
     lam.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler", Role=ROLE, Timeout=30,
-                        Code={"ZipFile": make_zip({"app.py": SELF_INVOKER})}, DeadLetterConfig={"TargetArn": dlq_arn},
-                        Environment={"Variables": {"STRATUS_URL": srv.endpoint}})
+                        Code={"ZipFile": make_zip({"app.py": SELF_INVOKER})}, DeadLetterConfig={"TargetArn": dlq_arn})
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
     lam.put_function_event_invoke_config(FunctionName=name, DestinationConfig={
         "OnSuccess": {"Destination": ok_arn}, "OnFailure": {"Destination": failed_arn}})
@@ -174,8 +152,8 @@ def test_an_sqs_loop_is_stopped_and_left_to_the_queue_redrive(lam, sqs, fn_name,
     url, arn = queue(sqs, fn_name, VisibilityTimeout="6",
                      RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"}))
     lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE, Timeout=30,
-                        Code={"ZipFile": make_zip({"app.py": SQS_LOOPER})}, Environment={"Variables": {
-                            "QUEUE_URL": url, "SQS_ENDPOINT": moto_endpoint.endpoint}})
+                        Code={"ZipFile": make_zip({"app.py": SQS_LOOPER})},
+                        Environment={"Variables": {"QUEUE_URL": url}})
     lam.get_waiter("function_active_v2").wait(FunctionName=fn_name)
     mapping = lam.create_event_source_mapping(FunctionName=fn_name, EventSourceArn=arn, BatchSize=1)["UUID"]
     try:

@@ -32,7 +32,7 @@ from stratus.observe.platform_log import platform_log
 from stratus.runtime import api as runtime_api
 from stratus.runtime import extensions as ext_api
 from stratus.runtime.http import HttpServerProtocol
-from stratus.runtime.runtimes import PROVIDED_RUNTIMES
+from stratus.runtime.runtimes import PROVIDED_RUNTIMES, address_space_headroom_mb
 from stratus.sandbox import Sandbox, SandboxProcess, SandboxSpec, exit_description
 
 log = logging.getLogger("stratus.environment")
@@ -120,6 +120,7 @@ class Environment:
                     output_fd=write_fd, opt_dir=spec.opt_dir, sdk_dir=spec.sdk_dir, launcher=launcher,
                     stdin_fd=control.fileno() if control is not None else None,
                     interpreter_prefix=spec.interpreter_prefix,
+                    address_space_headroom_mb=address_space_headroom_mb(spec.runtime),
                 ),
                 self._on_exit,
             )

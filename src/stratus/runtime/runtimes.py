@@ -29,6 +29,15 @@ class RuntimeLaunch:
     env: dict[str, str]
 
 
+def address_space_headroom_mb(runtime: str) -> int:
+    """Virtual memory a runtime reserves beyond what it uses, for an address-space rlimit (plain sandbox).
+
+    Node reserves large regions it never touches (V8's heap cage, WebAssembly guard regions): Node 24
+    aborts at its first outgoing HTTP request under MemorySize + 1 GiB, and runs under + 4 GiB.
+    """
+    return 4096 if runtime in NODE_RUNTIMES else 1024
+
+
 def supported_runtimes() -> tuple[str, ...]:
     return PYTHON_RUNTIMES + NODE_RUNTIMES + PROVIDED_RUNTIMES
 

@@ -35,6 +35,8 @@ class SandboxSpec:
     # The host folder the runtime's interpreter is installed in (e.g. a pyenv version), when not under /usr:
     # the namespaced sandbox mounts it read-only at the same path.
     interpreter_prefix: str = ""
+    # Where memory is bounded by an address-space rlimit (the plain sandbox): MemorySize plus this much.
+    address_space_headroom_mb: int = 1024
 
 
 class SandboxProcess(Protocol):

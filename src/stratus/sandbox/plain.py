@@ -33,10 +33,6 @@ from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description, res
 
 log = logging.getLogger("stratus.sandbox")
 
-# Address space is far larger than resident memory for any runtime (thread stacks, arenas, mmaps),
-# so the AS limit is MemorySize plus fixed headroom: it stops runaway allocation, not careful use.
-ADDRESS_SPACE_HEADROOM_MB = 1024
-
 # The uids of environments (when the server is root): systemd documents 1879048192-2147483646 as
 # unused by distributions, users and containers. One per live environment, so functions cannot
 # signal, trace or read /proc/<pid>/environ of one another; PLAIN_GID is their common group.
@@ -368,7 +364,9 @@ class PlainSandbox:
             if spec.runtime_socket is not None:  # the Runtime API's Unix socket: this environment's alone
                 os.chown(spec.runtime_socket, uid, PLAIN_GID)
                 os.chmod(spec.runtime_socket, 0o600)
-        limit = (spec.memory_mb + ADDRESS_SPACE_HEADROOM_MB) * 1024 * 1024
+        # Address space is far larger than resident memory for any runtime (thread stacks, arenas, mmaps), so
+        # the AS limit is MemorySize plus the runtime's headroom: it stops runaway allocation, not careful use.
+        limit = (spec.memory_mb + spec.address_space_headroom_mb) * 1024 * 1024
         # The limits are set by the process on itself before it drops root (util-linux's prlimit).
         prefix = [self.prlimit, f"--as={limit}", "--core=0", "--"] if self.prlimit is not None else []
         if self.setpriv is not None:
