@@ -58,6 +58,7 @@ from stratus.iam.api import IamRoutes, root_route
 from stratus.iam.service import IamService
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
+from stratus.invoke.streaming import StreamLimits
 from stratus.observe.logs import LogSink
 from stratus.runtime import http as runtime_http
 from stratus.runtime.catalog import RuntimeCatalog
@@ -147,7 +148,9 @@ class Application:
         routes += ApiGatewayV2Routes(self.http_apis).routes()
         self.frontdoor = FrontDoor(settings, FunctionUrls(
             self.function_urls, self.invoke_service, self.auth, self.policies.statements_for, settings.account_id,
-            settings.region, settings.sync_payload_max_bytes), ApiDoor(
+            settings.region, settings.sync_payload_max_bytes,
+            StreamLimits(settings.stream_response_max_bytes, settings.stream_uncapped_bytes,
+                         settings.stream_bandwidth_bytes_per_s), settings.stream_drain_timeout_s), ApiDoor(
             self.http_apis, self.invoke_service, settings.account_id, settings.region,
             settings.sync_payload_max_bytes))
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.code_urls, self.lifespan,
