@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import resource
+import secrets
 import shutil
 import signal
 import tempfile
@@ -227,7 +228,9 @@ class PlainSandbox:
         self._uids_in_use: set[int] = set()
         self._views: dict[Path, tuple[Path, tuple[int, int]]] = {}  # view → the folder it copies, its stamp
         self._views_lock = threading.Lock()  # views are made in executor threads
-        self._next_slot = 0
+        # Servers on one host share the uid range: each starts at a random slot, so two servers (tests, benches)
+        # do not hand out the same uids, whose teardown (kill_processes_of) would kill the other's runtimes.
+        self._next_slot = secrets.randbelow(PLAIN_UID_SLOTS)
 
     def describe_identity(self) -> str:
         writes = ("they write only to their TMPDIR and /tmp (Landlock)" if self.landlock_python is not None
