@@ -1,7 +1,12 @@
 """Cold start of Stratus per sandbox backend and runtime, beside process-start floors of the same run.
 
     .venv/bin/python bench/cold_start.py [--iterations 50] [--backends namespaced,plain]
-                                         [--runtimes python3.12,nodejs20.x]
+                                         [--runtimes python3.12,nodejs20.x] [--baseline-src DIR]
+
+`--runtimes python3.12-logging`: a python3.12 function whose module imports `logging` and logs.
+`--baseline-src DIR`: per backend, a second server runs the Stratus source at DIR (PYTHONPATH, e.g. the
+`src` of a `git worktree` of the commit before a change), interleaved with the first: before/after
+figures from the same run (rows `<backend>@base`).
 
 Starts one `stratus serve` per backend (temp data dir, free loopback port, env STRATUS_SANDBOX=<backend>),
 both running at once so the rounds can be interleaved. Each round makes, for every backend x runtime,
@@ -57,6 +62,9 @@ CODE = {
        for minor in range(9, 15)},
     **{f"nodejs{major}.x": ({"index.js": "exports.handler = async (e) => e;\n"}, "index.handler")
        for major in (18, 20, 22, 24)},
+    "python3.12-logging": ({"app.py": "import logging\nlogger = logging.getLogger()\n"
+                                      "def handler(event, context):\n    logger.warning('hi')\n"
+                                      "    return {'ok': True}\n"}, "app.handler"),
 }
 GOAL_MS = 30.0  # issue 4 compass: invoke request -> handler's answer, full spawn, namespaced (cgroup included)
 GOAL_FORK_MS = 5.0  # ... and later with the snapshot fork
@@ -170,7 +178,7 @@ class Target:
         self.connection = KeepAliveClient(server.port, timeout_s=30)
         files, self.handler = CODE[runtime]
         self.code = make_zip(files)
-        self.prefix = f"{prefix}-{backend[:2]}-{runtime.split('.')[0]}"
+        self.prefix = f"{prefix}-{backend[:2]}-{runtime.replace('.', '')}"
         self.first: list[float] = []
         self.init: list[float] = []
         self.duration: list[float] = []
@@ -215,7 +223,7 @@ class Target:
 
     def _cold_start(self, name: str) -> None:
         start = time.perf_counter()
-        self.client.create_function(FunctionName=name, Runtime=self.runtime, Handler=self.handler,
+        self.client.create_function(FunctionName=name, Runtime=self.runtime.split("-")[0], Handler=self.handler,
                                     Role="arn:aws:iam::000000000000:role/bench", Code={"ZipFile": self.code})
         self.created.append(name)
         wait_active(self.client, name)
@@ -278,6 +286,8 @@ def parse_args() -> tuple[argparse.Namespace, list[str], list[str], list[str]]:
                              "the next cold start")
     parser.add_argument("--max-seconds", type=float, default=150.0,
                         help="bound on the measuring loop (default 150; the rounds done by then are reported)")
+    parser.add_argument("--baseline-src", default="",
+                        help="also run, per backend, a server from the Stratus source at this folder (its src/)")
     add_run_options(parser, 60.0)
     args = parser.parse_args()
     backends = [name for name in args.backends.split(",") if name]
@@ -323,13 +333,18 @@ class Baselines:
 
 
 def start_servers(backends: list[str], runtimes: list[str], workdir: Path, servers: dict[str, StratusServer],
-                  targets: list[Target], notes: list[str]) -> None:
-    """One `stratus serve` per backend, each added to `servers` before it starts (so it is stopped
-    whatever happens), and a target per runtime on each server that started."""
+                  targets: list[Target], notes: list[str], baseline_src: str = "") -> None:
+    """One `stratus serve` per backend (and one more from `baseline_src`, labelled `<backend>@base`),
+    each added to `servers` before it starts (so it is stopped whatever happens), and a target per
+    runtime on each server that started."""
     prefix = "bench-cold-" + uuid.uuid4().hex[:6]
-    for backend in backends:
-        server = StratusServer(workdir / f"data-{backend}", env={"STRATUS_SANDBOX": backend})
-        servers[backend] = server
+    runs = [(backend, backend, {}) for backend in backends]
+    if baseline_src:
+        source = {"PYTHONPATH": str(Path(baseline_src).resolve())}
+        runs += [(f"{backend}@base", backend, source) for backend in backends]
+    for label, backend, extra in runs:
+        server = StratusServer(workdir / f"data-{label}", env={"STRATUS_SANDBOX": backend, **extra})
+        servers[label] = server
         try:
             server.start()
         except Exception as exc:  # noqa: BLE001 - measure the other backend(s) anyway
@@ -340,7 +355,7 @@ def start_servers(backends: list[str], runtimes: list[str], workdir: Path, serve
             notes.append(f"server started with STRATUS_SANDBOX={backend} reports sandbox {actual}")
         client = server.client()
         for runtime in runtimes:
-            targets.append(Target(backend, runtime, server, client, prefix))
+            targets.append(Target(label, runtime, server, client, prefix))
 
 
 def run_rounds(args: argparse.Namespace, iterations: int, servers: dict[str, StratusServer], targets: list[Target],
@@ -482,7 +497,7 @@ def main() -> int:
     baselines = Baselines(runtimes)
     try:
         baselines.warm()
-        start_servers(backends, runtimes, workdir, servers, targets, notes)
+        start_servers(backends, runtimes, workdir, servers, targets, notes, args.baseline_src)
         rounds, elapsed, other_percent = run_rounds(args, iterations, servers, targets, baselines, notes)
 
         print()

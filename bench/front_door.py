@@ -1,15 +1,16 @@
-"""What the HTTP front door adds: a Function URL request and an HTTP API route vs a direct Invoke.
+"""What the HTTP front door adds: a Function URL request, an HTTP API and a REST API route vs a direct Invoke.
 
     .venv/bin/python bench/front_door.py [--requests 4000]
 
 Starts its own `stratus serve` (temp data dir, free loopback port), creates one no-op python3.12
 function (`return {"statusCode": 200, "body": "ok"}`), a Function URL for it (AuthType NONE, public
-permission) and an HTTP API (quick create: `$default` route and stage). Then sequential latency over ONE
-keep-alive HTTP/1.1 connection per target, the targets interleaved in blocks so drift hits them alike:
-a signed Invoke of the function (the baseline), `GET /` on the Function URL's Host, `GET /ping` on the
-API's Host. The front door's extra work is the request → event translation (a ~1 KB event instead of
-`{}`), the route lookup and the response translation. Bounded in count and time; the server is stopped at
-the end, even on error.
+permission), an HTTP API (quick create: `$default` route and stage) and a REST API (`ANY /{proxy+}`
+deployed to stage `prod`). Then sequential latency over ONE keep-alive HTTP/1.1 connection per target, the
+targets interleaved in blocks so drift hits them alike: a signed Invoke of the function (the baseline),
+`GET /` on the Function URL's Host, `GET /ping` on the HTTP API's Host, `GET /prod/ping` on the REST API's.
+The front door's extra work is the request → event translation (a ~1 KB event instead of `{}`), the route
+lookup and the response translation. Bounded in count and time; the server is stopped at the end, even on
+error.
 """
 
 from __future__ import annotations
@@ -104,6 +105,16 @@ def main() -> int:
         gateway = boto3.client("apigatewayv2", endpoint_url=server.endpoint, region_name="us-east-1",
                                aws_access_key_id="test", aws_secret_access_key="test")
         api_id = gateway.create_api(Name=name, ProtocolType="HTTP", Target=arn)["ApiId"]
+        rest = boto3.client("apigateway", endpoint_url=server.endpoint, region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test")
+        rest_api = rest.create_rest_api(name=name)
+        proxy = rest.create_resource(restApiId=rest_api["id"], parentId=rest_api["rootResourceId"],
+                                     pathPart="{proxy+}")["id"]
+        rest.put_method(restApiId=rest_api["id"], resourceId=proxy, httpMethod="ANY", authorizationType="NONE")
+        rest.put_integration(restApiId=rest_api["id"], resourceId=proxy, httpMethod="ANY", type="AWS_PROXY",
+                             integrationHttpMethod="POST",
+                             uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations")
+        rest.create_deployment(restApiId=rest_api["id"], stageName="prod")
         url_host = url.split("//", 1)[1].rstrip("/")
         targets = [
             Target("Invoke (baseline)", server.port,
@@ -111,6 +122,8 @@ def main() -> int:
             Target("Function URL GET /", server.port, get_request(url_host, "/")),
             Target("HTTP API GET /ping", server.port,
                    get_request(f"{api_id}.execute-api.localhost:{server.port}", "/ping")),
+            Target("REST API GET /prod/ping", server.port,
+                   get_request(f"{rest_api['id']}.execute-api.localhost:{server.port}", "/prod/ping")),
         ]
         for target in targets:
             target.run(args.warmup, record=False)
@@ -142,10 +155,10 @@ def main() -> int:
         print(f"note: CPU used by processes outside this benchmark while measuring: {other_percent:.0f}%"
               f"{'  <- skewed' if other_percent > 10 else ''}")
         print(f"sequential latency, 1 keep-alive connection per target{'' if complete else ' (CUT SHORT)'}")
-        print(f"    {'target':<24}{'n':>7}{'p50 ms':>10}{'p99 ms':>10}{'+p50 ms':>10}{'+p99 ms':>10}")
+        print(f"    {'target':<26}{'n':>7}{'p50 ms':>10}{'p99 ms':>10}{'+p50 ms':>10}{'+p99 ms':>10}")
         for target in targets:
             stats = target.stats_ms()
-            print(f"    {target.label:<24}{stats['n']:>7}{stats['p50']:>10.3f}{stats['p99']:>10.3f}"
+            print(f"    {target.label:<26}{stats['n']:>7}{stats['p50']:>10.3f}{stats['p99']:>10.3f}"
                   f"{stats['p50'] - base_stats['p50']:>10.3f}{stats['p99'] - base_stats['p99']:>10.3f}")
             if target.errors:
                 print(f"    {target.label}: {target.errors} errors")

@@ -8,6 +8,8 @@ VENV="${STRATUS_VENV:-$STRATUS_ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 
 _say() { printf 'stratus-install: %s\n' "$*" >&2; }
+# shellcheck source=runtime-sdks.sh
+source "$STRATUS_ROOT/scripts/runtime-sdks.sh"
 
 _make_venv() {
     [ -x "$VENV/bin/python" ] && return 0
@@ -70,4 +72,5 @@ ensure_installed() {
         touch "$stamp"
     fi
     source "$STRATUS_ROOT/scripts/runtime-interpreters.sh" && ensure_node_majors  # Node.js 22, 24 (runtimes)
+    ensure_runtime_sdks  # the AWS SDKs functions find in their runtime (scripts/runtime-sdks.sh)
 }

@@ -76,6 +76,9 @@ class Settings:
     python_interpreter: str = ""
     runtime_search_path: str = ""
     strict_runtimes: bool = False
+    # The AWS SDKs functions find in their runtime (boto3, @aws-sdk v3), as installed by scripts/runtime-sdks.sh:
+    # <dir>/python, <dir>/python3.11, <dir>/python3.9, <dir>/node. Empty: <the server's venv>/share/stratus/runtime-sdk.
+    runtime_sdk_dir: str = ""
     log_tail_bytes: int = 4096
     # Function logs (<data dir>/logs/<function>/<stream>.log): a stream's file is rotated when it would pass
     # this size (0: never), keeping this many older files (<stream>.log.1, ...); the oldest is dropped.
@@ -172,12 +175,24 @@ class Settings:
 
     def service_endpoint(self, service: str) -> str | None:
         """The endpoint URL configured for an AWS service name (e.g. "sqs"), or None."""
-        entries = dict(item.strip().split("=", 1) for item in self.service_endpoints.split(",") if "=" in item)
+        entries = self.service_endpoint_map()
         return entries.get(service) or entries.get("*")
+
+    def service_endpoint_map(self) -> dict[str, str]:
+        """STRATUS_SERVICE_ENDPOINTS as {service name (boto3's client name, or "*"): URL}."""
+        entries = (item.strip().split("=", 1) for item in self.service_endpoints.split(",") if "=" in item)
+        return {name.strip(): url.strip() for name, url in entries if name.strip() and url.strip()}
 
     @property
     def endpoint(self) -> str:
         return f"{'https' if self.tls_cert else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def local_endpoint(self) -> str:
+        """The server's URL on this host's loopback (the listen address when it is a loopback one, else 127.0.0.1)."""
+        host = self.host if is_loopback_host(self.host) and self.host != "localhost" else "127.0.0.1"
+        host = f"[{host.strip('[]')}]" if ":" in host else host
+        return f"{'https' if self.tls_cert else 'http'}://{host}:{self.port}"
 
     @property
     def public_endpoint(self) -> str:

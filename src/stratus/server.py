@@ -10,9 +10,11 @@ import os
 import resource
 import signal
 import sys
+from pathlib import Path
 
 import uvicorn
 
+from stratus.api.apigateway import ApiGatewayRoutes
 from stratus.api.apigatewayv2 import ApiGatewayV2Routes
 from stratus.api.app import build_asgi
 from stratus.api.code_urls import CodeUrls
@@ -52,17 +54,21 @@ from stratus.events.mappings import MappingRunner
 from stratus.frontdoor.api_door import ApiDoor
 from stratus.frontdoor.apis import HttpApis
 from stratus.frontdoor.door import FrontDoor
+from stratus.frontdoor.rest_apis import RestApis
+from stratus.frontdoor.rest_door import ExecuteApiDoor, RestDoor
 from stratus.frontdoor.urls import FunctionUrls
 from stratus.http_limits import HttpLimits
 from stratus.iam.api import IamRoutes, root_route
 from stratus.iam.service import IamService
+from stratus.invoke.endpoints import loopback_ports
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
 from stratus.invoke.streaming import StreamLimits
 from stratus.observe.logs import LogSink
 from stratus.runtime import http as runtime_http
+from stratus.runtime import sdks
 from stratus.runtime.catalog import RuntimeCatalog
-from stratus.runtime.runtimes import RuntimeUnavailable
+from stratus.runtime.runtimes import PYTHON_RUNTIMES, RuntimeUnavailable
 from stratus.sandbox import NetworkConfig, SandboxRefused, create_sandbox
 from stratus.store.blobs import BlobStore
 from stratus.store.migrations import SchemaTooNew
@@ -88,7 +94,7 @@ class Application:
         # Refusals of the settings come before anything is started (the sandbox prepares networks).
         self.auth, self.auth_note = build_authenticator(settings)  # after the stores' schema checks
         network = NetworkConfig.parse(settings.function_network, settings.function_host_ports, settings.port,
-                                      settings.isolated_network)
+                                      settings.isolated_network, loopback_ports(settings.service_endpoint_map()))
         self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", network,
                                       seccomp=settings.seccomp, host=settings.host)
         self.log_sink = LogSink(settings.logs_dir, max_bytes=settings.log_stream_max_bytes,
@@ -146,13 +152,17 @@ class Application:
         routes += FunctionUrlRoutes(self.function_urls).routes()
         self.http_apis = HttpApis(settings, self.store)  # the route table (its Python interface: frontdoor/apis.py)
         routes += ApiGatewayV2Routes(self.http_apis).routes()
+        self.rest_apis = RestApis(settings, self.store, taken=self.http_apis.api)  # REST APIs (frontdoor/rest_apis.py)
+        routes += ApiGatewayRoutes(self.rest_apis).routes()
         self.frontdoor = FrontDoor(settings, FunctionUrls(
             self.function_urls, self.invoke_service, self.auth, self.policies.statements_for, settings.account_id,
             settings.region, settings.sync_payload_max_bytes,
             StreamLimits(settings.stream_response_max_bytes, settings.stream_uncapped_bytes,
-                         settings.stream_bandwidth_bytes_per_s), settings.stream_drain_timeout_s), ApiDoor(
-            self.http_apis, self.invoke_service, settings.account_id, settings.region,
-            settings.sync_payload_max_bytes))
+                         settings.stream_bandwidth_bytes_per_s), settings.stream_drain_timeout_s), ExecuteApiDoor(ApiDoor(
+                self.http_apis, self.invoke_service, settings.account_id, settings.region,
+                settings.sync_payload_max_bytes), RestDoor(
+                self.rest_apis, self.invoke_service, settings.account_id, settings.region,
+                settings.sync_payload_max_bytes, settings.port, "https" if settings.tls_cert else "http")))
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.code_urls, self.lifespan,
                                routes, self.auth, self.frontdoor, StreamInvokeEndpoint(self.invoke_endpoint))
 
@@ -166,8 +176,11 @@ class Application:
         await self.function_urls.load()
         await self.http_apis.load()
         await self.recursion.load()
+        await self.rest_apis.load()
         await self.garbage.collect()  # what a delete, a failed upload or a kill -9 mid-upload left behind
         self._verifying = asyncio.get_running_loop().create_task(self.garbage.verify_all())  # in the background
+        self._compiling = asyncio.get_running_loop().run_in_executor(  # the runtime SDKs' bytecode, in the background
+            None, sdks.compile_bytecode, self._sdk_bytecode_targets())
         self.invoker.start()
         await self.concurrency.load()  # after functions (it resolves their versions), once the invoker runs
         await self.async_invocations.start(self.invoke_service)  # after concurrency: queued events run under its limits
@@ -177,6 +190,15 @@ class Application:
                  self.settings.endpoint, self.settings.data_dir, self.sandbox.name)
         log.info("%s", self.auth_note)
         log.info("runtimes: %s (`stratus runtimes` lists them)", self.runtimes.summary())
+
+    def _sdk_bytecode_targets(self) -> list[tuple[Path, str, tuple[int, ...]]]:
+        """(SDK folder, interpreter, version) for each Python runtime this server can run."""
+        root, targets = sdks.sdk_root(self.settings.runtime_sdk_dir), set()
+        for runtime in PYTHON_RUNTIMES:
+            interpreter, folder = self.runtimes.resolution(runtime).interpreter, sdks.sdk_dir(runtime, root)
+            if interpreter is not None and folder is not None:
+                targets.add((folder, interpreter.path, interpreter.version[:2]))
+        return sorted(targets)
 
     async def shutdown(self) -> None:
         self.garbage.stop_verifying()
@@ -290,6 +312,9 @@ def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s), timeout_keep_alive=60,
     )
     server = _Server(config)
+    if hasattr(application.sandbox, "api_protocol"):  # the API inside each environment's network (sandbox/network.py)
+        application.sandbox.api_protocol = lambda: config.http_protocol_class(  # type: ignore[call-arg]
+            config=config, server_state=server.server_state, app_state=server.lifespan.state)
     server.run()
     if not server.started:  # start-up failed (uvicorn logged why): a non-zero exit, as `uvicorn.run` does
         raise SystemExit(3)

@@ -212,3 +212,38 @@ def test_apis_survive_a_restart(fresh_server, tmp_path):
     reply = client.request("GET", "/hello", api_host(api_id, second.port))
     client.close()
     assert reply.status == 200 and json.loads(reply.body)["rawPath"] == "/hello"
+
+
+POLICY_AUTHORIZER = '''
+def handler(event, context):
+    api_arn = event["routeArn"].split("/", 1)[0]
+    return {"principalId": "p-" + event["headers"]["authorization"],
+            "policyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": api_arn + "/*/GET/*"}]},
+            "context": {"arn": event["routeArn"]}}
+'''
+
+
+def test_authorizer_policy_is_judged_for_each_route_even_when_cached(lam, apigw, http, server, fn_name):
+    arn = create_echo(lam, fn_name)
+    authorizer_arn = create_echo(lam, fn_name + "-auth", POLICY_AUTHORIZER)
+    api_id = apigw.create_api(Name=fn_name, ProtocolType="HTTP")["ApiId"]
+    integration = apigw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=arn,
+                                           PayloadFormatVersion="2.0")["IntegrationId"]
+    authorizer = apigw.create_authorizer(ApiId=api_id, Name="policy", AuthorizerType="REQUEST",
+                                         AuthorizerUri=authorizer_arn, IdentitySource=["$request.header.Authorization"],
+                                         AuthorizerPayloadFormatVersion="2.0", AuthorizerResultTtlInSeconds=300)
+    apigw.create_route(ApiId=api_id, RouteKey="ANY /items/{id}", Target=f"integrations/{integration}",
+                       AuthorizationType="CUSTOM", AuthorizerId=authorizer["AuthorizerId"])
+    apigw.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
+    host = api_host(api_id, server.port)
+    allowed = http.request("GET", "/prod/items/1", host, headers={"Authorization": "t"})
+    assert allowed.status == 200, allowed.body
+    context = json.loads(allowed.body)["requestContext"]["authorizer"]["lambda"]
+    assert context == {"arn": f"arn:aws:execute-api:us-east-1:000000000000:{api_id}/prod/GET/items/1",
+                       "principalId": "p-t"}
+    denied = http.request("DELETE", "/prod/items/1", host, headers={"Authorization": "t"})  # the cached policy
+    assert (denied.status, denied.body) == (403, b'{"message":"Forbidden"}')
+    apigw.delete_api(ApiId=api_id)
+    lam.delete_function(FunctionName=fn_name + "-auth")
+    lam.delete_function(FunctionName=fn_name)

@@ -2,15 +2,12 @@
 API — a shell script with curl as in AWS's tutorial, and AWS's own awslambdaric, unmodified."""
 
 import base64
-import functools
 import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.support.awslambdaric import awslambdaric_zip
 from tests.support.server import invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -58,43 +55,6 @@ def test_shell_bootstrap_with_curl_from_aws_tutorial(lam, fn_name, runtime):
         log = base64.b64decode(response["LogResult"]).decode()
         assert f'{{"n":{n}}}' in log and "REPORT RequestId" in log
         assert ("Init Duration" in log) == (n == 0)
-
-
-@functools.lru_cache(maxsize=1)
-def awslambdaric_zip() -> bytes:
-    """A zip holding AWS's awslambdaric (from PyPI, unmodified), a handler and a bootstrap that runs
-    `python3 -m awslambdaric app.handler`. The wheels match /usr/bin/python3, which the bootstrap uses."""
-    python = "/usr/bin/python3"
-    version = subprocess.run([python, "-c", "import sys; print(f'{sys.version_info[0]}{sys.version_info[1]}')"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    target = Path(os.environ.get("TMPDIR", "/tmp")) / f"stratus-awslambdaric-cp{version}"
-    if not (target / "awslambdaric").is_dir():
-        shutil.rmtree(target, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        "--target", str(target), "--only-binary=:all:", "--python-version", version,
-                        "awslambdaric==4.2.2"], check=True, timeout=300)
-    files, modes = {}, {}
-    for path in target.rglob("*"):
-        if path.is_file() and "__pycache__" not in path.parts:
-            files[str(path.relative_to(target))] = path.read_bytes()
-    files["bootstrap"] = "#!/bin/sh\nexec /usr/bin/python3 -m awslambdaric \"$_HANDLER\"\n"
-    modes["bootstrap"] = 0o755
-    files["app.py"] = """
-import json, logging, os
-logger = logging.getLogger()
-logger.setLevel(logging.INFO)
-COUNT = 0
-def handler(event, context):
-    global COUNT
-    COUNT += 1
-    logger.info("event %s", json.dumps(event))
-    if event.get("fail"):
-        raise ValueError("asked to fail")
-    return {"count": COUNT, "event": event, "request_id": context.aws_request_id,
-            "function_name": context.function_name, "memory": context.memory_limit_in_mb,
-            "remaining": context.get_remaining_time_in_millis(), "arn": context.invoked_function_arn}
-"""
-    return make_zip(files, modes)
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/python3"), reason="needs the host's /usr/bin/python3")

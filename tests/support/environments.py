@@ -11,6 +11,8 @@ import os
 import time
 from pathlib import Path
 
+from stratus.observe.logs import group_folder
+
 STREAM_PROBE = "import os\nSTREAM = os.environ['AWS_LAMBDA_LOG_STREAM_NAME']\n"
 
 
@@ -46,8 +48,13 @@ def wait_until_gone(stream: str, timeout_s: float = 10.0, variable: str = "AWS_L
 
 
 def function_log(server, function_name: str) -> str:
-    """Everything Stratus has written to the function's log files so far."""
-    folder = Path(server.data_dir) / "logs" / function_name
+    """Everything Stratus has written to the function's log files so far (its default log group's)."""
+    return group_log(server, f"/aws/lambda/{function_name}")
+
+
+def group_log(server, group: str) -> str:
+    """Everything Stratus has written to log group `group`'s files so far."""
+    folder = Path(server.data_dir) / "logs" / group_folder(group)
     if not folder.is_dir():
         return ""
     return "".join(path.read_text(errors="replace") for path in sorted(folder.glob("*.log")))
@@ -55,9 +62,14 @@ def function_log(server, function_name: str) -> str:
 
 def wait_for_log(server, function_name: str, text: str, timeout_s: float = 10.0) -> str:
     """Wait (bounded) until `text` appears in the function's logs; returns the log."""
+    return wait_for_group_log(server, f"/aws/lambda/{function_name}", text, timeout_s)
+
+
+def wait_for_group_log(server, group: str, text: str, timeout_s: float = 10.0) -> str:
+    """Wait (bounded) until `text` appears in log group `group`; returns its log."""
     deadline = time.monotonic() + timeout_s
-    log = function_log(server, function_name)
+    log = group_log(server, group)
     while text not in log and time.monotonic() < deadline:
         time.sleep(0.05)
-        log = function_log(server, function_name)
+        log = group_log(server, group)
     return log

@@ -17,6 +17,11 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+# The python runtime whose exact version the host has for both sandboxes (the server's own version, which
+# Debian's /usr/bin build also serves): tests about something else than runtime versions use it, so no
+# fallback warning (a legitimate extra log line where e.g. python3.12 is missing) changes what they read.
+HOST_PYTHON_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
 
 def free_port() -> int:
     with socket.socket() as sock:

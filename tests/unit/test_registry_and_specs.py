@@ -70,6 +70,12 @@ class FakeSandbox:
     def visible_opt(self, opt_dir: Path) -> str:
         return "/opt"
 
+    def visible_sdk(self, sdk_dir: Path) -> str:
+        return "/var/sdk"
+
+    def stratus_endpoint(self, local_url: str) -> str:
+        return local_url
+
 
 def test_specs_are_built_once_per_revision_and_forgotten(tmp_path):
     specs = EnvironmentSpecs(Settings(data_dir=tmp_path), tmp_path / "code", FakeSandbox(), lambda arns: None)

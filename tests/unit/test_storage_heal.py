@@ -132,9 +132,9 @@ def test_logs_are_capped_per_stream_with_rotation(tmp_path):
     sink = LogSink(tmp_path / "logs", flush_interval_s=60, max_bytes=1000, rotations=2)
     try:
         for number in range(50):
-            sink.write("fn", "stream-a", f"line {number:04d} ".encode() + b"x" * 90 + b"\n")
+            sink.write("/aws/lambda/fn", "stream-a", f"line {number:04d} ".encode() + b"x" * 90 + b"\n")
             sink.flush()
-        sink.write("fn", "stream-b", b"y" * 5000)  # one write bigger than a file: its end is kept
+        sink.write("/aws/lambda/fn", "stream-b", b"y" * 5000)  # one write bigger than a file: its end is kept
         sink.flush()
     finally:
         sink.close()

@@ -114,8 +114,12 @@ class ApiGatewayV2Routes:
     async def create_integration(self, request: Request) -> Any:
         body = await _body(request)
         _required(body, "integrationType", "integrationUri")
+        timeout = body.get("timeoutInMillis", 30000)
+        if isinstance(timeout, bool) or not isinstance(timeout, int):
+            raise bad_request("timeoutInMillis must be an integer")
         return await self.apis.create_integration(request.path_params["api"], body["integrationUri"],
-                                                  body.get("payloadFormatVersion") or "2.0", body["integrationType"])
+                                                  body.get("payloadFormatVersion") or "2.0", body["integrationType"],
+                                                  timeout)
 
     async def create_route(self, request: Request) -> Any:
         body = await _body(request)

@@ -288,10 +288,13 @@ class StratusHttpProtocol(HttpToolsProtocol):
     # parser callbacks
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.header_names: list[bytes] = []  # as the client cased them (REST API events keep the case)
+        self.scope["stratus.header_names"] = self.header_names  # type: ignore[typeddict-unknown-key]
         self.phase = HEAD
         self.progress += 1
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_names.append(name)
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self.expect_100_continue = True
@@ -347,7 +350,8 @@ class StratusHttpProtocol(HttpToolsProtocol):
                 self.cycle is None or self.cycle.response_complete):
             return False  # uvicorn's path (ASGI) serves it: 100-continue, HTTP/1.0, large bodies, pipelining
         self.cycle = FrontDoorCycle(self, frontdoor, match, parser.get_method().decode("latin-1"),  # type: ignore[assignment]
-                                    raw_path, parsed.query or b"", self.headers, parser.should_keep_alive())
+                                    raw_path, parsed.query or b"", self.headers, parser.should_keep_alive(),
+                                    self.header_names)
         return True
 
     def _large_body(self) -> bool:

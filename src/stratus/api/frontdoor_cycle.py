@@ -23,10 +23,10 @@ class FrontDoorCycle:
     counted), then `FrontDoor.handle` answers and the answer leaves in one write, as for Invoke."""
 
     __slots__ = ("protocol", "frontdoor", "match", "method", "raw_path", "query", "headers", "chunks", "size",
-                 "keep_alive", "response_complete", "message_event", "more_body", "disconnected")
+                 "keep_alive", "response_complete", "message_event", "more_body", "disconnected", "names")
 
     def __init__(self, protocol: StratusHttpProtocol, frontdoor: FrontDoor, match: Match, method: str, raw_path: str,
-                 query: bytes, headers: list[tuple[bytes, bytes]], keep_alive: bool):
+                 query: bytes, headers: list[tuple[bytes, bytes]], keep_alive: bool, names: list[bytes] | None = None):
         self.protocol = protocol
         self.frontdoor = frontdoor
         self.match = match
@@ -41,6 +41,7 @@ class FrontDoorCycle:
         self.message_event = NO_EVENT
         self.more_body = True
         self.disconnected = False
+        self.names = names
 
     def body_complete(self) -> None:
         door = self.match.door
@@ -48,7 +49,7 @@ class FrontDoorCycle:
             return self.respond(door.too_large())
         peer = self.protocol.raw_transport.get_extra_info("peername")
         request = HttpRequest(self.method, self.raw_path, self.query.decode("latin-1"), self.headers,
-                              b"".join(self.chunks), peer[0] if peer else "")
+                              b"".join(self.chunks), peer[0] if peer else "", names=self.names)
         self.chunks = []
         try:
             answer = self.frontdoor.handle(self.match, request)

@@ -104,7 +104,8 @@ class AuthGate:
                 or scope["path"].startswith(PUBLIC_PREFIXES):
             return await self.app(scope, receive, send)
         json11 = scope["path"] == "/"
-        service = _root_service(scope) if json11 else "apigateway" if scope["path"].startswith("/v2/") else "lambda"
+        service = _root_service(scope) if json11 else \
+            "apigateway" if scope["path"].startswith(("/v2/", "/restapis")) else "lambda"
         try:
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
             pending = self.auth.begin(scope["method"], raw_path, scope["query_string"].decode("latin-1"),

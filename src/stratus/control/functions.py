@@ -21,6 +21,7 @@ from stratus.config import Settings
 from stratus.control import function_rules as rules
 from stratus.control.code import CodePackages
 from stratus.control.layers import LayerService
+from stratus.control.logging_config import merge_logging
 from stratus.control.names import Arns
 from stratus.control.paging import DEFAULT_MAX_ITEMS, decode_marker, encode_marker, paginate
 from stratus.control.ports import Environments
@@ -46,7 +47,6 @@ from stratus.shapes import (
     FunctionRecord,
     GetAccountSettingsResponse,
     ListVersionsByFunctionResponse,
-    LoggingConfig,
     PublishVersionRequest,
     TracingConfig,
     UpdateFunctionCodeRequest,
@@ -173,6 +173,7 @@ class FunctionService:
             if self.registry.latest(name) is not None:
                 raise ResourceConflictException(f"Function already exist: {name}")
             runtime, handler = rules.check_create(request, self.rules.catalog)
+            log_config = merge_logging(request.LoggingConfig, None, name)
             timeout = self.rules.timeout(request.Timeout)
             memory = self.rules.memory(request.MemorySize)
             storage = self.rules.storage(request.EphemeralStorage)
@@ -207,7 +208,7 @@ class FunctionService:
                 PackageType="Zip",
                 Architectures=request.Architectures or ["x86_64"],
                 EphemeralStorage=EphemeralStorage(Size=storage),
-                LoggingConfig=LoggingConfig(LogFormat="Text", LogGroup=f"/aws/lambda/{name}"),
+                LoggingConfig=log_config,
                 Layers=msgspec.to_builtins(attached.layers) or None,
             )
             record = FunctionRecord(
@@ -287,6 +288,7 @@ class FunctionService:
                                    request: UpdateFunctionConfigurationRequest) -> FunctionConfiguration:
         async with self._lock:
             record = self._latest_for_update(reference)
+            name = record.name
             rules.check_revision(record, request.RevisionId)
             rules.check_unsupported(request.FileSystemConfigs, request.ImageConfig)
             changes: dict[str, Any] = {}
@@ -295,6 +297,8 @@ class FunctionService:
                 self.rules.total_size(record.unzipped_size, attached.unzipped_size)
                 changes["Layers"] = msgspec.to_builtins(attached.layers) or None
             changes.update(self.rules.configuration_changes(request))
+            if request.LoggingConfig is not None:
+                changes["LoggingConfig"] = merge_logging(request.LoggingConfig, record.config.LoggingConfig, name)
             changes.update(LastModified=lambda_time(), RevisionId=str(uuid.uuid4()), LastUpdateStatus="Successful")
             new_config = msgspec.structs.replace(record.config, **changes)
             await self._save(msgspec.structs.replace(record, config=new_config))

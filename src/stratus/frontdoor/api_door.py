@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from stratus.auth.policy_eval import Decision, evaluate
 from stratus.errors import LambdaError, TooManyRequestsException
 from stratus.frontdoor.apis import HttpApis, Resource, function_arn_of
 from stratus.frontdoor.cors import CorsRules, decorate, is_preflight, preflight
@@ -47,6 +48,7 @@ UNAUTHORIZED = 401, "Unauthorized"
 FORBIDDEN = 403, "Forbidden"
 INTERNAL = 500, "Internal Server Error"
 THROTTLED = 429, "Too Many Requests"
+UNAVAILABLE = 503, "Service Unavailable"  # an integration timeout (AWS's recorded HTTP API answer)
 
 
 class _Refused(Exception):
@@ -64,7 +66,7 @@ class ApiDoor:
         self.account_id = account_id
         self.region = region
         self.body_limit = body_limit
-        self._cache: dict[tuple[str, tuple[str, ...]], tuple[float, bool, dict[str, Any]]] = {}
+        self._cache: dict[tuple[str, tuple[str, ...]], tuple[float, bool | dict[str, Any], dict[str, Any]]] = {}
         self._cors: dict[str, tuple[object, CorsRules | None]] = {}
 
     def too_large(self) -> HttpResponse:
@@ -164,7 +166,8 @@ class _Call:
                         stage_variables=variables)
 
     def invoked(self) -> asyncio.Future[HttpResponse]:
-        answer: asyncio.Future[HttpResponse] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[HttpResponse] = loop.create_future()
         version = self.integration.get("payloadFormatVersion", "2.0")
         event = self.event(version)
         if len(event) > self.door.body_limit:
@@ -176,8 +179,17 @@ class _Call:
             answer.set_result(self._finish(_message(*refused.answer)))
             return answer
 
+        def timed_out() -> None:
+            if not answer.done():
+                answer.set_result(self._finish(_message(*UNAVAILABLE)))
+
+        timer = loop.call_later(self.integration.get("timeoutInMillis", 30000) / 1000, timed_out)
+
         def finished(result: asyncio.Future[InvokeResult]) -> None:
-            answer.set_result(self._finish(self._response(result, version)))
+            timer.cancel()
+            response = self._response(result, version)
+            if not answer.done():
+                answer.set_result(self._finish(response))
 
         future.add_done_callback(finished)
         return answer
@@ -255,31 +267,36 @@ class _Call:
         ttl = authorizer.get("authorizerResultTtlInSeconds", 0)
         key = (f"{self.api['apiId']}/{authorizer['authorizerId']}", identity)
         cache = self.door._cache
-        if ttl:
-            cached = cache.get(key)
-            if cached is not None and cached[0] > time.monotonic():
-                return cached[1], cached[2]
+        # The route ARN names the request's method and path (AWS's routeArn / methodArn).
         route_arn = (f"arn:aws:execute-api:{self.door.region}:{self.door.account_id}:{self.api['apiId']}/"
-                     f"{self.stage['stageName']}/{self.route['routeKey'].replace(' ', '/')}")
-        version = authorizer.get("authorizerPayloadFormatVersion", "2.0")
-        event = msgspec.json.decode(self.event(version))
-        if version == "1.0":
-            event.update({"type": "REQUEST", "methodArn": route_arn})
+                     f"{self.stage['stageName']}/{self.request.method}{self.path}")
+        cached = cache.get(key) if ttl else None
+        if cached is not None and cached[0] > time.monotonic():
+            verdict, context = cached[1], cached[2]
         else:
-            event.update({"type": "REQUEST", "routeArn": route_arn, "identitySource": list(identity)})
-        outcome = (await self._invoke(authorizer["authorizerUri"], msgspec.json.encode(event))).outcome
-        if outcome is None or outcome.function_error:
-            raise _Refused(INTERNAL)
-        allowed, context = _decision(outcome.payload, bool(authorizer.get("enableSimpleResponses")))
-        if ttl:
-            if len(cache) > 10_000:
-                cache.clear()
-            cache[key] = (time.monotonic() + ttl, allowed, context)
-        return allowed, context
+            version = authorizer.get("authorizerPayloadFormatVersion", "2.0")
+            event = msgspec.json.decode(self.event(version))
+            if version == "1.0":
+                event.update({"type": "REQUEST", "methodArn": route_arn})
+            else:
+                event.update({"type": "REQUEST", "routeArn": route_arn, "identitySource": list(identity)})
+            outcome = (await self._invoke(authorizer["authorizerUri"], msgspec.json.encode(event))).outcome
+            if outcome is None or outcome.function_error:
+                raise _Refused(INTERNAL)
+            verdict, context = _decision(outcome.payload, bool(authorizer.get("enableSimpleResponses")))
+            if ttl:
+                if len(cache) > 10_000:
+                    cache.clear()
+                cache[key] = (time.monotonic() + ttl, verdict, context)
+        if isinstance(verdict, bool):
+            return verdict, context
+        # A cached policy is judged again for each request's route, as AWS does.
+        return evaluate([verdict], "execute-api:Invoke", route_arn) is Decision.ALLOW, context
 
 
-def _decision(payload: bytes, simple: bool) -> tuple[bool, dict[str, Any]]:
-    """(allowed, context) from an authorizer's answer: a simple response, or an IAM policy (a Deny wins)."""
+def _decision(payload: bytes, simple: bool) -> tuple[bool | dict[str, Any], dict[str, Any]]:
+    """(verdict, context) from an authorizer's answer: a simple response's verdict, or its IAM policy document
+    (judged for the route: a Deny wins, no Allow denies)."""
     try:
         answer = msgspec.json.decode(payload)
     except msgspec.DecodeError:
@@ -291,10 +308,9 @@ def _decision(payload: bytes, simple: bool) -> tuple[bool, dict[str, Any]]:
         raise _Refused(INTERNAL)
     if simple and "isAuthorized" in answer:
         return answer.get("isAuthorized") is True, context
-    statements = (answer.get("policyDocument") or {}).get("Statement") or []
-    if isinstance(statements, dict):
-        statements = [statements]
-    effects = {str(statement.get("Effect", "")).lower() for statement in statements if isinstance(statement, dict)}
+    policy = answer.get("policyDocument")
+    if not isinstance(policy, dict):
+        raise _Refused(INTERNAL)
     if "principalId" in answer:
         context = {**context, "principalId": answer["principalId"]}
-    return ("allow" in effects and "deny" not in effects), context
+    return policy, context

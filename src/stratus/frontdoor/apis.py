@@ -217,19 +217,23 @@ class HttpApis:
         self._routes.pop(api_id, None)
 
     # ------------------------------------------------------------------ integrations
-    def _new_integration(self, uri: str, payload_format_version: str) -> Resource:
+    def _new_integration(self, uri: str, payload_format_version: str, timeout_ms: int = 30000) -> Resource:
         if payload_format_version not in ("1.0", "2.0"):
             raise bad_request("PayloadFormatVersion must be 1.0 or 2.0 for a Lambda proxy integration.")
+        if not 50 <= timeout_ms <= 30000:
+            raise bad_request("Timeout must be between 50 and 30000 milliseconds.")
         return {"connectionType": "INTERNET", "integrationId": _id(7), "integrationMethod": "POST",
                 "integrationType": "AWS_PROXY", "integrationUri": uri, "payloadFormatVersion": payload_format_version,
-                "timeoutInMillis": 30000}
+                "timeoutInMillis": timeout_ms}
 
     async def create_integration(self, api_id: str, uri: str, payload_format_version: str = "2.0",
-                                 integration_type: str = "AWS_PROXY") -> Resource:
+                                 integration_type: str = "AWS_PROXY", timeout_ms: int = 30000) -> Resource:
+        """CreateIntegration: a Lambda proxy integration; the request is answered 503 (as HTTP APIs do) when the
+        function has not answered within `timeout_ms` (50 to 30000, 30000 by default)."""
         if integration_type != "AWS_PROXY":
             raise bad_request("Only AWS_PROXY (Lambda proxy) integrations are supported by Stratus.")
         api = self._api(api_id)
-        integration = self._new_integration(uri, payload_format_version)
+        integration = self._new_integration(uri, payload_format_version, timeout_ms)
         return await self._put(api_id, api, "integrations", integration["integrationId"], integration)
 
     # ------------------------------------------------------------------ routes

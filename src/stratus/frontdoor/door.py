@@ -116,7 +116,7 @@ class FrontDoor:
         client = scope.get("client")
         request = HttpRequest(scope["method"], raw_path, scope["query_string"].decode("latin-1"),
                               list(scope["headers"]), b"".join(chunks), client[0] if client else "",
-                              "HTTP/" + scope.get("http_version", "1.1"))
+                              "HTTP/" + scope.get("http_version", "1.1"), names=scope.get("stratus.header_names"))
         response = await self.handle(match, request)
         if isinstance(response, StreamedResponse):  # a Function URL in RESPONSE_STREAM mode
             await send_asgi(response, receive, send, scope["method"])

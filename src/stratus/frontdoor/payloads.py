@@ -58,6 +58,7 @@ class HttpRequest:
     source_ip: str
     protocol: str = "HTTP/1.1"
     time_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    names: list[bytes] | None = None  # the header names as the client cased them (parallel to `headers`)
 
     def header(self, name: bytes) -> str | None:
         """The first value of a header (lower-case name), or None."""
@@ -315,17 +316,21 @@ def response_v2(payload: bytes) -> HttpResponse:
 # ---------------------------------------------------------------------------------------------- format 1.0
 def event_v1(request: HttpRequest, context: RequestContext, *, resource: str, path: str,
              path_parameters: Mapping[str, str] | None = None, stage_variables: Mapping[str, str] | None = None,
-             binary_media_types: Iterable[str] | None = None, version: str | None = None) -> bytes:
+             binary_media_types: Iterable[str] | None = None, version: str | None = None,
+             headers: Iterable[tuple[str, str]] | None = None, resource_id: str | None = None,
+             extra_context: Mapping[str, Any] | None = None, with_body: bool = True) -> bytes:
     """The payload format 1.0 event (REST API proxy integrations; HTTP API integrations set to 1.0).
 
     `path` is the request path without the stage; `binary_media_types` (REST APIs) decides which bodies
-    are base64 (without it, the 2.0 rule). `version` is "1.0" for HTTP APIs (REST events have none)."""
+    are base64 (without it, the 2.0 rule). `version` is "1.0" for HTTP APIs (REST events have none).
+    `headers` replaces the request's (REST APIs: the client's case, plus what API Gateway adds);
+    `extra_context` adds requestContext members; without `with_body` (a REQUEST authorizer's event) the
+    body members are left out."""
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
-    for name, raw in request.headers:
-        if name in _DROPPED_HEADERS:
-            continue
-        key, value = name.decode("latin-1"), raw.decode("latin-1")
+    pairs = headers if headers is not None else ((name.decode("latin-1"), raw.decode("latin-1"))
+                                                 for name, raw in request.headers if name not in _DROPPED_HEADERS)
+    for key, value in pairs:
         single[key] = value
         multi.setdefault(key, []).append(value)
     query_single: dict[str, str] = {}
@@ -349,10 +354,12 @@ def event_v1(request: HttpRequest, context: RequestContext, *, resource: str, pa
         "extendedRequestId": context.request_id, "httpMethod": request.method, "identity": identity,
         "path": stage_path, "protocol": request.protocol, "requestId": context.request_id,
         "requestTime": clf_time(request.time_ms), "requestTimeEpoch": request.time_ms,
-        "resourceId": None, "resourcePath": resource, "stage": context.stage,
+        "resourceId": resource_id, "resourcePath": resource, "stage": context.stage,
     }
     if request_context["authorizer"] is None:
         del request_context["authorizer"]
+    if extra_context:
+        request_context.update(extra_context)
     event: dict[str, Any] = {"version": version} if version else {}
     event.update({
         "resource": resource, "path": unquote(path), "httpMethod": request.method,
@@ -360,16 +367,20 @@ def event_v1(request: HttpRequest, context: RequestContext, *, resource: str, pa
         "queryStringParameters": query_single or None, "multiValueQueryStringParameters": query_multi or None,
         "requestContext": request_context, "pathParameters": dict(path_parameters) if path_parameters else None,
         "stageVariables": dict(stage_variables) if stage_variables else None,
-        "body": body, "isBase64Encoded": encoded,
     })
+    if with_body:
+        event.update({"body": body, "isBase64Encoded": encoded})
     return _encode(event)
 
 
-def response_v1(payload: bytes) -> HttpResponse:
-    """The HTTP response for a 1.0 function result (raises Malformed)."""
+def response_v1(payload: bytes, binary: bool = True) -> HttpResponse:
+    """The HTTP response for a 1.0 function result (raises Malformed). Without `binary` (a REST API whose
+    binaryMediaTypes do not match the request's Accept) a base64 body is sent as the text it is, as AWS does."""
     value = _json(payload)
     if not isinstance(value, dict) or not value.keys() <= _V1_RESPONSE_KEYS:
         raise Malformed("a proxy response must be an object of statusCode, headers, multiValueHeaders, body, "
                         "isBase64Encoded")
     status = _status(value["statusCode"]) if value.get("statusCode") is not None else 200
+    if not binary and value.get("isBase64Encoded") is True:
+        value = {**value, "isBase64Encoded": False}
     return _finish(status, _response_headers(value), _response_body(value))

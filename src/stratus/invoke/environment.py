@@ -27,6 +27,8 @@ from stratus.invoke.output import OutputRouter
 from stratus.invoke.runtime_handlers import RuntimeApiHandlers
 from stratus.invoke.types import Credentials, EnvironmentSpec, Invocation, Outcome, State, platform_error
 from stratus.observe import logs
+from stratus.observe.app_log_filter import ApplicationLogFilter
+from stratus.observe.platform_log import platform_log
 from stratus.runtime import api as runtime_api
 from stratus.runtime import extensions as ext_api
 from stratus.runtime.http import HttpServerProtocol
@@ -72,7 +74,10 @@ class Environment:
         self.init_timer: asyncio.TimerHandle | None = None
         self.exited: asyncio.Future[int | None] = self.loop.create_future()
         self.shutting_down = False
-        self.output = OutputRouter(self.loop, log_sink, spec.function_name, self.log_stream)
+        json_logs = spec.log_format == "JSON"
+        self.output = OutputRouter(self.loop, log_sink, spec.log_group, self.log_stream,
+                                   ApplicationLogFilter(spec.application_log_level) if json_logs else None)
+        self.platform_log = platform_log(spec.log_format, spec.system_log_level)  # START, REPORT... or JSON
         self.runtime = RuntimeApiHandlers(self)
         self.ext: ExtensionsPhase | None = None  # only when the function has extensions
         self._servers: list[asyncio.AbstractServer] = []
@@ -102,7 +107,7 @@ class Environment:
         launcher, control = self._launcher(env, names)
         spec = self.spec
         if spec.init_warning:  # the runtime's version is not on this host: said at every INIT, in the log tail too
-            line = spec.init_warning.encode() + b"\n"
+            line = self.platform_log.warning(spec.init_warning)  # a line in Text, a JSON record in JSON
             self.output.write_platform(line)
             self.output.init_log += line
         self.init_started = time.perf_counter()
@@ -112,7 +117,7 @@ class Environment:
                     env_id=self.id, argv=list(spec.argv), env=env, task_root=spec.task_root,
                     runtime_dir=spec.runtime_dir, runtime_socket=socket_path,
                     memory_mb=spec.memory_mb, ephemeral_storage_mb=spec.ephemeral_storage_mb,
-                    output_fd=write_fd, opt_dir=spec.opt_dir, launcher=launcher,
+                    output_fd=write_fd, opt_dir=spec.opt_dir, sdk_dir=spec.sdk_dir, launcher=launcher,
                     stdin_fd=control.fileno() if control is not None else None,
                     interpreter_prefix=spec.interpreter_prefix,
                 ),
@@ -291,7 +296,7 @@ class Environment:
         if inv is None:
             return
         # Output written before the runtime answered belongs to this invocation: read it first.
-        self._drain_output()
+        self._drain_output(final=True)
         self.current = None
         ext = self.ext
         if post and ext is not None and inv.delivered_at and ext.registry.invoke_busy():
@@ -339,11 +344,12 @@ class Environment:
                 outcome.init_duration_ms = self.init_duration_ms
                 self.init_reported = True
             memory_used = self.process.max_memory_used_mb(0.0 if inv.want_log else 0.25) if self.process else 0
-            tail = logs.end_line(inv.request_id) + logs.report_line(
-                inv.request_id, outcome.duration_ms, self.spec.memory_mb, memory_used, outcome.init_duration_ms)
-            self.output.write_platform(tail)
-            if inv.want_log:
-                inv.log += tail
+            tail = self.platform_log.end(inv.request_id, outcome.duration_ms, self.spec.memory_mb, memory_used,
+                                         outcome.init_duration_ms, outcome.error_type, len(outcome.payload))
+            if tail:
+                self.output.write_platform(tail)
+                if inv.want_log:
+                    inv.log += tail
 
     def init_error_outcome(self, inv: Invocation) -> Outcome:
         """What an invocation gets from an environment whose INIT failed."""
@@ -358,8 +364,8 @@ class Environment:
             inv.log += self.output.init_log
         return outcome
 
-    def _drain_output(self) -> None:
-        self.output.drain(self.current, not self.init_reported)
+    def _drain_output(self, final: bool = False) -> None:
+        self.output.drain(self.current, not self.init_reported, final)
 
     # ------------------------------------------------------------------ failures
     def cancel_init_timer(self) -> None:

@@ -95,7 +95,9 @@ class ExtensionsPhase:
     def log_lines(self) -> None:
         """Lambda's EXTENSION lines (one per extension, at the end of INIT) in the function's log."""
         env = self.env
-        lines = b"".join(ext.log_line() for ext in self.registry.external + self.registry.internal)
+        record = env.platform_log.extension
+        lines = b"".join(record(ext.name, ext.state.value, ext.events(), ext.error_type)
+                         for ext in self.registry.external + self.registry.internal)
         if lines:
             env.output.write_platform(lines)
             if not env.init_reported:

@@ -1,8 +1,9 @@
 """An environment's output: one pipe carries the stdout and stderr of its runtime (and extensions).
 
-Every byte goes to the environment's log stream. Output written while an invocation runs is also
-kept for that invocation's log tail (`LogType: Tail`); output of INIT is kept for the first
-invocation's tail. Each kept tail is bounded (the newest bytes win).
+Every byte goes to the environment's log stream (in its log group), unless the function's LogFormat is
+JSON: then each line below its ApplicationLogLevel is left out, as Lambda does (observe/app_log_filter.py).
+Output written while an invocation runs is also kept for that invocation's log tail (`LogType: Tail`);
+output of INIT is kept for the first invocation's tail. Each kept tail is bounded (the newest bytes win).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from collections.abc import Callable
 
 from stratus.invoke.types import Invocation
+from stratus.observe.app_log_filter import ApplicationLogFilter
 from stratus.observe.logs import LogSink
 
 LOG_KEEP_BYTES = 64 * 1024  # per-invocation log kept in memory for the tail
@@ -27,14 +29,16 @@ def keep_tail(buffer: bytearray, data: bytes) -> None:
 class OutputRouter:
     """The read end of an environment's output pipe, and INIT's kept output."""
 
-    __slots__ = ("_loop", "_sink", "_function_name", "_log_stream", "_fd", "init_log")
+    __slots__ = ("_loop", "_sink", "_log_group", "_log_stream", "_fd", "_filter", "init_log")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sink: LogSink, function_name: str, log_stream: str):
+    def __init__(self, loop: asyncio.AbstractEventLoop, sink: LogSink, log_group: str, log_stream: str,
+                 app_filter: ApplicationLogFilter | None = None):
         self._loop = loop
         self._sink = sink
-        self._function_name = function_name
+        self._log_group = log_group
         self._log_stream = log_stream
         self._fd = -1
+        self._filter = app_filter  # LogFormat JSON: the ApplicationLogLevel's line filter
         self.init_log = bytearray()  # INIT's output (and EXTENSION lines), for the first invocation's tail
 
     def open(self, on_readable: Callable[[], None]) -> int:
@@ -46,12 +50,13 @@ class OutputRouter:
         return write_fd
 
     def write_platform(self, data: bytes) -> None:
-        """A platform line (START, END, REPORT, EXTENSION) into the log stream."""
-        self._sink.write(self._function_name, self._log_stream, data)
+        """A platform line (START, END, REPORT, EXTENSION, or their JSON records) into the log stream."""
+        self._sink.write(self._log_group, self._log_stream, data)
 
-    def drain(self, invocation: Invocation | None, during_init: bool) -> None:
+    def drain(self, invocation: Invocation | None, during_init: bool, final: bool = False) -> None:
         """Read everything written so far into the log stream; keep it for `invocation`'s tail when
-        that one is running (and wants its log), else for INIT's while `during_init`."""
+        that one is running (and wants its log), else for INIT's while `during_init`. `final`: the
+        invocation ends, so a line still unfinished is taken as it is."""
         fd = self._fd
         if fd < 0:
             return
@@ -65,10 +70,18 @@ class OutputRouter:
                 self._loop.remove_reader(fd)
                 break
             chunks.append(data)
-        if not chunks:
+        app_filter = self._filter
+        if app_filter is not None:
+            if not chunks and not (final and app_filter.partial):
+                return
+            data = app_filter.feed(b"".join(chunks), final)
+            if not data:
+                return
+        elif not chunks:
             return
-        data = b"".join(chunks)
-        self._sink.write(self._function_name, self._log_stream, data)
+        else:
+            data = b"".join(chunks)
+        self._sink.write(self._log_group, self._log_stream, data)
         if invocation is not None and invocation.delivered_at:
             if invocation.want_log:
                 keep_tail(invocation.log, data)
@@ -79,7 +92,7 @@ class OutputRouter:
         """Read what is left, then close the pipe."""
         fd = self._fd
         if fd >= 0:
-            self.drain(invocation, during_init)
+            self.drain(invocation, during_init, final=True)
             self._loop.remove_reader(fd)
             os.close(fd)
             self._fd = -1

@@ -20,7 +20,6 @@ import msgspec
 
 from stratus.invoke.extensions import ExtensionsPhase
 from stratus.invoke.types import Invocation, Outcome, State, platform_error
-from stratus.observe import logs
 from stratus.runtime import api as runtime_api
 from stratus.runtime import extensions as ext_api
 from stratus.runtime.http import RESPONSE_MODE, BodySink, HttpServerProtocol, Request
@@ -150,14 +149,15 @@ class RuntimeApiHandlers:
         if inv.tenant_id:
             headers.append((b"Lambda-Runtime-Aws-Tenant-Id", inv.tenant_id))
         env.state = State.RUNNING
-        start = logs.start_line(inv.request_id, spec.version)
+        start = env.platform_log.start(inv.request_id, spec.version)
         output = env.output
         if inv.want_log:
             inv.log += output.init_log
             inv.log += start
         if output.init_log:
             output.init_log = bytearray()
-        output.write_platform(start)
+        if start:
+            output.write_platform(start)
         inv.delivered_at = time.perf_counter()
         inv.timer = env.loop.call_later(spec.timeout_s, env.on_timeout, inv)
         if env.ext is not None:  # the extensions registered for INVOKE get it first, as the RIE does

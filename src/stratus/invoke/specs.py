@@ -14,12 +14,13 @@ from typing import Protocol, TypeVar
 
 from stratus.config import Settings
 from stratus.errors import InvalidRuntimeException
+from stratus.invoke import endpoints
 from stratus.invoke.types import EnvironmentSpec
-from stratus.runtime import runtimes
+from stratus.runtime import runtimes, sdks
 from stratus.runtime.catalog import RuntimeCatalog
 from stratus.runtime.interpreters import Interpreter
 from stratus.runtime.runtimes import RuntimeUnavailable
-from stratus.shapes.function import FunctionRecord, layer_arns
+from stratus.shapes.function import FunctionRecord, LoggingConfig, layer_arns
 
 T = TypeVar("T")
 
@@ -33,6 +34,14 @@ class SandboxPaths(Protocol):
 
     def visible_opt(self, opt_dir: Path) -> str:
         """Where the merged layers folder appears to the function (/opt when namespaced)."""
+        ...
+
+    def visible_sdk(self, sdk_dir: Path) -> str:
+        """Where a runtime SDK folder (runtime.sdk_dir) appears to the function."""
+        ...
+
+    def stratus_endpoint(self, local_url: str) -> str:
+        """Stratus's API as a function reaches it, given the server's own loopback URL."""
         ...
 
 
@@ -52,6 +61,10 @@ class EnvironmentSpecs:
         self.opt_dir = opt_dir
         self.prepare = prepare  # checks a version's code and layers before an environment starts
         self._specs: dict[tuple[str, str | None, str], EnvironmentSpec] = {}
+        self.sdk_root = sdks.sdk_root(settings.runtime_sdk_dir)
+        # AWS_ENDPOINT_URL_*: Stratus's own services and STRATUS_SERVICE_ENDPOINTS (invoke/endpoints.py).
+        self.endpoints = endpoints.endpoint_variables(sandbox.stratus_endpoint(settings.local_endpoint),
+                                                      settings.service_endpoint_map())
 
     def of(self, record: FunctionRecord) -> EnvironmentSpec:
         """The spec environments of this record's current revision start from (built once, then cached)."""
@@ -87,13 +100,21 @@ class EnvironmentSpecs:
             "LD_LIBRARY_PATH": f"{visible_task_root}:{visible_task_root}/lib:/opt/lib",
         }
         env.update(launch.env)
+        env.update(self.endpoints)  # before the function's own variables: a variable it sets wins
         env.update((config.Environment.Variables or {}) if config.Environment else {})
+        sdk_dir = sdks.sdk_dir(runtime, self.sdk_root)
+        if sdk_dir is not None:
+            _add_sdk(env, runtime, self.sandbox.visible_sdk(sdk_dir))
         region = self.settings.region
+        logging = config.LoggingConfig or LoggingConfig()
+        log_group = logging.LogGroup or f"/aws/lambda/{record.name}"
+        if logging.LogFormat == "JSON":  # as on AWS: set for JSON (advanced logging controls) only
+            env.update({"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": logging.ApplicationLogLevel or "INFO"})
         env.update({
             "AWS_LAMBDA_FUNCTION_NAME": record.name,
             "AWS_LAMBDA_FUNCTION_VERSION": version,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.MemorySize),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{record.name}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
@@ -107,10 +128,13 @@ class EnvironmentSpecs:
             memory_mb=_given(config.MemorySize), timeout_s=_given(config.Timeout),
             ephemeral_storage_mb=config.EphemeralStorage.Size if config.EphemeralStorage else 512,
             task_root=task_root, runtime_dir=runtime_dir, argv=argv, env=env, region=region,
-            opt_dir=opt_dir, role=config.Role or "",
+            opt_dir=opt_dir, role=config.Role or "", sdk_dir=sdk_dir,
             interpreter_prefix=interpreter.prefix if interpreter else "", init_warning=warning,
             prepare=functools.partial(self.prepare, record.code_sha256_hex, layer_arns(config))
             if self.prepare is not None else None,
+            log_group=log_group, log_format=logging.LogFormat or "Text",
+            application_log_level=logging.ApplicationLogLevel or "INFO",
+            system_log_level=logging.SystemLogLevel or "INFO",
         )
 
     def _interpreter(self, runtime: str) -> tuple[Interpreter | None, str]:
@@ -123,6 +147,14 @@ class EnvironmentSpecs:
         except RuntimeUnavailable as exc:
             raise InvalidRuntimeException(f"The runtime or runtime version specified is not supported. {exc}") \
                 from None
+
+
+def _add_sdk(env: dict[str, str], runtime: str, visible: str) -> None:
+    """The runtime's SDK goes last on the search path, after the code's and the layers' own folders, as
+    on AWS (Python: PYTHONPATH, which Python puts after them and before the standard library; Node:
+    NODE_PATH). Appended to a search path the function sets itself, so it keeps the SDK."""
+    variable = "PYTHONPATH" if runtime in runtimes.PYTHON_RUNTIMES else "NODE_PATH"
+    env[variable] = f"{env[variable]}:{visible}" if env.get(variable) else visible
 
 
 def _given(value: T | None) -> T:

@@ -57,17 +57,24 @@ class EnvironmentSpec:
     role: str = ""  # the execution role: each environment gets temporary credentials for it
     interpreter_prefix: str = ""  # on the host: the runtime interpreter's install folder (mounted read-only)
     init_warning: str = ""  # one line for the log at each INIT (the runtime runs on another version)
+    sdk_dir: Path | None = None  # on the host: the runtime's AWS SDK (boto3, @aws-sdk), shared read-only
     # Checks (blocking; run in a worker thread) that task_root and opt_dir are intact before an environment
     # starts, rebuilding them if not; raises a LambdaError when the code cannot be had (a corrupt blob).
     prepare: Callable[[], None] | None = dataclasses.field(default=None, compare=False, repr=False)
+    # LoggingConfig: where the logs go ("": /aws/lambda/<function>), Text or JSON, and in JSON the lowest
+    # levels kept of the function's output lines and of the platform's own records.
+    log_group: str = ""
+    log_format: str = "Text"
+    application_log_level: str = "INFO"
+    system_log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not self.log_group:
+            object.__setattr__(self, "log_group", f"/aws/lambda/{self.function_name}")
 
     @property
     def pool_key(self) -> tuple[str, str, str]:
         return (self.function_name, self.version, self.revision_id)
-
-    @property
-    def log_group(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
 
 
 class Credentials(Protocol):

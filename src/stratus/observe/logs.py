@@ -1,12 +1,15 @@
-"""Lambda's platform log lines (START / END / REPORT), the per-invoke tail, and the on-disk log sink."""
+"""Lambda's platform log lines (START / END / REPORT), the per-invoke tail, and the on-disk log sink
+(one folder per log group, one file per log stream)."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 import os
 import re
 import threading
+import urllib.parse
 from pathlib import Path
 
 
@@ -41,10 +44,35 @@ def tail_header(log: bytes, limit: int) -> str:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_FUNCTION_GROUP = re.compile(r"/aws/lambda/([A-Za-z0-9_-]{1,140})")
+GROUP_NAME_FILE = ".group"  # in a custom group's folder: the group's name
+
+
+def group_folder(group: str) -> str:
+    """The folder (under the logs folder) of log group `group`: a function's default group
+    /aws/lambda/<name> is `<name>`; any other group is `=` + its name percent-encoded (too long a name:
+    `=` + a digest), which no function name can be. A custom group's folder also holds its name in
+    GROUP_NAME_FILE, so the folders list the groups."""
+    match = _FUNCTION_GROUP.fullmatch(group)
+    if match:
+        return match.group(1)
+    folder = "=" + urllib.parse.quote(group, safe="-_.#")
+    return folder if len(folder) <= 200 else "=" + hashlib.sha256(group.encode()).hexdigest()
+
+
+def folder_group(folder: Path) -> str | None:
+    """The log group whose streams `folder` holds (group_folder's inverse); None if it is none."""
+    if not folder.name.startswith("="):
+        return f"/aws/lambda/{folder.name}"
+    try:
+        return (folder / GROUP_NAME_FILE).read_text()
+    except OSError:
+        return None
 
 
 class LogSink:
-    """Appends every environment's output and platform lines to `logs/<function>/<stream>.log`.
+    """Appends every environment's output and platform lines to `logs/<group folder>/<stream>.log`
+    (`group_folder`: `logs/<function>/` for a function's default log group).
 
     Writes are buffered in memory and written by a background thread, so the event loop never
     waits on the disk. Each stream's file is capped: one that would grow past `max_bytes` is rotated
@@ -65,8 +93,9 @@ class LogSink:
         self._thread = threading.Thread(target=self._run, name="log-sink", daemon=True)
         self._thread.start()
 
-    def write(self, function_name: str, stream: str, data: bytes) -> None:
-        key = (function_name, stream)
+    def write(self, group: str, stream: str, data: bytes) -> None:
+        """Append `data` to log stream `stream` of log group `group` (soon, not now)."""
+        key = (group, stream)
         with self._lock:
             chunks = self._pending.get(key)
             if chunks is None:
@@ -74,16 +103,16 @@ class LogSink:
             else:
                 chunks.append(data)
 
-    def path(self, function_name: str, stream: str) -> Path:
-        return self.logs_dir / _UNSAFE.sub("_", function_name) / (_UNSAFE.sub("_", stream) + ".log")
+    def path(self, group: str, stream: str) -> Path:
+        return self.logs_dir / group_folder(group) / (_UNSAFE.sub("_", stream) + ".log")
 
     def flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
-        for (function_name, stream), chunks in pending.items():
-            self._append(self.path(function_name, stream), b"".join(chunks))
+        for (group, stream), chunks in pending.items():
+            self._append(self.path(group, stream), b"".join(chunks), group)
 
-    def _append(self, target: Path, data: bytes) -> None:
+    def _append(self, target: Path, data: bytes, group: str = "") -> None:
         limit = self.max_bytes
         if limit and len(data) > limit:  # more than a whole file at once: its end is what matters
             data = data[-limit:]
@@ -92,6 +121,8 @@ class LogSink:
             if len(self._sizes) > 10_000:  # one entry per stream: forget old streams now and then
                 self._sizes.clear()
             target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent.name.startswith("="):
+                (target.parent / GROUP_NAME_FILE).write_text(group)
             try:
                 size = target.stat().st_size
             except FileNotFoundError:

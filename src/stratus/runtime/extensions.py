@@ -83,13 +83,9 @@ class Extension:
         self.state = ExtensionState.RUNNING
         conn.send(200, event, headers)
 
-    def log_line(self) -> bytes:
-        """The EXTENSION line Lambda writes to the function's log at the end of INIT."""
-        events = ",".join(event for event, on in ((INVOKE, self.invoke), (SHUTDOWN, self.shutdown)) if on)
-        line = f"EXTENSION\tName: {self.name}\tState: {self.state.value}\tEvents: [{events}]"
-        if self.error_type:
-            line += f"\tError Type: {self.error_type}"
-        return (line + "\n").encode()
+    def events(self) -> list[str]:
+        """The events it subscribed to (its EXTENSION line's `Events`)."""
+        return [event for event, on in ((INVOKE, self.invoke), (SHUTDOWN, self.shutdown)) if on]
 
 
 def external_names(opt_dir: Path | None) -> list[str]:

@@ -26,6 +26,7 @@ class SandboxSpec:
     ephemeral_storage_mb: int
     output_fd: int  # stdout and stderr of the environment go here
     opt_dir: Path | None = None  # merged layers (empty for now)
+    sdk_dir: Path | None = None  # the runtime's AWS SDK folder (read-only, shared by every environment)
     runtime_socket: Path | None = None  # the Runtime API as a Unix socket, on the host
     # Started in the sandbox in front of `argv` (which it runs): the extensions launcher and/or an
     # AWS_LAMBDA_EXEC_WRAPPER; empty for most functions, which then start exactly as before.
@@ -72,6 +73,12 @@ class Sandbox(Protocol):
 
     def visible_opt(self, opt_dir: Path) -> str:
         """Where the merged layers folder `opt_dir` appears to the function (/opt when namespaced)."""
+
+    def visible_sdk(self, sdk_dir: Path) -> str:
+        """Where a runtime SDK folder appears to the function."""
+
+    def stratus_endpoint(self, local_url: str) -> str:
+        """Stratus's API as a function reaches it (`local_url`: the server's own loopback URL)."""
 
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> SandboxProcess:
         """Start the environment; `on_exit(returncode)` is called when its main process ends."""

@@ -1,8 +1,9 @@
 """The namespaced backend: bubblewrap (mount, pid, ipc, uts, user namespaces) inside a cgroup.
 
 Inside, a function sees only: the host's /usr (read-only, for the interpreters), a few files of
-/etc, its code at /var/task and the runtime at /var/runtime (read-only), /opt (read-only), a
-private tmpfs /tmp of EphemeralStorage size, and its own /proc and /dev. It runs as an
+/etc, its code at /var/task and the runtime at /var/runtime (read-only), /opt (read-only), the
+runtime's AWS SDK (read-only: boto3 at /var/sdk/python, @aws-sdk at /node_modules), a private
+tmpfs /tmp of EphemeralStorage size, and its own /proc and /dev. It runs as an
 unprivileged uid with no capabilities and no_new_privs, under a seccomp deny list (seccomp.py), in a
 network namespace of its own where its Runtime API is 127.0.0.1:9001 (sandbox/network.py: what else it
 reaches). The cgroup holds memory (= MemorySize, no swap), CPU (1,769 MB = one vCPU) and pids (1,024, as AWS).
@@ -36,6 +37,13 @@ BOOTSTRAPS_DIR = "/var/stratus"  # where the server may not setns: the Runtime A
 RUNTIME_SOCKET = "/var/stratus-runtime.sock"
 SECCOMP_FD = 9  # the seccomp filter, opened by the shell that execs bwrap
 SANDBOX_UID = 993  # the uid functions run as (Lambda's sbx_user1051 is 993 too)
+# Where the runtime's SDK appears. Python: on PYTHONPATH (after the code and layers, before the standard
+# library). Node: in NODE_PATH for require(), and in a folder above /var/task, where import (ES modules,
+# which ignore NODE_PATH) finds it after /var/task/node_modules and a layer's nodejs/node_modules, which
+# is shown at /var/node_modules for that reason (the bootstrap keeps both out of require()'s own walk up).
+PYTHON_SDK_DIR = "/var/sdk/python"
+NODE_SDK_DIR = "/node_modules"
+LAYER_ESM_DIR = "/var/node_modules"
 # Host files a runtime needs (name resolution, TLS roots, time zones, the dynamic linker's cache).
 ETC_FILES = ("passwd", "group", "hosts", "resolv.conf", "nsswitch.conf", "host.conf", "ssl", "ca-certificates",
              "ca-certificates.conf", "localtime", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives",
@@ -66,6 +74,7 @@ class NamespacedProcess:
         # The Runtime API's listener on 127.0.0.1:9001 in the environment's own network namespace
         # (the environment serves it), and the environment's pasta, stopped with it.
         self.runtime_listener: socket.socket | None = None
+        self.api_server: asyncio.AbstractServer | None = None  # Stratus's API on 127.0.0.1:<port> in there
         self.network: FunctionNetwork | None = None
         self.net: PreparedNetwork | None = None
         self._cleaned = False
@@ -124,6 +133,8 @@ class NamespacedProcess:
             return
         self._cleaned = True
         self.kill_all()
+        if self.api_server is not None:
+            self.api_server.close()
         if self.network is not None and self.net is not None:
             self.network.release(self.net)
         # rmdir of a cgroup waits for its last processes to be reaped: not on the event loop.
@@ -149,6 +160,8 @@ class NamespacedSandbox:
         self.empty_dir = work_dir / "empty"
         self.socket_dir = socket_dir_for(work_dir)
         self.etc_dir = work_dir / "etc"  # the few host /etc files a runtime needs, copied at start
+        # Serves Stratus's API on a listener inside an environment's network namespace (the server sets it).
+        self.api_protocol: Callable[[], asyncio.BaseProtocol] | None = None
 
     @staticmethod
     def available(instance: str = "default") -> tuple[Cgroups | None, str | None, str]:
@@ -177,6 +190,16 @@ class NamespacedSandbox:
 
     def visible_opt(self, opt_dir: Path) -> str:
         return "/opt"
+
+    def visible_sdk(self, sdk_dir: Path) -> str:
+        return NODE_SDK_DIR if sdk_dir.name == "node_modules" else PYTHON_SDK_DIR
+
+    def stratus_endpoint(self, local_url: str) -> str:
+        """Inside the environment's own network the server serves its API itself, in plain HTTP (it never
+        leaves the machine); in `host` mode pasta forwards the host's loopback."""
+        if self.network.serves_api:
+            return f"http://127.0.0.1:{self.network.config.api_port}"
+        return local_url
 
     def close(self) -> None:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
@@ -231,12 +254,23 @@ class NamespacedSandbox:
             argv += ["--ro-bind", str(runtimes.BOOTSTRAPS), BOOTSTRAPS_DIR]
         argv += ["--ro-bind", str(spec.task_root), TASK_ROOT,
                  "--ro-bind", str(spec.runtime_dir), RUNTIME_DIR,
-                 "--ro-bind", str(spec.opt_dir or self.empty_dir), "/opt",
-                 "--size", str(spec.ephemeral_storage_mb * 1024 * 1024), "--tmpfs", "/tmp",
-                 "--proc", "/proc", "--dev", "/dev", "--chdir", TASK_ROOT, "--"]
+                 "--ro-bind", str(spec.opt_dir or self.empty_dir), "/opt"]
+        argv += self._sdk_mounts(spec)
+        argv += ["--size", str(spec.ephemeral_storage_mb * 1024 * 1024), "--tmpfs", "/tmp", "--proc", "/proc",
+                 "--dev", "/dev", "--chdir", TASK_ROOT, "--"]
         if not self.network.in_server:  # the runtime reaches its Runtime API through a bridge on loopback
             argv += [runtimes.host_python(), "-S", f"{BOOTSTRAPS_DIR}/netproxy.py", RUNTIME_SOCKET, "--"]
         return argv + spec.launcher + list(spec.argv)
+
+    def _sdk_mounts(self, spec: SandboxSpec) -> list[str]:
+        """The runtime's SDK, read-only; for Node, also a layer's nodejs/node_modules where import finds it."""
+        if spec.sdk_dir is None:
+            return []
+        visible = self.visible_sdk(spec.sdk_dir)
+        argv = ["--ro-bind", str(spec.sdk_dir), visible]
+        if visible == NODE_SDK_DIR and spec.opt_dir is not None and (spec.opt_dir / "nodejs/node_modules").is_dir():
+            argv += ["--ro-bind", str(spec.opt_dir / "nodejs/node_modules"), LAYER_ESM_DIR]
+        return argv
 
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> NamespacedProcess:
         cgroup = self.cgroups.create(spec.env_id, spec.memory_mb, self.host_cpus)
@@ -249,11 +283,14 @@ class NamespacedSandbox:
         if self.seccomp_file is not None:
             script, prefix = f'{join} && f=$1 && shift && exec "$@" {SECCOMP_FD}<"$f"', [str(self.seccomp_file)]
         argv = ["/bin/sh", "-c", script, "stratus-sandbox", *prefix]
-        net = None
+        net, api_server = None, None
         try:
             if self.network.in_server:  # the environment's own network namespace, ready (sandbox/network.py)
                 net = await self.network.take()
                 argv += self.network.enter_argv(net)
+                if net.api_listener is not None and self.api_protocol is not None:
+                    api_server = await asyncio.get_running_loop().create_server(
+                        self.api_protocol, sock=net.api_listener, backlog=64)
             argv += self._argv(spec)
             transport, _ = await asyncio.get_running_loop().subprocess_exec(
                 lambda: ExitWatcher(on_exit), *argv,
@@ -262,6 +299,8 @@ class NamespacedSandbox:
                 env=dict(spec.env, HOME="/tmp"), cwd="/", start_new_session=True,
             )
         except BaseException:
+            if api_server is not None:
+                api_server.close()
             if net is not None:
                 self.network.release(net)
             cgroup.remove()
@@ -269,4 +308,5 @@ class NamespacedSandbox:
         process = NamespacedProcess(transport.get_pid(), cgroup, self.empty_dir)
         if net is not None:
             process.network, process.net, process.runtime_listener = self.network, net, net.listener
+            process.api_server = api_server
         return process

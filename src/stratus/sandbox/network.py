@@ -8,11 +8,15 @@ process of the environment stands in between. A server that may not make namespa
 lets bwrap make them, and a small forwarder in the sandbox bridges 127.0.0.1:9001 to the
 environment's Unix socket (runtime/bootstraps/netproxy.py); functions then get loopback only.
 
+Stratus's own API (Lambda, EventBridge, IAM, STS: the AWS_ENDPOINT_URL_* of invoke/endpoints.py) is
+reached the same way in `outbound` and `none` modes: the server binds a second listener inside the
+namespace, `127.0.0.1:<API port>`, and serves the API on it (plain HTTP: it never leaves the machine).
+
 What else the environment reaches, per `STRATUS_FUNCTION_NETWORK`:
 - `outbound` (default): the outside world through pasta (passt's user-mode network stack, attached
-  to the namespace), no route to the host's loopback (`--no-map-gw`) except the Stratus API port
-  and `STRATUS_FUNCTION_HOST_PORTS`, which a function reaches as 127.0.0.1:PORT.
-- `none`: loopback only.
+  to the namespace), no route to the host's loopback (`--no-map-gw`) except `STRATUS_FUNCTION_HOST_PORTS`
+  and the loopback ports of STRATUS_SERVICE_ENDPOINTS, which a function reaches as 127.0.0.1:PORT.
+- `none`: loopback only (and Stratus's API, served inside).
 - `host`: like outbound, and every TCP port the host's loopback listens on when the environment
   starts (pasta `-T auto`; pasta 2023-03 does not pick up ports opened later). Opt-in, warned about.
 pasta takes 15-30 ms to start (most of it its own set-up), so in `outbound` mode a few namespaces
@@ -50,14 +54,17 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
-    """The server's choice (see the module's doc): mode, allowed host ports, Stratus's own API port."""
+    """The server's choice (see the module's doc): mode, allowed host ports, Stratus's own API port (served
+    inside each namespace), the loopback ports of the configured service endpoints (forwarded too)."""
 
     mode: str = "outbound"
     host_ports: tuple[int, ...] = ()
     api_port: int | None = None
+    service_ports: tuple[int, ...] = ()
 
     @classmethod
-    def parse(cls, mode: str, host_ports: str, api_port: int | None, isolated: bool = False) -> NetworkConfig:
+    def parse(cls, mode: str, host_ports: str, api_port: int | None, isolated: bool = False,
+              service_ports: tuple[int, ...] = ()) -> NetworkConfig:
         """From the settings (STRATUS_ISOLATED_NETWORK=1 is the old name of `none`); ValueError if invalid."""
         mode = "none" if isolated else (mode.strip().lower() or "outbound")
         if mode not in MODES:
@@ -71,7 +78,7 @@ class NetworkConfig:
             if int(item) == RUNTIME_API_PORT:
                 raise ValueError(f"STRATUS_FUNCTION_HOST_PORTS: {RUNTIME_API_PORT} is the function's own Runtime API")
             ports.append(int(item))
-        return cls(mode, tuple(sorted(set(ports))), api_port)
+        return cls(mode, tuple(sorted(set(ports))), api_port, service_ports)
 
 
 def _setns(fd: int) -> None:
@@ -104,11 +111,13 @@ def _has_ipv6_default_route() -> bool:
 @dataclasses.dataclass
 class PreparedNetwork:
     """A network namespace made for one environment: the server's handle on it, its Runtime API listener
-    (127.0.0.1:9001 inside) and the pasta attached to it (None in `none` mode)."""
+    (127.0.0.1:9001 inside), Stratus's API listener in there (127.0.0.1:<API port>; None in `host` mode, where
+    pasta forwards the host's) and the pasta attached to it (None in `none` mode)."""
 
     key: str
     ns_fd: int
     listener: socket.socket
+    api_listener: socket.socket | None = None
     pasta_pid: int | None = None
     pasta: asyncio.subprocess.Process | None = None  # the server's child
 
@@ -149,8 +158,18 @@ class FunctionNetwork:
             return f"outbound (host ports {', '.join(map(str, self.forwarded_ports())) or 'none'})"
         return self.mode
 
+    @property
+    def serves_api(self) -> bool:
+        """Whether Stratus's API is served inside each namespace (else, in `host` mode, pasta forwards it)."""
+        return self.in_server and self.mode != "host" and self.config.api_port is not None
+
     def forwarded_ports(self) -> list[int]:
-        return sorted({*self.config.host_ports, *([self.config.api_port] if self.config.api_port else [])})
+        """The host loopback ports pasta forwards in `outbound` mode: the allowed ones and the service
+        endpoints' (not Stratus's API port, served inside; never 9001, the Runtime API's)."""
+        ports = {*self.config.host_ports, *self.config.service_ports} - {RUNTIME_API_PORT}
+        if self.serves_api or not self.in_server:
+            ports.discard(self.config.api_port or 0)
+        return sorted(ports)
 
     # ------------------------------------------------------------------ namespaces
     async def take(self) -> PreparedNetwork:
@@ -185,8 +204,8 @@ class FunctionNetwork:
             self._spares.append(net)
 
     async def _prepare(self) -> PreparedNetwork:
-        ns_fd, listener = self._new_namespace()
-        net = PreparedNetwork(os.urandom(8).hex(), ns_fd, listener)
+        ns_fd, listener, api_listener = self._new_namespace()
+        net = PreparedNetwork(os.urandom(8).hex(), ns_fd, listener, api_listener)
         try:
             net.pasta_pid = await self._attach(net)
         except BaseException:
@@ -194,9 +213,10 @@ class FunctionNetwork:
             raise
         return net
 
-    def _new_namespace(self) -> tuple[int, socket.socket]:
-        """A new network namespace with loopback up and a listener on 127.0.0.1:9001 (made in this thread,
-        which goes straight back to the host's namespace: the socket stays in the new one)."""
+    def _new_namespace(self) -> tuple[int, socket.socket, socket.socket | None]:
+        """A new network namespace with loopback up, a listener on 127.0.0.1:9001 and one on 127.0.0.1:<API
+        port> when the API is served inside (made in this thread, which goes straight back to the host's
+        namespace: the sockets stay in the new one)."""
         if _libc.unshare(CLONE_NEWNET) != 0:
             error = ctypes.get_errno()
             raise OSError(error, f"unshare: {os.strerror(error)}")
@@ -205,6 +225,7 @@ class FunctionNetwork:
             try:
                 _loopback_up()
                 listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                api_listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM) if self.serves_api else None
             except BaseException:
                 os.close(ns_fd)
                 raise
@@ -215,18 +236,24 @@ class FunctionNetwork:
                 log.critical("could not return to the host's network namespace; stopping")
                 os.abort()
         try:
-            listener.bind(("127.0.0.1", RUNTIME_API_PORT))
-            listener.listen(64)
-            listener.setblocking(False)
+            for sock, port in ((listener, RUNTIME_API_PORT), (api_listener, self.config.api_port)):
+                if sock is not None:
+                    sock.bind(("127.0.0.1", port or 0))
+                    sock.listen(64)
+                    sock.setblocking(False)
         except BaseException:
             listener.close()
+            if api_listener is not None:
+                api_listener.close()
             os.close(ns_fd)
             raise
-        return ns_fd, listener
+        return ns_fd, listener, api_listener
 
     def release(self, net: PreparedNetwork) -> None:
         """The environment is gone: close the server's handles (the namespace goes) and stop its pasta."""
         net.listener.close()  # closed by its server if served; closing twice is harmless
+        if net.api_listener is not None:
+            net.api_listener.close()
         if net.ns_fd >= 0:
             os.close(net.ns_fd)
             net.ns_fd = -1

@@ -198,6 +198,18 @@ def mirror(source: Path, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def world_readable(folder: Path) -> bool:
+    """Whether any user may read `folder`: it and every folder above it readable and traversable by all
+    (the install step makes the runtime SDKs' files so)."""
+    try:
+        path = folder.resolve()
+        if os.stat(path).st_mode & 0o005 != 0o005:
+            return False
+        return all(os.stat(parent).st_mode & 0o001 for parent in path.parents)
+    except OSError:
+        return False
+
+
 def _stamp(folder: Path) -> tuple[int, int]:
     """Changes when the folder is made again (the code check unpacks a changed tree anew) or its entries change."""
     status = folder.stat()
@@ -228,8 +240,10 @@ class PlainSandbox:
         self._uids_in_use: set[int] = set()
         self._views: dict[Path, tuple[Path, tuple[int, int]]] = {}  # view → the folder it copies, its stamp
         self._views_lock = threading.Lock()  # views are made in executor threads
-        # Servers on one host share the uid range: each starts at a random slot, so two servers (tests, benches)
-        # do not hand out the same uids, whose teardown (kill_processes_of) would kill the other's runtimes.
+        self._shared: dict[Path, bool] = {}  # runtime SDK folder → whether functions may read it where it is
+        # Each server starts at a random slot: uids are not shared between servers on one host, and an ending
+        # environment kills every process of its uid (kill_processes_of), so two servers counting from the same
+        # slot killed each other's functions (seen as random "signal: killed" while two test servers ran).
         self._next_slot = secrets.randbelow(PLAIN_UID_SLOTS)
 
     def describe_identity(self) -> str:
@@ -253,9 +267,10 @@ class PlainSandbox:
         raise RuntimeError("every plain-sandbox uid is in use")
 
     def _view(self, path: Path) -> Path:
-        """Where the function finds folder `path` (code, runtime, layers): itself, or its copy outside the
-        data dir (made at spawn) when the function runs as another user."""
-        if not self.as_root:
+        """Where the function finds folder `path` (code, runtime, layers, SDK): itself, or its copy outside the
+        data dir (made at spawn) when the function runs as another user (a runtime SDK only when that user could
+        not read it where it is)."""
+        if not self.as_root or self._readable_in_place(path):
             return path
         return self.public_dir / ("view-" + hashlib.sha256(str(path).encode()).hexdigest()[:32])
 
@@ -268,6 +283,16 @@ class PlainSandbox:
 
     def visible_opt(self, opt_dir: Path) -> str:
         return str(self._view(opt_dir))
+
+    def visible_sdk(self, sdk_dir: Path) -> str:
+        self._shared.setdefault(sdk_dir, world_readable(sdk_dir))
+        return str(self._view(sdk_dir))
+
+    def _readable_in_place(self, path: Path) -> bool:
+        return self._shared.get(path, False)
+
+    def stratus_endpoint(self, local_url: str) -> str:
+        return local_url  # the host's loopback, where the server listens (the plain sandbox requires it)
 
     def close(self) -> None:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
@@ -295,7 +320,7 @@ class PlainSandbox:
         """Copy what the environment runs outside the data dir, again when the original was made anew (the
         code check before each start heals a changed tree); drop copies of folders since deleted."""
         with self._views_lock:
-            for folder in (spec.task_root, spec.runtime_dir, spec.opt_dir):
+            for folder in (spec.task_root, spec.runtime_dir, spec.opt_dir, spec.sdk_dir):
                 if folder is None or self._view(folder) == folder:
                     continue
                 view, stamp = self._view(folder), _stamp(folder)
@@ -306,6 +331,13 @@ class PlainSandbox:
                 if not folder.exists():
                     del self._views[view]
                     shutil.rmtree(view, ignore_errors=True)
+
+    def _link_esm_sdk(self, sdk: Path) -> None:
+        """ES modules (import) ignore NODE_PATH and look in node_modules folders above the importer: the
+        folder above every code view gets a `node_modules` link to the runtime's @aws-sdk."""
+        link = self.public_dir / "node_modules"
+        if not link.is_symlink():
+            link.symlink_to(sdk)
 
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> PlainProcess:
         uid = self._take_uid()
@@ -327,6 +359,8 @@ class PlainSandbox:
         if uid is not None:
             await loop.run_in_executor(None, self._make_views, spec)
         opt_dir = self._view(spec.opt_dir) if spec.opt_dir is not None else self.empty_opt
+        if uid is not None and spec.sdk_dir is not None and spec.sdk_dir.name == "node_modules":
+            self._link_esm_sdk(self._view(spec.sdk_dir))
         env = relocate_opt(spec.env, str(opt_dir))
         env["TMPDIR"] = str(tmp_dir)
         if uid is not None:

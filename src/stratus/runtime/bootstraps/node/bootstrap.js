@@ -439,6 +439,20 @@ function installGlobalAwsLambda() {
   };
 }
 
+/**
+ * The runtime's @aws-sdk clients sit in a node_modules folder above the task root (/node_modules when
+ * namespaced), where import (ES modules ignore NODE_PATH) finds them after the function's own
+ * node_modules and a layer's (shown at <parent of the task root>/node_modules). require() reaches both
+ * through NODE_PATH instead, in AWS's order (layers, then the runtime's SDK): they are kept out of its
+ * walk up the folders, which comes before NODE_PATH. Costs nothing until something is required.
+ */
+function keepRuntimeSdkAfterLayers(appRoot) {
+  const Module = require('module');
+  const hidden = new Set(['/node_modules', path.join(path.dirname(path.resolve(appRoot)), 'node_modules')]);
+  const nodeModulePaths = Module._nodeModulePaths;
+  Module._nodeModulePaths = (from) => nodeModulePaths(from).filter((folder) => !hidden.has(folder));
+}
+
 /** Resolve `_HANDLER` ("[dir/]module.fn[.nested]") to the user's function, or throw Runtime.*. */
 async function loadHandler(appRoot, fullHandlerString) {
   if (fullHandlerString.includes('..')) {
@@ -814,6 +828,7 @@ async function main() {
 
   // Init failures propagate as AWS's do: an uncaught exception, posted to /init/error, exit 129.
   const appRoot = process.env.LAMBDA_TASK_ROOT || process.cwd();
+  keepRuntimeSdkAfterLayers(appRoot);
   const handler = await loadHandler(appRoot, process.env._HANDLER || '');
   const metadata = handlerMetadata(handler);
 

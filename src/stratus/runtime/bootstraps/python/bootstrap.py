@@ -209,10 +209,27 @@ def build_fault_result(exc, request_id):
 
 
 def log_error(error):
-    lines = [f"[ERROR] {error['errorType']}: {error['errorMessage']}"]
-    if error["stackTrace"]:
-        lines.append("Traceback (most recent call last):")
-        lines.extend(line.rstrip("\n").replace("\n", "\r") for line in error["stackTrace"])
+    """An uncaught error (init or handler) in the log, as awslambdaric writes it: one JSON record in
+    JSON format; else `[ERROR] Type: message` and the traceback, its indentation made no-break
+    spaces, in one line ("\r" between the lines)."""
+    if _LOG_JSON:
+        record = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "log_level": "ERROR"}
+        record.update(error)
+        sys.stdout.write(_to_json_bytes(record).decode("utf-8") + "\n")
+        return
+    description = "[ERROR]"
+    if error["errorType"]:
+        description += " " + error["errorType"]
+    if error["errorMessage"]:
+        description += (":" if error["errorType"] else "") + " " + error["errorMessage"]
+    lines = [description, "Traceback (most recent call last):"]
+    for element in error["stackTrace"]:
+        if element == "":
+            lines.append("")
+            continue
+        for line in element.splitlines():
+            stripped = line.lstrip(" ")
+            lines.append("\u00a0" * (len(line) - len(stripped)) + stripped)
     sys.stdout.write("\r".join(lines) + "\n")
 
 
@@ -300,44 +317,84 @@ class LambdaContext:
 
 
 # --------------------------------------------------------------------------- logging
-_current_request_id = ""
-_logging_ready = False
+# AWS's runtime puts its handler on the root logger before it imports the function's module, so a
+# `logging.basicConfig()` there does nothing and libraries that look for the root handlers (Powertools'
+# Logger) find it. Importing `logging` costs a cold start ~15 ms, so the handler is installed at the
+# moment `logging` is first imported instead (by anyone: the function, a library): to Python code that
+# is the same, and a function that never logs does not pay for it, nor for compiling the handler's code
+# (lambda_logging.py, beside this file).
+_current_request_id = None
+_current_tenant_id = None
+_LOG_JSON = (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
+_LOG_LEVEL = {None: "", "TRACE": "DEBUG"}.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL"),
+                                             os.environ.get("AWS_LAMBDA_LOG_LEVEL") or "").upper()
+_lambda_logging = None
 
 
-def setup_logging():
-    """Install Lambda's root log handler. Done once `logging` is imported, so cold starts that never log
-    don't pay for importing it, while handlers see exactly what AWS's runtime installs."""
-    global _logging_ready
-    _logging_ready = True
-    import logging
+def lambda_logging():
+    """lambda_logging.py's names (compiled on first use)."""
+    global _lambda_logging
+    if _lambda_logging is None:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_logging.py")
+        with open(path, encoding="utf-8") as source:
+            code = compile(source.read(), path, "exec")
+        _lambda_logging = {"__name__": "lambda_logging", "__file__": path}
+        exec(code, _lambda_logging)
+    return _lambda_logging
 
-    class LambdaLoggerFilter(logging.Filter):
-        def filter(self, record):
-            record.aws_request_id = _current_request_id
-            record.tenant_id = None
-            return True
 
-    class LambdaLoggerHandler(logging.Handler):
-        def emit(self, record):
-            message = self.format(record)
-            sys.stdout.write(message.replace("\n", "\r").rstrip("\r") + "\n")
+def setup_logging(logging):
+    """Lambda's handler on the root logger of `logging` (the module just loaded)."""
+    lambda_logging()["setup_logging"](logging, globals())
 
-    handler = LambdaLoggerHandler()
-    formatter = logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S")
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    handler.addFilter(LambdaLoggerFilter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL")
-    if level:
-        root.setLevel("DEBUG" if level.upper() == "TRACE" else level.upper())
+
+class _InstallAfterLoading:
+    """The loader of the first `import logging`: the standard one, then the Lambda handler installed."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = self.loader
+        if getattr(module, "__spec__", None) is not None:
+            module.__spec__.loader = self.loader
+        self.loader.exec_module(module)
+        setup_logging(module)
+
+
+class _LoggingImportHook:
+    """A sys.meta_path finder that only waits for `logging`; it leaves sys.meta_path at that moment."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "logging":
+            return None
+        if cls in sys.meta_path:
+            sys.meta_path.remove(cls)
+        for finder in sys.meta_path:
+            find_spec = getattr(finder, "find_spec", None)
+            spec = find_spec(name, path, target) if find_spec is not None else None
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _InstallAfterLoading(spec.loader)
+                return spec
+        return None
+
+
+def install_logging_hook():
+    """Install Lambda's root log handler now if `logging` is loaded, else at its first import."""
+    if "logging" in sys.modules:
+        setup_logging(sys.modules["logging"])
+    else:
+        sys.meta_path.insert(0, _LoggingImportHook)
 
 
 # --------------------------------------------------------------------------- main loop
 def main():
-    global _current_request_id
+    global _current_request_id, _current_tenant_id
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     runtime_dir = os.path.dirname(os.path.abspath(__file__))
     # The layers' site-packages folder is named after the runtime (python3.12), as on AWS, also when another
@@ -351,29 +408,33 @@ def main():
         entry for entry in sys.path if entry not in (runtime_dir, "")]
     client = RuntimeClient()
     handler_name = sys.argv[1] if len(sys.argv) > 1 else os.environ["_HANDLER"]
+    install_logging_hook()
 
     try:
         handler = load_handler(handler_name)
     except BaseException as exc:  # noqa: BLE001 - every init failure is reported, then the runtime exits
         error = build_fault_result(exc, "")
+        try:
+            import logging
+
+            logging.warning(lambda_logging()["UNHANDLED_EXCEPTION_WARNING"])
+        except Exception:  # noqa: BLE001 - the function's code may have broken logging; report its error anyway
+            pass
         log_error(error)
         client.post_init_error(error, error["errorType"] if "." in error["errorType"] else "Runtime.Unknown")
         sys.exit(1)
-    if "logging" in sys.modules:
-        setup_logging()
 
     loads = json_loads
     headers, body = client.next()
     while True:
         request_id = headers.get("lambda-runtime-aws-request-id", "")
         _current_request_id = request_id
+        _current_tenant_id = headers.get("lambda-runtime-aws-tenant-id")
         trace_id = headers.get("lambda-runtime-trace-id")
         if trace_id:
             os.environ["_X_AMZN_TRACE_ID"] = trace_id
         else:
             os.environ.pop("_X_AMZN_TRACE_ID", None)
-        if not _logging_ready and "logging" in sys.modules:
-            setup_logging()
         try:
             client_context = headers.get("lambda-runtime-client-context")
             identity = headers.get("lambda-runtime-cognito-identity")
@@ -385,7 +446,7 @@ def main():
                                      f"Unable to parse Client Context JSON: {exc}") from exc
             context = LambdaContext(request_id, int(headers.get("lambda-runtime-deadline-ms", "0")),
                                     headers.get("lambda-runtime-invoked-function-arn"), client_context, identity,
-                                    headers.get("lambda-runtime-aws-tenant-id"))
+                                    _current_tenant_id)
             content_type = headers.get("content-type", "application/json")
             if content_type == "application/json":
                 try:
