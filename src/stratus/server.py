@@ -158,7 +158,8 @@ class Application:
             self.function_urls, self.invoke_service, self.auth, self.policies.statements_for, settings.account_id,
             settings.region, settings.sync_payload_max_bytes,
             StreamLimits(settings.stream_response_max_bytes, settings.stream_uncapped_bytes,
-                         settings.stream_bandwidth_bytes_per_s), settings.stream_drain_timeout_s), ExecuteApiDoor(ApiDoor(
+                         settings.stream_bandwidth_bytes_per_s),
+            settings.stream_drain_timeout_s), ExecuteApiDoor(ApiDoor(
                 self.http_apis, self.invoke_service, settings.account_id, settings.region,
                 settings.sync_payload_max_bytes), RestDoor(
                 self.rest_apis, self.invoke_service, settings.account_id, settings.region,

@@ -292,3 +292,17 @@ def test_a_client_that_stops_reading_does_not_block_other_requests(server, lam, 
     with Streamed(server.port, url_host(url), "/", [["write", "after"]]) as answer:
         assert answer.rest() == (b"after", True)
     lam.delete_function(FunctionName=fn_name)
+
+
+def test_head_gets_the_head_only_and_the_connection_serves_on(server, node_url):
+    head_only = Streamed(server.port, url_host(node_url), "/", [["type", "text/plain"], ["write", "body"]], "HEAD")
+    try:
+        assert (head_only.status, head_only.header("content-type")) == (200, "text/plain")
+        body = json.dumps({"steps": [["type", "text/plain"], ["write", "next"]]}).encode()
+        head_only.sock.sendall(f"POST / HTTP/1.1\r\nHost: {url_host(node_url)}\r\nContent-Type: application/json\r\n"
+                               f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        assert head_only.buffer == b"", "no body after the head of a HEAD answer"
+        head_only.status, head_only.headers = head_only._head()
+        assert head_only.status == 200 and head_only.rest() == (b"next", True)
+    finally:
+        head_only.close()

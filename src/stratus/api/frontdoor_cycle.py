@@ -12,7 +12,7 @@ from stratus.api.asgi import internal_error
 from stratus.api.transport import NO_EVENT, encode_response
 from stratus.frontdoor.door import FrontDoor, Match
 from stratus.frontdoor.payloads import HttpRequest, HttpResponse
-from stratus.frontdoor.url_stream import StreamedResponse
+from stratus.frontdoor.url_stream import StreamedHttpResponse
 
 if TYPE_CHECKING:
     from stratus.api.fastpath import StratusHttpProtocol
@@ -67,7 +67,7 @@ class FrontDoorCycle:
         self.respond(response)
 
     def respond(self, response: HttpResponse) -> None:
-        if isinstance(response, StreamedResponse):  # a Function URL in RESPONSE_STREAM mode: chunk by chunk
+        if isinstance(response, StreamedHttpResponse):  # a Function URL in RESPONSE_STREAM mode: chunk by chunk
             return frontdoor_stream.start(self, response)
         protocol = self.protocol
         self.response_complete = True

@@ -1,4 +1,4 @@
-"""The fast path's writer for a streamed Function URL answer (frontdoor/url_stream.py's StreamedResponse).
+"""The fast path's writer for a streamed Function URL answer (frontdoor/url_stream.py's StreamedHttpResponse).
 
 The head leaves at once; then each piece of the response, as the runtime sends it, is one HTTP/1.1 chunk.
 While the client's socket is full the writer waits (uvicorn's flow control), so a slow reader holds the
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from stratus.api.transport import STATUS_LINES
 from stratus.frontdoor.payloads import Headers
-from stratus.frontdoor.url_stream import StreamedResponse
+from stratus.frontdoor.url_stream import StreamedHttpResponse
 from stratus.invoke.streaming import ResponseStream
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class _OnDisconnect:
             self.stream.abandon()
 
 
-def start(cycle: FrontDoorCycle, response: StreamedResponse) -> None:
+def start(cycle: FrontDoorCycle, response: StreamedHttpResponse) -> None:
     """Write `response` on the cycle's connection, in a task of its own."""
     task = asyncio.get_running_loop().create_task(_write(cycle, response))
     _writers.add(task)
@@ -57,7 +57,7 @@ def encode_head(status: int, headers: Headers, keep_alive: bool) -> bytes:
     return b"".join(parts)
 
 
-async def _write(cycle: FrontDoorCycle, response: StreamedResponse) -> None:
+async def _write(cycle: FrontDoorCycle, response: StreamedHttpResponse) -> None:
     protocol = cycle.protocol
     transport = protocol.raw_transport
     stream = response.stream

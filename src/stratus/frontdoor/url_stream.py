@@ -15,7 +15,7 @@ docs/design-notes.md, "Streaming Function URLs"):
   without its last chunk and the connection closes, so the client sees a truncated response.
 The URL's CORS headers are added to the head as in BUFFERED mode, with `x-amzn-requestid`.
 
-`StreamedResponse` is an `HttpResponse` (so the front doors' futures keep their type) that carries the stream;
+`StreamedHttpResponse` is an `HttpResponse` (so the front doors' futures keep their type) that carries the stream;
 `send_asgi` writes it through ASGI, api/frontdoor_stream.py on the fast path.
 """
 
@@ -40,7 +40,7 @@ _NOT_PASSED = frozenset(("content-length", "transfer-encoding", "connection", "k
 _BAD_IN_VALUE = ("\r", "\n", "\0")
 
 
-class StreamedResponse(HttpResponse):
+class StreamedHttpResponse(HttpResponse):
     """A streamed answer: status and headers are known; the body is `first` and then the stream's pieces."""
 
     __slots__ = ("stream", "first", "request_id", "drain_timeout_s")
@@ -82,7 +82,7 @@ class StreamedResponse(HttpResponse):
 
 async def open_stream(stream: ResponseStream, request_id: str, request: HttpRequest, rules: CorsRules | None,
                       drain_timeout_s: float, refusal: Callable[[str, bool], HttpResponse]) -> HttpResponse:
-    """The answer to send for a streaming invocation: a StreamedResponse once its head is known, or the
+    """The answer to send for a streaming invocation: a StreamedHttpResponse once its head is known, or the
     refusal (`refusal(request_id, throttled)`: 429 or 502) for an error known before anything was sent."""
     try:
         prelude = await read_http_prelude(stream)
@@ -103,7 +103,7 @@ async def open_stream(stream: ResponseStream, request_id: str, request: HttpRequ
     if headers is None:
         stream.abandon()
         return refusal(request_id, False)
-    response = StreamedResponse(prelude.status, headers, stream, first, request_id, drain_timeout_s)
+    response = StreamedHttpResponse(prelude.status, headers, stream, first, request_id, drain_timeout_s)
     if rules is not None:
         decorate(rules, request, response)
     return response
@@ -136,7 +136,7 @@ def _head(prelude: HttpPrelude, request_id: str) -> Headers | None:
     return headers
 
 
-async def send_asgi(response: StreamedResponse, receive: Receive, send: Send, method: str) -> None:
+async def send_asgi(response: StreamedHttpResponse, receive: Receive, send: Send, method: str) -> None:
     """Write a streamed answer through ASGI (the fast path's fallback: HTTP/1.0, `Expect: 100-continue`, large
     request bodies, pipelining). uvicorn frames it chunked. A failure after the head returns without completing
     the response: uvicorn then closes the connection (and logs that the response was not completed)."""

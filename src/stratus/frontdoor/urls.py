@@ -10,7 +10,7 @@ AWS's answers (LocalStack's AWS-recorded tests, the Lambda developer guide):
 AWS's October 2025 rule (new URLs also need lambda:InvokeFunction) is not enforced: the recorded
 behaviour and existing templates grant lambda:InvokeFunctionUrl alone.
 A URL in `InvokeMode RESPONSE_STREAM` invokes through `InvokeService.invoke_stream` and answers with a
-`StreamedResponse` (frontdoor/url_stream.py): the response is passed on as it comes, chunked.
+`StreamedHttpResponse` (frontdoor/url_stream.py): the response is passed on as it comes, chunked.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ class FunctionUrls:
 
     def _stream(self, target: UrlTarget, event: bytes, request_id: str, trace_id: bytes | None,
                 rules: CorsRules | None, request: HttpRequest) -> asyncio.Future[HttpResponse]:
-        """RESPONSE_STREAM: the answer (a StreamedResponse, or 429/502 when refused before anything was sent)."""
+        """RESPONSE_STREAM: the answer (a StreamedHttpResponse, or 429/502 when refused before anything was sent)."""
         try:
             stream = self.invoke_service.invoke_stream(
                 self.invoke_service.resolve(target.function_name, target.qualifier), event, request_id=request_id,
