@@ -217,6 +217,9 @@ def test_errors_before_the_head_are_502_and_after_it_truncate_the_body(server, l
         assert answer.status == 502 and answer.header("content-length") == "21"
     with Streamed(server.port, url_host(node_url), "/", [["prelude", {"statusCode": "x"}], ["write", "y"]]) as answer:
         assert answer.status == 502, "a prelude whose status is not one"
+    bad_header = {"statusCode": 200, "headers": {"X-Split": "a\r\nX-Injected: 1"}}
+    with Streamed(server.port, url_host(node_url), "/", [["prelude", bad_header], ["write", "y"]]) as answer:
+        assert answer.status == 502 and answer.header("x-injected") is None
     steps = [["prelude", {"statusCode": 200}], ["write", "partial"], ["throw", "mid-stream"]]
     with Streamed(server.port, url_host(node_url), "/", steps) as answer:
         assert answer.status == 200

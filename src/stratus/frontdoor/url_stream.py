@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 
 from starlette.types import Receive, Send
@@ -37,7 +38,9 @@ log = logging.getLogger("stratus.frontdoor")
 # Not passed on from a prelude: the framing is Stratus's (chunked), and hop-by-hop headers are not the function's.
 _NOT_PASSED = frozenset(("content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
                          "proxy-connection", "trailer", "te"))
-_BAD_IN_VALUE = ("\r", "\n", "\0")
+# What may not be in a header name (not an HTTP token) or value (control characters but tab), as uvicorn checks.
+_BAD_NAME = re.compile(b'[\x00-\x1f\x7f()<>@,;:\\[\\]={} \t\\\\"]')
+_BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class StreamedHttpResponse(HttpResponse):
@@ -115,22 +118,13 @@ def _is_integration(stream: ResponseStream) -> bool:
 
 def _head(prelude: HttpPrelude, request_id: str) -> Headers | None:
     """The response headers from the prelude (None when it cannot be sent: a status outside 100-599, a header
-    that is not latin-1 or holds CR, LF or NUL)."""
+    name that is not an HTTP token, a value with control characters); characters beyond latin-1 become '?'."""
     if not 100 <= prelude.status <= 599:
         return None
-    headers: Headers = []
-    try:
-        for name, value in prelude.headers.items():
-            if name in _NOT_PASSED:
-                continue
-            if not name or any(c in name or c in value for c in _BAD_IN_VALUE) or ":" in name or " " in name:
-                return None
-            headers.append((name.encode("latin-1"), value.encode("latin-1")))
-        for cookie in prelude.cookies:
-            if any(c in cookie for c in _BAD_IN_VALUE):
-                return None
-            headers.append((b"set-cookie", cookie.encode("latin-1")))
-    except UnicodeEncodeError:
+    headers: Headers = [(name.encode("latin-1", "replace"), value.encode("latin-1", "replace"))
+                        for name, value in prelude.headers.items() if name not in _NOT_PASSED]
+    headers += [(b"set-cookie", cookie.encode("latin-1", "replace")) for cookie in prelude.cookies]
+    if any(not name or _BAD_NAME.search(name) or _BAD_VALUE.search(value) for name, value in headers):
         return None
     headers.append((b"x-amzn-requestid", request_id.encode()))
     return headers
