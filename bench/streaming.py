@@ -1,4 +1,5 @@
-"""Time to first byte of a streamed response (InvokeWithResponseStream) beside the handler's first write.
+"""Time to first byte of a streamed response (InvokeWithResponseStream, a RESPONSE_STREAM Function URL) beside
+the handler's first write.
 
     .venv/bin/python bench/streaming.py [--requests 300] [--hold-ms 50] [--backend namespaced]
 
@@ -10,7 +11,10 @@ reader), interleaved so drift hits both alike:
 (a) InvokeWithResponseStream: from sending the request to (1) the handler's first write (its own
 timestamp), (2) the first PayloadChunk fully received by the client (TTFB), (3) InvokeComplete; and the
 delivery latency (2)-(1): how long a write takes to reach the client (runtime -> Stratus -> client).
-(b) The baseline: a plain Invoke of the same function (the response buffered, as without streaming),
+(b) A Function URL of the function in InvokeMode RESPONSE_STREAM (`GET /?holdMs=N` on its Host; for URL
+events the handler writes through awslambda.HttpResponseStream.from, so its prelude is parsed): (1), the
+first body chunk at the client (TTFB), the last chunk, and the delivery latency.
+(c) The baseline: a plain Invoke of the same function (the response buffered, as without streaming),
 from sending to the whole answer, which cannot come before the handler ends.
 Both clocks are this host's wall clock (Node: performance.timeOrigin + performance.now()). Bounded in
 count and time; the server is stopped (SIGTERM) at the end, even on error.
@@ -19,6 +23,7 @@ count and time; the server is stopped (SIGTERM) at the end, even on error.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import struct
@@ -49,9 +54,16 @@ ROLE = "arn:aws:iam::000000000000:role/bench"
 HANDLER = r"""
 const { performance } = require('perf_hooks');
 exports.handler = awslambda.streamifyResponse(async (event, responseStream) => {
-  responseStream.setContentType('text/plain');
+  let holdMs = event.holdMs;
+  if (event.rawPath !== undefined) {  // a Function URL request
+    holdMs = Number(event.queryStringParameters.holdMs);
+    responseStream = awslambda.HttpResponseStream.from(responseStream, {
+      statusCode: 200, headers: { 'content-type': 'text/plain' } });
+  } else {
+    responseStream.setContentType('text/plain');
+  }
   responseStream.write(`first=${performance.timeOrigin + performance.now()}`);
-  await new Promise((resolve) => setTimeout(resolve, event.holdMs));
+  await new Promise((resolve) => setTimeout(resolve, holdMs));
   responseStream.write('second');
   responseStream.end();
 });
@@ -95,6 +107,27 @@ class EventStreamReader:
                 return status, events
 
 
+def read_chunks(client: KeepAliveClient) -> tuple[int, list[tuple[float, bytes]]]:
+    """One chunked response's status and its body chunks, each with its arrival (perf_counter seconds)."""
+    while (end := client.buffer.find(b"\r\n\r\n")) < 0:
+        client._fill()
+    head, client.buffer = client.buffer[:end], client.buffer[end + 4:]
+    if b"chunked" not in head.lower():
+        raise RuntimeError(f"not a streamed answer: {head.decode(errors='replace')} {client.buffer[:300]!r}")
+    chunks: list[tuple[float, bytes]] = []
+    while True:
+        while (line_end := client.buffer.find(b"\r\n")) < 0:
+            client._fill()
+        size = int(client.buffer[:line_end].split(b";")[0], 16)
+        stop = line_end + 2 + size + 2
+        while len(client.buffer) < stop:
+            client._fill()
+        chunks.append((time.perf_counter(), client.buffer[line_end + 2:stop - 2]))
+        client.buffer = client.buffer[stop:]
+        if size == 0:
+            return int(head[9:12]), chunks
+
+
 def _event_type(headers: bytes) -> str:
     at = 0
     while at < len(headers):
@@ -113,6 +146,53 @@ def row(label: str, values: list[float]) -> str:
     ordered = sorted(values)
     cells = "".join(f"{percentile(ordered, q):>9.2f}" for q in (50, 90, 99))
     return f"    {label:<70}{len(ordered):>5}{cells}{(ordered[-1] if ordered else float('nan')):>9.2f}"
+
+
+ROWS = (  # (sample key, label); an empty key is a blank line
+    ("first_write", "InvokeWithResponseStream: the handler's first write (its clock)"),
+    ("ttfb", "InvokeWithResponseStream: first PayloadChunk at the client (TTFB)"),
+    ("complete", "InvokeWithResponseStream: InvokeComplete at the client"),
+    ("url_write", "Function URL (RESPONSE_STREAM): the handler's first write (its clock)"),
+    ("url_ttfb", "Function URL (RESPONSE_STREAM): first body chunk at the client (TTFB)"),
+    ("url_complete", "Function URL (RESPONSE_STREAM): last chunk at the client"),
+    ("buffered", "baseline: Invoke of the same function, whole answer (buffered)"),
+    ("", ""),
+    ("delivery", "delivery: TTFB - first write (runtime -> Stratus -> client)"),
+    ("url_delivery", "delivery through the Function URL: TTFB - first write"),
+)
+
+
+def url_round(client: KeepAliveClient, request: bytes, samples: dict[str, list[float]], record: bool) -> None:
+    """One request to the streaming Function URL; its figures go to `samples` when `record`."""
+    sent_wall, sent = time.time(), time.perf_counter()
+    client.sock.sendall(request)
+    status, chunks = read_chunks(client)
+    data = b"".join(chunk for _, chunk in chunks)
+    if status != 200 or not data.startswith(b"first=") or not data.endswith(b"second"):
+        raise RuntimeError(f"function URL: HTTP {status}, body {data[:200]!r}")
+    first_at = next(at for at, chunk in chunks if chunk)
+    written = float(data[len(b"first="):-len(b"second")]) / 1e3 - sent_wall  # s after sending, its clock
+    if record:
+        samples["url_write"].append(written * 1e3)
+        samples["url_ttfb"].append((first_at - sent) * 1e3)
+        samples["url_delivery"].append((first_at - sent - written) * 1e3)
+        samples["url_complete"].append((chunks[-1][0] - sent) * 1e3)
+
+
+def print_report(args: argparse.Namespace, samples: dict[str, list[float]], busy_before: float,
+                 other_percent: float, notes: list[str]) -> None:
+    print()
+    print(f"Stratus response streaming - nodejs20.x streamifyResponse handler, {args.backend} sandbox; "
+          f"{os.cpu_count()} CPUs")
+    print(f"note: {busy_note(busy_before, machine_busy_percent())}")
+    print(f"note: CPU used by processes outside this benchmark while measuring: {other_percent:.0f}%"
+          f"{'  <- skewed' if other_percent > 10 else ''}")
+    for note in notes:
+        print(f"note: {note}")
+    print()
+    print(f"    {'ms after sending the request':<70}{'n':>5}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}")
+    for key, label in ROWS:
+        print(row(label, samples[key]) if key else "")
 
 
 def main() -> int:
@@ -140,13 +220,18 @@ def main() -> int:
         lam.create_function(FunctionName=name, Runtime="nodejs20.x", Handler="index.handler", Role=ROLE,
                             Code={"ZipFile": make_zip({"index.js": HANDLER})}, Timeout=30)
         wait_active(lam, name)
+        function_url = lam.create_function_url_config(FunctionName=name, AuthType="NONE",
+                                                      InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
+        lam.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunctionUrl", Principal="*",
+                           FunctionUrlAuthType="NONE")
+        url_request = (f"GET /?holdMs={hold_ms} HTTP/1.1\r\nHost: {function_url.split('/')[2]}\r\n\r\n").encode()
         body = f'{{"holdMs": {hold_ms}}}'.encode()
         streamed_request = build_request(f"/2021-11-15/functions/{name}/response-streaming-invocations",
                                          server.port, body)
         buffered_request = build_request(f"/2015-03-31/functions/{name}/invocations", server.port, body)
         client = KeepAliveClient(server.port)
         reader = EventStreamReader(client)
-        first_write, ttfb, delivery, complete, buffered = [], [], [], [], []
+        samples: dict[str, list[float]] = {key: [] for key, _ in ROWS if key}
 
         def streamed_once(record: bool) -> None:
             sent_wall, sent = time.time(), time.perf_counter()
@@ -157,10 +242,12 @@ def main() -> int:
                 raise RuntimeError(f"streamed invoke: HTTP {status}, events {[(e[1], e[2][:80]) for e in events]}")
             written = float(chunks[0][2].split(b"=", 1)[1]) / 1e3 - sent_wall  # s after sending, its clock
             if record:
-                first_write.append(written * 1e3)
-                ttfb.append((chunks[0][0] - sent) * 1e3)
-                delivery.append((chunks[0][0] - sent - written) * 1e3)
-                complete.append((events[-1][0] - sent) * 1e3)
+                samples["first_write"].append(written * 1e3)
+                samples["ttfb"].append((chunks[0][0] - sent) * 1e3)
+                samples["delivery"].append((chunks[0][0] - sent - written) * 1e3)
+                samples["complete"].append((events[-1][0] - sent) * 1e3)
+
+        url_once = functools.partial(url_round, client, url_request, samples)
 
         def buffered_once(record: bool) -> None:
             sent = time.perf_counter()
@@ -168,13 +255,14 @@ def main() -> int:
             if status != 200 or not answer.startswith(b"first="):
                 raise RuntimeError(f"invoke: HTTP {status} {answer[:200]!r}")
             if record:
-                buffered.append((time.perf_counter() - sent) * 1e3)
+                samples["buffered"].append((time.perf_counter() - sent) * 1e3)
 
         for _ in range(20):  # warm-up: the environment, the JIT, the connection
             streamed_once(False)
+            url_once(False)
             buffered_once(False)
         other = OtherLoad(lambda: [server.process.pid] if server.process is not None else []).start()
-        print(f"streaming: {requests} InvokeWithResponseStream and {requests} Invoke requests, interleaved, "
+        print(f"streaming: {requests} InvokeWithResponseStream, Function URL and Invoke requests, interleaved, "
               f"handler holding {hold_ms} ms between writes, {args.backend} sandbox ...", flush=True)
         deadline = time.monotonic() + args.max_seconds
         notes = []
@@ -182,27 +270,13 @@ def main() -> int:
             if time.monotonic() > deadline:
                 notes.append(f"stopped after {index} of {requests} requests (--max-seconds {args.max_seconds:g})")
                 break
-            for step in ((streamed_once, buffered_once) if index % 2 else (buffered_once, streamed_once)):
+            steps = (streamed_once, url_once, buffered_once)
+            for step in steps[index % 3:] + steps[:index % 3]:
                 step(True)
         other_percent = other.percent()
         client.close()
 
-        print()
-        print(f"Stratus response streaming - nodejs20.x streamifyResponse handler, {args.backend} sandbox; "
-              f"{os.cpu_count()} CPUs")
-        print(f"note: {busy_note(busy_before, machine_busy_percent())}")
-        print(f"note: CPU used by processes outside this benchmark while measuring: {other_percent:.0f}%"
-              f"{'  <- skewed' if other_percent > 10 else ''}")
-        for note in notes:
-            print(f"note: {note}")
-        print()
-        print(f"    {'ms after sending the request':<70}{'n':>5}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}")
-        print(row("InvokeWithResponseStream: the handler's first write (its clock)", first_write))
-        print(row("InvokeWithResponseStream: first PayloadChunk at the client (TTFB)", ttfb))
-        print(row("InvokeWithResponseStream: InvokeComplete at the client", complete))
-        print(row("baseline: Invoke of the same function, whole answer (buffered)", buffered))
-        print()
-        print(row("delivery: TTFB - first write (runtime -> Stratus -> client)", delivery))
+        print_report(args, samples, busy_before, other_percent, notes)
     except Exception as exc:  # noqa: BLE001 - report, then clean up below
         print(f"\nbenchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         exit_code = 1

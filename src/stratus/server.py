@@ -63,6 +63,7 @@ from stratus.iam.service import IamService
 from stratus.invoke.endpoints import loopback_ports
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
+from stratus.invoke.streaming import StreamLimits
 from stratus.observe.logs import LogSink
 from stratus.runtime import http as runtime_http
 from stratus.runtime import sdks
@@ -155,7 +156,10 @@ class Application:
         routes += ApiGatewayRoutes(self.rest_apis).routes()
         self.frontdoor = FrontDoor(settings, FunctionUrls(
             self.function_urls, self.invoke_service, self.auth, self.policies.statements_for, settings.account_id,
-            settings.region, settings.sync_payload_max_bytes), ExecuteApiDoor(ApiDoor(
+            settings.region, settings.sync_payload_max_bytes,
+            StreamLimits(settings.stream_response_max_bytes, settings.stream_uncapped_bytes,
+                         settings.stream_bandwidth_bytes_per_s),
+            settings.stream_drain_timeout_s), ExecuteApiDoor(ApiDoor(
                 self.http_apis, self.invoke_service, settings.account_id, settings.region,
                 settings.sync_payload_max_bytes), RestDoor(
                 self.rest_apis, self.invoke_service, settings.account_id, settings.region,

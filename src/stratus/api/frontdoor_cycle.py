@@ -1,15 +1,18 @@
 """The fast path's cycle for Function URL and API requests (see api/fastpath.py): the body is collected, then
-`FrontDoor.handle` answers and the answer leaves in one write, as Invoke's does."""
+`FrontDoor.handle` answers and the answer leaves in one write, as Invoke's does (a streamed Function URL
+answer leaves chunk by chunk: api/frontdoor_stream.py)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING
 
+from stratus.api import frontdoor_stream
 from stratus.api.asgi import internal_error
 from stratus.api.transport import NO_EVENT, encode_response
 from stratus.frontdoor.door import FrontDoor, Match
 from stratus.frontdoor.payloads import HttpRequest, HttpResponse
+from stratus.frontdoor.url_stream import StreamedHttpResponse
 
 if TYPE_CHECKING:
     from stratus.api.fastpath import StratusHttpProtocol
@@ -64,6 +67,8 @@ class FrontDoorCycle:
         self.respond(response)
 
     def respond(self, response: HttpResponse) -> None:
+        if isinstance(response, StreamedHttpResponse):  # a Function URL in RESPONSE_STREAM mode: chunk by chunk
+            return frontdoor_stream.start(self, response)
         protocol = self.protocol
         self.response_complete = True
         transport = protocol.raw_transport

@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from stratus.config import Settings
 from stratus.frontdoor.payloads import HttpRequest, HttpResponse
+from stratus.frontdoor.url_stream import StreamedHttpResponse, send_asgi
 
 URL_PREFIX = "/_stratus/url/"
 API_PREFIX = "/_stratus/api/"
@@ -117,6 +118,9 @@ class FrontDoor:
                               list(scope["headers"]), b"".join(chunks), client[0] if client else "",
                               "HTTP/" + scope.get("http_version", "1.1"), names=scope.get("stratus.header_names"))
         response = await self.handle(match, request)
+        if isinstance(response, StreamedHttpResponse):  # a Function URL in RESPONSE_STREAM mode
+            await send_asgi(response, receive, send, scope["method"])
+            return
         await _send(send, response, scope["method"])
 
 

@@ -9,7 +9,8 @@ AWS's answers (LocalStack's AWS-recorded tests, the Lambda developer guide):
 - a body over the synchronous payload limit (6 MB): 413.
 AWS's October 2025 rule (new URLs also need lambda:InvokeFunction) is not enforced: the recorded
 behaviour and existing templates grant lambda:InvokeFunctionUrl alone.
-`InvokeMode RESPONSE_STREAM` is stored and reported; its answers are buffered until streaming lands.
+A URL in `InvokeMode RESPONSE_STREAM` invokes through `InvokeService.invoke_stream` and answers with a
+`StreamedHttpResponse` (frontdoor/url_stream.py): the response is passed on as it comes, chunked.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from stratus.control.function_urls import FunctionUrlService, UrlTarget
 from stratus.errors import LambdaError, TooManyRequestsException
 from stratus.frontdoor.cors import CorsRules, decorate, is_preflight, preflight
 from stratus.frontdoor.payloads import HttpRequest, HttpResponse, Malformed, RequestContext, event_v2, response_v2
+from stratus.frontdoor.url_stream import open_stream
 from stratus.invoke.entry import InvokeService
+from stratus.invoke.streaming import StreamLimits
 from stratus.invoke.types import InvokeResult
 
 INVOKE_URL = "lambda:InvokeFunctionUrl"
@@ -71,7 +74,8 @@ class FunctionUrls:
     """Serves the requests for Function URLs (the front door's dispatcher finds the url-id)."""
 
     def __init__(self, urls: FunctionUrlService, invoke_service: InvokeService, auth: Authenticator,
-                 statements: Any, account_id: str, region: str, body_limit: int):
+                 statements: Any, account_id: str, region: str, body_limit: int,
+                 stream_limits: StreamLimits | None = None, stream_drain_timeout_s: float = 60.0):
         self.urls = urls
         self.invoke_service = invoke_service
         self.auth = auth
@@ -79,6 +83,9 @@ class FunctionUrls:
         self.account_id = account_id
         self.region = region
         self.body_limit = body_limit
+        self.stream_limits = stream_limits or StreamLimits()
+        self.stream_drain_timeout_s = stream_drain_timeout_s
+        self._streams: set[asyncio.Task[HttpResponse]] = set()  # RESPONSE_STREAM answers being opened
         self._public: dict[str, tuple[object, bool]] = {}  # ARN → (the statements judged, allowed?)
         self._cors: dict[str, tuple[UrlTarget, CorsRules | None]] = {}  # url-id → (the URL judged, its rules)
 
@@ -104,11 +111,14 @@ class FunctionUrls:
         event = event_v2(request, context, raw_path=raw_path)
         if len(event) > self.body_limit:
             return done(request_too_large(self.body_limit))
+        trace_id = (request.header(b"x-amzn-trace-id") or "").encode() or None
+        if target.invoke_mode == "RESPONSE_STREAM":
+            return self._stream(target, event, request_id, trace_id, rules, request)
         answer: asyncio.Future[HttpResponse] = asyncio.get_running_loop().create_future()
         try:
             invocation = self.invoke_service.invoke(
                 self.invoke_service.resolve(target.function_name, target.qualifier), event, request_id=request_id,
-                trace_id=(request.header(b"x-amzn-trace-id") or "").encode() or None)
+                trace_id=trace_id)
         except TooManyRequestsException:
             answer.set_result(throttled())
             return answer
@@ -140,6 +150,23 @@ class FunctionUrls:
         if rules is not None:
             decorate(rules, request, response)
         return response
+
+    def _stream(self, target: UrlTarget, event: bytes, request_id: str, trace_id: bytes | None,
+                rules: CorsRules | None, request: HttpRequest) -> asyncio.Future[HttpResponse]:
+        """RESPONSE_STREAM: the answer (a StreamedHttpResponse, or 429/502 when refused before anything was sent)."""
+        try:
+            stream = self.invoke_service.invoke_stream(
+                self.invoke_service.resolve(target.function_name, target.qualifier), event, request_id=request_id,
+                limits=self.stream_limits, trace_id=trace_id)
+        except TooManyRequestsException:
+            return done(throttled())
+        except LambdaError:
+            return done(bad_gateway(request_id))
+        task = asyncio.get_running_loop().create_task(
+            open_stream(stream, request_id, request, rules, self.stream_drain_timeout_s, _refusal))
+        self._streams.add(task)
+        task.add_done_callback(self._streams.discard)
+        return task
 
     def _rules(self, target: UrlTarget) -> CorsRules | None:
         cached = self._cors.get(target.url_id)
@@ -177,6 +204,10 @@ class FunctionUrls:
         except LambdaError:
             return False
         return {"iam": _iam_identity(principal, self.account_id)}
+
+
+def _refusal(request_id: str, throttle: bool) -> HttpResponse:
+    return throttled() if throttle else bad_gateway(request_id)
 
 
 def _iam_identity(principal: Principal, account_id: str) -> dict[str, Any]:
