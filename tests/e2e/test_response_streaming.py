@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from stratus.runtime import sdks
 from tests.conftest import require_sandbox
 from tests.support.environments import wait_for_log
 from tests.support.rawhttp import Raw
@@ -462,8 +463,10 @@ const { LambdaClient, InvokeWithResponseStreamCommand } = require('@aws-sdk/clie
 
 
 def _node_sdk_dir() -> str | None:
-    """A folder whose node_modules holds @aws-sdk/client-lambda (STRATUS_TEST_NODE_MODULES, else the cwd)."""
-    for folder in (os.environ.get("STRATUS_TEST_NODE_MODULES", ""), os.getcwd()):
+    """A folder whose node_modules holds @aws-sdk/client-lambda: STRATUS_TEST_NODE_MODULES, else the runtime SDK
+    the install step puts in the venv (scripts/runtime-sdks.sh), else the cwd."""
+    for folder in (os.environ.get("STRATUS_TEST_NODE_MODULES", ""), str(sdks.default_sdk_root() / "node"),
+                   os.getcwd()):
         if folder and os.path.isdir(os.path.join(folder, "node_modules", "@aws-sdk", "client-lambda")):
             return folder
     return None
@@ -473,8 +476,11 @@ def test_the_js_sdk_v3_decodes_the_stream(server, lam, fn_name, tmp_path):
     needs_node()
     folder = _node_sdk_dir()
     if folder is None:
-        pytest.skip("@aws-sdk/client-lambda is not installed (set STRATUS_TEST_NODE_MODULES to a folder holding "
-                    "node_modules/@aws-sdk/client-lambda)")
+        reason = ("@aws-sdk/client-lambda is not installed (scripts/runtime-sdks.sh, or set STRATUS_TEST_NODE_MODULES "
+                  "to a folder holding node_modules/@aws-sdk/client-lambda)")
+        if os.environ.get("CI") == "true":  # the install step puts it in the venv
+            pytest.fail(reason)
+        pytest.skip(reason)
     create_node(lam, fn_name)
     script = tmp_path / "client.js"
     script.write_text(NODE_SDK_CLIENT)
