@@ -1,9 +1,9 @@
 """Functions: create, read, update, delete, publish, with Lambda's rules; the store is the record, this the judge.
 
 Every record is also kept in memory (`FunctionRegistry`, loaded at start, updated on each write) so the
-invoke path resolves a function without touching the store. The rules on configuration values are in
-control/function_rules.py, code packages in control/code.py, and how a record becomes an
-EnvironmentSpec in invoke/specs.py.
+invoke path resolves a function without touching the store. The lookups (route, target, ...) are in
+control/function_lookups.py, the rules on configuration values in control/function_rules.py, code
+packages in control/code.py, and how a record becomes an EnvironmentSpec in invoke/specs.py.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import msgspec
 from stratus.config import Settings
 from stratus.control import function_rules as rules
 from stratus.control.code import CodePackages
+from stratus.control.function_lookups import FunctionLookups
 from stratus.control.layers import LayerService
 from stratus.control.logging_config import merge_logging
 from stratus.control.names import Arns
@@ -34,7 +35,6 @@ from stratus.errors import (
     ResourceNotFoundException,
 )
 from stratus.invoke.specs import EnvironmentSpecs, SandboxPaths
-from stratus.invoke.types import EnvironmentSpec, Target
 from stratus.runtime.catalog import RuntimeCatalog
 from stratus.shapes import (
     AccountLimit,
@@ -67,8 +67,8 @@ QualifierDeleted = Callable[[str, str], Awaitable[None]]  # (function name, vers
 log = logging.getLogger("stratus.functions")
 
 
-class FunctionService:
-    """The rules for functions; every public coroutine is one API operation.
+class FunctionService(FunctionLookups):
+    """The rules for functions; every public coroutine is one API operation (lookups: FunctionLookups).
 
     Other resources of a function (versions, aliases, policies, concurrency, ...) are store documents
     keyed `"<function name>:..."`; their kinds are listed in `owned_kinds` so that deleting the
@@ -122,43 +122,6 @@ class FunctionService:
         for key, body in await self.store.list_documents("alias"):
             function_name, _, _ = key.partition(":")
             registry.put_alias(function_name, _decode_alias(body))
-
-    # ------------------------------------------------------------------ lookups
-    def route(self, reference: str, qualifier: str | None = None) -> tuple[FunctionRecord, str, str | None]:
-        """What an invoke of FunctionName (+ Qualifier) runs: (version's record, version, qualifier invoked).
-
-        An alias picks between its versions by their weights. ResourceNotFoundException if none.
-        """
-        return self.registry.route(reference, qualifier)
-
-    def target(self, reference: str, qualifier: str | None = None) -> Target:
-        """The invoke Target FunctionName (+ Qualifier) names (see `route`); ResourceNotFoundException if none."""
-        record, version, qualifier = self.registry.route(reference, qualifier)
-        return Target(record.name, qualifier, version, self.arns.function(record.name, qualifier),
-                      self.specs.of(record), _active_tracing(record))
-
-    def target_of(self, record: FunctionRecord, qualifier: str | None) -> Target:
-        """The invoke Target of a version's record that `route` chose for `qualifier`."""
-        return Target(record.name, qualifier, record.config.Version or LATEST,
-                      self.arns.function(record.name, qualifier), self.specs.of(record), _active_tracing(record))
-
-    def environment_spec(self, record: FunctionRecord) -> EnvironmentSpec:
-        """How environments of this version's record start (see invoke/specs.py)."""
-        return self.specs.of(record)
-
-    def lookup(self, reference: str,
-               qualifier: str | None = None) -> tuple[FunctionRecord, str | None, AliasConfiguration | None]:
-        """(record, qualifier, alias) that FunctionName (+ Qualifier) names; ResourceNotFoundException if none.
-
-        For an alias the record is its main version's. The qualifier is None when none was given.
-        """
-        name, qualifier = self.arns.resolve(reference, qualifier)
-        record, alias = self.registry.qualified(name, qualifier)
-        return record, qualifier, alias
-
-    def reserved_concurrency(self, name: str) -> int | None:
-        """The function's reserved concurrency (GetFunction's `Concurrency`), or None."""
-        return self.invoker.concurrency.reserved(name)
 
     # ------------------------------------------------------------------ operations
     async def create(self, request: CreateFunctionRequest) -> FunctionConfiguration:
@@ -453,7 +416,3 @@ class FunctionService:
         await self.store.replace_function(self.sealer.seal(record))
         self.registry.put_latest(record)
         self.invoker.retire(record.name, keep_revision=record.environment_revision, version=LATEST)
-
-
-def _active_tracing(record: FunctionRecord) -> bool:
-    return record.config.TracingConfig is not None and record.config.TracingConfig.Mode == "Active"

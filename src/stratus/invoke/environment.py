@@ -7,7 +7,8 @@ the environment; the pool starts a fresh one for the next invoke.
 This module holds the process lifecycle and the invocation in progress (assign, finish, report,
 timeouts, deaths). Its parts: the Runtime API handlers (invoke/runtime_handlers.py), the extensions
 phase (invoke/extensions.py, only for functions with extensions: `ext` is None otherwise, and every
-check on the warm path is that test) and the output pipe with its log tails (invoke/output.py).
+check on the warm path is that test), the output pipe with its log tails (invoke/output.py) and
+what the runtime is launched with: endpoints, variables, exec wrapper (invoke/runtime_launch.py).
 """
 
 from __future__ import annotations
@@ -20,24 +21,20 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from stratus.invoke.extensions import ExtensionsPhase, shell_status
 from stratus.invoke.output import OutputRouter
 from stratus.invoke.runtime_handlers import RuntimeApiHandlers
+from stratus.invoke.runtime_launch import RuntimeEndpoints, exec_wrapper_launcher, launch_variables
 from stratus.invoke.types import Credentials, EnvironmentSpec, Invocation, Outcome, State, platform_error
 from stratus.observe import logs
 from stratus.observe.app_log_filter import ApplicationLogFilter
 from stratus.observe.platform_log import platform_log
-from stratus.runtime import api as runtime_api
 from stratus.runtime import extensions as ext_api
-from stratus.runtime.http import HttpServerProtocol
-from stratus.runtime.runtimes import PROVIDED_RUNTIMES, address_space_headroom_mb
+from stratus.runtime.runtimes import address_space_headroom_mb
 from stratus.sandbox import Sandbox, SandboxProcess, SandboxSpec, exit_description
 
 log = logging.getLogger("stratus.environment")
-
-RUNTIME_SOCKET_VARIABLE = "_STRATUS_RUNTIME_API_SOCKET"  # read by the bundled bootstraps
 
 
 def _ignore(env: Environment) -> None:
@@ -80,8 +77,7 @@ class Environment:
         self.platform_log = platform_log(spec.log_format, spec.system_log_level)  # START, REPORT... or JSON
         self.runtime = RuntimeApiHandlers(self)
         self.ext: ExtensionsPhase | None = None  # only when the function has extensions
-        self._servers: list[asyncio.AbstractServer] = []
-        self._socket_path: Path | None = None
+        self.endpoints = RuntimeEndpoints(self.loop, sandbox, self.id, self.runtime)
 
     # ------------------------------------------------------------------ start / stop
     async def start(self) -> None:
@@ -92,15 +88,10 @@ class Environment:
             self.ext = ExtensionsPhase(self, ext_api.Extensions([]))
             self.fail_init("Extension.LaunchError", "ErrTooManyExtensions")  # nothing is started
             return
-        address, socket_path, visible_socket = await self._open_endpoint()
+        address, socket_path, visible_socket = await self.endpoints.open()
         write_fd = self.output.open(self._drain_output)
-        env = dict(self.spec.env)
-        env.update({
-            "AWS_LAMBDA_RUNTIME_API": address,
-            RUNTIME_SOCKET_VARIABLE: visible_socket,
-            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": self.initialization_type,
-        })
+        env = launch_variables(self.spec, address=address, visible_socket=visible_socket,
+                               log_stream=self.log_stream, initialization_type=self.initialization_type)
         if self.credentials is not None and self.spec.role:
             self.credentials_key, variables = self.credentials.issue(self.spec.role, self.spec.function_arn)
             env.update(variables)
@@ -131,7 +122,8 @@ class Environment:
             self._teardown()
             raise
         os.close(write_fd)
-        await self._serve_private_endpoint(process)
+        if self.state != State.DEAD:
+            await self.endpoints.serve_private(process)
         if control is not None:
             control.close()
             if self.ext is not None:
@@ -141,42 +133,10 @@ class Environment:
         elif self.state != State.DEAD:  # the runtime finished INIT before spawn() returned
             process.init_done()
 
-    def _protocol(self) -> HttpServerProtocol:
-        return HttpServerProtocol(self.runtime.dispatch, runtime_api.MAX_RESPONSE_BYTES, on_stream=self.runtime.stream)
-
-    async def _open_endpoint(self) -> tuple[str, Path, str]:
-        """The Runtime API's address (AWS_LAMBDA_RUNTIME_API) and its Unix socket (on the host, in the
-        sandbox): Stratus's own bootstraps use the socket (cheaper than TCP); every other runtime client
-        the address. A sandbox with a network of its own per environment gives `private_runtime_api`
-        (127.0.0.1:9001 in there, served once spawned: _serve_private_endpoint); otherwise (the plain
-        sandbox) it is a TCP port on the host's loopback."""
-        address: str | None = getattr(self.sandbox, "private_runtime_api", None)
-        if address is None:
-            server = await self.loop.create_server(self._protocol, "127.0.0.1", 0, backlog=16)
-            self._servers.append(server)
-            address = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
-        socket_path, visible_socket = self.sandbox.runtime_socket(self.id)
-        self._socket_path = socket_path
-        self._servers.append(await self.loop.create_unix_server(self._protocol, str(socket_path)))
-        return address, socket_path, visible_socket
-
-    async def _serve_private_endpoint(self, process: SandboxProcess) -> None:
-        """Serve the listener the sandbox opened in the environment's own network namespace, if any."""
-        listener: socket.socket | None = getattr(process, "runtime_listener", None)
-        if listener is not None and self.state != State.DEAD:
-            self._servers.append(await self.loop.create_server(self._protocol, sock=listener, backlog=16))
-
     def _launcher(self, env: dict[str, str], names: list[str]) -> tuple[list[str], socket.socket | None]:
         """What starts in front of the runtime: AWS_LAMBDA_EXEC_WRAPPER and/or the extensions launcher
         (nothing for most functions); with extensions, the launcher's end of the control socket."""
-        spec = self.spec
-        launcher: list[str] = []
-        wrapper = env.get("AWS_LAMBDA_EXEC_WRAPPER")
-        if wrapper and spec.runtime not in PROVIDED_RUNTIMES:  # OS-only runtimes ignore it, as on AWS
-            task_root, _ = self.sandbox.visible_paths(spec.task_root, spec.runtime_dir)
-            if wrapper.startswith("/var/task/") and task_root != "/var/task":  # no mount namespace
-                env["AWS_LAMBDA_EXEC_WRAPPER"] = task_root + wrapper[len("/var/task"):]
-            launcher = ext_api.wrapper_argv()
+        launcher = exec_wrapper_launcher(self.spec, self.sandbox, env)
         if not names:
             return launcher, None
         self.ext = ExtensionsPhase(self, ext_api.Extensions(names))
@@ -255,12 +215,7 @@ class Environment:
             self.runtime.parked = None
         if self.ext is not None:
             self.ext.close()
-        for server in self._servers:
-            server.close()
-        self._servers.clear()
-        if self._socket_path is not None:
-            self._socket_path.unlink(missing_ok=True)
-            self._socket_path = None
+        self.endpoints.close()
         if self.process is not None:
             self.process.cleanup()
 
