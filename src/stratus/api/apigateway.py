@@ -6,8 +6,6 @@ authorizers. Lists answer `{"item": [...]}` (the model's locationName); errors a
 
 from __future__ import annotations
 
-import functools
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,30 +13,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stratus.api.apigatewayv2 import _body, _error, _reply, _required
-from stratus.api.asgi import internal_error
-from stratus.frontdoor.apis import ApiError, bad_request
+from stratus.api.apigatewayv2 import _body, _required
+from stratus.api.apigatewayv2 import _operation as v2_operation
+from stratus.frontdoor.apis import bad_request
 from stratus.frontdoor.rest_apis import RestApis
 
 Handler = Callable[[Request], Awaitable[Any]]
 
 
 def _operation(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
-    @functools.wraps(handler)
-    async def wrapper(request: Request) -> Response:
-        try:
-            result = await handler(request)
-        except ApiError as error:
-            response = _error(error)
-        except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
-            failure = internal_error(exc)
-            response = _error(ApiError(500, "InternalServerErrorException", failure.message))
-        else:
-            response = Response(status_code=status) if result is None else _reply(result, status)
-        response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
-        return response
-
-    return wrapper
+    """As apigatewayv2's, but an empty result answers with the operation's own status (e.g. 202 for deletes)."""
+    return v2_operation(handler, status, empty_status=status)
 
 
 def _strings(document: dict[str, Any], name: str) -> list[str] | None:

@@ -32,7 +32,11 @@ def _error(error: ApiError) -> Response:
     return response
 
 
-def _operation(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
+def _operation(handler: Handler, status: int = 200,
+               empty_status: int = 204) -> Callable[[Request], Awaitable[Response]]:
+    """The handler as a route endpoint: its result as JSON with `status` (`empty_status` when it returns None),
+    an ApiError as apigateway's error answer, anything else as a 500 without a stack trace."""
+
     @functools.wraps(handler)
     async def wrapper(request: Request) -> Response:
         try:
@@ -43,7 +47,7 @@ def _operation(handler: Handler, status: int = 200) -> Callable[[Request], Await
             failure = internal_error(exc)
             response = _error(ApiError(500, "InternalServerErrorException", failure.message))
         else:
-            response = Response(status_code=204) if result is None else _reply(result, status)
+            response = Response(status_code=empty_status) if result is None else _reply(result, status)
         response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
         return response
 

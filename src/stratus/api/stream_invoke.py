@@ -29,7 +29,7 @@ from stratus.api.asgi import internal_error, read_body, send_response
 from stratus.api.invoke import InvokeEndpoint, InvokeHead, checked_client_context, checked_payload, error_headers
 from stratus.api.validation import validate
 from stratus.errors import LambdaError, RequestTooLargeException
-from stratus.invoke.streaming import ResponseStream, StreamLimits, completion_error
+from stratus.invoke.streaming import ResponseStream, StreamLimits, abandon_on_disconnect, completion_error
 from stratus.observe.logs import tail_header
 
 log = logging.getLogger("stratus.api")
@@ -118,7 +118,7 @@ class StreamInvokeEndpoint:
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", EVENT_STREAM), (b"x-amzn-requestid", head.request_id.encode()),
             (b"x-amz-executed-version", head.target.executed_version.encode())]})
-        watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, stream))
+        watcher = asyncio.get_running_loop().create_task(abandon_on_disconnect(receive, stream))
         try:
             async with asyncio.timeout(None) as deadline:
                 drain_s = self.invoke.settings.stream_drain_timeout_s
@@ -143,11 +143,3 @@ class StreamInvokeEndpoint:
         if head.log_type == "Tail":
             log_result = tail_header(outcome.log if outcome is not None else b"", self.invoke.settings.log_tail_bytes)
         await send({"type": "http.response.body", "body": invoke_complete(error, log_result), "more_body": False})
-
-
-async def _watch_disconnect(receive: Receive, stream: ResponseStream) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            stream.abandon()
-            return

@@ -31,7 +31,14 @@ from starlette.types import Receive, Send
 from stratus.errors import TooManyRequestsException
 from stratus.frontdoor.cors import CorsRules, decorate
 from stratus.frontdoor.payloads import Headers, HttpRequest, HttpResponse
-from stratus.invoke.streaming import HTTP_INTEGRATION, HttpPrelude, ResponseStream, completion_error, read_http_prelude
+from stratus.invoke.streaming import (
+    HTTP_INTEGRATION,
+    HttpPrelude,
+    ResponseStream,
+    abandon_on_disconnect,
+    completion_error,
+    read_http_prelude,
+)
 
 log = logging.getLogger("stratus.frontdoor")
 
@@ -140,7 +147,7 @@ async def send_asgi(response: StreamedHttpResponse, receive: Receive, send: Send
         stream.abandon()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return
-    watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, stream))
+    watcher = asyncio.get_running_loop().create_task(abandon_on_disconnect(receive, stream))
     detach: Callable[[], None] = lambda: None  # noqa: E731
     try:
         async with asyncio.timeout(None) as deadline:
@@ -162,11 +169,3 @@ async def send_asgi(response: StreamedHttpResponse, receive: Receive, send: Send
         response.cut("the function failed mid-stream")
         return
     await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _watch_disconnect(receive: Receive, stream: ResponseStream) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            stream.abandon()
-            return

@@ -24,8 +24,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -244,6 +244,16 @@ class ResponseStream:
             self._timer = None
         if not self._paused and self._conn is not None:
             self._conn.resume_reading()
+
+
+async def abandon_on_disconnect(receive: Callable[[], Awaitable[Mapping[str, Any]]], stream: ResponseStream) -> None:
+    """Run beside an HTTP answer that streams (ASGI `receive`): when the client goes, abandon the stream, so
+    the function runs to its end with its output dropped and its environment serves the next invoke."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            stream.abandon()
+            return
 
 
 def completion_error(outcome: Outcome | None) -> tuple[str, str] | None:
