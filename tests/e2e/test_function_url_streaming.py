@@ -45,7 +45,7 @@ exports.handler = awslambda.streamifyResponse(async (event, responseStream, cont
     else if (op === 'type') responseStream.setContentType(arg);
     else if (op === 'write') await writeAll(responseStream, arg);
     else if (op === 'gate') await gate(arg);
-    else if (op === 'time') await writeAll(responseStream, `end=${(performance.timeOrigin + performance.now()) / 1000}`);
+    else if (op === 'time') await writeAll(responseStream, `end=${(performance.timeOrigin+performance.now())/1e3}`);
     else if (op === 'env') await writeAll(responseStream, `env=${context.logStreamName}`);
     else if (op === 'log') console.log(arg);
     else if (op === 'throw') throw new Error(arg);

@@ -47,7 +47,7 @@ exports.handler = awslambda.streamifyResponse(async (event, responseStream, cont
   for (const [op, arg] of event.steps) {
     if (op === 'write') await writeAll(responseStream, arg);
     else if (op === 'gate') await gate(arg);
-    else if (op === 'time') await writeAll(responseStream, `end=${(performance.timeOrigin + performance.now()) / 1000}`);
+    else if (op === 'time') await writeAll(responseStream, `end=${(performance.timeOrigin+performance.now())/1e3}`);
     else if (op === 'env') await writeAll(responseStream, `env=${context.logStreamName}`);
     else if (op === 'log') console.log(arg);
     else if (op === 'throw') throw new Error(arg);
