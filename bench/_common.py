@@ -100,6 +100,38 @@ class KeepAliveClient:
                 return b"".join(parts)
 
 
+class SequentialTarget:
+    """Sequential requests of one kind (`raw`, a whole HTTP/1.1 request) over its own keep-alive connection,
+    timed client-side; a non-200 answer or a function error counts as an error. Subclasses may look at each
+    recorded answer's head (`on_head`)."""
+
+    def __init__(self, label: str, port: int, raw: bytes):
+        self.label = label
+        self.client = KeepAliveClient(port)
+        self.raw = raw
+        self.samples: list[int] = []
+        self.errors = 0
+
+    def on_head(self, head: bytes) -> None:
+        """Called with the head of each recorded answer."""
+
+    def run(self, count: int, record: bool = True) -> None:
+        request, raw, perf = self.client.request, self.raw, time.perf_counter_ns
+        for _ in range(count):
+            start = perf()
+            status, head, _ = request(raw)
+            elapsed = perf() - start
+            if status != 200 or b"x-amz-function-error" in head.lower():
+                self.errors += 1
+            if record:
+                self.samples.append(elapsed)
+                self.on_head(head)
+
+    def stats_ms(self) -> dict[str, float]:
+        values = sorted(sample / 1e6 for sample in self.samples)
+        return {"n": len(values), "p50": percentile(values, 50), "p99": percentile(values, 99)}
+
+
 def header(head: bytes, name: str) -> str | None:
     wanted = name.lower().encode() + b":"
     for line in head.split(b"\r\n")[1:]:

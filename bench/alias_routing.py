@@ -23,15 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    KeepAliveClient,
     OtherLoad,
+    SequentialTarget,
     StratusServer,
     add_run_options,
     build_request,
     busy_note,
     machine_busy_percent,
     make_zip,
-    percentile,
     remove_workdir,
     stop_and_report,
     wait_active,
@@ -42,34 +41,17 @@ HANDLER = "def handler(event, context):\n    return event\n"
 BLOCK = 200
 
 
-class Target:
-    """Sequential invokes of one qualifier over its own keep-alive connection."""
+class Target(SequentialTarget):
+    """Sequential invokes of one qualifier over its own keep-alive connection, counting the executed versions."""
 
     def __init__(self, label: str, port: int, path: str):
-        self.label = label
-        self.client = KeepAliveClient(port)
-        self.raw = build_request(path, port)
-        self.samples: list[int] = []
+        super().__init__(label, port, build_request(path, port))
         self.versions: dict[str, int] = {}
-        self.errors = 0
 
-    def run(self, count: int, record: bool = True) -> None:
-        request, raw, perf = self.client.request, self.raw, time.perf_counter_ns
-        for _ in range(count):
-            start = perf()
-            status, head, _ = request(raw)
-            elapsed = perf() - start
-            if status != 200 or b"x-amz-function-error" in head.lower():
-                self.errors += 1
-            if record:
-                self.samples.append(elapsed)
-                at = head.lower().find(b"x-amz-executed-version:") + len(b"x-amz-executed-version:")
-                version = head[at:].split(b"\r\n", 1)[0].strip().decode()
-                self.versions[version] = self.versions.get(version, 0) + 1
-
-    def stats_ms(self) -> dict[str, float]:
-        values = sorted(sample / 1e6 for sample in self.samples)
-        return {"n": len(values), "p50": percentile(values, 50), "p99": percentile(values, 99)}
+    def on_head(self, head: bytes) -> None:
+        at = head.lower().find(b"x-amz-executed-version:") + len(b"x-amz-executed-version:")
+        version = head[at:].split(b"\r\n", 1)[0].strip().decode()
+        self.versions[version] = self.versions.get(version, 0) + 1
 
 
 def main() -> int:

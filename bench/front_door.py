@@ -29,15 +29,14 @@ import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    KeepAliveClient,
     OtherLoad,
+    SequentialTarget,
     StratusServer,
     add_run_options,
     build_request,
     busy_note,
     machine_busy_percent,
     make_zip,
-    percentile,
     remove_workdir,
     stop_and_report,
     wait_active,
@@ -46,32 +45,6 @@ from _common import (  # noqa: E402
 
 HANDLER = 'def handler(event, context):\n    return {"statusCode": 200, "body": "ok"}\n'
 BLOCK = 200
-
-
-class Target:
-    """Sequential requests of one kind over its own keep-alive connection."""
-
-    def __init__(self, label: str, port: int, raw: bytes):
-        self.label = label
-        self.client = KeepAliveClient(port)
-        self.raw = raw
-        self.samples: list[int] = []
-        self.errors = 0
-
-    def run(self, count: int, record: bool = True) -> None:
-        request, raw, perf = self.client.request, self.raw, time.perf_counter_ns
-        for _ in range(count):
-            start = perf()
-            status, head, _ = request(raw)
-            elapsed = perf() - start
-            if status != 200 or b"x-amz-function-error" in head.lower():
-                self.errors += 1
-            if record:
-                self.samples.append(elapsed)
-
-    def stats_ms(self) -> dict[str, float]:
-        values = sorted(sample / 1e6 for sample in self.samples)
-        return {"n": len(values), "p50": percentile(values, 50), "p99": percentile(values, 99)}
 
 
 def get_request(host: str, path: str) -> bytes:
@@ -117,12 +90,12 @@ def main() -> int:
         rest.create_deployment(restApiId=rest_api["id"], stageName="prod")
         url_host = url.split("//", 1)[1].rstrip("/")
         targets = [
-            Target("Invoke (baseline)", server.port,
+            SequentialTarget("Invoke (baseline)", server.port,
                    build_request(f"/2015-03-31/functions/{name}/invocations", server.port)),
-            Target("Function URL GET /", server.port, get_request(url_host, "/")),
-            Target("HTTP API GET /ping", server.port,
+            SequentialTarget("Function URL GET /", server.port, get_request(url_host, "/")),
+            SequentialTarget("HTTP API GET /ping", server.port,
                    get_request(f"{api_id}.execute-api.localhost:{server.port}", "/ping")),
-            Target("REST API GET /prod/ping", server.port,
+            SequentialTarget("REST API GET /prod/ping", server.port,
                    get_request(f"{rest_api['id']}.execute-api.localhost:{server.port}", "/prod/ping")),
         ]
         for target in targets:

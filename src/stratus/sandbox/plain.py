@@ -281,7 +281,8 @@ class PlainSandbox:
         return str(self._view(opt_dir))
 
     def visible_sdk(self, sdk_dir: Path) -> str:
-        self._shared.setdefault(sdk_dir, world_readable(sdk_dir))
+        if sdk_dir not in self._shared:  # looked at once per folder, not at every spawn
+            self._shared[sdk_dir] = world_readable(sdk_dir)
         return str(self._view(sdk_dir))
 
     def _readable_in_place(self, path: Path) -> bool:
