@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from tests.support.frontdoor import Client
 from tests.support.server import StratusServer
 
 _names = itertools.count()
@@ -88,3 +89,11 @@ def moto_endpoint(tmp_path_factory):
 
     with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as moto:
         yield moto
+
+
+@pytest.fixture
+def http(server):
+    """A keep-alive HTTP/1.1 client of the session server, for the front door's tests (tests/support/frontdoor.py)."""
+    client = Client(server.port)
+    yield client
+    client.close()

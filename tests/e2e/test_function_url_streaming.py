@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e.test_response_streaming import Gate, needs_node
 from tests.support.environments import wait_for_log
-from tests.support.frontdoor import url_host, url_id
+from tests.support.frontdoor import NODE_STREAM_STEPS, url_host, url_id
 from tests.support.server import make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -25,34 +25,13 @@ PUBLIC = {"StatementId": "url", "Action": "lambda:InvokeFunctionUrl", "Principal
 # The request body lists the steps: ["prelude", {...}] (HttpResponseStream.from), ["type", contentType],
 # ["write", text], ["gate", port], ["time"] (writes end=<epoch seconds>), ["env"] (writes env=<log stream>),
 # ["bytes", n], ["log", text], ["throw", message].
-NODE_URL_STREAMER = r"""
-const net = require('net');
-function gate(port) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write('in'));
-    socket.setTimeout(60000, () => { socket.destroy(); reject(new Error('the gate never opened')); });
-    socket.once('data', () => { socket.destroy(); resolve(); });
-    socket.on('error', reject);
-  });
-}
-function writeAll(stream, data) {
-  return new Promise((resolve) => { if (stream.write(data)) resolve(); else stream.once('drain', resolve); });
-}
+NODE_URL_STREAMER = NODE_STREAM_STEPS + r"""
 exports.handler = awslambda.streamifyResponse(async (event, responseStream, context) => {
   const steps = event.body ? JSON.parse(event.body).steps : [];
   for (const [op, arg] of steps) {
     if (op === 'prelude') responseStream = awslambda.HttpResponseStream.from(responseStream, arg);
     else if (op === 'type') responseStream.setContentType(arg);
-    else if (op === 'write') await writeAll(responseStream, arg);
-    else if (op === 'gate') await gate(arg);
-    else if (op === 'time') await writeAll(responseStream, `end=${(performance.timeOrigin+performance.now())/1e3}`);
-    else if (op === 'env') await writeAll(responseStream, `env=${context.logStreamName}`);
-    else if (op === 'log') console.log(arg);
-    else if (op === 'throw') throw new Error(arg);
-    else if (op === 'bytes') {
-      const block = Buffer.alloc(65536, 120);
-      for (let sent = 0; sent < arg; sent += block.length) await writeAll(responseStream, block);
-    }
+    else await commonStep(op, arg, responseStream, context);
   }
   responseStream.end();
 });

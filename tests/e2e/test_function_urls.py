@@ -67,13 +67,6 @@ def echo_url(lam, fn_name):
     lam.delete_function(FunctionName=fn_name)
 
 
-@pytest.fixture
-def http(server):
-    client = Client(server.port)
-    yield client
-    client.close()
-
-
 def both_forms(url: str, path: str) -> list[tuple[str | None, str]]:
     """(Host, request path) pairs that reach the same URL: by its Host, and by the path form."""
     return [(url_host(url), path), (None, f"/_stratus/url/{url_id(url)}{path}")]

@@ -21,6 +21,7 @@ import pytest
 from stratus.runtime import sdks
 from tests.conftest import require_sandbox
 from tests.support.environments import wait_for_log
+from tests.support.frontdoor import NODE_STREAM_STEPS
 from tests.support.rawhttp import Raw
 from tests.support.server import invoke_json, make_zip
 
@@ -29,32 +30,11 @@ ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 # Steps the event lists: ["write", text], ["gate", port], ["time"] (writes end=<epoch seconds>),
 # ["bytes", n], ["env"] (writes env=<log stream>), ["log", text], ["throw", message]; the Python
 # bootstrap's own: ["fail", message] (error trailers), ["trailer", n] (a trailer of n bytes).
-NODE_STREAMER = r"""
-const net = require('net');
-function gate(port) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write('in'));
-    socket.setTimeout(60000, () => { socket.destroy(); reject(new Error('the gate never opened')); });
-    socket.once('data', () => { socket.destroy(); resolve(); });
-    socket.on('error', reject);
-  });
-}
-function writeAll(stream, data) {
-  return new Promise((resolve) => { if (stream.write(data)) resolve(); else stream.once('drain', resolve); });
-}
+NODE_STREAMER = NODE_STREAM_STEPS + r"""
 exports.handler = awslambda.streamifyResponse(async (event, responseStream, context) => {
   responseStream.setContentType(event.contentType || 'text/plain');
   for (const [op, arg] of event.steps) {
-    if (op === 'write') await writeAll(responseStream, arg);
-    else if (op === 'gate') await gate(arg);
-    else if (op === 'time') await writeAll(responseStream, `end=${(performance.timeOrigin+performance.now())/1e3}`);
-    else if (op === 'env') await writeAll(responseStream, `env=${context.logStreamName}`);
-    else if (op === 'log') console.log(arg);
-    else if (op === 'throw') throw new Error(arg);
-    else if (op === 'bytes') {
-      const block = Buffer.alloc(65536, 120);
-      for (let sent = 0; sent < arg; sent += block.length) await writeAll(responseStream, block);
-    }
+    await commonStep(op, arg, responseStream, context);
   }
   responseStream.end();
 });

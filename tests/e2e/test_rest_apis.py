@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.support.frontdoor import Client, zip_with_powertools
+from tests.support.frontdoor import Client, api_host, zip_with_powertools
 from tests.support.server import make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -91,17 +91,6 @@ def apigw(server):
     return boto3.client("apigateway", endpoint_url=server.endpoint, region_name="us-east-1",
                         aws_access_key_id="test", aws_secret_access_key="test",
                         config=Config(retries={"max_attempts": 0}))
-
-
-@pytest.fixture
-def http(server):
-    client = Client(server.port)
-    yield client
-    client.close()
-
-
-def api_host(api_id: str, port: int) -> str:
-    return f"{api_id}.execute-api.localhost:{port}"
 
 
 def invocation_uri(function_arn: str) -> str:

@@ -53,6 +53,11 @@ class Client:
         self.conn.close()
 
 
+def api_host(api_id: str, port: int) -> str:
+    """The Host of an API Gateway API (HTTP or REST) on the server at `port`."""
+    return f"{api_id}.execute-api.localhost:{port}"
+
+
 def url_host(function_url: str) -> str:
     """The Host of a FunctionUrl (http://<id>.lambda-url.<region>.localhost:<port>/)."""
     return urlsplit(function_url).netloc
@@ -74,3 +79,35 @@ def zip_with_powertools(files: dict[str, str]) -> bytes:
                 archive.write(path, str(path.relative_to(root.parent)))
         archive.write(typing_extensions.__file__, "typing_extensions.py")
     return buffer.getvalue()
+
+
+# The part of the streaming test functions (Node, awslambda.streamifyResponse) that tests/e2e/test_response_streaming.py
+# and test_function_url_streaming.py share: `gate(port)` (connect to the test's gate, say "in", wait for its answer),
+# `writeAll(stream, data)` (honouring back-pressure) and `commonStep(op, arg, responseStream, context)`, the steps
+# ["write", text], ["gate", port], ["time"] (writes end=<epoch seconds, sub-ms>), ["env"] (writes env=<log stream>),
+# ["log", text], ["throw", message], ["bytes", n].
+NODE_STREAM_STEPS = r"""const net = require('net');
+function gate(port) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write('in'));
+    socket.setTimeout(60000, () => { socket.destroy(); reject(new Error('the gate never opened')); });
+    socket.once('data', () => { socket.destroy(); resolve(); });
+    socket.on('error', reject);
+  });
+}
+function writeAll(stream, data) {
+  return new Promise((resolve) => { if (stream.write(data)) resolve(); else stream.once('drain', resolve); });
+}
+async function commonStep(op, arg, responseStream, context) {
+  if (op === 'write') await writeAll(responseStream, arg);
+  else if (op === 'gate') await gate(arg);
+  else if (op === 'time') await writeAll(responseStream, `end=${(performance.timeOrigin+performance.now())/1e3}`);
+  else if (op === 'env') await writeAll(responseStream, `env=${context.logStreamName}`);
+  else if (op === 'log') console.log(arg);
+  else if (op === 'throw') throw new Error(arg);
+  else if (op === 'bytes') {
+    const block = Buffer.alloc(65536, 120);
+    for (let sent = 0; sent < arg; sent += block.length) await writeAll(responseStream, block);
+  }
+}
+"""
