@@ -1,11 +1,12 @@
-"""Code packages of functions and layers: the .zip in a request checked, stored as a blob and unpacked;
-and the overlay that merges unpacked layers into one /opt folder.
+"""Code packages of functions and layers: the .zip in a request (or its S3 object) checked, stored as a blob
+and unpacked; and the overlay that merges unpacked layers into one /opt folder.
 
 The blocking parts (`function_code`, `layer_content`, `overlay_all`) run in a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -17,6 +18,7 @@ from pathlib import Path
 import msgspec
 
 from stratus.config import Settings
+from stratus.control.s3_code import S3Code
 from stratus.errors import InvalidParameterValueException, InvalidZipFileException, RequestEntityTooLargeException
 from stratus.runtime import runtimes
 from stratus.store.blobs import BadZip, BlobStore, BlobUnavailable, zip_names, zip_unpacked_size
@@ -56,16 +58,20 @@ class CodePackages:
     def __init__(self, settings: Settings, blobs: BlobStore):
         self.settings = settings
         self.blobs = blobs
+        self.s3 = S3Code(settings)
         self.stored = 0  # packages stored so far: a failed upload that stored one leaves garbage to collect
 
-    def from_code(self, zip_b64: str | None, s3_bucket: str | None, s3_key: str | None) -> bytes:
-        """A function's zip from its `Code` (ZipFile; S3 is not supported yet), within the upload limit."""
+    async def zip_from(self, zip_b64: str | None, s3_bucket: str | None, s3_key: str | None,
+                       s3_version: str | None, member: str = "ZipFile") -> bytes:
+        """A function's or layer's zip: `member` (base64, within the upload limit) or the S3 object (fetched in
+        a worker thread, within the unzipped code limit: control/s3_code.py)."""
+        if zip_b64:
+            return self.decode(zip_b64, member)
         if s3_bucket or s3_key:
-            raise InvalidParameterValueException(
-                "Code from S3 (S3Bucket/S3Key) is not supported by Stratus yet; upload the .zip in ZipFile.")
-        if not zip_b64:
-            raise InvalidParameterValueException("Please provide a source for function code.")
-        return self.decode(zip_b64, "ZipFile")
+            if not (s3_bucket and s3_key):
+                raise InvalidParameterValueException("Please provide both S3Bucket and S3Key for code from S3.")
+            return await asyncio.to_thread(self.s3.fetch, s3_bucket, s3_key, s3_version)
+        raise InvalidParameterValueException("Please provide a source for function code.")
 
     def decode(self, zip_b64: str, member: str) -> bytes:
         """The zip a request carries in base64 in `member` (ZipFile, Content.ZipFile), within the upload limit."""

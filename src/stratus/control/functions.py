@@ -132,16 +132,19 @@ class FunctionService(FunctionLookups):
         rules.check_name_length(name)
         if qualifier:
             raise InvalidParameterValueException("Function name cannot contain a version or alias qualifier.")
+        if self.registry.latest(name) is not None:
+            raise ResourceConflictException(f"Function already exist: {name}")
+        runtime, handler = rules.check_create(request, self.rules.catalog)
+        log_config = merge_logging(request.LoggingConfig, None, name)
+        timeout = self.rules.timeout(request.Timeout)
+        memory = self.rules.memory(request.MemorySize)
+        storage = self.rules.storage(request.EphemeralStorage)
+        variables = self.rules.environment(request.Environment.Variables if request.Environment else None)
+        code = request.Code  # fetched before the lock is taken: an S3 object may take a while to arrive
+        zip_bytes = await self.packages.zip_from(code.ZipFile, code.S3Bucket, code.S3Key, code.S3ObjectVersion)
         async with self._lock:
-            if self.registry.latest(name) is not None:
+            if self.registry.latest(name) is not None:  # created while the code arrived
                 raise ResourceConflictException(f"Function already exist: {name}")
-            runtime, handler = rules.check_create(request, self.rules.catalog)
-            log_config = merge_logging(request.LoggingConfig, None, name)
-            timeout = self.rules.timeout(request.Timeout)
-            memory = self.rules.memory(request.MemorySize)
-            storage = self.rules.storage(request.EphemeralStorage)
-            variables = self.rules.environment(request.Environment.Variables if request.Environment else None)
-            zip_bytes = self.packages.from_code(request.Code.ZipFile, request.Code.S3Bucket, request.Code.S3Key)
             attached = await self.layers.attach_async(request.Layers or [])
             package = await asyncio.to_thread(self.packages.function_code, zip_bytes, runtime, handler,
                                               attached.opt_dir)
@@ -221,12 +224,15 @@ class FunctionService(FunctionLookups):
     async def _update_code(self, reference: str, request: UpdateFunctionCodeRequest) -> FunctionConfiguration:
         # A failed or DryRun upload leaves its package to `update_code`'s collection; the code this one
         # replaces stays until the next collection (environments of the old code may still be running).
+        rules.check_revision(self._latest_for_update(reference), request.RevisionId)
+        if request.ImageUri:
+            raise InvalidParameterValueException("Container image functions are not supported by Stratus.")
+        # Fetched before the lock is taken: an S3 object may take a while to arrive.
+        zip_bytes = await self.packages.zip_from(request.ZipFile, request.S3Bucket, request.S3Key,
+                                                 request.S3ObjectVersion)
         async with self._lock:
             record = self._latest_for_update(reference)
             rules.check_revision(record, request.RevisionId)
-            if request.ImageUri:
-                raise InvalidParameterValueException("Container image functions are not supported by Stratus.")
-            zip_bytes = self.packages.from_code(request.ZipFile, request.S3Bucket, request.S3Key)
             config = record.config
             current_layers = layer_arns(config)
             attached = await self.layers.attach_async(current_layers, current_layers)

@@ -193,13 +193,11 @@ class LayerService:
                 f"Layer {arn} is not a layer of this server's region and account "
                 f"({self.region}, {self.account_id}).")
         content = request.Content
-        if content.S3Bucket or content.S3Key or content.S3ObjectVersion:
+        if not (content.ZipFile or content.S3Bucket or content.S3Key):
             raise InvalidParameterValueException(
-                "Layer content from S3 (Content.S3Bucket/S3Key) is not supported by Stratus; "
-                "upload the .zip in Content.ZipFile.")
-        if not content.ZipFile:
-            raise InvalidParameterValueException("Please provide a source for the layer content: Content.ZipFile.")
-        data = self.packages.decode(content.ZipFile, "Content.ZipFile")
+                "Please provide a source for the layer content: Content.ZipFile or Content.S3Bucket and S3Key.")
+        data = await self.packages.zip_from(content.ZipFile, content.S3Bucket, content.S3Key,
+                                            content.S3ObjectVersion, "Content.ZipFile")
         stored = self.packages.stored
         try:
             return await self._publish(name, data, request, code_url)
