@@ -108,6 +108,18 @@ class RecursiveInvocationException(_UserError):
                "stopped your function's invocation.")
 
 
+class CodeSigningConfigNotFoundException(_UserError):
+    status = 404
+    error_type = "CodeSigningConfigNotFoundException"
+
+
+class CodeSigningConfigMissing(ResourceNotFoundException):
+    """ResourceNotFoundException for an unknown code signing config: AWS's body has no Type for this one."""
+
+    def body(self) -> bytes:
+        return msgspec.json.encode({"Message": self.message})
+
+
 class UnknownOperationException(_UserError):
     status = 404
     error_type = "UnknownOperationException"

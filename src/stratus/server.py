@@ -17,8 +17,11 @@ import uvicorn
 from stratus.api.apigateway import ApiGatewayRoutes
 from stratus.api.apigatewayv2 import ApiGatewayV2Routes
 from stratus.api.app import build_asgi
+from stratus.api.capacity import CapacityRoutes
+from stratus.api.code_signing import CodeSigningRoutes
 from stratus.api.code_urls import CodeUrls
 from stratus.api.concurrency import ConcurrencyRoutes
+from stratus.api.durable import DurableExecutionRoutes
 from stratus.api.event_invoke_config import EventInvokeConfigRoutes
 from stratus.api.event_source_mappings import EventSourceMappingRoutes
 from stratus.api.eventbridge import EventBridgeRoutes
@@ -36,7 +39,10 @@ from stratus.auth.keys import AccessKeyError
 from stratus.auth.setup import build_authenticator
 from stratus.config import Settings, is_loopback_host
 from stratus.control.aliases import AliasService
+from stratus.control.capacity import CapacityService
+from stratus.control.code_signing import CodeSigningService
 from stratus.control.concurrency import ConcurrencyService
+from stratus.control.durable import DurableExecutions
 from stratus.control.event_invoke_config import EventInvokeConfigService
 from stratus.control.event_source_mappings import EventSourceMappingService
 from stratus.control.function_urls import FunctionUrlService
@@ -150,6 +156,11 @@ class Application:
         # The HTTP front door: Function URLs (and API Gateway APIs), served by Host or path, one invoke each.
         self.function_urls = FunctionUrlService(settings, self.functions)
         routes += FunctionUrlRoutes(self.function_urls).routes()
+        # Code signing configs (kept, not enforced), capacity providers and scaling configs (kept, no effect here),
+        # durable executions (none yet: answered as Lambda answers for a missing one).
+        routes += CodeSigningRoutes(CodeSigningService(self.functions)).routes()
+        routes += CapacityRoutes(CapacityService(self.functions)).routes()
+        routes += DurableExecutionRoutes(DurableExecutions(self.functions)).routes()
         self.http_apis = HttpApis(settings, self.store)  # the route table (its Python interface: frontdoor/apis.py)
         routes += ApiGatewayV2Routes(self.http_apis).routes()
         self.rest_apis = RestApis(settings, self.store, taken=self.http_apis.api)  # REST APIs (frontdoor/rest_apis.py)

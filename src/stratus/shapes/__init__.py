@@ -7,7 +7,10 @@ Everything is re-exported here, so callers import from `stratus.shapes`.
 from stratus.shapes.base import Shape  # noqa: F401
 
 # One line per resource module, sorted.
+from stratus.shapes.capacity import *  # noqa: F401,F403
+from stratus.shapes.code_signing import *  # noqa: F401,F403
 from stratus.shapes.concurrency import *  # noqa: F401,F403
+from stratus.shapes.durable import *  # noqa: F401,F403
 from stratus.shapes.event_invoke import *  # noqa: F401,F403
 from stratus.shapes.event_source_mapping import *  # noqa: F401,F403
 from stratus.shapes.eventbridge import *  # noqa: F401,F403
