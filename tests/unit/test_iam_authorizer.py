@@ -160,6 +160,10 @@ def test_resource_policy_cannot_override_an_explicit_deny() -> None:
     denied(IamAuthorizer(roles, resource_statements=lambda arn: everyone), "lambda:InvokeFunction")
 
 
+CSC = "arn:aws:lambda:us-east-1:000000000000:code-signing-config:csc-0123456789abcdef0"
+CAPACITY_PROVIDER = "arn:aws:lambda:us-east-1:000000000000:capacity-provider:cp"
+
+
 @pytest.fixture(scope="module")
 def routes() -> LambdaRoutes:
     return LambdaRoutes("us-east-1", "000000000000")
@@ -184,6 +188,21 @@ def routes() -> LambdaRoutes:
      ("lambda:GetProvisionedConcurrencyConfig", FN_B + ":1")),
     ("POST", "/2015-03-31/functions/b/policy", "", ("lambda:AddPermission", FN_B)),
     ("DELETE", "/2015-03-31/functions/b/policy/sid", "", ("lambda:RemovePermission", FN_B)),
+    ("POST", "/2020-04-22/code-signing-configs", "", ("lambda:CreateCodeSigningConfig", "*")),
+    ("GET", f"/2020-04-22/code-signing-configs/{CSC}", "", ("lambda:GetCodeSigningConfig", CSC)),
+    ("GET", f"/2020-04-22/code-signing-configs/{CSC}/functions", "",
+     ("lambda:ListFunctionsByCodeSigningConfig", CSC)),
+    ("PUT", "/2020-06-30/functions/b/code-signing-config", "", ("lambda:PutFunctionCodeSigningConfig", FN_B)),
+    ("DELETE", "/2025-11-30/capacity-providers/cp", "", ("lambda:DeleteCapacityProvider", CAPACITY_PROVIDER)),
+    ("GET", f"/2025-11-30/capacity-providers/{CAPACITY_PROVIDER}/function-versions", "",
+     ("lambda:ListFunctionVersionsByCapacityProvider", CAPACITY_PROVIDER)),
+    ("PUT", "/2025-11-30/functions/b/function-scaling-config", "Qualifier=1",
+     ("lambda:PutFunctionScalingConfig", FN_B + ":1")),
+    ("GET", f"/2025-12-01/durable-executions/{FN_B}:1/durable-execution/run/abc/history", "",
+     ("lambda:GetDurableExecutionHistory", FN_B + ":1")),
+    ("POST", "/2025-12-01/durable-execution-callbacks/ab/c+d==/succeed", "",
+     ("lambda:SendDurableExecutionCallbackSuccess", "*")),
+    ("GET", "/2025-12-01/functions/b/durable-executions", "", ("lambda:ListDurableExecutionsByFunction", FN_B)),
     ("GET", "/nothing/here", "", None),
 ])
 def test_routes(routes: LambdaRoutes, method: str, path: str, query: str, expected: tuple[str, str] | None) -> None:

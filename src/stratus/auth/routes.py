@@ -1,5 +1,6 @@
 """Which Lambda operation a request is, and on what: the IAM action (lambda:<Operation>, Invoke →
-lambda:InvokeFunction) and resource (the function's ARN when the path names a function, else "*").
+lambda:InvokeFunction) and resource (the function's ARN when the path names a function, or a durable execution
+of one; the code signing config's or capacity provider's ARN when it names one; else "*").
 
 Built once from botocore's Lambda service model (each operation's `http.method` and `http.requestUri`)."""
 
@@ -13,6 +14,11 @@ from urllib.parse import parse_qsl
 _ACTION_OF = {"Invoke": "InvokeFunction", "InvokeAsync": "InvokeAsync", "InvokeWithResponseStream": "InvokeFunction"}
 _FUNCTION_ARN = re.compile(r"arn:aws[a-zA-Z-]*:lambda:[^:]+:\d{12}:function:([^:]+)(?::([^:]+))?")
 _PARTIAL_ARN = re.compile(r"\d{12}:function:([^:]+)(?::([^:]+))?")
+_SLASHED = {"DurableExecutionArn", "CallbackId"}  # path members whose values contain "/" (sent as %2F, decoded)
+_DURABLE_FUNCTION = re.compile(r"arn:[^:]*:lambda:[^:]*:\d{12}:function:([^:/]+):([^/]+)/durable-execution/.*")
+
+
+_RESOURCE_MEMBERS = ("FunctionName", "CodeSigningConfigArn", "CapacityProviderName", "DurableExecutionArn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +26,7 @@ class Route:
     pattern: re.Pattern[str]
     query_key: str  # a query parameter the operation is told apart by ("" if none)
     action: str
-    has_function: bool
+    resource_member: str  # the path member that names the resource ("" if none: "*")
     literal_length: int  # more literal characters first: the most specific route wins
 
 
@@ -30,7 +36,7 @@ def _compile(uri: str) -> tuple[re.Pattern[str], str, int]:
     for part in re.split(r"(\{[^}]+\})", path):
         if part.startswith("{"):
             name = part[1:-1].rstrip("+")
-            body += f"(?P<{name}>.+)" if part.endswith("+}") else f"(?P<{name}>[^/]+)"
+            body += f"(?P<{name}>.+)" if part.endswith("+}") or name in _SLASHED else f"(?P<{name}>[^/]+)"
         else:
             body += re.escape(part)
     literal = len(re.sub(r"\{[^}]+\}", "", path))
@@ -46,9 +52,9 @@ class LambdaRoutes:
         for name in model.operation_names:
             http = model.operation_model(name).http
             pattern, query_key, literal = _compile(http["requestUri"])
+            member = next((m for m in _RESOURCE_MEMBERS if f"(?P<{m}>" in pattern.pattern), "")
             routes.setdefault(http["method"], []).append(Route(
-                pattern, query_key, "lambda:" + _ACTION_OF.get(name, name), "(?P<FunctionName>" in pattern.pattern,
-                literal))
+                pattern, query_key, "lambda:" + _ACTION_OF.get(name, name), member, literal))
         for candidates in routes.values():  # a query-told route before its plain twin, then the most literal first
             candidates.sort(key=lambda r: (not r.query_key, -r.literal_length))
         self.routes = routes
@@ -64,10 +70,21 @@ class LambdaRoutes:
             match = route.pattern.fullmatch(path)
             if match is None:
                 continue
-            if not route.has_function:
-                return route.action, "*"
-            return route.action, self.function_arn(match["FunctionName"], params.get("Qualifier"))
+            return route.action, self._resource(route.resource_member, match, params)
         return None
+
+    def _resource(self, member: str, match: re.Match[str], params: dict[str, str]) -> str:
+        value = match[member] if member else ""
+        if member == "FunctionName":
+            return self.function_arn(value, params.get("Qualifier"))
+        if member == "CodeSigningConfigArn":
+            return value
+        if member == "CapacityProviderName":
+            return value if value.startswith("arn:") else \
+                f"arn:aws:lambda:{self.region}:{self.account_id}:capacity-provider:{value}"
+        if member == "DurableExecutionArn" and (durable := _DURABLE_FUNCTION.fullmatch(value)) is not None:
+            return self.function_arn(durable[1], durable[2])
+        return "*"
 
     def function_arn(self, reference: str, qualifier: str | None) -> str:
         """The ARN a function name, partial or full ARN (with a qualifier or not) stands for."""
