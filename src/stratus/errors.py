@@ -11,6 +11,9 @@ class LambdaError(Exception):
     status = 500
     error_type = "ServiceException"
     fault = "Server"  # AWS's body carries "Type": "User" for caller errors
+    # The body's message member, as botocore's model names it for this error ("Message" or "message"):
+    # botocore fills the parsed error's members from the body by these names.
+    message_key = "Message"
 
     def __init__(self, message: str, **extra: str):
         super().__init__(message)
@@ -18,7 +21,7 @@ class LambdaError(Exception):
         self.extra = extra
 
     def body(self) -> bytes:
-        doc = {"Type": self.fault, "Message": self.message, **self.extra}
+        doc = {"Type": self.fault, self.message_key: self.message, **self.extra}
         return msgspec.json.encode(doc)
 
     def headers(self) -> list[tuple[bytes, bytes]]:
@@ -44,11 +47,13 @@ class ValidationException(_UserError):
 class InvalidParameterValueException(_UserError):
     status = 400
     error_type = "InvalidParameterValueException"
+    message_key = "message"
 
 
 class InvalidRequestContentException(_UserError):
     status = 400
     error_type = "InvalidRequestContentException"
+    message_key = "message"
 
 
 class ResourceNotFoundException(_UserError):
@@ -59,6 +64,7 @@ class ResourceNotFoundException(_UserError):
 class ResourceConflictException(_UserError):
     status = 409
     error_type = "ResourceConflictException"
+    message_key = "message"
 
 
 class ResourceInUseException(_UserError):
@@ -69,21 +75,25 @@ class ResourceInUseException(_UserError):
 class PreconditionFailedException(_UserError):
     status = 412
     error_type = "PreconditionFailedException"
+    message_key = "message"
 
 
 class PolicyLengthExceededException(_UserError):
     status = 400
     error_type = "PolicyLengthExceededException"
+    message_key = "message"
 
 
 class ProvisionedConcurrencyConfigNotFoundException(_UserError):
     status = 404
     error_type = "ProvisionedConcurrencyConfigNotFoundException"
+    message_key = "message"
 
 
 class RequestTooLargeException(_UserError):
     status = 413
     error_type = "RequestTooLargeException"
+    message_key = "message"
 
 
 class RequestEntityTooLargeException(_UserError):
@@ -94,6 +104,7 @@ class RequestEntityTooLargeException(_UserError):
 class TooManyRequestsException(_UserError):
     status = 429
     error_type = "TooManyRequestsException"
+    message_key = "message"
 
     def __init__(self, message: str, reason: str, retry_after_s: int = 1):
         super().__init__(message, Reason=reason, retryAfterSeconds=str(retry_after_s))
