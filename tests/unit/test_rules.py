@@ -8,6 +8,7 @@ import zipfile
 import pytest
 
 from stratus.api.validation import validate
+from stratus.control.function_rules import check_runtime
 from stratus.control.names import Arns
 from stratus.errors import InvalidParameterValueException, ResourceNotFoundException, ValidationException
 from stratus.invoke.runtime_handlers import sanitize_error_type
@@ -32,9 +33,27 @@ def test_model_validation_checks_nested_and_enum_members():
     with pytest.raises(ValidationException) as raised:
         validate("CreateFunction", {"FunctionName": "ok", "Role": "arn:aws:iam::000000000000:role/x", "Code": {},
                                     "Runtime": "cobol", "Environment": {"Variables": {"1bad": "x"}}})
-    assert "at 'runtime' failed to satisfy constraint: Member must satisfy enum value set" in raised.value.message
+    # A function's Runtime is AWS's rule to check (its own error and words), not the model's enum.
+    assert "at 'runtime'" not in raised.value.message
     assert "at 'environment.variables'" in raised.value.message
     validate("GetFunction", {"FunctionName": "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST"})
+
+
+@pytest.mark.parametrize("runtime,expected", [
+    ("cobol", "Value cobol at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
+              "[nodejs20.x, python3.14, "),
+    ("PYTHON3.9", "Value PYTHON3.9 at 'runtime' failed to satisfy constraint"),
+    ("python3.7", "The runtime parameter of python3.7 is no longer supported for creating or updating AWS Lambda "
+                  "functions. We recommend you use a supported runtime while creating or updating functions."),
+    ("provided", "The runtime parameter of provided is no longer supported"),
+    ("java21", "The runtime parameter of java21 is not supported by Stratus."),
+])
+def test_runtimes_are_checked_as_aws_words_it(runtime, expected):
+    with pytest.raises(InvalidParameterValueException) as raised:
+        check_runtime(runtime)
+    assert raised.value.message.startswith(expected)
+    if runtime in ("cobol", "PYTHON3.9"):
+        assert raised.value.message.endswith("provided.al2, java8.al2] or be a valid ARN")
 
 
 @pytest.mark.parametrize("reference,expected", [

@@ -82,11 +82,13 @@ async def read_limited(request: Request, limit: int, too_large: Callable[[], Exc
     return b"".join(chunks)
 
 
-async def json_body(request: Request, limit: int) -> dict[str, Any]:
+async def json_body(request: Request, limit: int, operation_name: str = "") -> dict[str, Any]:
     """The request's JSON object ({} for no body); InvalidRequestContentException if it is not one."""
 
     def too_large() -> Exception:
-        return RequestEntityTooLargeException(f"Request must be smaller than {limit} bytes for the operation")
+        return RequestEntityTooLargeException(
+            f"Request must be smaller than {limit} bytes for the {operation_name + ' ' if operation_name else ''}"
+            "operation")
 
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
@@ -130,7 +132,7 @@ def checked(operation_name: str, document: dict[str, Any], shape: type[S], **mem
 
 async def parse_body(request: Request, operation_name: str, shape: type[S], limit: int, **members: Any) -> S:
     """The JSON body (at most `limit` bytes) checked against the model with `members`, as `shape`."""
-    return checked(operation_name, await json_body(request, limit), shape, **members)
+    return checked(operation_name, await json_body(request, limit, operation_name), shape, **members)
 
 
 def query(request: Request, name: str) -> str | None:

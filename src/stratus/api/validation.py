@@ -111,6 +111,11 @@ _JSON_TYPES = {
 }
 
 
+# Members whose enum AWS checks with its own rule and words rather than the model's: a function's Runtime
+# (control/function_rules.py: InvalidParameterValueException naming the runtimes one may create functions with).
+RULE_CHECKED_PATHS = frozenset({"runtime"})
+
+
 class ModelChecker:
     """Checks request parameters against a model's constraints, in AWS's ValidationException words.
 
@@ -153,7 +158,7 @@ class ModelChecker:
             return
         meta = shape.metadata
         self._check_length(meta, value, path, problems)
-        if "enum" in meta and value not in meta["enum"]:
+        if "enum" in meta and value not in meta["enum"] and path not in RULE_CHECKED_PATHS:
             self._fail(problems, value, path, f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
         compiled = _compiled(meta["pattern"]) if "pattern" in meta else None
         if compiled is not None and not compiled.fullmatch(value):

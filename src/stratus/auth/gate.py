@@ -110,7 +110,7 @@ class AuthGate:
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
             pending = self.auth.begin(scope["method"], raw_path, scope["query_string"].decode("latin-1"),
                                       header_map(scope["headers"]), service)
-            messages, digest = await self._read_body(receive)
+            messages, digest = await self._read_body(receive, scope, service)
             principal = self.auth.finish(pending, digest)
             if principal.kind != "admin":  # the admin may do everything: no need to tell the operation
                 action, resource = self.auth.operation(scope["method"], scope["path"],
@@ -125,7 +125,7 @@ class AuthGate:
 
         await self.app(scope, replay, send)
 
-    async def _read_body(self, receive: Receive) -> tuple[list[Message], Any]:
+    async def _read_body(self, receive: Receive, scope: Scope, service: str) -> tuple[list[Message], Any]:
         messages: list[Message] = []
         digest = hashlib.sha256()
         size = 0
@@ -137,11 +137,20 @@ class AuthGate:
             body = message.get("body", b"")
             size += len(body)
             if size > self.body_limit:
-                raise RequestEntityTooLargeException(f"Request must be smaller than {self.body_limit} bytes")
+                raise RequestEntityTooLargeException(
+                    f"Request must be smaller than {self.body_limit} bytes{self._for_operation(scope, service)}")
             digest.update(body)
             if not message.get("more_body", False):
                 break
         return messages, digest
+
+
+    def _for_operation(self, scope: Scope, service: str) -> str:
+        """" for the <Operation> operation" of a Lambda request (AWS's words name it), else ""."""
+        action, _ = self.auth.operation(scope["method"], scope["path"], scope["query_string"].decode("latin-1"),
+                                        service)
+        prefix, _, name = action.partition(":")
+        return f" for the {name} operation" if prefix == "lambda" and name != "*" else ""
 
 
 def _root_service(scope: Scope) -> str:

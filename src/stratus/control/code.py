@@ -20,8 +20,7 @@ import msgspec
 from stratus.config import Settings
 from stratus.control.s3_code import S3Code
 from stratus.errors import InvalidParameterValueException, InvalidZipFileException, RequestEntityTooLargeException
-from stratus.runtime import runtimes
-from stratus.store.blobs import BadZip, BlobStore, BlobUnavailable, zip_names, zip_unpacked_size
+from stratus.store.blobs import BadZip, BlobStore, BlobUnavailable, zip_unpacked_size
 
 log = logging.getLogger("stratus.code")
 
@@ -81,19 +80,13 @@ class CodePackages:
             raise InvalidParameterValueException(f"{member} is not valid base64.") from None
         if len(data) > self.settings.zip_direct_upload_max_bytes:
             raise RequestEntityTooLargeException(
-                f"Request must be smaller than {self.settings.control_request_max_bytes} bytes for the operation")
+                f"Zipped size must be smaller than {self.settings.zip_direct_upload_max_bytes} bytes")
         return data
 
-    def function_code(self, data: bytes, runtime: str, handler: str, opt_dir: Path | None = None) -> CodePackage:
-        """Check, store and unpack a function's zip (blocking); `opt_dir`: the function's layers, which may
-        bring a custom runtime's bootstrap."""
+    def function_code(self, data: bytes) -> CodePackage:
+        """Check, store and unpack a function's zip (blocking). A zip without the handler's file is accepted,
+        as AWS accepts it: the invoke fails (Runtime.ImportModuleError, Runtime.InvalidEntrypoint)."""
         unpacked_size = checked_unzipped_size(data, self.settings.unzipped_code_max_bytes)
-        present, wanted = runtimes.handler_file_present(runtime, handler, zip_names(data))
-        if not present and runtime in runtimes.PROVIDED_RUNTIMES and opt_dir is not None:
-            present = (opt_dir / "bootstrap").is_file()
-        if not present:
-            raise InvalidParameterValueException(
-                f"The deployment package does not contain what handler '{handler}' needs: {wanted}.")
         sha_hex, root = self._store(data)
         digest = bytes.fromhex(sha_hex)
         return CodePackage(sha256_hex=sha_hex, sha256_b64=base64.b64encode(digest).decode(), size=len(data),

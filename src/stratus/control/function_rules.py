@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
+import botocore.session
 import msgspec
 
 from stratus.config import Settings
@@ -56,8 +58,25 @@ def check_unsupported(file_systems: list[dict[str, Any]] | None, image_config: d
             "ImageConfig applies to container image functions, which Stratus does not support.")
 
 
+# The runtimes AWS lets one create or update functions with, in the order its error message lists them
+# (recorded answers of CreateFunction with an unknown runtime); botocore's enum also has the deprecated ones.
+AWS_CREATABLE_RUNTIMES = (
+    "nodejs20.x", "python3.14", "provided.al2023", "python3.12", "python3.13", "nodejs24.x", "nodejs22.x", "java25",
+    "python3.10", "python3.11", "java21", "ruby3.3", "ruby3.4", "ruby3.2", "python3.8", "python3.9", "java17",
+    "nodejs16.x", "dotnet10", "dotnet8", "java11", "dotnet6", "nodejs18.x", "provided.al2", "java8.al2")
+
+
 def check_runtime(runtime: str, catalog: RuntimeCatalog | None = None) -> None:
-    """A runtime Stratus serves, and (with the server's catalog) one this host may run functions of."""
+    """A runtime AWS accepts (AWS's errors for an unknown or deprecated one), Stratus serves, and (with the
+    server's catalog) this host may run functions of."""
+    if runtime not in AWS_CREATABLE_RUNTIMES:
+        if runtime in _model_runtimes():
+            raise InvalidParameterValueException(
+                f"The runtime parameter of {runtime} is no longer supported for creating or updating AWS Lambda "
+                "functions. We recommend you use a supported runtime while creating or updating functions.")
+        raise InvalidParameterValueException(
+            f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
+            f"[{', '.join(AWS_CREATABLE_RUNTIMES)}] or be a valid ARN")
     if runtime not in runtimes.supported_runtimes():
         raise InvalidParameterValueException(
             f"The runtime parameter of {runtime} is not supported by Stratus. "
@@ -68,6 +87,12 @@ def check_runtime(runtime: str, catalog: RuntimeCatalog | None = None) -> None:
         catalog.check_usable(runtime)
     except runtimes.RuntimeUnavailable as exc:
         raise InvalidParameterValueException(str(exc)) from None
+
+
+@functools.cache
+def _model_runtimes() -> frozenset[str]:
+    """Every runtime name botocore's model knows (the deprecated ones included)."""
+    return frozenset(botocore.session.get_session().get_service_model("lambda").shape_for("Runtime").enum)
 
 
 def check_create(request: CreateFunctionRequest, catalog: RuntimeCatalog | None = None) -> tuple[str, str]:

@@ -19,6 +19,7 @@ import msgspec
 
 from stratus.config import Settings
 from stratus.control import function_rules as rules
+from stratus.control import function_states as states
 from stratus.control.code import CodePackages
 from stratus.control.function_lookups import FunctionLookups
 from stratus.control.layers import LayerService
@@ -28,6 +29,7 @@ from stratus.control.paging import DEFAULT_MAX_ITEMS, decode_marker, encode_mark
 from stratus.control.ports import Environments
 from stratus.control.registry import LATEST, FunctionRegistry, is_version_number, version_key
 from stratus.control.secrets import EnvironmentSealer, load_key
+from stratus.control.vpc import VpcConfigs
 from stratus.errors import (
     InvalidParameterValueException,
     LambdaError,
@@ -36,6 +38,7 @@ from stratus.errors import (
 )
 from stratus.invoke.specs import EnvironmentSpecs, SandboxPaths
 from stratus.runtime.catalog import RuntimeCatalog
+from stratus.service_clients import ServiceClients
 from stratus.shapes import (
     AccountLimit,
     AccountUsage,
@@ -87,6 +90,7 @@ class FunctionService(FunctionLookups):
         self.specs = EnvironmentSpecs(settings, blobs.code_dir, sandbox, layers.opt_dir, self._prepare_code, catalog)
         self.rules = rules.FunctionRules(settings, catalog)
         self.packages = CodePackages(settings, blobs)
+        self.vpcs = VpcConfigs(ServiceClients(settings))
         self.sealer = EnvironmentSealer(load_key(settings.encryption_key, settings.key_path))
         self._lock = asyncio.Lock()
         self.owned_kinds: list[str] = ["version", "alias"]  # other services append theirs
@@ -142,12 +146,12 @@ class FunctionService(FunctionLookups):
         variables = self.rules.environment(request.Environment.Variables if request.Environment else None)
         code = request.Code  # fetched before the lock is taken: an S3 object may take a while to arrive
         zip_bytes = await self.packages.zip_from(code.ZipFile, code.S3Bucket, code.S3Key, code.S3ObjectVersion)
+        vpc = await asyncio.to_thread(self.vpcs.check, request.VpcConfig) if request.VpcConfig else None
         async with self._lock:
             if self.registry.latest(name) is not None:  # created while the code arrived
                 raise ResourceConflictException(f"Function already exist: {name}")
             attached = await self.layers.attach_async(request.Layers or [])
-            package = await asyncio.to_thread(self.packages.function_code, zip_bytes, runtime, handler,
-                                              attached.opt_dir)
+            package = await asyncio.to_thread(self.packages.function_code, zip_bytes)
             self.rules.total_size(package.unpacked_size, attached.unzipped_size)
             config = FunctionConfiguration(
                 FunctionName=name,
@@ -164,6 +168,7 @@ class FunctionService(FunctionLookups):
                 CodeSha256=package.sha256_b64,
                 Version=LATEST,
                 Environment=EnvironmentResponse(Variables=variables) if variables is not None else None,
+                VpcConfig=vpc,
                 KMSKeyArn=request.KMSKeyArn or None,
                 TracingConfig=TracingConfig(
                     Mode=(request.TracingConfig.Mode if request.TracingConfig else None) or "PassThrough"),
@@ -171,6 +176,7 @@ class FunctionService(FunctionLookups):
                 RevisionId=str(uuid.uuid4()),
                 State="Active",
                 LastUpdateStatus="Successful",
+                SnapStart=states.snap_start(request.SnapStart),
                 PackageType="Zip",
                 Architectures=request.Architectures or ["x86_64"],
                 EphemeralStorage=EphemeralStorage(Size=storage),
@@ -186,15 +192,19 @@ class FunctionService(FunctionLookups):
             except FunctionAlreadyExists:
                 raise ResourceConflictException(f"Function already exist: {name}") from None
             self.registry.put_latest(record)
-            if request.Publish:
-                return (await self._publish_locked(record, None)).config
-            return config
+            if request.Publish:  # the new version, under the function's unqualified ARN (as AWS answers)
+                version = (await self._publish_locked(record, None)).config
+                return states.creating(msgspec.structs.replace(version, FunctionArn=config.FunctionArn))
+            return states.creating(config)
 
     async def get(self, reference: str, qualifier: str | None) -> FunctionRecord:
         """The record FunctionName (+ Qualifier) names; for an alias, its version's with the alias's ARN."""
         record, qualifier, alias = self.lookup(reference, qualifier)
         if alias is not None:
             config = msgspec.structs.replace(record.config, FunctionArn=self.arns.function(record.name, alias.Name))
+            return msgspec.structs.replace(record, config=config)
+        if qualifier == LATEST:  # asked for by its qualifier, $LATEST answers with its qualified ARN (as AWS)
+            config = msgspec.structs.replace(record.config, FunctionArn=self.arns.function(record.name, LATEST))
             return msgspec.structs.replace(record, config=config)
         return record
 
@@ -206,8 +216,8 @@ class FunctionService(FunctionLookups):
             for name in self.registry.names():
                 latest = self.registry.latest(name)
                 assert latest is not None
-                entries.append(latest.config)
-                entries += [version.config for version in self.registry.versions_in_order(name)]
+                entries.append(states.listed(latest.config, FunctionArn=self.arns.function(name, LATEST)))
+                entries += [states.listed(version.config) for version in self.registry.versions_in_order(name)]
             return paginate(entries, marker, max_items, lambda config: f"{config.FunctionName}:{config.Version}")
         limit = max_items or DEFAULT_MAX_ITEMS
         after = decode_marker(marker) if marker else None
@@ -216,7 +226,9 @@ class FunctionService(FunctionLookups):
         if len(records) > limit:
             records = records[:limit]
             next_marker = encode_marker(records[-1].name)
-        return [record.config for record in records], next_marker
+        # The registry's records carry the environment variables (the store's are sealed).
+        return [states.listed((self.registry.latest(record.name) or self.sealer.open(record)).config)
+                for record in records], next_marker
 
     async def update_code(self, reference: str, request: UpdateFunctionCodeRequest) -> FunctionConfiguration:
         return await self._collecting(self._update_code(reference, request), dry_run=bool(request.DryRun))
@@ -236,8 +248,7 @@ class FunctionService(FunctionLookups):
             config = record.config
             current_layers = layer_arns(config)
             attached = await self.layers.attach_async(current_layers, current_layers)
-            package = await asyncio.to_thread(self.packages.function_code, zip_bytes, config.Runtime or "",
-                                              config.Handler or "", attached.opt_dir)
+            package = await asyncio.to_thread(self.packages.function_code, zip_bytes)
             self.rules.total_size(package.unpacked_size, attached.unzipped_size)
             if request.DryRun:
                 return msgspec.structs.replace(config, CodeSha256=package.sha256_b64, CodeSize=package.size)
@@ -250,8 +261,8 @@ class FunctionService(FunctionLookups):
                 record, config=new_config, code_sha256_hex=package.sha256_hex, unzipped_size=package.unpacked_size)
             await self._save(new_record)
             if request.Publish:
-                return (await self._publish_locked(new_record, None)).config
-            return new_config
+                return states.creating((await self._publish_locked(new_record, None)).config)
+            return states.updating(new_config)
 
     async def update_configuration(self, reference: str,
                                    request: UpdateFunctionConfigurationRequest) -> FunctionConfiguration:
@@ -268,10 +279,14 @@ class FunctionService(FunctionLookups):
             changes.update(self.rules.configuration_changes(request))
             if request.LoggingConfig is not None:
                 changes["LoggingConfig"] = merge_logging(request.LoggingConfig, record.config.LoggingConfig, name)
+            if request.SnapStart is not None:
+                changes["SnapStart"] = states.snap_start(request.SnapStart)
+            if request.VpcConfig is not None:
+                changes["VpcConfig"] = await asyncio.to_thread(self.vpcs.check, request.VpcConfig)
             changes.update(LastModified=lambda_time(), RevisionId=str(uuid.uuid4()), LastUpdateStatus="Successful")
             new_config = msgspec.structs.replace(record.config, **changes)
             await self._save(msgspec.structs.replace(record, config=new_config))
-            return new_config
+            return states.updating(new_config)
 
     async def publish_version(self, reference: str, request: PublishVersionRequest) -> FunctionConfiguration:
         """PublishVersion: an immutable snapshot of $LATEST's code and configuration."""
@@ -298,6 +313,7 @@ class FunctionService(FunctionLookups):
         config = msgspec.structs.replace(
             record.config, Version=str(number), FunctionArn=self.arns.function(name, str(number)),
             RevisionId=str(uuid.uuid4()), LastModified=lambda_time(),
+            SnapStart=states.published_snap_start(record.config.SnapStart),
             Description=record.config.Description if description is None else description,
         )
         version = msgspec.structs.replace(record, config=config, last_version=0, code_revision=None,
@@ -317,8 +333,8 @@ class FunctionService(FunctionLookups):
         latest = self.registry.latest(name)
         if latest is None or qualifier is not None:
             raise ResourceNotFoundException(f"Function not found: {self.arns.function(name, qualifier)}")
-        entries = [msgspec.structs.replace(latest.config, FunctionArn=self.arns.function(name, LATEST))]
-        entries += [version.config for version in self.registry.versions_in_order(name)]
+        entries = [states.listed(latest.config, FunctionArn=self.arns.function(name, LATEST))]
+        entries += [states.listed(version.config) for version in self.registry.versions_in_order(name)]
         page, next_marker = paginate(entries, marker, max_items, lambda config: config.Version or "")
         return ListVersionsByFunctionResponse(Versions=page, NextMarker=next_marker)
 

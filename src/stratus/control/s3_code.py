@@ -10,11 +10,9 @@ object. S3's refusals reach the caller as AWS words them ("Error occurred while 
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 from stratus.config import Settings
 from stratus.errors import InvalidParameterValueException, ServiceException
+from stratus.service_clients import ServiceClients
 
 NO_ENDPOINT = ("Code from S3 needs an S3 endpoint: set STRATUS_SERVICE_ENDPOINTS to 's3=<url>' (or '*=<url>') "
                "naming an S3-compatible server (AWS S3, MinIO, moto), with STRATUS_SERVICE_ACCESS_KEY_ID and "
@@ -26,8 +24,7 @@ class S3Code:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._clients: dict[str, Any] = {}  # by endpoint (boto3 clients: botocore has no type stubs here)
-        self._lock = threading.Lock()
+        self._clients = ServiceClients(settings, read_timeout=60, s3={"addressing_style": "path"})
 
     def fetch(self, bucket: str, key: str, version: str | None) -> bytes:
         """The object's bytes (blocking); InvalidParameterValueException as AWS answers S3's refusals."""
@@ -39,7 +36,7 @@ class S3Code:
         limit = self.settings.unzipped_code_max_bytes
         extra = {"VersionId": version} if version else {}
         try:
-            response = self._client(endpoint).get_object(Bucket=bucket, Key=key, **extra)
+            response = self._clients.client("s3").get_object(Bucket=bucket, Key=key, **extra)
             body = response["Body"]
             try:
                 length = response.get("ContentLength")
@@ -56,20 +53,3 @@ class S3Code:
         if data is None or len(data) > limit:
             raise InvalidParameterValueException(f"Unzipped size must be smaller than {limit} bytes")
         return data
-
-    def _client(self, endpoint: str) -> Any:
-        with self._lock:
-            client = self._clients.get(endpoint)
-            if client is None:
-                import boto3
-                from botocore.config import Config
-
-                settings = self.settings
-                client = boto3.session.Session().client(
-                    "s3", endpoint_url=endpoint, region_name=settings.region,
-                    aws_access_key_id=settings.service_access_key_id,
-                    aws_secret_access_key=settings.service_secret_access_key,
-                    config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
-                                  read_timeout=60, s3={"addressing_style": "path"}))
-                self._clients[endpoint] = client
-            return client

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,6 +20,7 @@ import msgspec
 
 from stratus.config import Settings
 from stratus.events.ports import Enqueue, PutEvents
+from stratus.service_clients import ServiceClients
 
 log = logging.getLogger("stratus.destinations")
 
@@ -42,9 +42,8 @@ class Destinations:
         self.enqueue = enqueue  # function destinations
         self.put_events = put_events  # event bus destinations (None: the `events` service endpoint)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="destinations")
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients = ServiceClients(settings)
         self._queue_urls: dict[str, str] = {}
-        self._lock = threading.Lock()
 
     async def send(self, target_arn: str, record: dict[str, Any], trace: bytes | None = None) -> bool:
         """Deliver a record (AWS's destination record, or an event source mapping's failure record) to
@@ -145,24 +144,10 @@ class Destinations:
 
     def _client(self, service: str, arn: str) -> Any:
         """A boto3 client for `service` at its configured endpoint, in the ARN's region (made once)."""
-        endpoint = self.settings.service_endpoint(service)
-        if not endpoint:
+        if not self._clients.endpoint(service):
             raise DestinationError(
                 f"no endpoint is configured for {service}: set STRATUS_SERVICE_ENDPOINTS (e.g. '{service}=http://host:port')")
-        region = arn.split(":")[3] or self.settings.region
-        with self._lock:
-            client = self._clients.get((service, region))
-            if client is None:
-                import boto3  # imported on first use: most never deliver to AWS
-                from botocore.config import Config
-
-                client = boto3.session.Session().client(
-                    service, endpoint_url=endpoint, region_name=region,
-                    aws_access_key_id=self.settings.service_access_key_id,
-                    aws_secret_access_key=self.settings.service_secret_access_key,
-                    config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30))
-                self._clients[(service, region)] = client
-        return client
+        return self._clients.client(service, arn.split(":")[3] or self.settings.region)
 
 
 def _service(arn: str) -> str:

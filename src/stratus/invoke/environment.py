@@ -386,6 +386,8 @@ class Environment:
                 reason = f"Runtime exited with error: {described}" if returncode else \
                     "Runtime exited without providing a reason"
                 fatal_type = self.ext.fatal_type if self.ext is not None else None
+                if fatal_type is None and self.spec.missing_entrypoint:
+                    fatal_type, reason = "Runtime.InvalidEntrypoint", self.spec.missing_entrypoint
                 self.finish(platform_error(inv.request_id, fatal_type or "Runtime.ExitError", reason), post=False)
         elif self.state == State.INIT and not self.shutting_down:
             log.warning("runtime of %s exited during init: %s", self.spec.function_name, exit_description(returncode))

@@ -91,8 +91,11 @@ class EnvironmentSpecs:
                                  interpreter.path if interpreter is not None else "")
         opt_dir = self.opt_dir(layer_arns(config)) if config.Layers else None
         argv = launch.argv
+        missing_entrypoint = ""
         if runtime in runtimes.PROVIDED_RUNTIMES and opt_dir is not None and _layer_bootstrap(task_root, opt_dir):
             argv = (f"{self.sandbox.visible_opt(opt_dir)}/bootstrap",)  # Lambda looks in /opt after /var/task
+        elif runtime in runtimes.PROVIDED_RUNTIMES and not (task_root / "bootstrap").exists():
+            missing_entrypoint = f"Couldn't find valid bootstrap(s): [{visible_task_root}/bootstrap /opt/bootstrap]"
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin:/opt/bin",
             "LANG": "en_US.UTF-8",
@@ -130,6 +133,7 @@ class EnvironmentSpecs:
             task_root=task_root, runtime_dir=runtime_dir, argv=argv, env=env, region=region,
             opt_dir=opt_dir, role=config.Role or "", sdk_dir=sdk_dir,
             interpreter_prefix=interpreter.prefix if interpreter else "", init_warning=warning,
+            missing_entrypoint=missing_entrypoint,
             prepare=functools.partial(self.prepare, record.code_sha256_hex, layer_arns(config))
             if self.prepare is not None else None,
             log_group=log_group, log_format=logging.LogFormat or "Text",

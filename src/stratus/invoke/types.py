@@ -57,6 +57,9 @@ class EnvironmentSpec:
     role: str = ""  # the execution role: each environment gets temporary credentials for it
     interpreter_prefix: str = ""  # on the host: the runtime interpreter's install folder (mounted read-only)
     init_warning: str = ""  # one line for the log at each INIT (the runtime runs on another version)
+    # A custom runtime with no bootstrap in its code nor its layers: its INIT fails as AWS's does
+    # (Runtime.InvalidEntrypoint), "" otherwise.
+    missing_entrypoint: str = ""
     sdk_dir: Path | None = None  # on the host: the runtime's AWS SDK (boto3, @aws-sdk), shared read-only
     # Checks (blocking; run in a worker thread) that task_root and opt_dir are intact before an environment
     # starts, rebuilding them if not; raises a LambdaError when the code cannot be had (a corrupt blob).

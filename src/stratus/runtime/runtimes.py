@@ -88,24 +88,3 @@ def launch(runtime: str, visible_runtime_dir: str, visible_task_root: str, inter
     if runtime in PROVIDED_RUNTIMES:
         return RuntimeLaunch((f"{visible_task_root}/bootstrap",), {})
     raise ValueError(f"unsupported runtime {runtime}")
-
-
-def handler_file_present(runtime: str, handler: str, names: set[str]) -> tuple[bool, str]:
-    """Whether a zip holding `names` has what `handler` needs, and what that is (for the error)."""
-    if runtime in PYTHON_RUNTIMES:
-        module = handler.rsplit(".", 1)[0] if "." in handler else handler
-        path = module.replace(".", "/")
-        wanted = {f"{path}.py", f"{path}/__init__.py", f"{path}.pyc"}
-        return bool(names & wanted), " or ".join(sorted(wanted))
-    if runtime in NODE_RUNTIMES:
-        # As Node's runtime resolves it: "dir/module.a.b" → dir/module(.js|.mjs|.cjs), a folder
-        # dir/module/, or a package node_modules/module/.
-        folder, _, name = handler.rpartition("/")
-        module = name.split(".", 1)[0]
-        prefix = f"{folder}/{module}" if folder else module
-        exact = {prefix, f"{prefix}.js", f"{prefix}.mjs", f"{prefix}.cjs"}
-        found = any(n in exact or n.startswith((f"{prefix}/", f"node_modules/{module}/")) for n in names)
-        return found, f"{prefix}.js, .mjs or .cjs"
-    if runtime in PROVIDED_RUNTIMES:
-        return "bootstrap" in names, "an executable bootstrap"
-    return True, ""

@@ -98,6 +98,13 @@ class FunctionConfiguration(Shape):
     RuntimeVersionConfig: RuntimeVersionConfig | None = None
     LoggingConfig: LoggingConfig | None = None
 
+    def __post_init__(self) -> None:
+        if self.SnapStart is None:  # AWS always answers with it; configurations stored before it was kept
+            self.SnapStart = SNAPSTART_OFF
+
+
+SNAPSTART_OFF = SnapStartResponse(ApplyOn="None", OptimizationStatus="Off")
+
 
 def layer_arns(config: FunctionConfiguration) -> list[str]:
     """The layer version ARNs of a configuration, in order."""

@@ -24,7 +24,7 @@ from stratus.store.trees import build_folder, write_atomically
 
 log = logging.getLogger("stratus.blobs")
 
-__all__ = ["BadZip", "BlobStore", "BlobUnavailable", "build_folder", "zip_names", "zip_unpacked_size"]
+__all__ = ["BadZip", "BlobStore", "BlobUnavailable", "build_folder", "zip_unpacked_size"]
 
 # What reading a damaged or hostile zip can raise: a bad CRC or header (BadZipFile), a truncated member
 # (EOFError), a bad deflate stream (zlib.error), an encrypted member (RuntimeError), an unknown
@@ -56,11 +56,6 @@ def zip_unpacked_size(data: bytes) -> int:
             return sum(info.file_size for info in archive.infolist())
     except _UNZIP_ERRORS as exc:
         raise BadZip(str(exc)) from None
-
-
-def zip_names(data: bytes) -> set[str]:
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        return {info.filename for info in archive.infolist()}
 
 
 class BlobStore:

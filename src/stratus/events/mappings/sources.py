@@ -14,10 +14,8 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-import boto3
-from botocore.config import Config
-
 from stratus.config import Settings
+from stratus.service_clients import ServiceClients
 
 SQS, KINESIS, DYNAMODB, MQ = "sqs", "kinesis", "dynamodb", "mq"
 STREAMS = (KINESIS, DYNAMODB)
@@ -127,33 +125,13 @@ def _resolve(future: asyncio.Future[object], result: object, error: BaseExceptio
         future.set_result(result)
 
 
-class AwsClients:
-    """boto3 clients for the AWS-compatible endpoints in the settings (one per service and region)."""
+class AwsClients(ServiceClients):
+    """boto3 clients for the AWS-compatible endpoints in the settings (one per service and region), with the
+    pollers' long-poll read timeout, and `call` to use them off the event loop."""
 
     def __init__(self, settings: Settings, calls: BlockingCalls):
-        self.settings = settings
+        super().__init__(settings, max_pool_connections=64, read_timeout=settings.esm_sqs_wait_s + 15)
         self.calls = calls
-        self._clients: dict[tuple[str, str], Any] = {}  # boto3 clients (botocore has no type stubs here)
-        self._lock = threading.Lock()
-
-    def endpoint(self, service: str) -> str | None:
-        return self.settings.service_endpoint(service)
-
-    def client(self, service: str, region: str) -> Any:
-        """A client for `service` (sqs, kinesis, dynamodbstreams, dynamodb...) at its configured endpoint."""
-        key = (service, region)
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                settings = self.settings
-                config = Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=64,
-                                connect_timeout=5, read_timeout=settings.esm_sqs_wait_s + 15)
-                client = boto3.session.Session().client(
-                    service, endpoint_url=self.endpoint(service), region_name=region or settings.region,
-                    aws_access_key_id=settings.service_access_key_id,
-                    aws_secret_access_key=settings.service_secret_access_key, config=config)
-                self._clients[key] = client
-            return client
 
     async def call(self, service: str, region: str, operation: str, **params: Any) -> dict[str, Any]:
         """Call `operation` (a boto3 method name) off the event loop."""
