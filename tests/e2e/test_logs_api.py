@@ -15,6 +15,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.test_runtime_sdks import require_runtime_sdk
 from tests.support.logs import group_events, logs_client, wait_for_events
 from tests.support.server import HOST_PYTHON_RUNTIME, invoke_json, make_zip
 
@@ -320,3 +321,29 @@ def test_aws_cli_v2_logs_tail_follow_prints_an_invokes_lines(server, lam, fn_nam
     assert any("while tailing" in line for line in lines), lines
     assert took < 5 + 1.5, took  # one 5 s poll of the CLI at most, plus the call
     assert sum("before the tail" in line for line in lines) == 1  # no line twice
+
+
+APP_LOGGER = make_zip({"app.py": """
+import time
+import boto3
+def handler(event, context):
+    logs = boto3.client("logs")  # AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: Stratus
+    logs.create_log_stream(logGroupName=context.log_group_name, logStreamName="app/" + context.aws_request_id)
+    logs.put_log_events(logGroupName=context.log_group_name, logStreamName="app/" + context.aws_request_id,
+                        logEvents=[{"timestamp": int(time.time() * 1000), "message": "from the app"}])
+    return context.aws_request_id
+"""})
+
+
+def test_a_function_puts_log_events_with_its_role(fresh_server):
+    """A function's boto3 `logs` client reaches Stratus (AWS_ENDPOINT_URL_CLOUDWATCH_LOGS) and acts with its role's
+    credentials: AWSLambdaBasicExecutionRole's logs:CreateLogStream and logs:PutLogEvents."""
+    require_runtime_sdk("python")
+    server = fresh_server({"STRATUS_SANDBOX": "plain", "STRATUS_UNKNOWN_ROLE_POLICY": "AWSLambdaBasicExecutionRole"})
+    lam = server.client()
+    create(lam, "app-logger", APP_LOGGER, Timeout=30)
+    response, request_id = invoke_json(lam, "app-logger")
+    assert "FunctionError" not in response, request_id
+    events = logs_client(server).get_log_events(logGroupName="/aws/lambda/app-logger",
+                                                logStreamName=f"app/{request_id}")["events"]
+    assert [event["message"] for event in events] == ["from the app"]
