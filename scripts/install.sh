@@ -73,4 +73,23 @@ ensure_installed() {
     fi
     source "$STRATUS_ROOT/scripts/runtime-interpreters.sh" && ensure_node_majors  # Node.js 22, 24 (runtimes)
     ensure_runtime_sdks  # the AWS SDKs functions find in their runtime (scripts/runtime-sdks.sh)
+    [ "$extras" = test ] && ensure_aws_cli_v2
+    return 0
+}
+
+# The AWS CLI v2 (tests of `aws logs tail`, a v2-only command; the pip awscli of the test extras is v1): Debian's
+# awscli package (2.9.19 on bookworm), which installs /usr/bin/aws beside pip's v1 on PATH. AWS's own zip is not
+# reachable from every machine that runs the tests; Debian's archive is.
+AWS_CLI_V2="${STRATUS_TEST_AWS_CLI_V2:-/usr/bin/aws}"
+ensure_aws_cli_v2() {
+    if [ -x "$AWS_CLI_V2" ] && "$AWS_CLI_V2" --version 2>/dev/null | grep -q '^aws-cli/2\.'; then return 0; fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        _say "installing the AWS CLI v2 (Debian's awscli, for the logs tests) with apt-get"
+        if [ -z "$_APT_UPDATED" ]; then
+            apt-get update -qq >/dev/null 2>&1 && _APT_UPDATED=1
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli >/dev/null 2>&1 \
+            && "$AWS_CLI_V2" --version 2>/dev/null | grep -q '^aws-cli/2\.' && return 0
+    fi
+    _say "no AWS CLI v2 at $AWS_CLI_V2 (apt-get install awscli, or set STRATUS_TEST_AWS_CLI_V2): the aws logs tail test is skipped"
 }

@@ -80,10 +80,14 @@ class Settings:
     # <dir>/python, <dir>/python3.11, <dir>/python3.9, <dir>/node. Empty: <the server's venv>/share/stratus/runtime-sdk.
     runtime_sdk_dir: str = ""
     log_tail_bytes: int = 4096
-    # Function logs (<data dir>/logs/<function>/<stream>.log): a stream's file is rotated when it would pass
-    # this size (0: never), keeping this many older files (<stream>.log.1, ...); the oldest is dropped.
-    log_stream_max_bytes: int = 10 * MB
-    log_stream_rotations: int = 2
+    # Function logs: the CloudWatch Logs store (<data dir>/logs.db, observe/log_store.py). Past log_max_bytes of
+    # messages (0: no cap) the oldest events are dropped first; each group's retentionInDays is enforced by a
+    # sweep every log_retention_sweep_s. A StartLiveTail session ends after log_live_tail_max_s (AWS: 3 hours).
+    log_max_bytes: int = 1024 * MB
+    log_retention_sweep_s: float = 60.0
+    log_live_tail_max_s: float = 3 * 3600.0
+    # TESTS ONLY: the length of a retention "day" in seconds (2: retentionInDays=1 keeps events 2 s); AWS: 86,400.
+    log_retention_day_s: float = 86400.0
 
     # Environment variables at rest: a base64 AES-256 key; empty: a key file in the data dir, made at first start.
     encryption_key: str = ""
@@ -170,8 +174,8 @@ class Settings:
         return self.data_dir / "queue.db"
 
     @property
-    def logs_dir(self) -> Path:
-        return self.data_dir / "logs"
+    def logs_db_path(self) -> Path:
+        return self.data_dir / "logs.db"
 
     def service_endpoint(self, service: str) -> str | None:
         """The endpoint URL configured for an AWS service name (e.g. "sqs"), or None."""

@@ -29,6 +29,7 @@ from stratus.api.fastpath import StratusHttpProtocol
 from stratus.api.function_urls import FunctionUrlRoutes
 from stratus.api.invoke import InvokeEndpoint
 from stratus.api.layers import LayerRoutes
+from stratus.api.logs import LogsRoutes
 from stratus.api.origins import PublicUrlError
 from stratus.api.policy import PolicyRoutes
 from stratus.api.runtime_config import RuntimeConfigRoutes
@@ -70,7 +71,8 @@ from stratus.invoke.endpoints import loopback_ports
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
 from stratus.invoke.streaming import StreamLimits
-from stratus.observe.logs import LogSink
+from stratus.observe.log_store import LogStore
+from stratus.observe.logs_service import LogsService
 from stratus.runtime import http as runtime_http
 from stratus.runtime import sdks
 from stratus.runtime.catalog import RuntimeCatalog
@@ -103,8 +105,8 @@ class Application:
                                       settings.isolated_network, loopback_ports(settings.service_endpoint_map()))
         self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", network,
                                       seccomp=settings.seccomp, host=settings.host)
-        self.log_sink = LogSink(settings.logs_dir, max_bytes=settings.log_stream_max_bytes,
-                                rotations=settings.log_stream_rotations)
+        self.log_sink = LogStore(settings.logs_db_path, max_bytes=settings.log_max_bytes,
+                                 day_s=settings.log_retention_day_s, sweep_interval_s=settings.log_retention_sweep_s)
         self.invoker = Invoker(settings, self.sandbox, self.log_sink)
         self.invoker.credentials = self.auth.sessions  # each environment's role credentials (SigV4 on)
         self.layers = LayerService(settings, self.store, self.blobs)  # before functions: they attach layers
@@ -147,8 +149,10 @@ class Application:
         self.eventbridge = EventBridgeService(settings, self.store, self.functions.arns, self.async_invocations.enqueue)
         self.iam = IamService(self.store, settings.account_id)
         self.auth.use_role_policies(self.iam)  # a function's credentials act with its role's policies
-        routes.append(root_route(EventBridgeRoutes(self.eventbridge).dispatch,  # POST /: EventBridge, IAM, STS
-                                 IamRoutes(self.iam, settings.account_id).dispatch))
+        self.logs = LogsService(self.log_sink, settings.region, settings.account_id)  # CloudWatch Logs
+        routes.append(root_route(EventBridgeRoutes(self.eventbridge).dispatch,  # POST /: EventBridge, IAM, STS, Logs
+                                 IamRoutes(self.iam, settings.account_id).dispatch,
+                                 LogsRoutes(self.logs, settings.log_live_tail_max_s).dispatch))
         self.mappings = EventSourceMappingService(self.functions, self.store, MappingRunner(
             settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations,
             self.recursion))

@@ -18,7 +18,7 @@ from tests.e2e.test_runtime_sdks import require_runtime_sdk
 from tests.support.server import invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"  # unknown to IAM: STRATUS_UNKNOWN_ROLE_POLICY applies
-STRATUS_SERVICES = ("LAMBDA", "EVENTBRIDGE", "IAM", "STS")
+STRATUS_SERVICES = ("LAMBDA", "EVENTBRIDGE", "IAM", "STS", "CLOUDWATCH_LOGS")
 
 ENDPOINTS = """
 import os

@@ -103,8 +103,9 @@ def test_a_function_is_unprivileged_and_kept_out_of_the_data_dir(server, lam, fn
     pid = server.process.pid
     event = {
         "read": [str(data / "secret.key"), str(data / "stratus.db"), str(data / "stratus.db-wal"),
-                 str(data / "queue.db"), "/etc/shadow", f"/proc/{pid}/environ", f"/proc/{pid}/mem"],
-        "list": [str(data), str(data / "code"), str(data / "blobs"), str(data / "logs"), str(data / "sandboxes"),
+                 str(data / "queue.db"), str(data / "logs.db"), "/etc/shadow", f"/proc/{pid}/environ",
+                 f"/proc/{pid}/mem"],
+        "list": [str(data), str(data / "code"), str(data / "blobs"), str(data / "sandboxes"),
                  str(data / "opt"), "/root"],
         "write": ["/usr/planted", "/etc/planted", str(data / "planted"), str(data / "code" / "planted"),
                   str(data / "sandboxes" / "planted"), "/root/planted", "/var/tmp/planted"]

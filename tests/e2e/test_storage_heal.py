@@ -7,7 +7,7 @@
 - tampered unpacked code (a function's or merged layers') is unpacked again before an environment starts;
 - deleting functions, versions and layers returns the data dir to its size before them, and a kill -9
   mid-upload's `.tmp-*` files and unused blobs are gone at the next start;
-- function logs are capped per stream;
+- function logs are capped in total (the log store's STRATUS_LOG_MAX_BYTES);
 - zips that do not unpack are AWS's 400, for functions and layers, and nothing is stored.
 """
 
@@ -28,6 +28,7 @@ import botocore.exceptions
 import pytest
 
 from tests.conftest import namespaced_unavailable_reason
+from tests.support.logs import logs_client, wait_for_events
 from tests.support.server import StratusServer, invoke_json, make_zip
 from tests.support.zips import BAD_ZIPS
 
@@ -37,7 +38,7 @@ LAYER_SOURCE = "def value():\n    return 'from-layer'\n"
 HANDLER = "import sys\nsys.path.insert(0, '/opt/python')\n" \
           "def handler(e, c):\n    import helper\n    return {'code': 'original', 'layer': helper.value()}\n"
 PLAIN = "def handler(e, c):\n    return {'code': 'original'}\n"
-DB_FILES = ("stratus.db", "queue.db")
+DB_FILES = ("stratus.db", "queue.db", "logs.db")
 _NO_NAMESPACES = namespaced_unavailable_reason()
 SANDBOXES = [pytest.param("namespaced", marks=pytest.mark.skipif(bool(_NO_NAMESPACES), reason=_NO_NAMESPACES)),
              "plain"]
@@ -327,29 +328,19 @@ def _quietly(call) -> None:
 
 
 # ------------------------------------------------------------------ logs
-def test_function_logs_are_capped_per_stream(data_server):
-    server = data_server({"STRATUS_LOG_STREAM_MAX_BYTES": "20000", "STRATUS_LOG_STREAM_ROTATIONS": "1"})
+def test_function_logs_are_capped_in_total(data_server):
+    server = data_server({"STRATUS_LOG_MAX_BYTES": "20000"})
     lam = server.client()
     create(lam, "chatty", "def handler(e, c):\n    print(f\"chunk {e['n']:03d} \" + 'z' * 3000)\n    return e['n']\n")
-    folder = server.data_dir / "logs" / "chatty"
-
-    def written(n: int) -> list[Path]:  # waits (bounded) for the log sink's flush of invoke n's output
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            found = [p for p in folder.glob("*.log") if f"chunk {n:03d}".encode() in p.read_bytes()]
-            if found:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"the output of invoke {n} was never written")
-
-    for n in range(16):  # ~3 KB each, each flushed on its own: the 20 KB file rotates twice
+    for n in range(16):  # ~3 KB each: past 20 KB the oldest events are dropped
         assert invoke_json(lam, "chatty", {"n": n})[1] == n
-        current = written(n)
-    names = sorted(p.name for p in folder.iterdir())
-    stream = current[0].name
-    assert names == [stream, stream + ".1"], names  # rotations=1: the oldest file was dropped
-    assert b"chunk 000" not in b"".join((folder / name).read_bytes() for name in names)
-    assert all((folder / name).stat().st_size <= 20000 for name in names)
+    events = wait_for_events(server, "/aws/lambda/chatty", lambda found: any(
+        event["message"].startswith("chunk 015") for event in found))
+    text = "".join(event["message"] for event in events)
+    assert "chunk 015" in text and "chunk 000" not in text
+    assert len(text.encode()) <= 20000
+    (group,) = logs_client(server).describe_log_groups(logGroupNamePrefix="/aws/lambda/chatty")["logGroups"]
+    assert group["storedBytes"] == len(text.encode())
 
 
 # ------------------------------------------------------------------ zips that do not unpack

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
-from stratus.observe.logs import group_folder
+from tests.support.logs import group_events
 
 STREAM_PROBE = "import os\nSTREAM = os.environ['AWS_LAMBDA_LOG_STREAM_NAME']\n"
 
@@ -48,16 +47,13 @@ def wait_until_gone(stream: str, timeout_s: float = 10.0, variable: str = "AWS_L
 
 
 def function_log(server, function_name: str) -> str:
-    """Everything Stratus has written to the function's log files so far (its default log group's)."""
+    """Everything the function has logged so far (its default log group's events, through the Logs API)."""
     return group_log(server, f"/aws/lambda/{function_name}")
 
 
 def group_log(server, group: str) -> str:
-    """Everything Stratus has written to log group `group`'s files so far."""
-    folder = Path(server.data_dir) / "logs" / group_folder(group)
-    if not folder.is_dir():
-        return ""
-    return "".join(path.read_text(errors="replace") for path in sorted(folder.glob("*.log")))
+    """Log group `group`'s events so far, each message as stored (with its newline), joined."""
+    return "".join(event["message"] for event in group_events(server, group))
 
 
 def wait_for_log(server, function_name: str, text: str, timeout_s: float = 10.0) -> str:

@@ -17,7 +17,8 @@ def test_stratus_services_then_configured_ones_and_the_wildcard():
                                           "events=http://bus:1,bad").service_endpoint_map()
     assert endpoint_variables("http://127.0.0.1:8421", services) == {
         "AWS_ENDPOINT_URL_LAMBDA": "http://127.0.0.1:8421", "AWS_ENDPOINT_URL_IAM": "http://127.0.0.1:8421",
-        "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:8421", "AWS_ENDPOINT_URL_EVENTBRIDGE": "http://bus:1",
+        "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:8421", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": "http://127.0.0.1:8421",
+        "AWS_ENDPOINT_URL_EVENTBRIDGE": "http://bus:1",
         "AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:4566", "AWS_ENDPOINT_URL": "http://localhost:9000"}
     assert loopback_ports(services) == (4566, 9000)
     assert loopback_ports({"s3": "https://[::1]", "x": "http://example.com:1", "y": "http://127.0.0.1:bad"}) == (443,)

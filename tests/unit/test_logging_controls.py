@@ -1,5 +1,5 @@
 """Lambda's logging controls, piece by piece (issue 12): LoggingConfig's rules, the platform's records
-in JSON, the application-level line filter, and log groups as folders."""
+in JSON, the application-level line filter, and log groups as the store keeps them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from stratus.control.logging_config import merge_logging
 from stratus.errors import InvalidParameterValueException
 from stratus.observe.app_log_filter import ApplicationLogFilter, line_level
-from stratus.observe.logs import LogSink, folder_group, group_folder
+from stratus.observe.log_store import LogStore
 from stratus.observe.platform_log import TEXT, JsonPlatformLog, invocation_status, platform_log
 from stratus.shapes import LoggingConfig
 
@@ -84,22 +84,22 @@ def test_application_lines_are_kept_by_level():
     assert everything.feed(b"a\n\nb\r\n") == b"a\n\nb\r\n"
 
 
-def test_log_groups_are_folders(tmp_path):
-    assert group_folder("/aws/lambda/my-fn_1") == "my-fn_1"
-    assert group_folder("/custom/group") == "=%2Fcustom%2Fgroup"
-    assert group_folder("cool_lambda") == "=cool_lambda" != group_folder("/aws/lambda/cool_lambda")
-    assert group_folder("..") == "=.."
+def test_log_groups_keep_any_name(tmp_path):
+    """A custom LoggingConfig.LogGroup (any name the model allows, however long) is a group of its own, beside
+    the function's default one; stream names are kept exactly."""
     long = "/g" + "x" * 500
-    assert len(group_folder(long)) < 100
-    sink = LogSink(tmp_path, flush_interval_s=60)
+    store = LogStore(tmp_path / "logs.db", flush_interval_s=60)
     try:
-        sink.write("/aws/lambda/fn", "2024/01/01/[$LATEST]abc", b"one\n")
-        sink.write(long, "s", b"two\n")
-        sink.flush()
+        store.write("/aws/lambda/fn", "2024/01/01/[$LATEST]abc", b"one\n")
+        store.write(long, "s", b"two\n")
+        store.write("cool_lambda", "s", b"three\n")
+        assert [group.name for group in store.groups()] == ["/aws/lambda/fn", long, "cool_lambda"]
+        group = store.group("/aws/lambda/fn")
+        assert group is not None
+        assert [stream.name for stream in store.streams(group.id)] == ["2024/01/01/[$LATEST]abc"]
+        assert [row.message for row in store.events(group.id, None, 0, 1 << 62)] == ["one\n"]
     finally:
-        sink.close()
-    assert (tmp_path / "fn" / "2024_01_01_LATEST_abc.log").read_bytes() == b"one\n"
-    assert {folder_group(folder) for folder in tmp_path.iterdir()} == {"/aws/lambda/fn", long}
+        store.close()
 
 
 def test_stratus_warnings_follow_the_log_format():

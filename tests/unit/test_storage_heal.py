@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stratus.observe.logs import LogSink
+from stratus.observe.log_store import LogStore
 from stratus.store import trees
 from stratus.store.blobs import BadZip, BlobStore, BlobUnavailable
 from tests.support.server import make_zip
@@ -128,20 +128,19 @@ def test_the_tree_check_is_cheap(tmp_path):
     assert per_check_ms < 50, per_check_ms  # ~5 ms for 1,000 files here; generous for slow CI machines
 
 
-def test_logs_are_capped_per_stream_with_rotation(tmp_path):
-    sink = LogSink(tmp_path / "logs", flush_interval_s=60, max_bytes=1000, rotations=2)
+def test_logs_are_capped_in_total(tmp_path):
+    """The log store's cap (STRATUS_LOG_MAX_BYTES) holds over every group and stream: the oldest events go first."""
+    store = LogStore(tmp_path / "logs.db", flush_interval_s=60, max_bytes=3000)
     try:
         for number in range(50):
-            sink.write("/aws/lambda/fn", "stream-a", f"line {number:04d} ".encode() + b"x" * 90 + b"\n")
-            sink.flush()
-        sink.write("/aws/lambda/fn", "stream-b", b"y" * 5000)  # one write bigger than a file: its end is kept
-        sink.flush()
+            stream = "stream-a" if number % 2 else "stream-b"
+            store.write("/aws/lambda/fn", stream, f"line {number:04d} ".encode() + b"x" * 90 + b"\n")
+            store.flush()
+        group = store.group("/aws/lambda/fn")
+        assert group is not None
+        messages = [row.message for row in store.events(group.id, None, 0, 1 << 62)]
     finally:
-        sink.close()
-    folder = tmp_path / "logs" / "fn"
-    names = sorted(os.listdir(folder))
-    assert names == ["stream-a.log", "stream-a.log.1", "stream-a.log.2", "stream-b.log"]
-    assert all((folder / name).stat().st_size <= 1000 for name in names)
-    assert b"line 0049" in (folder / "stream-a.log").read_bytes()  # the newest lines are in the current file
-    assert b"line 0000" not in b"".join((folder / name).read_bytes() for name in names)  # the oldest went
-    assert (folder / "stream-b.log").read_bytes() == b"y" * 1000
+        store.close()
+    assert sum(map(len, messages)) == group.stored_bytes <= 3000
+    assert messages[-1].startswith("line 0049")  # the newest lines are kept
+    assert not any(message.startswith("line 0000") for message in messages)  # the oldest went

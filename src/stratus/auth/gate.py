@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stratus.api.logs import request_target as logs_request_target
 from stratus.auth.authorizer import IamAuthorizer, ResourceStatements, RolePolicySource
 from stratus.auth.errors import AuthError, MissingAuthenticationTokenException
 from stratus.auth.principal import ANONYMOUS_ADMIN, AdminOnly, Authorizer, Principal
@@ -22,7 +23,7 @@ from stratus.iam.api import IAM_XMLNS, STS_XMLNS, credential_service, error_xml
 PUBLIC_PATHS = ("/_stratus/health",)
 # Code downloads carry their own permission (api/code_urls.py: a presigned, expiring URL, as on AWS).
 PUBLIC_PREFIXES = ("/_stratus/code/",)
-ROOT_SERVICES = ("events", "iam", "sts")  # the credential scopes `POST /` accepts
+ROOT_SERVICES = ("events", "iam", "sts", "logs")  # the credential scopes `POST /` accepts
 # IAM's and STS's names for the signature refusals (the query protocol's XML errors).
 QUERY_ERROR_CODES = {"InvalidSignatureException": "SignatureDoesNotMatch",
                      "UnrecognizedClientException": "InvalidClientTokenId",
@@ -41,6 +42,7 @@ class Authenticator:
         self.authorizer: Authorizer = authorizer or AdminOnly()
         self.routes = routes  # a Lambda request's operation (IAM action) and resource
         self.sessions: SessionCredentials | None = None  # functions' role credentials (None: none issued)
+        self.account_id = "000000000000"  # the account of the resources' ARNs (the server's setting)
 
     def begin(self, method: str, raw_path: str, query: str, headers: dict[bytes, bytes],
               service: str = "lambda") -> Pending | None:
@@ -115,6 +117,10 @@ class AuthGate:
             if principal.kind != "admin":  # the admin may do everything: no need to tell the operation
                 action, resource = self.auth.operation(scope["method"], scope["path"],
                                                        scope["query_string"].decode("latin-1"), service)
+                if service == "logs":  # logs:<Operation> on the log group (or stream) the body names
+                    action, resource = logs_request_target(
+                        header_map(scope["headers"]).get(b"x-amz-target", b"").decode("latin-1"),
+                        b"".join(m.get("body", b"") for m in messages), self.auth.region, self.auth.account_id)
                 self.auth.authorize(principal, action, resource)
         except LambdaError as error:
             return await _send_error(send, error, json11, service)

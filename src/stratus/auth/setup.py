@@ -41,4 +41,5 @@ def build_authenticator(settings: Settings, roles: RolePolicySource | None = Non
     authenticator = Authenticator(Verifier(keys, sessions=sessions), settings.region, authorizer,
                                   LambdaRoutes(settings.region, settings.account_id))
     authenticator.sessions = sessions
+    authenticator.account_id = settings.account_id
     return authenticator, note

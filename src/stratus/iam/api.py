@@ -26,6 +26,7 @@ log = logging.getLogger("stratus.iam")
 
 IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
 STS_XMLNS = "https://sts.amazonaws.com/doc/2011-06-15/"
+LOGS_TARGET_PREFIX = "Logs_20140328."  # CloudWatch Logs' X-Amz-Target (api/logs.py)
 _BODY_MAX = 1 << 20
 _ROLE_FIELDS = ("Path", "RoleName", "RoleId", "Arn", "CreateDate", "AssumeRolePolicyDocument", "Description",
                 "MaxSessionDuration")
@@ -191,8 +192,9 @@ def _invalid_action(action: str) -> IamError:
 
 
 def root_route(eventbridge: Callable[[Request], Awaitable[Response]],
-               query: Callable[[Request], Awaitable[Response]]) -> Route:
-    """`POST /`: EventBridge (X-Amz-Target) or a query-protocol form (IAM, STS)."""
+               query: Callable[[Request], Awaitable[Response]],
+               logs: Callable[[Request], Awaitable[Response]] | None = None) -> Route:
+    """`POST /`: EventBridge or CloudWatch Logs (X-Amz-Target) or a query-protocol form (IAM, STS)."""
 
     async def post_root(request: Request) -> Response:
         # A signed request goes where its credential scope says (the gate checked the signature, and authorizes,
@@ -200,6 +202,9 @@ def root_route(eventbridge: Callable[[Request], Awaitable[Response]],
         scoped = credential_service(request.headers, request.url.query)
         if scoped in ("iam", "sts"):
             return await query(request)
+        if logs is not None and (scoped == "logs" or scoped == "" and request.headers.get(
+                "x-amz-target", "").startswith(LOGS_TARGET_PREFIX)):
+            return await logs(request)
         if scoped == "" and "x-amz-target" not in request.headers and \
                 request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             return await query(request)

@@ -1,7 +1,7 @@
 """Where a function's AWS SDK calls go: `AWS_ENDPOINT_URL_<SERVICE>` variables, which current boto3 and
 the AWS SDK for JavaScript v3 honour with no code change.
 
-The services Stratus serves itself (Lambda, EventBridge, IAM, STS) point at Stratus as the function
+The services Stratus serves itself (Lambda, EventBridge, IAM, STS, CloudWatch Logs) point at Stratus as the function
 reaches it (inside a namespaced environment: 127.0.0.1:<API port> in its own network namespace, served
 by the server there); every service in STRATUS_SERVICE_ENDPOINTS points where that setting says ("*"
 becomes AWS_ENDPOINT_URL, the SDKs' fallback for every service). A variable the function's own
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from botocore import utils as botocore_utils
 
 # boto3 client names of the services Stratus itself answers on its API port.
-STRATUS_SERVICES = ("lambda", "events", "iam", "sts")
+STRATUS_SERVICES = ("lambda", "events", "iam", "sts", "logs")
 
 
 def variable_name(service: str) -> str:

@@ -27,8 +27,8 @@ from stratus.invoke.output import OutputRouter
 from stratus.invoke.runtime_handlers import RuntimeApiHandlers
 from stratus.invoke.runtime_launch import RuntimeEndpoints, exec_wrapper_launcher, launch_variables
 from stratus.invoke.types import Credentials, EnvironmentSpec, Invocation, Outcome, State, platform_error
-from stratus.observe import logs
 from stratus.observe.app_log_filter import ApplicationLogFilter
+from stratus.observe.log_store import LogStore
 from stratus.observe.platform_log import platform_log
 from stratus.runtime import extensions as ext_api
 from stratus.runtime.runtimes import address_space_headroom_mb
@@ -44,7 +44,7 @@ def _ignore(env: Environment) -> None:
 class Environment:
     """A runtime process in a sandbox, fed invocations through its own Runtime API endpoint."""
 
-    def __init__(self, spec: EnvironmentSpec, sandbox: Sandbox, log_sink: logs.LogSink, *,
+    def __init__(self, spec: EnvironmentSpec, sandbox: Sandbox, log_sink: LogStore, *,
                  init_timeout_s: float, shutdown_grace_s: float,
                  initialization_type: str = "on-demand", on_dead: Callable[[Environment], None] = _ignore,
                  credentials: Credentials | None = None):

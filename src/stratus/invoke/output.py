@@ -1,7 +1,9 @@
 """An environment's output: one pipe carries the stdout and stderr of its runtime (and extensions).
 
-Every byte goes to the environment's log stream (in its log group), unless the function's LogFormat is
-JSON: then each line below its ApplicationLogLevel is left out, as Lambda does (observe/app_log_filter.py).
+Every line goes to the environment's log stream (in its log group) as one log event, unless the function's
+LogFormat is JSON: then each line below its ApplicationLogLevel is left out, as Lambda does
+(observe/app_log_filter.py). A line still unfinished waits for its end (or for the invocation's end, or a
+platform line, which take it as it is).
 Output written while an invocation runs is also kept for that invocation's log tail (`LogType: Tail`);
 output of INIT is kept for the first invocation's tail. Each kept tail is bounded (the newest bytes win).
 """
@@ -14,7 +16,7 @@ from collections.abc import Callable
 
 from stratus.invoke.types import Invocation
 from stratus.observe.app_log_filter import ApplicationLogFilter
-from stratus.observe.logs import LogSink
+from stratus.observe.log_store import LogStore
 
 LOG_KEEP_BYTES = 64 * 1024  # per-invocation log kept in memory for the tail
 
@@ -29,9 +31,9 @@ def keep_tail(buffer: bytearray, data: bytes) -> None:
 class OutputRouter:
     """The read end of an environment's output pipe, and INIT's kept output."""
 
-    __slots__ = ("_loop", "_sink", "_log_group", "_log_stream", "_fd", "_filter", "init_log")
+    __slots__ = ("_loop", "_sink", "_log_group", "_log_stream", "_fd", "_filter", "_partial", "init_log")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sink: LogSink, log_group: str, log_stream: str,
+    def __init__(self, loop: asyncio.AbstractEventLoop, sink: LogStore, log_group: str, log_stream: str,
                  app_filter: ApplicationLogFilter | None = None):
         self._loop = loop
         self._sink = sink
@@ -39,6 +41,7 @@ class OutputRouter:
         self._log_stream = log_stream
         self._fd = -1
         self._filter = app_filter  # LogFormat JSON: the ApplicationLogLevel's line filter
+        self._partial = b""  # output after its last newline: the start of a line not yet ended
         self.init_log = bytearray()  # INIT's output (and EXTENSION lines), for the first invocation's tail
 
     def open(self, on_readable: Callable[[], None]) -> int:
@@ -51,7 +54,18 @@ class OutputRouter:
 
     def write_platform(self, data: bytes) -> None:
         """A platform line (START, END, REPORT, EXTENSION, or their JSON records) into the log stream."""
+        if self._partial:
+            self._sink.write(self._log_group, self._log_stream, self._partial)
+            self._partial = b""
         self._sink.write(self._log_group, self._log_stream, data)
+
+    def _to_stream(self, data: bytes, final: bool) -> None:
+        """Whole lines into the log stream; the rest waits for its newline (or the end)."""
+        data = self._partial + data if self._partial else data
+        cut = len(data) if final else data.rfind(b"\n") + 1
+        self._partial = data[cut:]
+        if cut:
+            self._sink.write(self._log_group, self._log_stream, data[:cut])
 
     def drain(self, invocation: Invocation | None, during_init: bool, final: bool = False) -> None:
         """Read everything written so far into the log stream; keep it for `invocation`'s tail when
@@ -78,10 +92,12 @@ class OutputRouter:
             if not data:
                 return
         elif not chunks:
+            if final and self._partial:
+                self._to_stream(b"", final)
             return
         else:
             data = b"".join(chunks)
-        self._sink.write(self._log_group, self._log_stream, data)
+        self._to_stream(data, final)
         if invocation is not None and invocation.delivered_at:
             if invocation.want_log:
                 keep_tail(invocation.log, data)

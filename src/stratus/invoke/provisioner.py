@@ -11,7 +11,7 @@ from typing import cast
 from stratus.invoke.environment import Environment
 from stratus.invoke.pool import EnvironmentPool
 from stratus.invoke.types import Credentials, EnvironmentSpec, State
-from stratus.observe.logs import LogSink
+from stratus.observe.log_store import LogStore
 from stratus.sandbox import Sandbox
 
 log = logging.getLogger("stratus.invoke")
@@ -28,7 +28,7 @@ class ProvisionedEnvironment(Environment):
     the environment's log stream).
     """
 
-    def __init__(self, spec: EnvironmentSpec, sandbox: Sandbox, log_sink: LogSink, *, init_timeout_s: float,
+    def __init__(self, spec: EnvironmentSpec, sandbox: Sandbox, log_sink: LogStore, *, init_timeout_s: float,
                  shutdown_grace_s: float, on_dead: Callable[[Environment], None],
                  credentials: Credentials | None = None):
         def dead(env: Environment) -> None:

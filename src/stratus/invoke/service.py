@@ -20,7 +20,7 @@ from stratus.invoke.environment import Environment
 from stratus.invoke.pool import EnvironmentPool
 from stratus.invoke.provisioner import ProvisionedEnvironment, Provisioner
 from stratus.invoke.types import Credentials, EnvironmentSpec, Invocation, InvokeResult, Outcome
-from stratus.observe.logs import LogSink
+from stratus.observe.log_store import LogStore
 from stratus.sandbox import Sandbox
 
 log = logging.getLogger("stratus.invoke")
@@ -42,7 +42,7 @@ def _chain(source: asyncio.Future[InvokeResult], target: asyncio.Future[InvokeRe
 class Invoker:
     """Runs invocations: one pool of environments per function version and revision."""
 
-    def __init__(self, settings: Settings, sandbox: Sandbox, log_sink: LogSink):
+    def __init__(self, settings: Settings, sandbox: Sandbox, log_sink: LogStore):
         self.settings = settings
         self.sandbox = sandbox
         self.log_sink = log_sink
