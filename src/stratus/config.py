@@ -22,6 +22,11 @@ class Settings:
     # other Host names are refused, and the URLs in answers (Code.Location) use it. Empty: http://127.0.0.1:PORT
     # (or the listen address when it is one specific address).
     public_url: str = ""
+    # A FunctionUrl's form: "host" (http://<url-id>.lambda-url.<region>.localhost:<port>/, as AWS's are by host),
+    # "path" (<public endpoint>/_stratus/url/<url-id>/: reachable by any HTTP client) or "auto": host when this
+    # machine resolves names under .localhost (browsers and curl always do; glibc only with nss-myhostname or
+    # systemd-resolved), else path. Both forms reach the function either way.
+    function_url_style: str = "auto"
     code_url_expiry_s: float = 600.0  # Code.Location / layer Content.Location are presigned for this long (AWS: 10 min)
     data_dir: Path = Path("~/.stratus").expanduser()
     region: str = "us-east-1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.request
 
 import botocore.exceptions
 import pytest
@@ -278,3 +279,24 @@ def test_requests_the_fast_path_declines_are_served_the_same_through_asgi(echo_u
         status_line, _, rest = data.partition(b"\r\n")
         assert b" 200 " in status_line, data
         assert rest.endswith(b'{"hello":"world"}')
+
+
+@pytest.mark.parametrize("style", ["path", "auto"])
+def test_function_urls_in_the_path_form_reach_the_function_with_any_http_client(fresh_server, tmp_path, style):
+    """A FunctionUrl any HTTP client (urllib here, which resolves names with the host's resolver) can reach:
+    the path form, chosen by STRATUS_FUNCTION_URL_STYLE=path, or by "auto" on a host that does not resolve
+    names under .localhost."""
+    from stratus.control.function_urls import localhost_names_resolve
+
+    server = fresh_server(data_dir=tmp_path / style, env={"STRATUS_FUNCTION_URL_STYLE": style})
+    lam = server.client()
+    lam.create_function(FunctionName="reach", Runtime="python3.12", Role=ROLE, Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": ECHO})})
+    url = lam.create_function_url_config(FunctionName="reach", AuthType="NONE")["FunctionUrl"]
+    lam.add_permission(FunctionName="reach", **PUBLIC)
+    if style == "auto" and localhost_names_resolve():
+        assert url.startswith("http://") and ".lambda-url.us-east-1.localhost:" in url
+    else:
+        assert url.startswith(f"http://127.0.0.1:{server.port}/_stratus/url/") and url.endswith("/")
+    with urllib.request.urlopen(url + "plain?x=1", timeout=30) as reply:
+        assert (reply.status, reply.read()) == (200, b'{"hello":"world"}')

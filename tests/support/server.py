@@ -59,6 +59,9 @@ class StratusServer:
         env = dict(os.environ, **self.extra_env)
         env.setdefault("STRATUS_IDLE_TIMEOUT_S", "300")
         env.setdefault("STRATUS_ACCESS_KEYS", "test:test")  # the keys every test client signs with
+        # FunctionUrls by host (AWS's form) on every machine; tests reach them with a Host header
+        # (test_function_urls.py covers the path form and "auto").
+        env.setdefault("STRATUS_FUNCTION_URL_STYLE", "host")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(

@@ -10,7 +10,9 @@ re-created under its name. The url-id is 32 random lower-case letters and digits
 
 from __future__ import annotations
 
+import functools
 import secrets
+import socket
 import string
 import time
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from stratus.config import Settings
 from stratus.control.functions import FunctionService
 from stratus.control.paging import paginate
 from stratus.errors import InvalidParameterValueException, ResourceConflictException, ResourceNotFoundException
+from stratus.frontdoor.door import URL_PREFIX
 from stratus.shapes import (
     FunctionUrlConfig,
     FunctionUrlConfigRequest,
@@ -73,12 +76,20 @@ class FunctionUrlService:
             self._remember(key, _decode(body))
 
     def url(self, url_id: str) -> str:
-        """The FunctionUrl of a url-id: http(s)://<url-id>.lambda-url.<region>.localhost:<port>/."""
+        """The FunctionUrl of a url-id: http(s)://<url-id>.lambda-url.<region>.localhost:<port>/, or in the path
+        form <public endpoint>/_stratus/url/<url-id>/ (Settings.function_url_style)."""
+        if not self._host_style:
+            return f"{self.settings.public_endpoint}{URL_PREFIX}{url_id}/"
         scheme = "https" if self.settings.tls_cert else "http"
         port = self.settings.port
         default = 443 if scheme == "https" else 80
         netloc = f"{url_id}.lambda-url.{self.settings.region}.localhost" + ("" if port == default else f":{port}")
         return f"{scheme}://{netloc}/"
+
+    @functools.cached_property
+    def _host_style(self) -> bool:
+        style = self.settings.function_url_style
+        return style == "host" or (style != "path" and localhost_names_resolve())
 
     def target(self, url_id: str) -> UrlTarget | None:
         """The URL with this id (the front door's lookup), or None."""
@@ -201,3 +212,11 @@ class FunctionUrlService:
 def _key(name: str, qualifier: str | None) -> str:
     return f"{name}:{qualifier or ''}"
 
+
+def localhost_names_resolve() -> bool:
+    """Whether this machine resolves a name under .localhost (RFC 6761) to an address (looked up once)."""
+    try:
+        socket.getaddrinfo("stratus-probe.lambda-url.localhost", None)
+    except OSError:
+        return False
+    return True
