@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import msgspec
 
 
@@ -20,8 +22,11 @@ class LambdaError(Exception):
         self.message = message
         self.extra = extra
 
+    typed = True  # AWS's body carries "Type"; a few of its answers do not (`untyped`)
+
     def body(self) -> bytes:
-        doc = {"Type": self.fault, self.message_key: self.message, **self.extra}
+        doc = {"Type": self.fault} if self.typed else {}
+        doc.update({self.message_key: self.message, **self.extra})
         return msgspec.json.encode(doc)
 
     def headers(self) -> list[tuple[bytes, bytes]]:
@@ -29,6 +34,15 @@ class LambdaError(Exception):
             (b"x-amzn-errortype", self.error_type.encode()),
             (b"content-type", b"application/json"),
         ]
+
+
+E = TypeVar("E", bound=LambdaError)
+
+
+def untyped(error: E) -> E:
+    """`error` answered without the "Type" member, as AWS answers it in some cases (its recorded answers)."""
+    error.typed = False
+    return error
 
 
 class _UserError(LambdaError):

@@ -97,11 +97,49 @@ def _member_path(parent: str, name: str) -> str:
 
 
 def _describe(value: Any) -> str:
+    """A value as AWS's (Java) validation messages show it: lists `[a, b]`, maps `{k=v}`, booleans lower-case."""
     if value is None:
         return "null"
+    return f"'{_java_text(value)}'"
+
+
+def _java_text(value: Any) -> str:
     if isinstance(value, bool):
-        return "'" + str(value).lower() + "'"
-    return f"'{value}'"
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(_java_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_java_text(key)}={_java_text(item)}" for key, item in value.items()) + "}"
+    return str(value)
+
+
+_SCALARS = ("string", "integer", "long", "float", "double")
+
+
+def _constraints(shape: Any) -> list[str]:
+    """Every constraint of a scalar shape in AWS's words and order (how it lists a collection member's)."""
+    meta, words = shape.metadata, []
+    if shape.type_name == "string":
+        if "max" in meta:
+            words.append(f"Member must have length less than or equal to {meta['max']}")
+        if "min" in meta:
+            words.append(f"Member must have length greater than or equal to {meta['min']}")
+        if "pattern" in meta:
+            words.append(f"Member must satisfy regular expression pattern: {meta['pattern']}")
+        if "enum" in meta:
+            words.append(f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
+    else:
+        if "max" in meta:
+            words.append(f"Member must have value less than or equal to {_java_number(meta['max'], shape)}")
+        if "min" in meta:
+            words.append(f"Member must have value greater than or equal to {_java_number(meta['min'], shape)}")
+    if "enum" in meta or shape.type_name != "string":
+        words.append("Member must not be null")
+    return words
+
+
+def _java_number(bound: Any, shape: Any) -> str:
+    return str(float(bound)) if shape.type_name in ("float", "double") else str(bound)
 
 
 _JSON_TYPES = {
@@ -125,11 +163,14 @@ class ModelChecker:
     """
 
     def __init__(self, service: str = "lambda", *, type_error: Callable[[str], Exception] | None = None,
-                 list_item_path: Callable[[str, int], str] = lambda path, index: path,
+                 list_item_path: Callable[[str, int], str] | None = None,
                  describe: Callable[[Any], str] = _describe):
         self.service = service
         self.type_error = type_error
-        self.list_item_path = list_item_path
+        # REST JSON services (Lambda) report a list or map whose scalar members break a constraint once, as a
+        # whole; the JSON 1.1 ones name each member's path (e.g. `targets.1.member.id`).
+        self.whole_collections = list_item_path is None
+        self.list_item_path = list_item_path or (lambda path, index: path)
         self.describe = describe
 
     def problems(self, operation: str, params: dict[str, Any]) -> list[str]:
@@ -170,19 +211,24 @@ class ModelChecker:
         if "max" in meta and len(value) > meta["max"]:
             self._fail(problems, value, path, f"Member must have length less than or equal to {meta['max']}")
 
-    def _check_integer(self, shape: Any, value: Any, path: str, problems: list[str]) -> None:
-        if not isinstance(value, int) or isinstance(value, bool):
+    def _check_number(self, shape: Any, value: Any, path: str, problems: list[str]) -> None:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
             return
         meta = shape.metadata
         if "min" in meta and value < meta["min"]:
-            self._fail(problems, value, path, f"Member must have value greater than or equal to {meta['min']}")
+            self._fail(problems, value, path,
+                       f"Member must have value greater than or equal to {_java_number(meta['min'], shape)}")
         if "max" in meta and value > meta["max"]:
-            self._fail(problems, value, path, f"Member must have value less than or equal to {meta['max']}")
+            self._fail(problems, value, path,
+                       f"Member must have value less than or equal to {_java_number(meta['max'], shape)}")
 
     def _check_list(self, shape: Any, value: Any, path: str, problems: list[str]) -> None:
         if not isinstance(value, list):
             return
         self._check_length(shape.metadata, value, path, problems)
+        if self.whole_collections and shape.member.type_name in _SCALARS:
+            self._check_members(shape.member, value, value, path, "Member", problems)
+            return
         for index, item in enumerate(value):
             if item is not None or self.type_error is None:
                 self._check(shape.member, item, self.list_item_path(path, index), problems)
@@ -190,10 +236,31 @@ class ModelChecker:
     def _check_map(self, shape: Any, value: Any, path: str, problems: list[str]) -> None:
         if not isinstance(value, dict):
             return
+        if self.whole_collections:
+            self._check_members(shape.key, list(value), value, path, "Map keys", problems)
+            if shape.value.type_name in _SCALARS:
+                self._check_members(shape.value, list(value.values()), value, path, "Map value", problems)
+                return
         for key, item in value.items():
-            self._check(shape.key, key, path, problems)
+            if not self.whole_collections:
+                self._check(shape.key, key, path, problems)
             if item is not None or self.type_error is None:
                 self._check(shape.value, item, path, problems)
+
+    def _check_members(self, member: Any, items: list[Any], whole: Any, path: str, subject: str,
+                       problems: list[str]) -> None:
+        """AWS's one problem for a collection with a scalar member that breaks a constraint: the whole value, and
+        every constraint of the member ("Member must satisfy constraint: [...]")."""
+        found: list[str] = []
+        for item in items:
+            if item is None:
+                found.append("null")
+            else:
+                self._check(member, item, path, found)
+            if found:
+                self._fail(problems, whole, path,
+                           f"{subject} must satisfy constraint: [{', '.join(_constraints(member))}]")
+                return
 
     def _check_structure(self, shape: Any, value: Any, path: str, problems: list[str]) -> None:
         if not isinstance(value, dict):
@@ -209,8 +276,10 @@ class ModelChecker:
     # One check per kind of shape; other kinds (boolean, blob, timestamp, ...) have no constraints here.
     _checks: dict[str, Callable[[ModelChecker, Any, Any, str, list[str]], None]] = {
         "string": _check_string,
-        "integer": _check_integer,
-        "long": _check_integer,
+        "integer": _check_number,
+        "long": _check_number,
+        "float": _check_number,
+        "double": _check_number,
         "list": _check_list,
         "map": _check_map,
         "structure": _check_structure,

@@ -15,6 +15,7 @@ from stratus.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
     ValidationException,
+    untyped,
 )
 from stratus.shapes import (
     AliasConfiguration,
@@ -35,7 +36,7 @@ class AliasService:
     async def create(self, reference: str, request: CreateAliasRequest) -> AliasConfiguration:
         functions = self.functions
         async with functions.lock:
-            name = self._function_name(reference)
+            name = self._function_name(reference, request.FunctionVersion)
             self._check_version(name, request.FunctionVersion)
             existing = functions.registry.alias(name, request.Name)
             if existing is not None:
@@ -105,10 +106,11 @@ class AliasService:
                 await forget(name, alias_name)
 
     # ------------------------------------------------------------------ rules
-    def _function_name(self, reference: str) -> str:
+    def _function_name(self, reference: str, version: str | None = None) -> str:
+        """The function's name; ResourceNotFoundException naming `version` too (as CreateAlias's does) if none."""
         name, qualifier = self.arns.resolve(reference)
         if self.functions.registry.latest(name) is None or qualifier is not None:
-            raise ResourceNotFoundException(f"Function not found: {self.arns.function(name, qualifier)}")
+            raise ResourceNotFoundException(f"Function not found: {self.arns.function(name, qualifier or version)}")
         return name
 
     def _check_version(self, name: str, version: str) -> None:
@@ -136,8 +138,8 @@ class AliasService:
                 f"Invalid function version {main_version}. Function version {main_version} is already included in "
                 "routing configuration.")
         if main_version == LATEST:
-            raise InvalidParameterValueException(
-                "$LATEST is not supported for an alias pointing to more than 1 version")
+            raise untyped(InvalidParameterValueException(
+                "$LATEST is not supported for an alias pointing to more than 1 version"))
         if not is_version_number(version):
             raise ValidationException(
                 f"1 validation error detected: Value '{{{version}={weight}}}' at "

@@ -9,12 +9,26 @@ without one, they are stored as given and `VpcId` is "". `check` blocks (a worke
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
-from stratus.errors import InvalidParameterValueException, ServiceException
+from stratus.errors import InvalidParameterValueException, ServiceException, ValidationException
 from stratus.service_clients import ServiceClients
 from stratus.shapes.function import VpcConfig, VpcConfigResponse
+
+# The id patterns AWS checks VpcConfig's lists against (its own model's; botocore's has none for them).
+_SUBNET_ID = "subnet-[0-9a-z]*"
+_GROUP_ID = "sg-[0-9a-zA-Z]*"
+
+
+def _id_problem(ids: list[str], member: str, pattern: str) -> str:
+    """AWS's validation problem for a list of ids one of which breaks `pattern` or the length, "" if none."""
+    if all(len(value) <= 1024 and re.fullmatch(pattern, value) for value in ids):
+        return ""
+    return (f"Value '[{', '.join(ids)}]' at 'vpcConfig.{member}' failed to satisfy constraint: Member must satisfy "
+            "constraint: [Member must have length less than or equal to 1024, Member must have length greater than "
+            f"or equal to 0, Member must satisfy regular expression pattern: {pattern}]")
 
 
 class VpcConfigs:
@@ -27,6 +41,11 @@ class VpcConfigs:
         """The stored form of `requested` (empty lists: no VPC, as AWS answers a removal)."""
         subnets = list(requested.SubnetIds or [])
         groups = list(requested.SecurityGroupIds or [])
+        problems = [problem for problem in (_id_problem(subnets, "subnetIds", _SUBNET_ID),
+                                            _id_problem(groups, "securityGroupIds", _GROUP_ID)) if problem]
+        if problems:
+            noun = "error" if len(problems) == 1 else "errors"
+            raise ValidationException(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))
         vpc_id = ""
         if (subnets or groups) and self.clients.endpoint("ec2"):
             vpc_id = self._vpc_of(subnets, groups)
@@ -35,9 +54,9 @@ class VpcConfigs:
 
     def _vpc_of(self, subnets: list[str], groups: list[str]) -> str:
         ec2 = self.clients.client("ec2")
-        found = self._call("DescribeSubnets", ec2.describe_subnets, SubnetIds=subnets)["Subnets"] if subnets else []
-        if groups:
+        if groups:  # AWS looks the security groups up before the subnets
             self._call("DescribeSecurityGroups", ec2.describe_security_groups, GroupIds=groups)
+        found = self._call("DescribeSubnets", ec2.describe_subnets, SubnetIds=subnets)["Subnets"] if subnets else []
         vpcs = {subnet.get("VpcId") for subnet in found}
         if len(vpcs) > 1:
             raise InvalidParameterValueException("Subnets and security groups must belong to the same VPC.")
