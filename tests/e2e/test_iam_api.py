@@ -143,6 +143,30 @@ def test_caller_identity(server):
     assert identity["UserId"] == "test"
 
 
+CALLER = "import boto3\n\ndef handler(event, context):\n    return boto3.client('sts').get_caller_identity()\n"
+
+
+@pytest.mark.parametrize("function_name", ["q", "qq"])
+def test_a_function_role_with_no_policy_gets_its_caller_identity(server, iam, function_name):
+    """GetCallerIdentity needs no permission (AWS's words); a function's session is named after it, a one-letter
+    name with `@lambda_function` (AWS's recorded answers)."""
+    from tests.support.server import make_zip
+
+    role = iam.create_role(RoleName="nopolicy", AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]
+    lam = aws_client(server, "lambda")
+    lam.create_function(FunctionName=function_name, Runtime="python3.12", Role=role["Arn"], Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": CALLER})})
+    try:
+        answer = lam.invoke(FunctionName=function_name)
+        identity = json.loads(answer["Payload"].read())
+        assert "FunctionError" not in answer, identity
+        session = function_name if len(function_name) > 1 else f"{function_name}@lambda_function"
+        assert identity["Arn"] == f"arn:aws:sts::000000000000:assumed-role/nopolicy/{session}"
+        assert identity["UserId"] == f"{role['RoleId']}:{session}" and identity["Account"] == "000000000000"
+    finally:
+        lam.delete_function(FunctionName=function_name)
+
+
 def test_bad_signature_gets_query_error(server):
     client = boto3.client("iam", endpoint_url=server.endpoint, region_name="us-east-1",
                           aws_access_key_id="test", aws_secret_access_key="wrong",

@@ -114,7 +114,8 @@ class AuthGate:
                                       header_map(scope["headers"]), service)
             messages, digest = await self._read_body(receive, scope, service)
             principal = self.auth.finish(pending, digest)
-            if principal.kind != "admin":  # the admin may do everything: no need to tell the operation
+            # The admin may do everything; STS here is GetCallerIdentity, which needs no permission (AWS's words).
+            if principal.kind != "admin" and service != "sts":
                 action, resource = self.auth.operation(scope["method"], scope["path"],
                                                        scope["query_string"].decode("latin-1"), service)
                 if service == "logs":  # logs:<Operation> on the log group (or stream) the body names

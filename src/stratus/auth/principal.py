@@ -22,8 +22,13 @@ class Principal:
         """arn:aws:sts::<account>:assumed-role/<role name>/<function name>, as AWS names a function's session."""
         account = self.role_arn.split(":")[4] if self.role_arn.count(":") >= 5 else ""
         role_name = self.role_arn.rsplit("/", 1)[-1]
-        function_name = self.function_arn.split(":")[6] if self.function_arn.count(":") >= 6 else self.function_arn
-        return f"arn:aws:sts::{account}:assumed-role/{role_name}/{function_name}"
+        return f"arn:aws:sts::{account}:assumed-role/{role_name}/{self.session_name()}"
+
+    def session_name(self) -> str:
+        """The role session's name: the function's, or `<name>@lambda_function` for a one-letter name (a session
+        name has at least two characters; AWS's recorded answers show this suffix)."""
+        name = self.function_arn.split(":")[6] if self.function_arn.count(":") >= 6 else self.function_arn
+        return name if len(name) >= 2 else f"{name}@lambda_function"
 
 
 ANONYMOUS_ADMIN = Principal("", "admin")  # STRATUS_AUTH=off (loopback only)

@@ -148,6 +148,14 @@ class IamRoutes:
                      "AttachedPolicies")
 
     def _caller_identity(self, principal: Principal) -> Xml:
+        """Who signed: a function's role session (UserId `<RoleId>:<session>`, the assumed-role ARN), else the
+        account's root (the admin keys)."""
+        if principal.kind == "role":
+            role_name = principal.role_arn.rsplit("/", 1)[-1]
+            role_id = self.service.roles.get(role_name.lower(), {}).get("RoleId", principal.access_key_id)
+            account = principal.role_arn.split(":")[4] if principal.role_arn.count(":") >= 5 else self.account_id
+            return (_element("UserId", f"{role_id}:{principal.session_name()}") + _element("Account", account)
+                    + _element("Arn", principal.session_arn()))
         return (_element("UserId", principal.access_key_id or self.account_id) + _element("Account", self.account_id)
                 + _element("Arn", f"arn:aws:iam::{self.account_id}:root"))
 
