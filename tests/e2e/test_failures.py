@@ -148,5 +148,7 @@ def test_response_over_6mb_is_function_response_size_too_large(lam, fn_name):
     response, body = invoke_json(lam, fn_name, {"mode": "big"})
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Function.ResponseSizeTooLarge"
-    assert "exceeded maximum allowed payload size (6291556 bytes)" in body["errorMessage"]
+    # AWS's recorded answer, word for word (LocalStack's test_lambda_too_large_response).
+    assert body == {"errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+                    "errorType": "Function.ResponseSizeTooLarge"}
     assert_next_invoke_works(lam, fn_name)

@@ -58,10 +58,11 @@ def _trailer_error_body(request: Request, error_type: bytes) -> bytes:
                                 "errorMessage": "The function reported an error while streaming its response."})
 
 
-def _too_large_outcome(size: int, limit: int = runtime_api.MAX_RESPONSE_BYTES) -> Outcome:
+def _too_large_outcome(limit: int = runtime_api.MAX_RESPONSE_BYTES) -> Outcome:
+    # AWS's words (its recorded answer): the size itself is not told.
     body = msgspec.json.encode({
+        "errorMessage": f"Response payload size exceeded maximum allowed payload size ({limit} bytes).",
         "errorType": "Function.ResponseSizeTooLarge",
-        "errorMessage": f"Response payload size ({size} bytes) exceeded maximum allowed payload size ({limit} bytes).",
     })
     return Outcome(body, function_error="Unhandled", error_type="Function.ResponseSizeTooLarge")
 
@@ -189,7 +190,7 @@ class RuntimeApiHandlers:
             limit = runtime_api.MAX_RESPONSE_BYTES
             conn.send(413, runtime_api.error_body(
                 "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes)."))
-            env.finish(_too_large_outcome(request.size))
+            env.finish(_too_large_outcome())
             # Runtimes (awslambdaric included) treat the 413 as fatal: start the next invoke afresh.
             env.reset("failure")
             return
@@ -274,7 +275,7 @@ class StreamedResponse:
         limit = stream.limits.max_bytes  # over AWS's maximum: 413 to the runtime, the caller gets the error
         self.conn.refuse(413, runtime_api.error_body(
             "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes)."))
-        self._finish(_too_large_outcome(stream.received, limit))
+        self._finish(_too_large_outcome(limit))
 
     def complete(self, request: Request) -> None:
         self.conn.send(202, runtime_api.ACCEPTED)
