@@ -15,7 +15,7 @@ BOOTSTRAPS = Path(__file__).parent / "bootstraps"
 # interpreter: a missing version falls back to the nearest one (runtime/interpreters.py), so a function's
 # runtime stays a valid name on any host, and `stratus runtimes` tells what serves it here.
 PYTHON_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
-NODE_RUNTIMES = ("nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
+NODE_RUNTIMES = ("nodejs16.x", "nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
 PROVIDED_RUNTIMES = ("provided", "provided.al2", "provided.al2023")
 
 
