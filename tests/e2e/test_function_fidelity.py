@@ -221,3 +221,15 @@ def test_vpc_config_is_checked_on_ec2_and_answered_with_its_vpc(ec2_server, moto
                              VpcConfig={"SubnetIds": ["subnet-0000"], "SecurityGroupIds": [group]})
     assert missing_subnet["Error"]["Message"].startswith(
         "Error occurred while DescribeSubnets. EC2 Error Code: InvalidSubnetID.NotFound. EC2 Error Message: ")
+
+
+@pytest.mark.parametrize("status,reason", [(0, "Runtime exited without providing a reason"),
+                                           (3, "Runtime exited with error: exit status 3")])
+def test_sys_exit_at_import_is_a_runtime_exit(lam, fn_name, status, reason):
+    """As under AWS's awslambdaric (SystemExit is not an init error it reports): the runtime process ends."""
+    lam.create_function(FunctionName=fn_name, Runtime=HOST_PYTHON_RUNTIME, Role=ROLE, Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": f"import sys\nsys.exit({status})\n"})})
+    answer, payload = invoke_json(lam, fn_name)
+    assert answer["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Runtime.ExitError"
+    assert payload["errorMessage"].endswith(f"Error: {reason}"), payload

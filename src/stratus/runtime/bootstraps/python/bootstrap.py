@@ -412,6 +412,8 @@ def main():
 
     try:
         handler = load_handler(handler_name)
+    except SystemExit:  # the module ended the process (sys.exit): as under awslambdaric, the runtime exits with it
+        raise           # (Runtime.ExitError: "Runtime exited without providing a reason" for status 0)
     except BaseException as exc:  # noqa: BLE001 - every init failure is reported, then the runtime exits
         error = build_fault_result(exc, "")
         try:
