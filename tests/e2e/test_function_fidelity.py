@@ -233,3 +233,16 @@ def test_sys_exit_at_import_is_a_runtime_exit(lam, fn_name, status, reason):
     assert answer["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Runtime.ExitError"
     assert payload["errorMessage"].endswith(f"Error: {reason}"), payload
+
+
+def test_publishing_moves_latests_revision_but_not_its_environments(lam, fn_name):
+    create(lam, fn_name)
+    invoke_json(lam, fn_name, {"warm": 1})
+    before = lam.get_function(FunctionName=fn_name)["Configuration"]["RevisionId"]
+    version = lam.publish_version(FunctionName=fn_name)
+    after = lam.get_function(FunctionName=fn_name)["Configuration"]["RevisionId"]
+    assert len({before, version["RevisionId"], after}) == 3  # as AWS's recorded answers show
+    assert lam.get_function(FunctionName=fn_name, Qualifier="1")["Configuration"]["RevisionId"] == \
+        version["RevisionId"]
+    # Nothing changed since: a second publish answers the same version.
+    assert lam.publish_version(FunctionName=fn_name)["Version"] == "1"

@@ -259,7 +259,7 @@ class FunctionService(FunctionLookups):
             )
             new_record = msgspec.structs.replace(
                 record, config=new_config, code_sha256_hex=package.sha256_hex, unzipped_size=package.unpacked_size)
-            await self._save(new_record)
+            new_record = await self._save(new_record)
             if request.Publish:
                 return states.creating((await self._publish_locked(new_record, None)).config)
             return states.updating(new_config)
@@ -318,7 +318,9 @@ class FunctionService(FunctionLookups):
         )
         version = msgspec.structs.replace(record, config=config, last_version=0, code_revision=None,
                                           published_from=record.environment_revision)
-        latest = msgspec.structs.replace(record, last_version=number)
+        # Publishing moves $LATEST's RevisionId too (as AWS), not what its environments run (code_revision).
+        latest = msgspec.structs.replace(record, last_version=number, code_revision=record.environment_revision,
+                                         config=msgspec.structs.replace(record.config, RevisionId=str(uuid.uuid4())))
         await self.store.apply(functions=[self.sealer.seal(latest)],
                                puts=[("version", version_key(name, number),
                                       msgspec.json.encode(self.sealer.seal(version)))])
@@ -432,9 +434,10 @@ class FunctionService(FunctionLookups):
         for forget in self.on_qualifier_deleted:
             await forget(name, version)
 
-    async def _save(self, record: FunctionRecord) -> None:
-        """Store a change to code or configuration: new environments from now on."""
+    async def _save(self, record: FunctionRecord) -> FunctionRecord:
+        """Store a change to code or configuration: new environments from now on. Returns the record stored."""
         record = msgspec.structs.replace(record, code_revision=None)
         await self.store.replace_function(self.sealer.seal(record))
         self.registry.put_latest(record)
         self.invoker.retire(record.name, keep_revision=record.environment_revision, version=LATEST)
+        return record
