@@ -21,8 +21,15 @@ class LambdaError(Exception):
         self.extra = extra
 
     def body(self) -> bytes:
-        doc = {"Type": self.fault, self.message_key: self.message, **self.extra}
+        doc = {"Type": self.fault, self.message_key: self.message, **self.extra} if self.fault else \
+            {self.message_key: self.message, **self.extra}
         return msgspec.json.encode(doc)
+
+    def untyped(self) -> LambdaError:
+        """This error without the body's "Type" member (AWS leaves it out of a few answers, e.g. the
+        account concurrency limits)."""
+        self.fault = ""
+        return self
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         return [
