@@ -16,6 +16,7 @@ from typing import Any
 
 import botocore.session
 
+from stratus.api.aws_rules import AWS_RULES
 from stratus.errors import ValidationException
 
 
@@ -101,6 +102,8 @@ def _describe(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "'" + str(value).lower() + "'"
+    if isinstance(value, list):  # as Java prints a list
+        return "'[" + ", ".join("null" if item is None else str(item) for item in value) + "]'"
     return f"'{value}'"
 
 
@@ -126,11 +129,13 @@ class ModelChecker:
 
     def __init__(self, service: str = "lambda", *, type_error: Callable[[str], Exception] | None = None,
                  list_item_path: Callable[[str, int], str] = lambda path, index: path,
-                 describe: Callable[[Any], str] = _describe):
+                 describe: Callable[[Any], str] = _describe,
+                 rules: dict[str, Callable[[Any], str | None]] | None = None):
         self.service = service
         self.type_error = type_error
         self.list_item_path = list_item_path
         self.describe = describe
+        self.rules = rules or {}  # path → the service's own check of that member, instead of the model's
 
     def problems(self, operation: str, params: dict[str, Any]) -> list[str]:
         """Every constraint `params` breaks for `operation` (empty when none)."""
@@ -146,6 +151,14 @@ class ModelChecker:
             expected = _JSON_TYPES.get(kind)
             if expected and (not isinstance(value, expected) or (isinstance(value, bool) and kind != "boolean")):
                 raise self.type_error(f"Unexpected value type for '{path or shape.name}': expected {kind}.")
+        rule = self.rules.get(path)
+        if rule is not None:
+            broken = rule(value)
+            if broken is not None:
+                self._fail(problems, value, path, broken)
+            if kind == "list" and isinstance(value, list):
+                self._check_length(shape.metadata, value, path, problems)
+            return
         check = self._checks.get(kind)
         if check is not None:
             check(self, shape, value, path, problems)
@@ -216,7 +229,7 @@ class ModelChecker:
         "structure": _check_structure,
     }
 
-_LAMBDA = ModelChecker()
+_LAMBDA = ModelChecker(rules=AWS_RULES)
 
 
 def validate(operation: str, params: dict[str, Any]) -> None:
