@@ -306,6 +306,7 @@ class FunctionService(FunctionLookups):
     async def _publish_locked(self, record: FunctionRecord, description: str | None) -> FunctionRecord:
         """Publish $LATEST (the lock is held); nothing changed since the last version → that version."""
         name = record.name
+        record = self.registry.latest(name) or record  # as stored (a save just before may have changed it)
         last = self.registry.version(name, str(record.last_version))
         if last is not None and last.published_from == record.environment_revision:
             return last
@@ -318,7 +319,9 @@ class FunctionService(FunctionLookups):
         )
         version = msgspec.structs.replace(record, config=config, last_version=0, code_revision=None,
                                           published_from=record.environment_revision)
-        latest = msgspec.structs.replace(record, last_version=number)
+        # Publishing moves $LATEST's RevisionId too (as AWS does), not how it runs.
+        latest = msgspec.structs.replace(record, last_version=number, code_revision=record.environment_revision,
+                                         config=msgspec.structs.replace(record.config, RevisionId=str(uuid.uuid4())))
         await self.store.apply(functions=[self.sealer.seal(latest)],
                                puts=[("version", version_key(name, number),
                                       msgspec.json.encode(self.sealer.seal(version)))])
