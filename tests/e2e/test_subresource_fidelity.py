@@ -167,7 +167,7 @@ def test_function_layers_without_a_version_in_aws_words(lam):
         r"[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+), Member must not be null]")
 
 
-# ---------------------------------------------------------------------------------------- destinations, revisions
+# ---------------------------------------------------------------------------------------- destinations, URLs, revisions
 
 def test_destination_arn_pattern_is_aws_current_one(lam):
     create(lam, "destinations")
@@ -179,6 +179,15 @@ def test_destination_arn_pattern_is_aws_current_one(lam):
         r"constraint: Member must satisfy regular expression pattern: $|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|"
         r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:"
         r"(\d{12})?:(.*)")
+
+
+def test_url_config_invoke_mode_enum_in_aws_order(lam):
+    create(lam, "url-modes")
+    response = refused(lam.create_function_url_config, FunctionName="url-modes", AuthType="NONE",
+                       InvokeMode="UNKNOWN")
+    assert response["Error"]["Message"] == (
+        "1 validation error detected: Value 'UNKNOWN' at 'invokeMode' failed to satisfy constraint: Member must "
+        "satisfy enum value set: [RESPONSE_STREAM, BUFFERED]")
 
 
 def test_publish_moves_the_latest_revision_and_an_alias_does_not(lam):

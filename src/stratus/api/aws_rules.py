@@ -78,6 +78,7 @@ AWS_RULES: dict[str, Callable[[Any], str | None]] = {
     "compatibleRuntimes": _list_of_runtimes,  # PublishLayerVersion
     "compatibleArchitectures": _list_of_architectures,
     "layers": _list_of_layer_arns,  # CreateFunction, UpdateFunctionConfiguration
+    "invokeMode": _one_of(("RESPONSE_STREAM", "BUFFERED")),  # Create/UpdateFunctionUrlConfig: AWS's order
     "destinationConfig.onFailure.destination": _destination_arn,
     "destinationConfig.onSuccess.destination": _destination_arn,
 }
