@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 import msgspec
 
 
@@ -22,27 +20,24 @@ class LambdaError(Exception):
         self.message = message
         self.extra = extra
 
-    typed = True  # AWS's body carries "Type"; a few of its answers do not (`untyped`)
+    typed = True  # AWS's body carries "Type"; a few of its answers do not (`untyped()`)
 
     def body(self) -> bytes:
         doc = {"Type": self.fault} if self.typed else {}
         doc.update({self.message_key: self.message, **self.extra})
         return msgspec.json.encode(doc)
 
+    def untyped(self) -> LambdaError:
+        """This error without the body's "Type" member (AWS leaves it out of a few answers, e.g. the
+        account concurrency limits)."""
+        self.typed = False
+        return self
+
     def headers(self) -> list[tuple[bytes, bytes]]:
         return [
             (b"x-amzn-errortype", self.error_type.encode()),
             (b"content-type", b"application/json"),
         ]
-
-
-E = TypeVar("E", bound=LambdaError)
-
-
-def untyped(error: E) -> E:
-    """`error` answered without the "Type" member, as AWS answers it in some cases (its recorded answers)."""
-    error.typed = False
-    return error
 
 
 class _UserError(LambdaError):

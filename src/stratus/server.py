@@ -140,7 +140,6 @@ class Application:
         self.auth.use_resource_policies(self.policies.statements_for)  # an invocation may be allowed by one
         self.functions.on_qualifier_deleted.append(self.policies.forget)  # a version's or alias's policy goes with it
         routes += PolicyRoutes(self.policies).routes()
-        routes += TagRoutes(TagService(self.functions)).routes()
         self.concurrency = ConcurrencyService(self.functions, self.invoker)
         routes += ConcurrencyRoutes(self.concurrency).routes()
         routes += EventInvokeConfigRoutes(self.event_invoke_configs).routes()
@@ -157,6 +156,7 @@ class Application:
             settings, self.functions, self.invoke_service, self.store, self.async_invocations.destinations,
             self.recursion))
         routes += EventSourceMappingRoutes(self.mappings).routes()
+        routes += TagRoutes(TagService(self.functions, self.mappings)).routes()  # functions' and mappings' tags
         # The HTTP front door: Function URLs (and API Gateway APIs), served by Host or path, one invoke each.
         self.function_urls = FunctionUrlService(settings, self.functions)
         routes += FunctionUrlRoutes(self.function_urls).routes()

@@ -95,8 +95,8 @@ def fn(path: str = "") -> str:
 def assert_denied(result: dict, action: str, resource: str) -> None:
     assert result["status"] == 403 and result["type"] == "AccessDeniedException", result
     assert json.loads(result["body"])["message"] == (
-        f"User: arn:aws:sts::000000000000:assumed-role/whatever/a@lambda_function is not authorized to perform: {action} on "
-        f"resource: {resource} because no identity-based policy allows the {action} action")
+        "User: arn:aws:sts::000000000000:assumed-role/whatever/a@lambda_function is not authorized to perform: "
+        f"{action} on resource: {resource} because no identity-based policy allows the {action} action")
 
 
 def signed_status(server, credentials: dict, path: str) -> tuple[int, str | None]:

@@ -49,7 +49,8 @@ def test_session_credentials_verify_as_the_role() -> None:
     sessions, key_id, variables = session()
     principal = verify(Verifier(KEYS, sessions=sessions), signed_with(variables, variables["AWS_SESSION_TOKEN"]))
     assert principal == Principal(key_id, "role", ROLE, FN_A)
-    assert principal.session_arn() == "arn:aws:sts::000000000000:assumed-role/whatever/a"
+    # A one-letter function's session is <name>@lambda_function (AWS's recorded answers).
+    assert principal.session_arn() == "arn:aws:sts::000000000000:assumed-role/whatever/a@lambda_function"
 
 
 @pytest.mark.parametrize("token", [None, "", "wrong"])
@@ -110,9 +111,9 @@ def test_admin_may_do_everything() -> None:
 
 def test_unknown_role_without_policy_may_do_nothing() -> None:
     message = denied(IamAuthorizer(), "lambda:GetFunctionConfiguration")
-    assert message == ("User: arn:aws:sts::000000000000:assumed-role/whatever/a is not authorized to perform: "
-                       f"lambda:GetFunctionConfiguration on resource: {FN_B} because no identity-based policy "
-                       "allows the lambda:GetFunctionConfiguration action")
+    assert message == ("User: arn:aws:sts::000000000000:assumed-role/whatever/a@lambda_function is not authorized "
+                       f"to perform: lambda:GetFunctionConfiguration on resource: {FN_B} because no identity-based "
+                       "policy allows the lambda:GetFunctionConfiguration action")
     denied(IamAuthorizer(), "lambda:InvokeFunction")
 
 

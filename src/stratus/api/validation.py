@@ -16,6 +16,7 @@ from typing import Any
 
 import botocore.session
 
+from stratus.api.aws_rules import AWS_RULES
 from stratus.errors import ValidationException
 
 
@@ -149,9 +150,6 @@ _JSON_TYPES = {
 }
 
 
-# Members whose enum AWS checks with its own rule and words rather than the model's: a function's Runtime
-# (control/function_rules.py: InvalidParameterValueException naming the runtimes one may create functions with).
-RULE_CHECKED_PATHS = frozenset({"runtime"})
 
 
 class ModelChecker:
@@ -164,7 +162,8 @@ class ModelChecker:
 
     def __init__(self, service: str = "lambda", *, type_error: Callable[[str], Exception] | None = None,
                  list_item_path: Callable[[str, int], str] | None = None,
-                 describe: Callable[[Any], str] = _describe):
+                 describe: Callable[[Any], str] = _describe,
+                 rules: dict[str, Callable[[Any], str | None]] | None = None):
         self.service = service
         self.type_error = type_error
         # REST JSON services (Lambda) report a list or map whose scalar members break a constraint once, as a
@@ -172,6 +171,7 @@ class ModelChecker:
         self.whole_collections = list_item_path is None
         self.list_item_path = list_item_path or (lambda path, index: path)
         self.describe = describe
+        self.rules = rules or {}  # path → the service's own check of that member, instead of the model's
 
     def problems(self, operation: str, params: dict[str, Any]) -> list[str]:
         """Every constraint `params` breaks for `operation` (empty when none)."""
@@ -187,6 +187,14 @@ class ModelChecker:
             expected = _JSON_TYPES.get(kind)
             if expected and (not isinstance(value, expected) or (isinstance(value, bool) and kind != "boolean")):
                 raise self.type_error(f"Unexpected value type for '{path or shape.name}': expected {kind}.")
+        rule = self.rules.get(path)
+        if rule is not None:
+            broken = rule(value)
+            if broken is not None:
+                self._fail(problems, value, path, broken)
+            if kind == "list" and isinstance(value, list):
+                self._check_length(shape.metadata, value, path, problems)
+            return
         check = self._checks.get(kind)
         if check is not None:
             check(self, shape, value, path, problems)
@@ -199,7 +207,7 @@ class ModelChecker:
             return
         meta = shape.metadata
         self._check_length(meta, value, path, problems)
-        if "enum" in meta and value not in meta["enum"] and path not in RULE_CHECKED_PATHS:
+        if "enum" in meta and value not in meta["enum"]:
             self._fail(problems, value, path, f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
         compiled = _compiled(meta["pattern"]) if "pattern" in meta else None
         if compiled is not None and not compiled.fullmatch(value):
@@ -285,7 +293,7 @@ class ModelChecker:
         "structure": _check_structure,
     }
 
-_LAMBDA = ModelChecker()
+_LAMBDA = ModelChecker(rules=AWS_RULES)
 
 
 def validate(operation: str, params: dict[str, Any]) -> None:

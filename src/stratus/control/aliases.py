@@ -15,7 +15,6 @@ from stratus.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
     ValidationException,
-    untyped,
 )
 from stratus.shapes import (
     AliasConfiguration,
@@ -138,8 +137,8 @@ class AliasService:
                 f"Invalid function version {main_version}. Function version {main_version} is already included in "
                 "routing configuration.")
         if main_version == LATEST:
-            raise untyped(InvalidParameterValueException(
-                "$LATEST is not supported for an alias pointing to more than 1 version"))
+            raise InvalidParameterValueException(
+                "$LATEST is not supported for an alias pointing to more than 1 version").untyped()
         if not is_version_number(version):
             raise ValidationException(
                 f"1 validation error detected: Value '{{{version}={weight}}}' at "

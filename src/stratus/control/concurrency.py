@@ -86,12 +86,12 @@ class ConcurrencyService:
             if self.limiter.unreserved() + self.limiter.set_aside_by(name) - reserved < minimum:
                 raise InvalidParameterValueException(
                     "Specified ReservedConcurrentExecutions for function decreases account's "
-                    f"UnreservedConcurrentExecution below its minimum value of [{minimum}].")
+                    f"UnreservedConcurrentExecution below its minimum value of [{minimum}].").untyped()
             provisioned = self.limiter.provisioned(name)
             if provisioned > reserved:
                 raise InvalidParameterValueException(
                     f" ReservedConcurrentExecutions  {reserved} should not be lower than function's total "
-                    f"provisioned concurrency [{provisioned}].")
+                    f"provisioned concurrency [{provisioned}].").untyped()
             body = msgspec.json.encode(ReservedConcurrencyDocument(ReservedConcurrentExecutions=reserved))
             await functions.store.apply(puts=[(RESERVED_KIND, f"{name}:", body)])
             self.limiter.set_reserved(name, reserved)
@@ -140,12 +140,12 @@ class ConcurrencyService:
             if requested > limit:
                 raise InvalidParameterValueException(
                     f"Specified ConcurrentExecutions for function is greater than account's unreserved concurrency "
-                    f"[{limit}].")
+                    f"[{limit}].").untyped()
             minimum = self.settings.unreserved_concurrency_min
             if reserved is None and self.limiter.unreserved() + replaced - requested < minimum:
                 raise InvalidParameterValueException(
                     "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
-                    f"below its minimum value of [{minimum}].")
+                    f"below its minimum value of [{minimum}].").untyped()
             last_modified = lambda_time()
             body = msgspec.json.encode(ProvisionedConcurrencyDocument(
                 RequestedProvisionedConcurrentExecutions=requested, LastModified=last_modified))

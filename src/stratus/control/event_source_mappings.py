@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 import uuid as uuids
+from collections.abc import Callable
 from typing import Protocol
 
 import msgspec
@@ -233,6 +234,25 @@ class EventSourceMappingService:
                 self.records[mapping_id] = record
                 self._transition(mapping_id, "Deleting", restart=True)
             return self._view(mapping_id)
+
+    # ------------------------------------------------------------------ tags (control/tags.py)
+    def tags_of(self, mapping_id: str) -> dict[str, str] | None:
+        """The mapping's tags; None when there is no such mapping."""
+        record = self.records.get(mapping_id)
+        return None if record is None else record.tags
+
+    async def replace_tags(self, mapping_id: str, change: Callable[[dict[str, str]], dict[str, str]]) -> bool:
+        """Store `change(tags)` as the mapping's tags; False when there is no such mapping."""
+        async with self._lock:
+            record = self.records.get(mapping_id)
+            if record is None:
+                return False
+            tags = change(dict(record.tags))
+            if tags != record.tags:
+                updated = msgspec.structs.replace(record, tags=tags)
+                await self.store.apply(puts=[(KIND, mapping_id, msgspec.json.encode(updated))])
+                self.records[mapping_id] = updated
+            return True
 
     # ------------------------------------------------------------------ state transitions
     def _transition(self, mapping_id: str, state: str, restart: bool) -> None:

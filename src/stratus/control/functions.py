@@ -306,6 +306,7 @@ class FunctionService(FunctionLookups):
     async def _publish_locked(self, record: FunctionRecord, description: str | None) -> FunctionRecord:
         """Publish $LATEST (the lock is held); nothing changed since the last version → that version."""
         name = record.name
+        record = self.registry.latest(name) or record  # as stored (a save just before may have changed it)
         last = self.registry.version(name, str(record.last_version))
         if last is not None and last.published_from == record.environment_revision:
             return last

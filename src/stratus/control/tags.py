@@ -1,14 +1,17 @@
-"""Tags on functions (TagResource, UntagResource, ListTags), with Lambda's limits and wording.
+"""Tags on functions and event source mappings (TagResource, UntagResource, ListTags), with Lambda's limits
+and wording.
 
 A function's tags live in its record (FunctionRecord.tags), next to its $LATEST configuration; they
-belong to the function, not to a version or alias, as on Lambda.
+belong to the function, not to a version or alias, as on Lambda. A mapping's live in its record too
+(EventSourceMappingRecord.tags), set by CreateEventSourceMapping's Tags or by TagResource.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
@@ -66,52 +69,92 @@ def check_tags(tags: dict[str, str]) -> None:
             f"Tag keys starting with 'aws:' are reserved for internal use: {', '.join(reserved)}")
 
 
-class TagService:
-    """TagResource, UntagResource and ListTags for function ARNs."""
+class MappingTags(Protocol):
+    """What tagging uses of the event source mappings (control/event_source_mappings.py)."""
 
-    def __init__(self, functions: FunctionService):
+    def tags_of(self, mapping_id: str) -> dict[str, str] | None:
+        """The mapping's tags; None when there is no such mapping."""
+        ...
+
+    async def replace_tags(self, mapping_id: str, change: Callable[[dict[str, str]], dict[str, str]]) -> bool:
+        """Store `change(tags)` as the mapping's tags; False when there is no such mapping."""
+        ...
+
+
+class TagService:
+    """TagResource, UntagResource and ListTags for function and event source mapping ARNs."""
+
+    def __init__(self, functions: FunctionService, mappings: MappingTags | None = None):
         self.functions = functions
+        self.mappings = mappings
 
     async def tag(self, arn: str, tags: dict[str, str]) -> None:
         """Add tags (a key already present gets the new value); at most 50 in all."""
         check_tags(tags)
-        self._function_name(arn)
+        kind, resource_id = self._resource(arn)
         if not tags:
             raise InvalidParameterValueException("An error occurred and the request cannot be processed.")
-        async with self.functions.lock:
-            record = self._record(arn)
-            merged = {**record.tags, **tags}
+
+        def merge(current: dict[str, str]) -> dict[str, str]:
+            merged = {**current, **tags}
             if len(merged) > MAX_TAGS:
                 raise InvalidParameterValueException("Number of tags exceeds resource tag limit.")
-            await self.functions.save_record(msgspec.structs.replace(record, tags=merged), new_revision=True)
+            return merged
 
-    async def untag(self, arn: str, keys: list[str]) -> None:
-        """Remove the tags with these keys (keys the function does not have are ignored)."""
-        self._function_name(arn)
+        if kind == "event-source-mapping":
+            await self._change_mapping(arn, resource_id, merge)
+            return
         async with self.functions.lock:
             record = self._record(arn)
-            removed = set(keys)
-            kept = {key: value for key, value in record.tags.items() if key not in removed}
+            await self.functions.save_record(msgspec.structs.replace(record, tags=merge(record.tags)),
+                                             new_revision=True)
+
+    async def untag(self, arn: str, keys: list[str]) -> None:
+        """Remove the tags with these keys (keys the resource does not have are ignored)."""
+        kind, resource_id = self._resource(arn)
+        removed = set(keys)
+
+        def drop(current: dict[str, str]) -> dict[str, str]:
+            return {key: value for key, value in current.items() if key not in removed}
+
+        if kind == "event-source-mapping":
+            await self._change_mapping(arn, resource_id, drop)
+            return
+        async with self.functions.lock:
+            record = self._record(arn)
+            kept = drop(record.tags)
             if len(kept) != len(record.tags):
                 await self.functions.save_record(msgspec.structs.replace(record, tags=kept), new_revision=True)
 
     async def list(self, arn: str) -> dict[str, str]:
-        """The function's tags."""
-        self._function_name(arn)
+        """The resource's tags."""
+        kind, resource_id = self._resource(arn)
+        if kind == "event-source-mapping":
+            tags = self.mappings.tags_of(resource_id) if self.mappings is not None else None
+            if tags is None:
+                raise ResourceNotFoundException(_NOT_FOUND[kind].format(arn=arn))
+            return dict(tags)
         return dict(self._record(arn).tags)
 
     # ------------------------------------------------------------------ helpers
-    def _function_name(self, arn: str) -> str:
-        """The function an ARN (already checked against the model's pattern) names, refusing other resources."""
+    def _resource(self, arn: str) -> tuple[str, str]:
+        """(kind, id) of the function or mapping an ARN (already checked against the model's pattern) names,
+        refusing other resources."""
         match = _RESOURCE_ARN.fullmatch(arn)
         if match is None:  # the model's pattern let it through, so it is a resource kind Stratus does not have
             raise ResourceNotFoundException(f"Resource not found: {arn}")
-        if match["type"] != "function":
-            raise ResourceNotFoundException(_NOT_FOUND.get(match["type"], "Resource not found: {arn}").format(arn=arn))
-        if match["qualifier"] is not None:
+        kind = match["type"]
+        if kind not in ("function", "event-source-mapping"):
+            raise ResourceNotFoundException(_NOT_FOUND.get(kind, "Resource not found: {arn}").format(arn=arn))
+        if kind == "function" and match["qualifier"] is not None:
             raise InvalidParameterValueException(
                 "Tags on function aliases and versions are not supported. Please specify a function ARN.")
-        return match["id"]
+        return kind, match["id"]
+
+    async def _change_mapping(self, arn: str, mapping_id: str,
+                              change: Callable[[dict[str, str]], dict[str, str]]) -> None:
+        if self.mappings is None or not await self.mappings.replace_tags(mapping_id, change):
+            raise ResourceNotFoundException(_NOT_FOUND["event-source-mapping"].format(arn=arn))
 
     def _record(self, arn: str) -> FunctionRecord:
         try:

@@ -85,31 +85,39 @@ class BlockingCalls:
         self._lock = threading.Lock()
         self._threads = 0
         self._idle = 0
+        self._backlog = 0  # queued calls no thread was free for
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(*args, **kwargs)` on a daemon thread; its result or its exception, here."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put((fn, args, kwargs, future, loop))
+        # Each queued call takes an idle thread for itself (or a new one): counting idle threads only when
+        # they pick a call up let two calls count on one thread, and a call waited behind long polls.
         with self._lock:
             start = self._idle == 0 and self._threads < self._max
             if start:
                 self._threads += 1
+            elif self._idle:
+                self._idle -= 1
+            else:  # every thread busy and no more allowed: the first to finish takes it
+                self._backlog += 1
         if start:
             threading.Thread(target=self._work, name="esm-io", daemon=True).start()
         return await future
 
     def _work(self) -> None:
         while True:
-            with self._lock:
-                self._idle += 1
             fn, args, kwargs, future, loop = self._queue.get()
-            with self._lock:
-                self._idle -= 1
             try:
                 result, error = fn(*args, **kwargs), None
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
                 result, error = None, exc
+            with self._lock:
+                if self._backlog:
+                    self._backlog -= 1
+                else:
+                    self._idle += 1
             try:
                 loop.call_soon_threadsafe(_resolve, future, result, error)
             except RuntimeError:  # the loop is closed: the server is stopping
