@@ -246,3 +246,14 @@ def test_publishing_moves_latests_revision_but_not_its_environments(lam, fn_name
         version["RevisionId"]
     # Nothing changed since: a second publish answers the same version.
     assert lam.publish_version(FunctionName=fn_name)["Version"] == "1"
+
+
+def test_the_functions_user_has_lambdas_name(lam, fn_name, server):
+    """getpass.getuser() and whoami work inside, as on Lambda (libraries call them for cache folders)."""
+    if server.sandbox != "namespaced":
+        pytest.skip("the plain sandbox runs functions as host users (no /etc of their own)")
+    source = ("import getpass, subprocess\n\ndef handler(event, context):\n"
+              "    return [getpass.getuser(), subprocess.getoutput('whoami')]\n")
+    lam.create_function(FunctionName=fn_name, Runtime=HOST_PYTHON_RUNTIME, Role=ROLE, Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": source})})
+    assert invoke_json(lam, fn_name)[1] == ["sbx_user1051", "sbx_user1051"]

@@ -235,6 +235,18 @@ class NamespacedSandbox:
                     shutil.copy2(source, target)
             except OSError as exc:
                 log.warning("could not give functions /etc/%s: %s", name, exc)
+        # The function's user has a name, as on Lambda (getpass.getuser(), whoami and Path.owner() need one).
+        for name, line in (("passwd", f"sbx_user1051:x:{SANDBOX_UID}:{SANDBOX_UID}::/tmp:/sbin/nologin\n"),
+                           ("group", f"sbx_user1051:x:{SANDBOX_UID}:\n")):
+            target = self.etc_dir / name
+            try:
+                known = target.read_text() if target.exists() else ""
+                if target.is_symlink():
+                    target.unlink()
+                if f":{SANDBOX_UID}:" not in known:
+                    target.write_text(known + ("" if not known or known.endswith("\n") else "\n") + line)
+            except OSError as exc:
+                log.warning("could not name the functions' user in /etc/%s: %s", name, exc)
 
     def _argv(self, spec: SandboxSpec) -> list[str]:
         argv = [self.bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
