@@ -117,7 +117,8 @@ def signed_status(server, credentials: dict, path: str) -> tuple[int, str | None
 def test_role_with_invoke_policy(tmp_path_factory, sandbox):
     with start(tmp_path_factory, sandbox, "AWSLambdaRole") as server:
         lam = server.client()
-        b_before = create(lam, server, "b", TARGET)
+        create(lam, server, "b", TARGET)
+        b_before = lam.get_function_configuration(FunctionName="b")  # Active (the create answered Pending)
         create(lam, server, "a", SIGNER)
         arn_b = b_before["FunctionArn"]
         payload = from_a(
