@@ -194,16 +194,15 @@ def test_cli_list_functions_pages(aws, lam, fn_name):
 def test_cli_reports_aws_errors(aws, lam, fn_name, tmp_path):
     """Refused calls exit non-zero with AWS's error type in the CLI's message, and change nothing."""
     (tmp_path / "fn.zip").write_bytes(code("v1"))
-    # (The CLI itself refuses a file that is not a zip; a zip without the handler file reaches the server.)
-    (tmp_path / "nohandler.zip").write_bytes(make_zip({"other.py": "x = 1\n"}))
-    stderr = aws.fails("create-function", "--function-name", fn_name, "--runtime", "python3.12",
-                       "--handler", "app.handler", "--role", ROLE, "--zip-file", "fileb://nohandler.zip")
+    stderr = aws.fails("create-function", "--function-name", fn_name, "--runtime", "python2.99",
+                       "--handler", "app.handler", "--role", ROLE, "--zip-file", "fileb://fn.zip")
     assert "InvalidParameterValueException" in stderr
     stderr = aws.fails("get-function-configuration", "--function-name", fn_name)
     assert "ResourceNotFoundException" in stderr
 
-    before = lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
-                                 Code={"ZipFile": code("v1")})
+    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": code("v1")})
+    before = lam.get_function_configuration(FunctionName=fn_name)  # Active (the create answered Pending)
     try:
         stderr = aws.fails("create-function", "--function-name", fn_name, "--runtime", "python3.12",
                            "--handler", "app.handler", "--role", ROLE, "--zip-file", "fileb://fn.zip")

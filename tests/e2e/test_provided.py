@@ -94,9 +94,9 @@ def test_awslambdaric_import_error_comes_back_as_aws_reports_it(lam, fn_name):
     assert body["errorMessage"].startswith("Unable to import module 'missing_module'")
 
 
-def test_bootstrap_is_required_in_the_zip(lam, fn_name):
-    from botocore.exceptions import ClientError
-    with pytest.raises(ClientError) as raised:
-        lam.create_function(FunctionName=fn_name, Runtime="provided.al2023", Handler="x", Role=ROLE,
-                            Code={"ZipFile": make_zip({"main.sh": "echo"})})
-    assert raised.value.response["Error"]["Code"] == "InvalidParameterValueException"
+def test_a_zip_without_bootstrap_fails_at_invoke_as_on_aws(lam, fn_name):
+    """AWS accepts the zip; the invoke fails with Runtime.InvalidEntrypoint."""
+    lam.create_function(FunctionName=fn_name, Runtime="provided.al2023", Handler="x", Role=ROLE,
+                        Code={"ZipFile": make_zip({"main.sh": "echo"})})
+    response, body = invoke_json(lam, fn_name)
+    assert response["FunctionError"] == "Unhandled" and body["errorType"] == "Runtime.InvalidEntrypoint"
