@@ -9,7 +9,7 @@ import pytest
 
 from stratus.api.validation import validate
 from stratus.control.function_rules import check_runtime
-from stratus.control.names import Arns
+from stratus.control.names import Arns, ForeignAccountException
 from stratus.errors import InvalidParameterValueException, ResourceNotFoundException, ValidationException
 from stratus.invoke.runtime_handlers import sanitize_error_type
 from stratus.observe.logs import billed_duration_ms, report_line
@@ -67,12 +67,15 @@ def test_function_references_resolve(reference, expected):
     assert Arns("us-east-1", "000000000000").resolve(reference) == expected
 
 
-def test_foreign_region_or_account_is_not_found_and_qualifiers_must_agree():
+def test_foreign_region_is_unreachable_foreign_account_denied_and_qualifiers_must_agree():
     arns = Arns("us-east-1", "000000000000")
-    with pytest.raises(ResourceNotFoundException):
+    with pytest.raises(ResourceNotFoundException, match=r"^Functions from 'eu-west-1' are not reachable in this "
+                                                        r"region \('us-east-1'\)$"):
         arns.resolve("arn:aws:lambda:eu-west-1:000000000000:function:fn")
-    with pytest.raises(ResourceNotFoundException):
+    with pytest.raises(ForeignAccountException) as denied:
         arns.resolve("123456789012:function:fn")
+    assert (denied.value.status, denied.value.error_type, denied.value.body()) == (
+        403, "AccessDeniedException", b'{"Message":null}')
     with pytest.raises(InvalidParameterValueException):
         arns.resolve("fn:1", "2")
 

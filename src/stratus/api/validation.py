@@ -16,6 +16,7 @@ from typing import Any
 
 import botocore.session
 
+from stratus.api.aws_patterns import server_pattern
 from stratus.api.aws_rules import AWS_RULES
 from stratus.errors import ValidationException
 
@@ -209,9 +210,10 @@ class ModelChecker:
         self._check_length(meta, value, path, problems)
         if "enum" in meta and value not in meta["enum"]:
             self._fail(problems, value, path, f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
-        compiled = _compiled(meta["pattern"]) if "pattern" in meta else None
+        pattern = server_pattern(self.service, shape.name, meta["pattern"]) if "pattern" in meta else None
+        compiled = _compiled(pattern) if pattern is not None else None
         if compiled is not None and not compiled.fullmatch(value):
-            self._fail(problems, value, path, f"Member must satisfy regular expression pattern: {meta['pattern']}")
+            self._fail(problems, value, path, f"Member must satisfy regular expression pattern: {pattern}")
 
     def _check_length(self, meta: dict[str, Any], value: str | list[Any], path: str, problems: list[str]) -> None:
         if "min" in meta and len(value) < meta["min"]:

@@ -36,11 +36,13 @@ RESERVED_ENV_KEYS = frozenset({
 })
 
 
-def check_name_length(name: str) -> None:
-    if len(name) > MAX_NAME_LENGTH:  # the model allows 140 for the whole ARN; the name itself is capped
-        raise ValidationException(
-            f"1 validation error detected: Value '{name}' at 'functionName' failed to satisfy constraint: "
-            f"Member must have length less than or equal to {MAX_NAME_LENGTH}")
+def check_name_length(name: str, reference: str) -> None:
+    """CreateFunction's cap on the name itself (the model allows 140 for the whole ARN). AWS words it as a
+    validation error, but answers a bare name with InvalidParameterValueException (its recordings show it)."""
+    if len(name) > MAX_NAME_LENGTH:
+        message = (f"1 validation error detected: Value '{name}' at 'functionName' failed to satisfy constraint: "
+                   f"Member must have length less than or equal to {MAX_NAME_LENGTH}")
+        raise InvalidParameterValueException(message) if reference == name else ValidationException(message)
 
 
 def check_revision(record: FunctionRecord, revision_id: str | None) -> None:

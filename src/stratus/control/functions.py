@@ -24,7 +24,7 @@ from stratus.control.code import CodePackages
 from stratus.control.function_lookups import FunctionLookups
 from stratus.control.layers import LayerService
 from stratus.control.logging_config import merge_logging
-from stratus.control.names import Arns
+from stratus.control.names import Arns, is_alias_name
 from stratus.control.paging import DEFAULT_MAX_ITEMS, decode_marker, encode_marker, paginate
 from stratus.control.ports import Environments
 from stratus.control.registry import LATEST, FunctionRegistry, is_version_number, version_key
@@ -133,7 +133,7 @@ class FunctionService(FunctionLookups):
 
     async def _create(self, request: CreateFunctionRequest) -> FunctionConfiguration:
         name, qualifier = self.arns.resolve(request.FunctionName)
-        rules.check_name_length(name)
+        rules.check_name_length(name, request.FunctionName)
         if qualifier:
             raise InvalidParameterValueException("Function name cannot contain a version or alias qualifier.")
         if self.registry.latest(name) is not None:
@@ -198,13 +198,12 @@ class FunctionService(FunctionLookups):
             return states.creating(config)
 
     async def get(self, reference: str, qualifier: str | None) -> FunctionRecord:
-        """The record FunctionName (+ Qualifier) names; for an alias, its version's with the alias's ARN."""
+        """The record FunctionName (+ Qualifier) names; for an alias, its version's with the alias's ARN, and
+        for $LATEST named explicitly, the ARN qualified with it (as AWS answers)."""
         record, qualifier, alias = self.lookup(reference, qualifier)
-        if alias is not None:
-            config = msgspec.structs.replace(record.config, FunctionArn=self.arns.function(record.name, alias.Name))
-            return msgspec.structs.replace(record, config=config)
-        if qualifier == LATEST:  # asked for by its qualifier, $LATEST answers with its qualified ARN (as AWS)
-            config = msgspec.structs.replace(record.config, FunctionArn=self.arns.function(record.name, LATEST))
+        if alias is not None or qualifier == LATEST:
+            shown = alias.Name if alias is not None else LATEST
+            config = msgspec.structs.replace(record.config, FunctionArn=self.arns.function(record.name, shown))
             return msgspec.structs.replace(record, config=config)
         return record
 
@@ -342,16 +341,19 @@ class FunctionService(FunctionLookups):
         return ListVersionsByFunctionResponse(Versions=page, NextMarker=next_marker)
 
     async def delete(self, reference: str, qualifier: str | None) -> None:
+        """DeleteFunction: the function, or one version. As AWS answers: a $LATEST or alias qualifier is refused
+        before the function is looked up, and a version that does not exist is deleted already (204)."""
+        name, qualifier = self.arns.resolve(reference, qualifier)
+        if qualifier == LATEST:
+            raise InvalidParameterValueException("$LATEST version cannot be deleted without deleting the function.")
+        if qualifier is not None and is_alias_name(qualifier):
+            raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
         async with self._lock:
-            name, qualifier = self.arns.resolve(reference, qualifier)
             if self.registry.latest(name) is None:
                 raise ResourceNotFoundException(f"Function not found: {self.arns.function(name)}")
-            if qualifier == LATEST:
-                raise InvalidParameterValueException("$LATEST version cannot be deleted without deleting the function.")
-            if qualifier is not None and not is_version_number(qualifier):
-                raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
             if qualifier is not None:
-                await self._delete_version(name, str(int(qualifier)))
+                if is_version_number(qualifier):
+                    await self._delete_version(name, str(int(qualifier)))
             else:
                 await self.store.delete_function(name, [(kind, f"{name}:") for kind in self.owned_kinds])
                 self.registry.remove_function(name)
@@ -421,7 +423,7 @@ class FunctionService(FunctionLookups):
 
     async def _delete_version(self, name: str, version: str) -> None:
         if self.registry.version(name, version) is None:
-            raise ResourceNotFoundException(f"Function not found: {self.arns.function(name, version)}")
+            return
         users = sorted(str(alias.Name) for alias in self.registry.aliases_of(name)
                        if alias.FunctionVersion == version or version in (
                            (alias.RoutingConfig.AdditionalVersionWeights or {}) if alias.RoutingConfig else {}))

@@ -76,11 +76,14 @@ class FunctionRegistry:
     def route(self, reference: str, qualifier: str | None = None) -> tuple[FunctionRecord, str, str | None]:
         """What an invoke of FunctionName (+ Qualifier) runs: (version's record, version, qualifier invoked).
 
-        An alias picks between its versions by their weights. ResourceNotFoundException if none.
+        An alias picks between its versions by their weights. ResourceNotFoundException if none (an invoke
+        without a qualifier names $LATEST, and AWS's message says so).
         """
         name, qualifier = self.arns.resolve(reference, qualifier)
         record = self._latest.get(name)
-        if record is not None and qualifier in (None, LATEST):
+        if record is None:
+            raise ResourceNotFoundException(f"Function not found: {self.arns.function(name, qualifier or LATEST)}")
+        if qualifier in (None, LATEST):
             return record, LATEST, qualifier
         record, alias = self.qualified(name, qualifier)
         if alias is not None:
