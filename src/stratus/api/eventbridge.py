@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from stratus.api.handlers import EVENTS_BODY_MAX, read_limited
-from stratus.api.validation import ModelChecker, validation_message
+from stratus.api.validation import json11_checker, validation_message
 from stratus.events.eventbridge import (
     EventBridgeError,
     EventBridgeService,
@@ -33,16 +33,7 @@ _CONTENT_TYPE = "application/x-amz-json-1.1"
 _PREFIX = "AWSEvents."
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, (list, dict)):
-        return "'" + msgspec.json.encode(value).decode() + "'"
-    if isinstance(value, bool):
-        return "'" + str(value).lower() + "'"
-    return f"'{value}'"
-
-
-_CHECKER = ModelChecker("events", type_error=SerializationException, describe=_describe,
-                        list_item_path=lambda path, index: f"{path}.{index + 1}.member")
+_CHECKER = json11_checker("events", SerializationException)
 
 
 def validate(operation: str, params: dict[str, Any]) -> None:

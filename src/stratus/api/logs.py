@@ -21,7 +21,7 @@ from starlette.responses import Response, StreamingResponse
 
 from stratus.api import eventstream
 from stratus.api.handlers import read_limited
-from stratus.api.validation import ModelChecker, validation_message
+from stratus.api.validation import json11_checker, validation_message
 from stratus.observe.logs_service import (
     GROUP_NOT_FOUND,
     InvalidParameterException,
@@ -43,16 +43,7 @@ _BODY_MAX = 6 * 1024 * 1024  # PutLogEvents: 1 MB of events, with room for JSON 
 LIVE_TAIL_MAX_EVENTS = 500  # per sessionUpdate (AWS: at most 500 events a second, then sampled)
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, (list, dict)):
-        return "'" + msgspec.json.encode(value).decode() + "'"
-    if isinstance(value, bool):
-        return "'" + str(value).lower() + "'"
-    return f"'{value}'"
-
-
-_CHECKER = ModelChecker("logs", type_error=SerializationException, describe=_describe,
-                        list_item_path=lambda path, index: f"{path}.{index + 1}.member")
+_CHECKER = json11_checker("logs", SerializationException)
 
 
 def request_target(target: str, body: bytes, region: str, account_id: str) -> tuple[str, str]:

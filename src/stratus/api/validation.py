@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import botocore.session
+import msgspec
 
 from stratus.api.aws_patterns import server_pattern
 from stratus.api.aws_rules import AWS_RULES
@@ -309,3 +310,19 @@ def validation_message(problems: list[str]) -> str:
     """AWS's "N validation error(s) detected: ..." text."""
     noun = "error" if len(problems) == 1 else "errors"
     return f"{len(problems)} validation {noun} detected: " + "; ".join(problems)
+
+
+def _describe_json(value: Any) -> str:
+    """A value as the JSON 1.1 services' validation messages show it: lists and maps as JSON."""
+    if isinstance(value, (list, dict)):
+        return "'" + msgspec.json.encode(value).decode() + "'"
+    if isinstance(value, bool):
+        return "'" + str(value).lower() + "'"
+    return f"'{value}'"
+
+
+def json11_checker(service: str, type_error: Callable[[str], Exception]) -> ModelChecker:
+    """The ModelChecker of a JSON 1.1 service on the port (EventBridge, CloudWatch Logs): a value of the wrong
+    JSON type raises `type_error`, list members are named `path.N.member`, values are shown as JSON."""
+    return ModelChecker(service, type_error=type_error, describe=_describe_json,
+                        list_item_path=lambda path, index: f"{path}.{index + 1}.member")
