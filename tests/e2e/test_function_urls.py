@@ -300,3 +300,20 @@ def test_function_urls_in_the_path_form_reach_the_function_with_any_http_client(
         assert url.startswith(f"http://127.0.0.1:{server.port}/_stratus/url/") and url.endswith("/")
     with urllib.request.urlopen(url + "plain?x=1", timeout=30) as reply:
         assert (reply.status, reply.read()) == (200, b'{"hello":"world"}')
+
+
+def test_an_object_body_is_sent_as_json_as_aws_does(lam, http, fn_name):
+    """LocalStack's echo fixture returns {"statusCode": 200, "body": {...}}; AWS's recorded answer is that JSON."""
+    source = ("def handler(event, context):\n"
+              "    return {'statusCode': 200, 'headers': {'Content-Type': 'application/json'},\n"
+              "            'body': {'path': event['rawPath'], 'data': event.get('body', '')}}\n")
+    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Role=ROLE, Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": source})})
+    url = lam.create_function_url_config(FunctionName=fn_name, AuthType="NONE")["FunctionUrl"]
+    lam.add_permission(FunctionName=fn_name, **PUBLIC)
+    reply = http.request("POST", "/test/value", url_host(url), b"field=1",
+                         {"Content-Type": "application/x-www-form-urlencoded"})
+    # (A form body reaches the function base64-encoded, as AWS sends it.)
+    assert reply.status == 200 and json.loads(reply.body) == {"path": "/test/value",
+                                                              "data": base64.b64encode(b"field=1").decode()}
+    lam.delete_function(FunctionName=fn_name)

@@ -159,3 +159,9 @@ def test_v1_responses():
 def test_text_types():
     assert is_text("text/html; charset=utf-8") and is_text("application/json") and is_text("application/ld+json")
     assert is_text("application/xml") and not is_text("application/octet-stream") and not is_text(None)
+
+
+def test_function_url_bodies_that_are_not_strings_are_sent_as_json():
+    """AWS's recorded Function URL answers: a `body` object reaches the client as its JSON (HTTP APIs refuse it)."""
+    response = response_v2(b'{"statusCode": 200, "body": {"a": [1, "x"]}}', json_bodies=True)
+    assert (response.status, json.loads(response.body)) == (200, {"a": [1, "x"]})

@@ -248,6 +248,9 @@ class ModelChecker:
         if not isinstance(value, dict):
             return
         if self.whole_collections:
+            if shape.value.type_name in ("float", "double"):  # shown as Java prints a Double: 2 → 2.0
+                value = {key: float(item) if isinstance(item, int) and not isinstance(item, bool) else item
+                         for key, item in value.items()}
             self._check_members(shape.key, list(value), value, path, "Map keys", problems)
             if shape.value.type_name in _SCALARS:
                 self._check_members(shape.value, list(value.values()), value, path, "Map value", problems)

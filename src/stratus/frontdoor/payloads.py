@@ -266,11 +266,13 @@ def _response_headers(document: Mapping[str, Any]) -> Headers:
     return headers
 
 
-def _response_body(document: Mapping[str, Any]) -> bytes:
+def _response_body(document: Mapping[str, Any], json_bodies: bool = False) -> bytes:
     body = document.get("body")
     if body is None:
         return b""
     if not isinstance(body, str):
+        if json_bodies:  # a Function URL sends any other JSON value as its JSON (AWS's recorded answers)
+            return _encode(body)
         raise Malformed("body must be a string")
     encoded = document.get("isBase64Encoded", False)
     if encoded not in (True, False, None):
@@ -297,8 +299,9 @@ def _json(payload: bytes) -> Any:
         raise Malformed("the function's result is not JSON") from None
 
 
-def response_v2(payload: bytes) -> HttpResponse:
-    """The HTTP response for a 2.0 function result (raises Malformed)."""
+def response_v2(payload: bytes, json_bodies: bool = False) -> HttpResponse:
+    """The HTTP response for a 2.0 function result (raises Malformed). `json_bodies` (Function URLs): a `body`
+    that is not a string is sent as its JSON rather than refused."""
     value = _json(payload)
     if not isinstance(value, dict) or "statusCode" not in value:
         body = value.encode("utf-8") if isinstance(value, str) else _encode(value)
@@ -310,7 +313,7 @@ def response_v2(payload: bytes) -> HttpResponse:
         if not isinstance(cookies, list) or not all(isinstance(cookie, str) for cookie in cookies):
             raise Malformed("cookies must be a list of strings")
         headers += [(b"set-cookie", cookie.encode("latin-1")) for cookie in cookies]
-    return _finish(status, headers, _response_body(value))
+    return _finish(status, headers, _response_body(value, json_bodies))
 
 
 # ---------------------------------------------------------------------------------------------- format 1.0

@@ -143,7 +143,7 @@ class FunctionUrls:
         if outcome is None or outcome.function_error:
             return bad_gateway(request_id)
         try:
-            response = response_v2(outcome.payload)
+            response = response_v2(outcome.payload, json_bodies=True)
         except Malformed:
             return bad_gateway(request_id)
         response.headers.append((b"x-amzn-requestid", request_id.encode()))
