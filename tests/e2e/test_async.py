@@ -297,16 +297,30 @@ def test_on_success_record_to_sqs_and_to_sns_for_an_alias(lam, sqs, records, que
 
 
 def test_throttled_events_wait_and_run_once_concurrency_allows(lam, records):
-    """Reserved concurrency 0: events are accepted, throttled and retried (not counted as attempts, so
-    MaximumRetryAttempts 0 does not drop them); once concurrency is allowed each runs exactly once."""
-    create(lam, "throttled", records)
-    lam.put_function_concurrency(FunctionName="throttled", ReservedConcurrentExecutions=0)
+    """Events beyond the reserved concurrency are throttled and retried (throttles are not attempts, so
+    MaximumRetryAttempts 0 drops none); each runs exactly once as concurrency frees up."""
+    create(lam, "throttled", records, sleep=0.5)
+    lam.put_function_concurrency(FunctionName="throttled", ReservedConcurrentExecutions=1)
     lam.put_function_event_invoke_config(FunctionName="throttled", MaximumRetryAttempts=0)
-    ids = {event(lam, "throttled", {"n": n}) for n in range(5)}
-    assert stays_false(lambda: runs(records, "throttled"), 1.0), "a throttled event ran"
-    lam.delete_function_concurrency(FunctionName="throttled")
-    wait_for(lambda: len(runs(records, "throttled")) >= 5, 30, "the throttled events to run")
+    ids = {event(lam, "throttled", {"n": n}) for n in range(4)}
+    wait_for(lambda: len(runs(records, "throttled")) >= 4, 60, "the throttled events to run")
     assert sorted(run["id"] for run in runs(records, "throttled")) == sorted(ids)
+
+
+def test_zero_reserved_concurrency_sends_events_to_on_failure_untried(lam, sqs, records, queue):
+    """AWS's recorded answer: an event for a function whose reserved concurrency is 0 is not tried; it goes to
+    OnFailure at once with condition ZeroReservedConcurrency and no response."""
+    url, arn = queue
+    create(lam, "zero", records)
+    lam.put_function_concurrency(FunctionName="zero", ReservedConcurrentExecutions=0)
+    lam.put_function_event_invoke_config(FunctionName="zero", MaximumRetryAttempts=0,
+                                         DestinationConfig={"OnFailure": {"Destination": arn}})
+    rid = event(lam, "zero", {"n": 1})
+    record = json.loads(receive(sqs, url)["Body"])
+    assert record["requestContext"] == {"requestId": rid, "functionArn": f"{ARN}:zero:$LATEST",
+                                        "condition": "ZeroReservedConcurrency", "approximateInvokeCount": 0}
+    assert record["requestPayload"] == {"n": 1} and "responseContext" not in record
+    assert runs(records, "zero") == []
 
 
 # ---------------------------------------------------------------------------------------------- the 1 MB limit

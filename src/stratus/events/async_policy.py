@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple
 
 from stratus.config import Settings
 
-Condition = Literal["Success", "RetriesExhausted", "EventAgeExceeded"]
+Condition = Literal["Success", "RetriesExhausted", "EventAgeExceeded", "ZeroReservedConcurrency"]
 
 
 class Next(NamedTuple):

@@ -67,6 +67,8 @@ class AsyncFunctions(Protocol):
 
     def target_of(self, record: FunctionRecord, qualifier: str | None) -> Target: ...
 
+    def reserved_concurrency(self, name: str) -> int | None: ...
+
 
 class AsyncConfigs(Protocol):
     """The event invoke configs (control/event_invoke_config.py's EventInvokeConfigService)."""
@@ -252,6 +254,11 @@ class AsyncInvocations:
             return
         if self.recursion is not None and self.recursion.stops(record.name, event.trace):
             self._stop_recursion(event, run)
+            return
+        if self.functions.reserved_concurrency(record.name) == 0:
+            # AWS: an event for a function whose reserved concurrency is 0 is not tried (nor retried); it goes
+            # to the OnFailure destination / DLQ at once with condition ZeroReservedConcurrency.
+            self._finish(event, "ZeroReservedConcurrency", run)
             return
         if event.payload is None:
             self._track(self._load_then_run(event))
