@@ -45,8 +45,9 @@ def handler(event, context):
     text = json.dumps(event)
     line = {"id": context.aws_request_id, "t": time.time(), "arn": context.invoked_function_arn,
             "version": context.function_version, "size": len(text), "event": event if len(text) < 4000 else None}
-    if os.environ.get("SLEEP"):
-        time.sleep(float(os.environ["SLEEP"]))
+    pause = (event.get("sleep") if isinstance(event, dict) else None) or os.environ.get("SLEEP")
+    if pause:
+        time.sleep(float(pause))
     with open(FILE, "a") as out:
         out.write(json.dumps(line) + "\\n")
     if os.environ.get("MODE") == "fail":
@@ -296,15 +297,24 @@ def test_on_success_record_to_sqs_and_to_sns_for_an_alias(lam, sqs, records, que
     assert [run["arn"] for run in runs(records, "succeeds") if run["id"] == rid] == [f"{ARN}:succeeds:live"]
 
 
-def test_throttled_events_wait_and_run_once_concurrency_allows(lam, records):
+def test_throttled_events_wait_and_run_once_concurrency_allows(fresh_server, tmp_path, records):
     """Events beyond the reserved concurrency are throttled and retried (throttles are not attempts, so
-    MaximumRetryAttempts 0 drops none); each runs exactly once as concurrency frees up."""
-    create(lam, "throttled", records, sleep=0.5)
+    MaximumRetryAttempts 0 drops none); each runs exactly once as concurrency frees up — at once, not at the
+    next step of AWS's throttle back-off (this server keeps its 1 s doubling)."""
+    lam = fresh_server(env={"STRATUS_SANDBOX": "plain"}, data_dir=tmp_path / "throttle").client()
+    create(lam, "throttled", records)
     lam.put_function_concurrency(FunctionName="throttled", ReservedConcurrentExecutions=1)
     lam.put_function_event_invoke_config(FunctionName="throttled", MaximumRetryAttempts=0)
-    ids = {event(lam, "throttled", {"n": n}) for n in range(4)}
-    wait_for(lambda: len(runs(records, "throttled")) >= 4, 60, "the throttled events to run")
-    assert sorted(run["id"] for run in runs(records, "throttled")) == sorted(ids)
+    first = event(lam, "throttled", {"sleep": 6})
+    wait_for(lambda: runs(records, "throttled"), 30, "the first event to start")
+    ids = {first} | {event(lam, "throttled", {"n": n}) for n in range(4)}
+    done = wait_for(lambda: len(runs(records, "throttled")) >= 5 and runs(records, "throttled"), 60,
+                    "the throttled events to run")
+    assert sorted(run["id"] for run in done) == sorted(ids)
+    # The slot the 6 s event gives back wakes the throttled ones at once, one after another; the throttle back-off
+    # alone (1, 2, 4, 8 s...) would have them wait until about 7 s, then 15 s, after the first started.
+    starts = sorted(run["t"] for run in done)
+    assert starts[-1] - starts[0] < 9.0, starts
 
 
 def test_zero_reserved_concurrency_sends_events_to_on_failure_untried(lam, sqs, records, queue):
