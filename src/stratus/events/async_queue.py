@@ -39,6 +39,7 @@ from stratus.events.async_policy import Condition, Next, RetryPolicy
 from stratus.events.async_records import error_message, invocation_record
 from stratus.events.ports import RecursionGuard
 from stratus.invoke import trace as traces
+from stratus.invoke.concurrency import RESERVED_LIMIT_REASON
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.types import InvokeResult, Target
 from stratus.shapes import FunctionRecord
@@ -117,6 +118,10 @@ class AsyncInvocations:
         self._next_id = 1
         self._ready: collections.deque[QueuedEvent] = collections.deque()
         self._scheduled: list[tuple[float, QueuedEvent]] = []  # heap by due time
+        # Throttled events waiting for a slot, by function name ("" for the account's unreserved pool): a slot
+        # given back wakes one at once, so a function at its reserved concurrency drains its queue at full rate
+        # (the back-off stays as the fallback).
+        self._throttled: dict[str, collections.deque[QueuedEvent]] = {}
         self._inflight = 0
         self._limit = max(0, settings.async_workers)  # 0: events are accepted and kept, none run
         self._kicked = False
@@ -133,6 +138,7 @@ class AsyncInvocations:
         workers run events through `invoke_service`."""
         self.invoke_service = invoke_service
         self._loop = asyncio.get_running_loop()
+        invoke_service.invoker.concurrency.on_release = self._slot_released
         await self.configs.load()
         events, self._next_id = await self.storage.open(self._committed)
         self._started = True
@@ -229,7 +235,9 @@ class AsyncInvocations:
         now = time.time()
         scheduled, ready = self._scheduled, self._ready
         while scheduled and scheduled[0][0] <= now:
-            ready.append(heapq.heappop(scheduled)[1])
+            due_at, event = heapq.heappop(scheduled)
+            if event.due_at == due_at:  # else woken earlier by a released slot (a stale entry)
+                ready.append(event)
         while self._inflight < self._limit and ready:
             self._attempt(ready.popleft())
         if self._timer is not None:
@@ -239,6 +247,7 @@ class AsyncInvocations:
             self._timer = self._loop.call_later(max(0.0, scheduled[0][0] - now), self._kick)
 
     def _attempt(self, event: QueuedEvent) -> None:
+        event.due_at = 0.0  # not waiting any more: a released slot must not wake it (nor a stale heap entry)
         if event.deliveries is not None:
             self._deliver(event)
             return
@@ -329,6 +338,23 @@ class AsyncInvocations:
         event.due_at = step.due_at
         _drop_large_payload(event)
         heapq.heappush(self._scheduled, (step.due_at, event))  # not stored: after a restart it is due at once
+        if throttle is not None:
+            pool = run.record.name if throttle.extra.get("Reason") == RESERVED_LIMIT_REASON else ""
+            self._throttled.setdefault(pool, collections.deque()).append(event)
+
+    def _slot_released(self, function_name: str) -> None:
+        """A slot of `function_name` was given back: its oldest throttled event (else one waiting for the
+        account's pool) tries now."""
+        for pool in (function_name, ""):
+            waiting = self._throttled.get(pool)
+            while waiting:
+                event = waiting.popleft()
+                if event.due_at > 0:  # still waiting (not woken, run or finished since)
+                    event.due_at = 0.0  # its heap entry is stale now
+                    self._ready.append(event)
+                    self._kick()
+                    return
+            self._throttled.pop(pool, None)
 
     def _stop_recursion(self, event: QueuedEvent, run: _Run) -> None:
         """Recursive loop detection (the function's RecursiveLoop is Terminate): the event is not run; it goes

@@ -13,6 +13,8 @@ its function's reserved concurrency (R − P) when it has one, else from the unr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from stratus.errors import TooManyRequestsException
 
 ACCOUNT_LIMIT_REASON = "ConcurrentInvocationLimitExceeded"
@@ -50,6 +52,8 @@ class ConcurrencyLimiter:
         self._functions: dict[str, FunctionConcurrency] = {}
         self.set_aside = 0  # sum of FunctionConcurrency.set_aside over all functions
         self.unreserved_running = 0  # on-demand invocations of functions without a reservation
+        # Told the function's name when one of its slots is given back (the async queue wakes a throttled event).
+        self.on_release: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ invoke path
     def acquire(self, function_name: str) -> Lease:
@@ -61,12 +65,12 @@ class ConcurrencyLimiter:
             if state.running >= state.reserved - state.provisioned:
                 raise TooManyRequestsException("Rate Exceeded.", reason=RESERVED_LIMIT_REASON)
             state.running += 1
-            return Lease(self, state, False)
+            return Lease(self, state, False, function_name)
         if self.unreserved_running >= self.account_limit - self.set_aside:
             raise TooManyRequestsException("Rate Exceeded.", reason=ACCOUNT_LIMIT_REASON)
         state.running += 1
         self.unreserved_running += 1
-        return Lease(self, state, True)
+        return Lease(self, state, True, function_name)
 
     # ------------------------------------------------------------------ configuration
     def reserved(self, function_name: str) -> int | None:
@@ -116,12 +120,14 @@ class ConcurrencyLimiter:
 class Lease:
     """One on-demand slot; release() gives it back (once)."""
 
-    __slots__ = ("_limiter", "_state", "_unreserved")
+    __slots__ = ("_limiter", "_state", "_unreserved", "_function_name")
 
-    def __init__(self, limiter: ConcurrencyLimiter | None, state: FunctionConcurrency | None, unreserved: bool):
+    def __init__(self, limiter: ConcurrencyLimiter | None, state: FunctionConcurrency | None, unreserved: bool,
+                 function_name: str = ""):
         self._limiter = limiter
         self._state = state
         self._unreserved = unreserved
+        self._function_name = function_name
 
     def release(self) -> None:
         limiter = self._limiter
@@ -130,6 +136,8 @@ class Lease:
             if self._unreserved:
                 limiter.unreserved_running -= 1
             self._limiter = None
+            if limiter.on_release is not None:
+                limiter.on_release(self._function_name)
 
 
 class ProvisionedLease(Lease):
