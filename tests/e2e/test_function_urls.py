@@ -317,3 +317,20 @@ def test_an_object_body_is_sent_as_json_as_aws_does(lam, http, fn_name):
     assert reply.status == 200 and json.loads(reply.body) == {"path": "/test/value",
                                                               "data": base64.b64encode(b"field=1").decode()}
     lam.delete_function(FunctionName=fn_name)
+
+
+def test_a_deleted_url_is_forbidden_and_an_unknown_one_null_as_aws(lam, http, fn_name):
+    """AWS's recorded answers: the URL of a deleted alias answers 403 "Forbidden. ..." while an id that never
+    existed answers 403 {"Message": null}."""
+    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Role=ROLE, Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": ECHO})}, Publish=True)
+    lam.create_alias(FunctionName=fn_name, Name="live", FunctionVersion="1")
+    url = lam.create_function_url_config(FunctionName=fn_name, Qualifier="live", AuthType="NONE")["FunctionUrl"]
+    lam.add_permission(FunctionName=fn_name, Qualifier="live", **PUBLIC)
+    assert http.request("GET", "/plain", url_host(url)).status == 200
+    lam.delete_alias(FunctionName=fn_name, Name="live")
+    gone = http.request("GET", "/plain", url_host(url))
+    assert gone.status == 403 and json.loads(gone.body)["Message"].startswith("Forbidden. For troubleshooting")
+    never = http.request("GET", "/", url_host(url).replace(url_id(url), "0" * 32))
+    assert (never.status, json.loads(never.body)) == (403, {"Message": None})
+    lam.delete_function(FunctionName=fn_name)

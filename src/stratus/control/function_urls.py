@@ -10,6 +10,7 @@ re-created under its name. The url-id is 32 random lower-case letters and digits
 
 from __future__ import annotations
 
+import collections
 import functools
 import secrets
 import socket
@@ -57,6 +58,9 @@ class UrlTarget:
     invoke_mode: str
 
 
+_DELETED_KEPT = 10_000  # deleted url-ids remembered (for AWS's answer to them)
+
+
 class FunctionUrlService:
     """The Function URL operations; every public coroutine is one API operation."""
 
@@ -66,6 +70,9 @@ class FunctionUrlService:
         self.arns = functions.arns
         self._by_key: dict[str, FunctionUrlDocument] = {}
         self._by_id: dict[str, UrlTarget] = {}
+        # url-ids deleted since start (bounded, oldest forgotten first): AWS answers them "Forbidden" where an
+        # id that never existed gets {"Message": null}.
+        self._deleted: collections.OrderedDict[str, None] = collections.OrderedDict()
         functions.owned_kinds.append(KIND)
         functions.on_qualifier_deleted.append(self.forget)
         functions.on_function_deleted.append(self._forget_function)
@@ -94,6 +101,15 @@ class FunctionUrlService:
     def target(self, url_id: str) -> UrlTarget | None:
         """The URL with this id (the front door's lookup), or None."""
         return self._by_id.get(url_id)
+
+    def was_deleted(self, url_id: str) -> bool:
+        """Whether the URL with this id existed and was deleted (with its alias or function, or by itself)."""
+        return url_id in self._deleted
+
+    def _tombstone(self, url_id: str) -> None:
+        self._deleted[url_id] = None
+        if len(self._deleted) > _DELETED_KEPT:
+            self._deleted.popitem(last=False)
 
     # ------------------------------------------------------------------ operations
     async def create(self, reference: str, qualifier: str | None,
@@ -196,10 +212,13 @@ class FunctionUrlService:
         await self.functions.store.apply(deletes=[(KIND, key)])
         document = self._by_key.pop(key)
         self._by_id.pop(document.url_id, None)
+        self._tombstone(document.url_id)
 
     def _forget_function(self, name: str) -> None:
         for key in [key for key, document in self._by_key.items() if document.function_name == name]:
-            self._by_id.pop(self._by_key.pop(key).url_id, None)
+            url_id = self._by_key.pop(key).url_id
+            self._by_id.pop(url_id, None)
+            self._tombstone(url_id)
 
     def _describe(self, document: FunctionUrlDocument) -> FunctionUrlConfig:
         return FunctionUrlConfig(

@@ -95,8 +95,8 @@ class FunctionUrls:
     def handle(self, url_id: str, request: HttpRequest, raw_path: str, domain: str) -> asyncio.Future[HttpResponse]:
         """Answer one request for url-id (`raw_path`: the path the function sees)."""
         target = self.urls.target(url_id)
-        if target is None:
-            return done(unknown_url())
+        if target is None:  # AWS: a deleted URL is "Forbidden", an id that never was one {"Message": null}
+            return done(forbidden() if self.urls.was_deleted(url_id) else unknown_url())
         rules = self._rules(target)
         if rules is not None and is_preflight(request):
             return done(preflight(rules, request))
