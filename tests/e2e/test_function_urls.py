@@ -133,7 +133,10 @@ def test_get_and_post_json_query_cookies_by_host_and_by_path(echo_url, http):
         assert reply.header("x-amzn-requestid")
         event = json.loads(reply.body)
         assert event["version"] == "2.0" and event["routeKey"] == "$default"
-        assert event["rawPath"] == "/items/a%20b" and event["requestContext"]["http"]["path"] == "/items/a%20b"
+        # http.path is decoded (AWS's recorded echo answers: '/pa2%25Fth' arrives as '/pa2%Fth'); rawPath is raw.
+        assert event["rawPath"] == "/items/a%20b" and event["requestContext"]["http"]["path"] == "/items/a b"
+        # By the path form, the function still sees the URL's own domain as its Host (as on AWS).
+        assert event["headers"]["host"] == (host or f"{url_id(echo_url)}.lambda-url.us-east-1.localhost")
         assert event["rawQueryString"] == "a=x+y&b=x%20y&c=&a=2"
         assert event["queryStringParameters"] == {"a": "x y,2", "b": "x y", "c": ""}
         assert event["cookies"] == ["c1=v1", "c2=v2"] and "cookie" not in event["headers"]

@@ -183,12 +183,14 @@ def _trace_id(time_ms: int) -> str:
 # ---------------------------------------------------------------------------------------------- format 2.0
 def event_v2(request: HttpRequest, context: RequestContext, *, raw_path: str | None = None,
              path_parameters: Mapping[str, str] | None = None,
-             stage_variables: Mapping[str, str] | None = None) -> bytes:
+             stage_variables: Mapping[str, str] | None = None,
+             http_path: str | None = None, host: str | None = None) -> bytes:
     """The payload format 2.0 event (Function URLs, HTTP APIs) as JSON bytes. `raw_path` overrides the
-    request's path (the part after a path-form prefix)."""
+    request's path (the part after a path-form prefix); `http_path` the requestContext's (default: the raw
+    path), `host` the Host header the function sees."""
     path = request.raw_path if raw_path is None else raw_path
     headers = request.headers
-    http = {"method": request.method, "path": path, "protocol": request.protocol,
+    http = {"method": request.method, "path": path if http_path is None else http_path, "protocol": request.protocol,
             "sourceIp": request.source_ip, "userAgent": request.header(b"user-agent") or ""}
     request_context: dict[str, Any] = {
         "accountId": context.account_id, "apiId": context.api_id,
@@ -206,6 +208,8 @@ def event_v2(request: HttpRequest, context: RequestContext, *, raw_path: str | N
     if cookies:
         event["cookies"] = cookies
     event["headers"] = _joined_headers(headers, skip_cookie=True)
+    if host is not None:
+        event["headers"]["host"] = host
     if request.query:
         params: dict[str, str] = {}
         for name, value in query_pairs(request.query):

@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
 import msgspec
 
@@ -108,7 +109,11 @@ class FunctionUrls:
         request_id = str(uuid.uuid4())
         context = RequestContext(self.account_id, url_id, domain, url_id, request_id,
                                  authorizer=authorizer if isinstance(authorizer, dict) else None)
-        event = event_v2(request, context, raw_path=raw_path)
+        # As AWS: requestContext.http.path is the decoded path (one leading slash); the function sees the URL's
+        # own domain as Host also when the request came by the path form (/_stratus/url/<id>/...).
+        sent_host = (request.header(b"host") or "").partition(":")[0].lower()
+        event = event_v2(request, context, raw_path=raw_path, http_path="/" + unquote(raw_path).lstrip("/"),
+                         host=None if sent_host == domain else domain)
         if len(event) > self.body_limit:
             return done(request_too_large(self.body_limit))
         trace_id = (request.header(b"x-amzn-trace-id") or "").encode() or None
