@@ -174,7 +174,8 @@ class Application:
             settings.region, settings.sync_payload_max_bytes,
             StreamLimits(settings.stream_response_max_bytes, settings.stream_uncapped_bytes,
                          settings.stream_bandwidth_bytes_per_s),
-            settings.stream_drain_timeout_s), ExecuteApiDoor(ApiDoor(
+            settings.stream_drain_timeout_s, scheme="https" if settings.tls_cert else "http",
+            port=settings.port), ExecuteApiDoor(ApiDoor(
                 self.http_apis, self.invoke_service, settings.account_id, settings.region,
                 settings.sync_payload_max_bytes), RestDoor(
                 self.rest_apis, self.invoke_service, settings.account_id, settings.region,

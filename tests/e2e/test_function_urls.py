@@ -137,6 +137,10 @@ def test_get_and_post_json_query_cookies_by_host_and_by_path(echo_url, http):
         assert event["rawPath"] == "/items/a%20b" and event["requestContext"]["http"]["path"] == "/items/a b"
         # By the path form, the function still sees the URL's own domain as its Host (as on AWS).
         assert event["headers"]["host"] == (host or f"{url_id(echo_url)}.lambda-url.us-east-1.localhost")
+        # The headers AWS's URL front adds (its recorded echo answers).
+        assert event["headers"]["x-forwarded-for"] == "127.0.0.1" and event["headers"]["x-forwarded-proto"] == "http"
+        assert event["headers"]["x-forwarded-port"] == str(http.port)
+        assert event["headers"]["x-amzn-trace-id"].startswith("Root=1-")
         assert event["rawQueryString"] == "a=x+y&b=x%20y&c=&a=2"
         assert event["queryStringParameters"] == {"a": "x y,2", "b": "x y", "c": ""}
         assert event["cookies"] == ["c1=v1", "c2=v2"] and "cookie" not in event["headers"]

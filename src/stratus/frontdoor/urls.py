@@ -16,6 +16,7 @@ A URL in `InvokeMode RESPONSE_STREAM` invokes through `InvokeService.invoke_stre
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import uuid
 from typing import Any
@@ -29,7 +30,15 @@ from stratus.auth.principal import Principal
 from stratus.control.function_urls import FunctionUrlService, UrlTarget
 from stratus.errors import LambdaError, TooManyRequestsException
 from stratus.frontdoor.cors import CorsRules, decorate, is_preflight, preflight
-from stratus.frontdoor.payloads import HttpRequest, HttpResponse, Malformed, RequestContext, event_v2, response_v2
+from stratus.frontdoor.payloads import (
+    HttpRequest,
+    HttpResponse,
+    Malformed,
+    RequestContext,
+    event_v2,
+    forwarded_headers,
+    response_v2,
+)
 from stratus.frontdoor.url_stream import open_stream
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.streaming import StreamLimits
@@ -76,7 +85,8 @@ class FunctionUrls:
 
     def __init__(self, urls: FunctionUrlService, invoke_service: InvokeService, auth: Authenticator,
                  statements: Any, account_id: str, region: str, body_limit: int,
-                 stream_limits: StreamLimits | None = None, stream_drain_timeout_s: float = 60.0):
+                 stream_limits: StreamLimits | None = None, stream_drain_timeout_s: float = 60.0,
+                 scheme: str = "http", port: int = 80):
         self.urls = urls
         self.invoke_service = invoke_service
         self.auth = auth
@@ -86,6 +96,7 @@ class FunctionUrls:
         self.body_limit = body_limit
         self.stream_limits = stream_limits or StreamLimits()
         self.stream_drain_timeout_s = stream_drain_timeout_s
+        self.scheme, self.port = scheme, port  # for the X-Forwarded-Proto / -Port the function sees
         self._streams: set[asyncio.Task[HttpResponse]] = set()  # RESPONSE_STREAM answers being opened
         self._public: dict[str, tuple[object, bool]] = {}  # ARN → (the statements judged, allowed?)
         self._cors: dict[str, tuple[UrlTarget, CorsRules | None]] = {}  # url-id → (the URL judged, its rules)
@@ -112,7 +123,8 @@ class FunctionUrls:
         # As AWS: requestContext.http.path is the decoded path (one leading slash); the function sees the URL's
         # own domain as Host also when the request came by the path form (/_stratus/url/<id>/...).
         sent_host = (request.header(b"host") or "").partition(":")[0].lower()
-        event = event_v2(request, context, raw_path=raw_path, http_path="/" + unquote(raw_path).lstrip("/"),
+        seen = dataclasses.replace(request, headers=forwarded_headers(request, self.port, self.scheme), names=None)
+        event = event_v2(seen, context, raw_path=raw_path, http_path="/" + unquote(raw_path).lstrip("/"),
                          host=None if sent_host == domain else domain)
         if len(event) > self.body_limit:
             return done(request_too_large(self.body_limit))
