@@ -215,3 +215,10 @@ class SerializationException(EventBridgeError):
 class InternalException(EventBridgeError):
     status = 500
     error_type = "InternalException"
+
+
+def validation_message(problems: list[str]) -> str:
+    """AWS's "N validation error(s) detected: ..." text of a ValidationException."""
+    noun = "error" if len(problems) == 1 else "errors"
+    return f"{len(problems)} validation {noun} detected: " + "; ".join(problems)
+

@@ -17,7 +17,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from stratus.api.handlers import EVENTS_BODY_MAX, read_limited
-from stratus.api.validation import json11_checker, validation_message
+from stratus.api.validation import json11_checker
+from stratus.errors import validation_message
 from stratus.events.eventbridge import (
     EventBridgeError,
     EventBridgeService,

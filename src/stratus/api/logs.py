@@ -21,7 +21,8 @@ from starlette.responses import Response, StreamingResponse
 
 from stratus.api import eventstream
 from stratus.api.handlers import read_limited
-from stratus.api.validation import json11_checker, validation_message
+from stratus.api.validation import json11_checker
+from stratus.errors import validation_message
 from stratus.observe.logs_service import (
     GROUP_NOT_FOUND,
     InvalidParameterException,

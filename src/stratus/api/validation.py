@@ -19,7 +19,7 @@ import msgspec
 
 from stratus.api.aws_patterns import server_pattern
 from stratus.api.aws_rules import AWS_RULES
-from stratus.errors import ValidationException
+from stratus.errors import ValidationException, validation_message
 
 
 @functools.cache
@@ -150,8 +150,6 @@ _JSON_TYPES = {
     "double": (int, float), "timestamp": (int, float, str), "structure": (dict,), "list": (list,), "map": (dict,),
     "blob": (str,),
 }
-
-
 
 
 class ModelChecker:
@@ -307,12 +305,6 @@ def validate(operation: str, params: dict[str, Any]) -> None:
     problems = _LAMBDA.problems(operation, params)
     if problems:
         raise ValidationException(validation_message(problems))
-
-
-def validation_message(problems: list[str]) -> str:
-    """AWS's "N validation error(s) detected: ..." text."""
-    noun = "error" if len(problems) == 1 else "errors"
-    return f"{len(problems)} validation {noun} detected: " + "; ".join(problems)
 
 
 def _describe_json(value: Any) -> str:

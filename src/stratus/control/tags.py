@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
-from stratus.errors import InvalidParameterValueException, ResourceNotFoundException, ValidationException
+from stratus.errors import (
+    InvalidParameterValueException,
+    ResourceNotFoundException,
+    ValidationException,
+    validation_message,
+)
 from stratus.shapes import FunctionRecord
 
 if TYPE_CHECKING:  # functions check tags with this module's rules
@@ -61,8 +66,7 @@ def check_tags(tags: dict[str, str]) -> None:
             f"[Member must have length less than or equal to {MAX_VALUE_LENGTH}, Member must have length greater "
             f"than or equal to 0, Member must satisfy regular expression pattern: {_TAG_PATTERN}]")
     if problems:
-        noun = "error" if len(problems) == 1 else "errors"
-        raise ValidationException(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))
+        raise ValidationException(validation_message(problems))
     reserved = sorted(key for key in tags if key.lower().startswith("aws:"))
     if reserved:
         raise InvalidParameterValueException(

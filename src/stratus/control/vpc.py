@@ -13,7 +13,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from stratus.errors import InvalidParameterValueException, ServiceException, ValidationException
+from stratus.errors import (
+    InvalidParameterValueException,
+    ServiceException,
+    ValidationException,
+    validation_message,
+)
 from stratus.service_clients import ServiceClients
 from stratus.shapes.function import VpcConfig, VpcConfigResponse
 
@@ -44,8 +49,7 @@ class VpcConfigs:
         problems = [problem for problem in (_id_problem(subnets, "subnetIds", _SUBNET_ID),
                                             _id_problem(groups, "securityGroupIds", _GROUP_ID)) if problem]
         if problems:
-            noun = "error" if len(problems) == 1 else "errors"
-            raise ValidationException(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))
+            raise ValidationException(validation_message(problems))
         vpc_id = ""
         if (subnets or groups) and self.clients.endpoint("ec2"):
             vpc_id = self._vpc_of(subnets, groups)
