@@ -305,7 +305,6 @@ class FunctionService(FunctionLookups):
     async def _publish_locked(self, record: FunctionRecord, description: str | None) -> FunctionRecord:
         """Publish $LATEST (the lock is held); nothing changed since the last version → that version."""
         name = record.name
-        record = self.registry.latest(name) or record  # as stored (a save just before may have changed it)
         last = self.registry.version(name, str(record.last_version))
         if last is not None and last.published_from == record.environment_revision:
             return last
@@ -318,9 +317,8 @@ class FunctionService(FunctionLookups):
         )
         version = msgspec.structs.replace(record, config=config, last_version=0, code_revision=None,
                                           published_from=record.environment_revision)
-        # Publishing moves $LATEST's RevisionId too (as AWS), not what its environments run (code_revision).
-        latest = msgspec.structs.replace(record, last_version=number, code_revision=record.environment_revision,
-                                         config=msgspec.structs.replace(record.config, RevisionId=str(uuid.uuid4())))
+        # Publishing moves $LATEST's RevisionId too (as AWS), not what its environments run.
+        latest = _new_revision(msgspec.structs.replace(record, last_version=number))
         await self.store.apply(functions=[self.sealer.seal(latest)],
                                puts=[("version", version_key(name, number),
                                       msgspec.json.encode(self.sealer.seal(version)))])
@@ -407,9 +405,7 @@ class FunctionService(FunctionLookups):
         `new_revision`: the change gets a new RevisionId (as tagging does on AWS), while environments
         keep running (they follow the code revision)."""
         if new_revision:
-            record = msgspec.structs.replace(
-                record, code_revision=record.environment_revision,
-                config=msgspec.structs.replace(record.config, RevisionId=str(uuid.uuid4())))
+            record = _new_revision(record)
         await self.store.replace_function(self.sealer.seal(record))
         self.registry.put_latest(record)
 
@@ -444,3 +440,11 @@ class FunctionService(FunctionLookups):
         self.registry.put_latest(record)
         self.invoker.retire(record.name, keep_revision=record.environment_revision, version=LATEST)
         return record
+
+
+def _new_revision(record: FunctionRecord) -> FunctionRecord:
+    """`record` under a new RevisionId for a change that does not change how it runs (tags, a publish): its
+    environments keep running (they follow the code revision)."""
+    return msgspec.structs.replace(record, code_revision=record.environment_revision,
+                                   config=msgspec.structs.replace(record.config, RevisionId=str(uuid.uuid4())))
+
