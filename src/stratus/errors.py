@@ -14,13 +14,12 @@ class LambdaError(Exception):
     # The body's message member, as botocore's model names it for this error ("Message" or "message"):
     # botocore fills the parsed error's members from the body by these names.
     message_key = "Message"
+    typed = True  # AWS's body carries "Type"; a few of its answers do not (`untyped()`)
 
     def __init__(self, message: str, **extra: str):
         super().__init__(message)
         self.message = message
         self.extra = extra
-
-    typed = True  # AWS's body carries "Type"; a few of its answers do not (`untyped()`)
 
     def body(self) -> bytes:
         doc = {"Type": self.fault} if self.typed else {}
@@ -131,13 +130,6 @@ class RecursiveInvocationException(_UserError):
 class CodeSigningConfigNotFoundException(_UserError):
     status = 404
     error_type = "CodeSigningConfigNotFoundException"
-
-
-class CodeSigningConfigMissing(ResourceNotFoundException):
-    """ResourceNotFoundException for an unknown code signing config: AWS's body has no Type for this one."""
-
-    def body(self) -> bytes:
-        return msgspec.json.encode({"Message": self.message})
 
 
 class UnknownOperationException(_UserError):

@@ -185,6 +185,12 @@ def test_alias_weights_are_validated_as_a_map(lam, fn_name):
         "1 validation error detected: Value '{2=2.0}' at 'routingConfig.additionalVersionWeights' failed to satisfy "
         "constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member "
         "must have value greater than or equal to 0.0, Member must not be null]")
+    key = refusal(lam.create_alias, FunctionName=fn_name, Name="live", FunctionVersion="1",
+                  RoutingConfig={"AdditionalVersionWeights": {"$LATEST": 0.5}})
+    assert key["Error"]["Message"] == (
+        "1 validation error detected: Value '{$LATEST=0.5}' at 'routingConfig.additionalVersionWeights' failed to "
+        "satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 1024, "
+        "Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+]")
     latest = refusal(lam.create_alias, FunctionName=fn_name, Name="live", FunctionVersion="$LATEST",
                      RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}})
     assert latest["Error"]["Message"] == "$LATEST is not supported for an alias pointing to more than 1 version"

@@ -139,13 +139,6 @@ class AliasService:
         if main_version == LATEST:
             raise InvalidParameterValueException(
                 "$LATEST is not supported for an alias pointing to more than 1 version").untyped()
-        if not is_version_number(version):
-            raise ValidationException(
-                f"1 validation error detected: Value '{{{version}={weight}}}' at "
-                "'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map keys must satisfy "
-                "constraint: [Member must have length less than or "
-                "equal to 1024, Member must have length greater than or equal to 1, Member must satisfy regular "
-                "expression pattern: [0-9]+]")
         self._check_version(name, version)
         return AliasRoutingConfiguration(AdditionalVersionWeights={version: float(weight)})
 

@@ -15,7 +15,6 @@ import msgspec
 from stratus.control.functions import FunctionService
 from stratus.control.paging import paginate
 from stratus.errors import (
-    CodeSigningConfigMissing,
     CodeSigningConfigNotFoundException,
     ResourceConflictException,
     ResourceNotFoundException,
@@ -134,7 +133,9 @@ class CodeSigningService:
     async def _config(self, arn: str) -> CodeSigningConfig:
         config = await self._find(arn)
         if config is None:
-            raise CodeSigningConfigMissing(f"The Lambda code signing configuration {arn} can not be found.")
+            # AWS's body for this one has no Type.
+            raise ResourceNotFoundException(
+                f"The Lambda code signing configuration {arn} can not be found.").untyped()
         return config
 
     async def _users(self, arn: str) -> list[str]:
