@@ -36,13 +36,13 @@ class Authenticator:
     """SigV4 verification with the configured keys (None: STRATUS_AUTH=off) and the authorization hook."""
 
     def __init__(self, verifier: Verifier | None, region: str, authorizer: Authorizer | None = None,
-                 routes: LambdaRoutes | None = None):
+                 routes: LambdaRoutes | None = None, account_id: str = "000000000000"):
         self.verifier = verifier
         self.region = region
+        self.account_id = account_id  # the account of the resources' ARNs (the server's setting)
         self.authorizer: Authorizer = authorizer or AdminOnly()
         self.routes = routes  # a Lambda request's operation (IAM action) and resource
         self.sessions: SessionCredentials | None = None  # functions' role credentials (None: none issued)
-        self.account_id = "000000000000"  # the account of the resources' ARNs (the server's setting)
 
     def begin(self, method: str, raw_path: str, query: str, headers: dict[bytes, bytes],
               service: str = "lambda") -> Pending | None:
@@ -110,18 +110,20 @@ class AuthGate:
             "apigateway" if scope["path"].startswith(("/v2/", "/restapis")) else "lambda"
         try:
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+            headers = header_map(scope["headers"])
             pending = self.auth.begin(scope["method"], raw_path, scope["query_string"].decode("latin-1"),
-                                      header_map(scope["headers"]), service)
+                                      headers, service)
             messages, digest = await self._read_body(receive, scope, service)
             principal = self.auth.finish(pending, digest)
             # The admin may do everything; STS here is GetCallerIdentity, which needs no permission (AWS's words).
             if principal.kind != "admin" and service != "sts":
-                action, resource = self.auth.operation(scope["method"], scope["path"],
-                                                       scope["query_string"].decode("latin-1"), service)
                 if service == "logs":  # logs:<Operation> on the log group (or stream) the body names
                     action, resource = logs_request_target(
-                        header_map(scope["headers"]).get(b"x-amz-target", b"").decode("latin-1"),
+                        headers.get(b"x-amz-target", b"").decode("latin-1"),
                         b"".join(m.get("body", b"") for m in messages), self.auth.region, self.auth.account_id)
+                else:
+                    action, resource = self.auth.operation(scope["method"], scope["path"],
+                                                           scope["query_string"].decode("latin-1"), service)
                 self.auth.authorize(principal, action, resource)
         except LambdaError as error:
             return await _send_error(send, error, json11, service)
@@ -150,7 +152,6 @@ class AuthGate:
             if not message.get("more_body", False):
                 break
         return messages, digest
-
 
     def _for_operation(self, scope: Scope, service: str) -> str:
         """" for the <Operation> operation" of a Lambda request (AWS's words name it), else ""."""

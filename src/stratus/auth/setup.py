@@ -21,7 +21,7 @@ def build_authenticator(settings: Settings, roles: RolePolicySource | None = Non
         if not is_loopback_host(settings.host):
             raise AccessKeyError(f"STRATUS_AUTH=off is refused: the server would listen on {settings.host}, beyond "
                                  "loopback (listen on 127.0.0.1, or keep STRATUS_AUTH=sigv4)")
-        return Authenticator(None, settings.region), (
+        return Authenticator(None, settings.region, account_id=settings.account_id), (
             "authentication is OFF (STRATUS_AUTH=off): every local process can administer Stratus")
     if mode != "sigv4":
         raise AccessKeyError(f"STRATUS_AUTH must be 'sigv4' or 'off', not '{settings.auth}'")
@@ -39,7 +39,6 @@ def build_authenticator(settings: Settings, roles: RolePolicySource | None = Non
         raise AccessKeyError(str(error)) from None
     sessions = SessionCredentials()
     authenticator = Authenticator(Verifier(keys, sessions=sessions), settings.region, authorizer,
-                                  LambdaRoutes(settings.region, settings.account_id))
+                                  LambdaRoutes(settings.region, settings.account_id), settings.account_id)
     authenticator.sessions = sessions
-    authenticator.account_id = settings.account_id
     return authenticator, note
