@@ -21,13 +21,6 @@ CREATING_REASON = "The function is being created."
 CREATING_CODE = "Creating"
 
 
-def settled(config: FunctionConfiguration) -> FunctionConfiguration:
-    """`config` as stored once created or updated: Active, Successful, no reasons."""
-    return msgspec.structs.replace(
-        config, State="Active", StateReason=None, StateReasonCode=None, LastUpdateStatus="Successful",
-        LastUpdateStatusReason=None, LastUpdateStatusReasonCode=None)
-
-
 def creating(stored: FunctionConfiguration) -> FunctionConfiguration:
     """CreateFunction's answer for the function (or version) stored as `stored`: Pending, with the RevisionId
     it had before it became Active (a different one than the stored)."""
