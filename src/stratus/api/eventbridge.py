@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stratus.api.handlers import EVENTS_BODY_MAX, read_limited
+from stratus.api.handlers import EVENTS_BODY_MAX, JSON11_CONTENT_TYPE, json11_error_response, read_limited
 from stratus.api.validation import json11_checker
 from stratus.errors import validation_message
 from stratus.events.eventbridge import (
@@ -30,7 +30,6 @@ from stratus.events.eventbridge import (
 
 log = logging.getLogger("stratus.api")
 
-_CONTENT_TYPE = "application/x-amz-json-1.1"
 _PREFIX = "AWSEvents."
 
 
@@ -92,7 +91,7 @@ class EventBridgeRoutes:
             log.error("internal error in EventBridge", exc_info=exc)
             return _error_response(InternalException("An internal error occurred in Stratus; see the server log."),
                                    request_id)
-        return Response(msgspec.json.encode(result), media_type=_CONTENT_TYPE,
+        return Response(msgspec.json.encode(result), media_type=JSON11_CONTENT_TYPE,
                         headers={"x-amzn-RequestId": request_id})
 
     async def _handle(self, request: Request) -> Any:
@@ -130,6 +129,4 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 def _error_response(error: EventBridgeError, request_id: str) -> Response:
-    body = msgspec.json.encode({"__type": error.error_type, "message": error.message})
-    return Response(body, status_code=error.status, media_type=_CONTENT_TYPE,
-                    headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.error_type})
+    return json11_error_response(error.error_type, error.message, error.status, request_id)

@@ -50,6 +50,16 @@ def error_response(error: LambdaError, request_id: str) -> Response:
     return response
 
 
+JSON11_CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+def json11_error_response(error_type: str, message: str, status: int, request_id: str) -> Response:
+    """An error of a JSON 1.1 service on the port (EventBridge, CloudWatch Logs): `{"__type", "message"}`."""
+    body = msgspec.json.encode({"__type": error_type, "message": message})
+    return Response(body, status_code=status, media_type=JSON11_CONTENT_TYPE,
+                    headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error_type})
+
+
 def operation(endpoint: Endpoint) -> Endpoint:
     """Map LambdaError to AWS's error response, and anything unexpected to ServiceException."""
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from stratus.api import eventstream
-from stratus.api.handlers import read_limited
+from stratus.api.handlers import JSON11_CONTENT_TYPE, json11_error_response, read_limited
 from stratus.api.validation import json11_checker
 from stratus.errors import validation_message
 from stratus.observe.logs_service import (
@@ -39,7 +39,6 @@ from stratus.observe.logs_service import (
 log = logging.getLogger("stratus.api")
 
 TARGET_PREFIX = "Logs_20140328."
-_CONTENT_TYPE = "application/x-amz-json-1.1"
 _BODY_MAX = 6 * 1024 * 1024  # PutLogEvents: 1 MB of events, with room for JSON escaping
 LIVE_TAIL_MAX_EVENTS = 500  # per sessionUpdate (AWS: at most 500 events a second, then sampled)
 
@@ -110,7 +109,7 @@ class LogsRoutes:
             log.error("internal error in CloudWatch Logs", exc_info=exc)
             return error_response(ServiceUnavailableException(
                 "An internal error occurred in Stratus; see the server log."), request_id)
-        return Response(msgspec.json.encode(result), media_type=_CONTENT_TYPE,
+        return Response(msgspec.json.encode(result), media_type=JSON11_CONTENT_TYPE,
                         headers={"x-amzn-RequestId": request_id})
 
     async def _start_live_tail(self, params: dict, request_id: str) -> Response:
@@ -209,6 +208,4 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 def error_response(error: LogsError, request_id: str) -> Response:
-    body = msgspec.json.encode({"__type": error.error_type, "message": error.message})
-    return Response(body, status_code=error.status, media_type=_CONTENT_TYPE,
-                    headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.error_type})
+    return json11_error_response(error.error_type, error.message, error.status, request_id)
