@@ -33,9 +33,10 @@ class StacksClient:
                                          method=method, headers=dict(aws.headers.items()))
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                status, answer, raw = response.status, dict(response.headers.items()), response.read()
+                status, received, raw = response.status, response.headers, response.read()
         except urllib.error.HTTPError as error:
-            status, answer, raw = error.code, dict(error.headers.items()), error.read()
+            status, received, raw = error.code, error.headers, error.read()
+        answer = {name.lower(): value for name, value in received.items()}
         return status, answer, json.loads(raw) if raw else None
 
     def put_artifact(self, data: bytes) -> str:
