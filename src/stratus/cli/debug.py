@@ -53,7 +53,7 @@ def set_debug_mode(endpoint_url: str, credentials: Any, function: str, port: int
                    qualifier: str | None = None, region: str = "us-east-1") -> dict[str, Any] | None:
     """Put `function` in debug mode on `port` (None: take it out). Returns the server's description of the
     debug mode (None after turning it off); raises DebugModeError with the server's message."""
-    path = f"/_stratus/debug/{urllib.parse.quote(function, safe='')}"
+    path = _path(function)
     if port is None:
         _call(endpoint_url, credentials, region, "DELETE", path)
         return None
@@ -63,10 +63,14 @@ def set_debug_mode(endpoint_url: str, credentials: Any, function: str, port: int
     return _call(endpoint_url, credentials, region, "PUT", path, body)
 
 
+def _path(function: str) -> str:
+    return f"/_stratus/debug/{urllib.parse.quote(function, safe='')}"
+
+
 def get_debug_mode(endpoint_url: str, credentials: Any, function: str,
                    region: str = "us-east-1") -> dict[str, Any] | None:
     try:
-        return _call(endpoint_url, credentials, region, "GET", f"/_stratus/debug/{urllib.parse.quote(function, safe='')}")
+        return _call(endpoint_url, credentials, region, "GET", _path(function))
     except DebugModeError as exc:
         if str(exc).endswith("is not in debug mode."):  # (else: no such function, or another refusal)
             return None
