@@ -24,7 +24,8 @@ from tests.support.server import StratusServer, free_port, invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/debugged"
 ADMIN = Credentials("test", "test")
-SLEEPER = "import os, time\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return {'slept': event.get('sleep', 0)}\n"
+SLEEPER = ("import time\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n"
+           "    return {'slept': event.get('sleep', 0)}\n")
 # Returns its environment's role credentials, and whether it reaches a TCP port of 127.0.0.1.
 PROBE = '''import os, socket
 def handler(event, context):
@@ -79,7 +80,8 @@ class Dap:
         while b"\r\n\r\n" not in self.buffer:
             self._fill()
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
         while len(self.buffer) < length:
             self._fill()
         body, self.buffer = self.buffer[:length], self.buffer[length:]
@@ -203,8 +205,8 @@ def signed(server, credentials: Credentials, method: str, path: str, body: dict 
     request = AWSRequest(method=method, url=server.endpoint + path, data=data)
     SigV4Auth(credentials, "lambda", "us-east-1").add_auth(request)
     try:
-        with urllib.request.urlopen(urllib.request.Request(request.url, data=data or None, headers=dict(request.headers),
-                                                           method=method), timeout=30) as answer:
+        prepared = urllib.request.Request(request.url, data=data or None, headers=dict(request.headers), method=method)
+        with urllib.request.urlopen(prepared, timeout=30) as answer:
             return answer.status, ""
     except urllib.error.HTTPError as error:
         return error.code, error.headers.get("x-amzn-ErrorType") or ""
@@ -229,7 +231,8 @@ def test_only_the_admin_may_change_debug_mode(server):
         urllib.request.urlopen(request, timeout=10)
     assert unsigned.value.code == 403
     # Bad input: a clear error in AWS's shape.
-    assert signed(server, ADMIN, "PUT", "/_stratus/debug/probe", {"Port": 80}) == (400, "InvalidParameterValueException")
+    bad_port = signed(server, ADMIN, "PUT", "/_stratus/debug/probe", {"Port": 80})
+    assert bad_port == (400, "InvalidParameterValueException")
     assert signed(server, ADMIN, "PUT", "/_stratus/debug/nope", {"Port": port}) == (404, "ResourceNotFoundException")
     with pytest.raises(DebugModeError, match="is not in debug mode"):
         set_debug_mode(server.endpoint, ADMIN, "probe", None)
