@@ -76,6 +76,18 @@ class Dap:
             if message.get("type") == "response" and message.get("request_seq") == self.seq:
                 return message
 
+    def wait_event(self, event: str) -> dict:
+        while True:
+            message = self._read()
+            if message.get("type") == "event" and message.get("event") == event:
+                return message
+
+    def send(self, command: str, **arguments) -> int:
+        self.seq += 1
+        body = json.dumps({"seq": self.seq, "type": "request", "command": command, "arguments": arguments}).encode()
+        self.sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        return self.seq
+
     def _read(self) -> dict:
         while b"\r\n\r\n" not in self.buffer:
             self._fill()
@@ -171,6 +183,39 @@ def test_python_debugger_attaches_and_the_timeout_waits_for_it(server):
     assert response.get("FunctionError") == "Unhandled" and payload["errorType"] == "Sandbox.Timedout", payload
     response, payload = invoke_json(lam, "py", {"sleep": 0})
     assert payload == {"slept": 0}
+
+
+BREAKABLE = ("def handler(event, context):\n    value = event['value'] * 2\n"
+             "    return {'value': value, 'file': __file__}\n")
+
+
+def test_a_breakpoint_pauses_the_handler_past_its_timeout(server):
+    """The use case: VS Code's attach sequence over DAP, a breakpoint in the handler, the invocation stops there
+    longer than its timeout, continues, and answers."""
+    lam = server.client()
+    create(lam, "bp", BREAKABLE, timeout=1)
+    port = free_port()
+    set_debug_mode(server.endpoint, ADMIN, "bp", port)
+    _, first = invoke_json(lam, "bp", {"value": 1})
+    dap = Dap(port)
+    assert dap.request("initialize", clientID="vscode", adapterID="debugpy", pathFormat="path",
+                       linesStartAt1=True, columnsStartAt1=True)["success"]
+    dap.send("attach", justMyCode=True)  # answered once configuration is done
+    dap.wait_event("initialized")
+    answer = dap.request("setBreakpoints", source={"path": first["file"]}, breakpoints=[{"line": 3}])
+    assert answer["success"] and answer["body"]["breakpoints"][0]["verified"], answer
+    assert dap.request("configurationDone")["success"]
+    thread, result = in_background(invoke_json, lam, "bp", {"value": 21})
+    stopped = dap.wait_event("stopped")
+    assert stopped["body"]["reason"] == "breakpoint", stopped
+    time.sleep(2.5)  # paused at the breakpoint well past the 1 s timeout
+    assert "value" not in result
+    dap.request("continue", threadId=stopped["body"]["threadId"])
+    thread.join(30)
+    response, payload = result["value"]
+    assert "FunctionError" not in response and payload["value"] == 42, payload
+    dap.close()
+    set_debug_mode(server.endpoint, ADMIN, "bp", None)
 
 
 def test_node_inspector_answers_on_the_port(server):
