@@ -21,6 +21,7 @@ from stratus.api.capacity import CapacityRoutes
 from stratus.api.code_signing import CodeSigningRoutes
 from stratus.api.code_urls import CodeUrls
 from stratus.api.concurrency import ConcurrencyRoutes
+from stratus.api.debug import DebugRoutes
 from stratus.api.durable import DurableExecutionRoutes
 from stratus.api.event_invoke_config import EventInvokeConfigRoutes
 from stratus.api.event_source_mappings import EventSourceMappingRoutes
@@ -71,6 +72,7 @@ from stratus.frontdoor.urls import FunctionUrls
 from stratus.http_limits import HttpLimits
 from stratus.iam.api import IamRoutes, root_route
 from stratus.iam.service import IamService
+from stratus.invoke.debug import debug_modes
 from stratus.invoke.endpoints import loopback_ports
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
@@ -169,6 +171,8 @@ class Application:
         routes += CodeSigningRoutes(CodeSigningService(self.functions)).routes()
         routes += CapacityRoutes(CapacityService(self.functions)).routes()
         routes += DurableExecutionRoutes(DurableExecutions(self.functions)).routes()
+        self.invoker.debug = debug_modes(settings, self.sandbox, self.invoker)  # `stratus debug` (invoke/debug.py)
+        routes += DebugRoutes(self.invoker.debug, self.functions, (settings.port,)).routes()
         self.http_apis = HttpApis(settings, self.store)  # the route table (its Python interface: frontdoor/apis.py)
         routes += ApiGatewayV2Routes(self.http_apis).routes()
         self.rest_apis = RestApis(settings, self.store, taken=self.http_apis.api)  # REST APIs (frontdoor/rest_apis.py)

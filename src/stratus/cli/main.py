@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from stratus.cli.debug import command as debug_command
 from stratus.config import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Stratus: AWS Lambda, self-hosted.")
@@ -58,6 +59,9 @@ def runtimes(
     except RuntimeUnavailable as exc:
         typer.echo(f"stratus: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+app.command("debug")(debug_command)  # `stratus debug FUNCTION --port N [--off]` (cli/debug.py)
 
 
 @app.command()
