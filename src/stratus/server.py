@@ -33,6 +33,7 @@ from stratus.api.logs import LogsRoutes
 from stratus.api.origins import PublicUrlError
 from stratus.api.policy import PolicyRoutes
 from stratus.api.runtime_config import RuntimeConfigRoutes
+from stratus.api.stacks import StackRoutes
 from stratus.api.stream_invoke import StreamInvokeEndpoint
 from stratus.api.tags import TagRoutes
 from stratus.api.versions import VersionRoutes
@@ -54,6 +55,9 @@ from stratus.control.policy import PolicyService
 from stratus.control.recursion import RecursionService
 from stratus.control.runtime_management import RuntimeManagementService
 from stratus.control.tags import TagService
+from stratus.deploy.artifacts import Artifacts
+from stratus.deploy.loopback import LoopbackServices
+from stratus.deploy.stacks import StackService
 from stratus.events.async_queue import Accepted, AsyncInvocations
 from stratus.events.destinations import Destinations
 from stratus.events.eventbridge import EventBridgeService
@@ -180,6 +184,12 @@ class Application:
                 settings.sync_payload_max_bytes), RestDoor(
                 self.rest_apis, self.invoke_service, settings.account_id, settings.region,
                 settings.sync_payload_max_bytes, settings.port, "https" if settings.tls_cert else "http")))
+        # Stacks (deploy/): the engine calls the APIs above over loopback with an in-memory admin key.
+        self.deploy_services = LoopbackServices(settings)
+        if self.auth.verifier is not None:
+            self.auth.verifier.add_key(self.deploy_services.key_id, self.deploy_services.secret)
+        self.stacks = StackService(self.store, self.deploy_services, settings.region, settings.account_id)
+        routes += StackRoutes(self.stacks, Artifacts(settings.artifacts_dir)).routes()
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.code_urls, self.lifespan,
                                routes, self.auth, self.frontdoor, StreamInvokeEndpoint(self.invoke_endpoint))
 
