@@ -26,6 +26,8 @@ Resources:
       Handler: app.handler
       Runtime: {runtime}
       AutoPublishAlias: live
+      DeploymentPreference:
+        Type: Canary10Percent5Minutes
 Outputs:
   FunctionArn:
     Value: !GetAtt HelloFunction.Arn
@@ -66,6 +68,10 @@ def test_deploy_invoke_redeploy_delete(srv, stacks):
     assert config["Timeout"] == 3 and config["LoggingConfig"]["LogFormat"] == "JSON"
     assert config["Role"] == first["Outputs"]["RoleArn"]
     assert first["Outputs"]["FunctionArn"] == config["FunctionArn"]
+    # DeploymentPreference: SAM's CodeDeploy resources are kept as no-op resources, the alias is moved at once.
+    kinds = {r["ResourceType"] for r in first["Resources"]}
+    assert {"AWS::CodeDeploy::Application", "AWS::CodeDeploy::DeploymentGroup"} <= kinds
+    assert lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "1"
     answer = lam.invoke(FunctionName=name, Qualifier="live")
     assert json.loads(answer["Payload"].read()) == {"message": "one"}
 

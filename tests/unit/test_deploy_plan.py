@@ -106,3 +106,48 @@ def test_failed_first_deploy_and_delete_order(recorder):
     recorder.calls.clear()
     assert engine.delete(record)["Status"] == "DELETE_COMPLETE"
     assert recorder.calls == [("delete", "B"), ("delete", "A")]  # K retained
+
+
+def test_one_operation_per_stack_and_progress_saved(tmp_path):
+    """A second deploy of a stack in progress is refused; each completed resource is in the store meanwhile."""
+    import asyncio
+    import threading
+
+    from stratus.deploy.stacks import StackBusy, StackService
+    from stratus.store.sqlite import SqliteStore
+
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(Recorder):
+        def create(self, ctx, logical_id, properties):
+            if logical_id == "B":
+                started.set()
+                assert release.wait(10)
+            return super().create(ctx, logical_id, properties)
+
+    PROVIDERS["Test::Thing"] = Slow()
+
+    async def scenario() -> None:
+        store = SqliteStore(tmp_path / "stratus.db")
+        await store.open()
+        try:
+            stacks = StackService(store, None, "us-east-1", "000000000000")  # type: ignore[arg-type]
+            body = template(A={"Properties": {}}, B={"DependsOn": "A", "Properties": {}})
+            first = asyncio.create_task(stacks.deploy("s", body, {}))
+            await asyncio.to_thread(started.wait, 10)
+            with pytest.raises(StackBusy):
+                await stacks.deploy("s", body, {})
+            with pytest.raises(StackBusy):
+                await stacks.delete("s")
+            saved = await stacks.get("s")
+            assert saved is not None and saved["Status"] == "CREATE_IN_PROGRESS" and list(saved["Resources"]) == ["A"]
+            release.set()
+            assert (await first)["Status"] == "CREATE_COMPLETE"
+            assert (await stacks.deploy("s", body, {}))["NoChanges"] is True
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        PROVIDERS.pop("Test::Thing", None)

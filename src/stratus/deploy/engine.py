@@ -113,7 +113,8 @@ class StackContext:
 
 def starts_over(previous: dict[str, Any] | None) -> bool:
     """Whether a deploy creates the stack anew (none yet, or a failed first deploy left nothing)."""
-    return previous is None or previous.get("Status") in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_COMPLETE")
+    return previous is None or previous.get("Status") in ("ROLLBACK_COMPLETE", "DELETE_COMPLETE") or (
+        previous.get("Status") == "ROLLBACK_FAILED" and not previous.get("Resources"))
 
 
 def stack_id_for(name: str, previous: dict[str, Any] | None, region: str, account_id: str) -> str:
@@ -448,6 +449,7 @@ class Engine:
               "ROLLBACK_IN_PROGRESS" if starting_over else "UPDATE_ROLLBACK_IN_PROGRESS",
               f"The following resource(s) failed: [{logical_id}]. {reason}")
         clean = True
+        left: dict[str, ResourceState] = {}  # what a failed rollback could not delete: still the stack's
         for action, key, old, new in reversed(journal):
             try:
                 ctx.current = key
@@ -463,16 +465,22 @@ class Engine:
                     event(key, new.resource_type, old.physical_id, "UPDATE_COMPLETE")
             except Exception as error:  # noqa: BLE001 - recorded; the rollback goes on
                 clean = False
+                if action != "Modify":
+                    left[key] = new
                 event(key, new.resource_type, new.physical_id,
                       "DELETE_FAILED" if action != "Modify" else "UPDATE_FAILED", _error_text(error))
         if starting_over:
             record["Status"] = "ROLLBACK_COMPLETE" if clean else "ROLLBACK_FAILED"
-            record["Resources"], record["Order"], record["Outputs"] = {}, [], {}
+            record["Resources"] = {key: state_to_json(state) for key, state in left.items()}
+            record["Order"], record["Outputs"] = list(left), {}
         else:
             assert previous is not None
             record["Status"] = "UPDATE_ROLLBACK_COMPLETE" if clean else "UPDATE_ROLLBACK_FAILED"
             for member in ("Resources", "Order", "Outputs", "TemplateBody", "Parameters", "ParameterValues"):
                 record[member] = previous.get(member, record[member])
+            record["Resources"] = {**record["Resources"], **{
+                f"{key}-rollback-leftover" if key in record["Resources"] else key: state_to_json(state)
+                for key, state in left.items()}}
         record["StatusReason"] = message
         record["Changes"] = []
         event(record["StackName"], "AWS::CloudFormation::Stack", record["StackId"], record["Status"])

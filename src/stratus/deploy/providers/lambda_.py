@@ -33,7 +33,7 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "EphemeralStorage": {"Size": 512}, "LoggingConfig": {"LogFormat": "Text"}, "FileSystemConfigs": [],
     "ImageConfig": {}, "SnapStart": {"ApplyOn": "None"},
 }
-CREATE_ONLY = ("PackageType", "Architectures", "CodeSigningConfigArn")
+CREATE_ONLY = ("PackageType", "CodeSigningConfigArn")
 REPLACING = ("FunctionName", "PackageType")
 
 
@@ -109,7 +109,7 @@ class FunctionProvider:
         client = ctx.client("lambda")
         name = _function_name(properties, ctx, logical_id)
         params = {**_config(properties), "FunctionName": name, "Code": _code(properties)}
-        for member in CREATE_ONLY:
+        for member in (*CREATE_ONLY, "Architectures"):
             if member in properties:
                 params[member] = properties[member]
         tags = tag_map(properties.get("Tags"))
@@ -147,9 +147,10 @@ class FunctionProvider:
             return self.create(ctx, current.logical_id, properties)
         client = ctx.client("lambda")
         name = current.physical_id
-        if old.get("Code") != properties.get("Code"):
+        if changed(old, properties, "Code", "Architectures"):
             code = _code(properties)
-            call(client, "update_function_code", FunctionName=name, **code)
+            call(client, "update_function_code", FunctionName=name, **code,
+                 Architectures=properties.get("Architectures", ["x86_64"]))
             _wait_updated(client, name)
         old_config, new_config = _config(old), _config(properties)
         if old_config != new_config:
