@@ -7,9 +7,20 @@ from typing import Annotated
 
 import typer
 
+from stratus.cli.client import Client
+from stratus.cli.output import reported
 from stratus.config import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Stratus: AWS Lambda, self-hosted.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Stratus: AWS Lambda, self-hosted.",
+                  pretty_exceptions_enable=False)
+
+EndpointOption = Annotated[str | None, typer.Option(
+    "--endpoint-url", help="The Stratus server [default: $STRATUS_ENDPOINT_URL, else http://127.0.0.1:8421]",
+    show_default=False)]
+
+
+def connect(endpoint_url: str | None) -> Client:
+    return Client.connect(endpoint_url)
 
 
 @app.command()
@@ -45,19 +56,72 @@ def serve(
 
 
 @app.command()
+@reported
 def runtimes(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines")] = False,
+    local: Annotated[bool, typer.Option("--local", help="Discover on this host instead of asking the server")] = False,
+    endpoint_url: EndpointOption = None,
 ) -> None:
-    """List each runtime name -> the interpreter serving it on this host (path, version; exact, fallback or
-    missing), per sandbox: the same discovery `stratus serve` runs at its start, on the local host."""
-    from stratus.cli.runtimes import show
+    """List each runtime name -> the interpreter serving it on the server's host (path, version; exact, fallback
+    or missing), per sandbox. --local: the same discovery `stratus serve` runs at its start, on this host."""
+    from stratus.cli.runtimes import render, show
     from stratus.runtime.runtimes import RuntimeUnavailable
 
-    try:
-        show(Settings.from_env(), as_json)
-    except RuntimeUnavailable as exc:
-        typer.echo(f"stratus: {exc}", err=True)
-        raise typer.Exit(2) from None
+    if local:
+        try:
+            show(Settings.from_env(), as_json)
+        except RuntimeUnavailable as exc:
+            typer.echo(f"stratus: {exc}", err=True)
+            raise typer.Exit(2) from None
+        return
+    client = connect(endpoint_url)
+    data = client.call("GET", "/_stratus/runtimes")
+    render(data, as_json, f"Runtimes of {client.endpoint} (sandbox {data.get('sandbox', '?')})")
+
+
+@app.command()
+@reported
+def invoke(
+    function: Annotated[str, typer.Argument(help="Function name or ARN (name:qualifier works too)")],
+    event: Annotated[str | None, typer.Option("--event", "-e", help="File with the event JSON, or - for stdin "
+                                                                    "[default {}]")] = None,
+    qualifier: Annotated[str | None, typer.Option("--qualifier", "-q", help="Version or alias")] = None,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """Invoke a function: the result on stdout (pretty JSON), the log tail on stderr; exit 1 on a function error."""
+    from stratus.cli.functions import invoke as run
+
+    code = run(connect(endpoint_url), function, event, qualifier)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+@reported
+def logs(
+    function: Annotated[str, typer.Argument(help="Function name")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines as they are written")] = False,
+    since: Annotated[str, typer.Option("--since", "-s", help="How far back: 30s, 10m, 1h, 2d, or an ISO 8601 "
+                                                             "time")] = "10m",
+    filter_pattern: Annotated[str, typer.Option("--filter", help="A CloudWatch Logs filter pattern")] = "",
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """Print a function's log lines (`<time> <stream> <message>`), through the CloudWatch Logs API."""
+    from stratus.cli.logs import show
+
+    show(connect(endpoint_url), function, follow, since, filter_pattern)
+
+
+@app.command("ls")
+@reported
+def list_functions(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines")] = False,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """List the functions: runtime, memory, last modified and warm environments."""
+    from stratus.cli.functions import ls
+
+    ls(connect(endpoint_url), as_json)
 
 
 @app.command()
