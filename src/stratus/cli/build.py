@@ -429,7 +429,8 @@ class Builder:
                       deps_key: str) -> Path:
         """The installed dependencies' folder (cached by the manifest, runtime and architecture)."""
         folder = self.cache_dir / "deps" / deps_key
-        if (folder / ".complete").exists():
+        marker = folder.with_name(deps_key + ".complete")  # beside it, not in it (the folder is zipped)
+        if marker.exists() and folder.is_dir():
             return folder
         shutil.rmtree(folder, ignore_errors=True)
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -452,8 +453,8 @@ class Builder:
                          f"{source.logical_id}: npm install")
                 for name in ("package.json", "package-lock.json", "npm-shrinkwrap.json", ".npmrc"):
                     (work / name).unlink(missing_ok=True)  # the source's own copies go in the zip
-            (work / ".complete").write_text(deps_key)
             os.replace(work, folder)
+            marker.write_text(deps_key)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return folder

@@ -124,6 +124,86 @@ def list_functions(
     ls(connect(endpoint_url), as_json)
 
 
+TemplateOption = Annotated[Path, typer.Option("--template", "-t", "--template-file",
+                                              help="The SAM / CloudFormation template (YAML or JSON)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object for machines")]
+
+
+@app.command()
+@reported
+def build(
+    template: TemplateOption = Path("template.yaml"),
+    as_json: JsonOption = False,
+    cache_dir: Annotated[Path | None, typer.Option(help="Build cache [default .stratus/build beside the "
+                                                        "template]")] = None,
+) -> None:
+    """Package the template's code folders into zips (dependencies installed, cached by content); no server
+    needed. `deploy` does this itself."""
+    from stratus.cli.deploy import build as run
+    from stratus.cli.deploy import progress, show_build
+
+    with progress(not as_json) as status:
+        result = run(template, status, cache_dir)
+    show_build(result, as_json, template.parent)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+@reported
+def deploy(
+    ctx: typer.Context,
+    template: TemplateOption = Path("template.yaml"),
+    stack_name: Annotated[str, typer.Option("--stack-name", "-n", help="The stack's name")] = "",
+    parameter_overrides: Annotated[list[str] | None, typer.Option(
+        "--parameter-overrides", help="Key=Value (several after one flag, or a quoted 'K=V K2=V2', or "
+        "ParameterKey=K,ParameterValue=V)")] = None,
+    as_json: JsonOption = False,
+    cache_dir: Annotated[Path | None, typer.Option(help="Build cache [default .stratus/build beside the "
+                                                        "template]")] = None,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """Build the template's code, upload it and deploy the stack on the server (create or update)."""
+    from stratus.cli.deploy import deploy as run
+    from stratus.cli.deploy import parse_overrides
+
+    if not stack_name:
+        raise typer.BadParameter("a stack name is required", param_hint="--stack-name")
+    extra = list(ctx.args)
+    if extra and not parameter_overrides:
+        raise typer.BadParameter(f"unexpected {extra[0]!r}", param_hint="deploy")
+    try:
+        parameters = parse_overrides([*(parameter_overrides or []), *extra])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--parameter-overrides") from None
+    run(connect(endpoint_url), template, stack_name, parameters, as_json, cache_dir)
+
+
+@app.command()
+@reported
+def delete(
+    stack_name: Annotated[str, typer.Option("--stack-name", "-n", help="The stack to delete")],
+    as_json: JsonOption = False,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """Delete a stack and every resource it made."""
+    from stratus.cli.deploy import delete as run
+
+    run(connect(endpoint_url), stack_name, as_json)
+
+
+@app.command()
+@reported
+def stacks(
+    stack_name: Annotated[str | None, typer.Argument(help="A stack to describe (resources, outputs, "
+                                                          "endpoints)")] = None,
+    as_json: JsonOption = False,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """List the server's stacks, or describe one."""
+    from stratus.cli.deploy import stacks as run
+
+    run(connect(endpoint_url), stack_name, as_json)
+
+
 @app.command()
 def version() -> None:
     """Print Stratus's version."""

@@ -59,6 +59,9 @@ def reported(command: F) -> F:
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
         except (CliError, ClientError, BotoCoreError, OSError) as exc:
+            output = getattr(exc, "output", "")  # a build tool's (pip's, npm's) output comes first
+            if output:
+                err.print(output, markup=False, style="dim", highlight=False)
             fail(describe(exc))
 
     return wrapper  # type: ignore[return-value]
