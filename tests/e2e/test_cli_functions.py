@@ -7,7 +7,7 @@ import json
 import time
 import uuid
 
-import boto3
+import botocore.session
 import pytest
 
 from stratus.cli.logs import parse_since
@@ -134,7 +134,7 @@ def test_environments_route_is_admin_only(cli_server, function, lam):
 
     from stratus.cli.client import Client
 
-    admin = Client(cli_server.endpoint, "us-east-1", Credentials("test", "test"), boto3.Session())
+    admin = Client(cli_server.endpoint, "us-east-1", Credentials("test", "test"), botocore.session.Session())
     counts = admin.call("GET", "/_stratus/environments")["Environments"]
     assert {"FunctionName": function, "Version": "$LATEST", "Total": 1, "Idle": 1, "Busy": 0,
             "Provisioned": 0} in counts

@@ -1,12 +1,14 @@
 """The CLI's one way to the server: its HTTP API, signed like any AWS client's request.
 
 - Endpoint: `--endpoint-url`, else STRATUS_ENDPOINT_URL, else http://127.0.0.1:8421.
-- Credentials: boto3's usual chain (AWS_ACCESS_KEY_ID..., AWS_PROFILE, ~/.aws/credentials), else the admin pair
+- Credentials: the usual AWS chain (botocore's, which boto3 uses: AWS_ACCESS_KEY_ID..., AWS_PROFILE,
+  ~/.aws/credentials), else the admin pair
   the server made on first start (`~/.stratus/credentials`, profile `stratus`; README "Quick start").
 - Region: AWS_REGION / AWS_DEFAULT_REGION (or the profile's), else us-east-1.
 
 Stratus's own routes (/_stratus/...) are signed with botocore's SigV4Auth, service `lambda`; the Lambda and
-CloudWatch Logs APIs go through boto3 clients. Every failure becomes a `CliError`: one line, no traceback.
+CloudWatch Logs APIs go through botocore clients (boto3's). Every failure becomes a `CliError`: one line, no
+traceback.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
+import botocore.session
 import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
+
+# botocore's own session and clients (what boto3 wraps): the same credential chain and API models, without
+# importing boto3 and s3transfer on every command (a third of the CLI's start-up).
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8421"
 FALLBACK_CREDENTIALS = Path("~/.stratus/credentials")
@@ -48,42 +53,49 @@ def endpoint_url(given: str | None) -> str:
     return (given or os.environ.get("STRATUS_ENDPOINT_URL") or DEFAULT_ENDPOINT).rstrip("/")
 
 
-def region_name(session: boto3.Session | None = None) -> str:
-    return (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-            or (session.region_name if session is not None else None) or "us-east-1")
+def region_name(session: Any = None) -> str:
+    configured = None
+    if session is not None:
+        try:
+            configured = session.get_config_variable("region")
+        except Exception:  # noqa: BLE001 - a broken profile's region: the default
+            configured = None
+    return (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or configured or "us-east-1")
 
 
-def resolve_credentials(credentials_file: Path | None = None) -> tuple[boto3.Session, Credentials]:
-    """boto3's chain, else the server's generated profile. `credentials_file` (a server `stratus dev` started)
-    is read first when given."""
+def resolve_credentials(credentials_file: Path | None = None) -> tuple[Any, Credentials]:
+    """The usual chain (env, AWS_PROFILE, ~/.aws), else the server's generated profile. `credentials_file` (of a
+    server `stratus dev` started) is read first when given."""
     if credentials_file is not None and credentials_file.exists():
-        session = boto3.Session(profile_name=PROFILE, botocore_session=_session_with_file(credentials_file))
-        found = session.get_credentials()
+        found = _profile_credentials(credentials_file)
         if found is not None:
-            return session, found.get_frozen_credentials()
+            return found
     try:
-        session = boto3.Session()
-        found = session.get_credentials()
+        session = botocore.session.Session()
+        credentials = session.get_credentials()
     except Exception as exc:  # noqa: BLE001 - a broken profile: say so in one line
         raise CliError(f"AWS credentials: {exc}") from None
-    if found is not None:
-        return session, found.get_frozen_credentials()
+    if credentials is not None:
+        return session, credentials.get_frozen_credentials()
     fallback = FALLBACK_CREDENTIALS.expanduser()
     if fallback.exists():
-        session = boto3.Session(profile_name=PROFILE, botocore_session=_session_with_file(fallback))
-        found = session.get_credentials()
+        found = _profile_credentials(fallback)
         if found is not None:
-            return session, found.get_frozen_credentials()
+            return found
     raise CliError("no credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) to a key the server "
                    f"knows, or run the server once locally so that {fallback} exists")
 
 
-def _session_with_file(path: Path) -> Any:
-    import botocore.session
-
-    core = botocore.session.Session()
-    core.set_config_variable("credentials_file", str(path))
-    return core
+def _profile_credentials(path: Path) -> tuple[Any, Credentials] | None:
+    """The `stratus` profile of a credentials file the server wrote."""
+    session = botocore.session.Session(profile=PROFILE)
+    session.set_config_variable("credentials_file", str(path))
+    session.set_config_variable("config_file", os.devnull)
+    try:
+        credentials = session.get_credentials()
+    except Exception:  # noqa: BLE001 - not a usable file: the next source
+        return None
+    return (session, credentials.get_frozen_credentials()) if credentials is not None else None
 
 
 @dataclass
@@ -93,21 +105,22 @@ class Client:
     endpoint: str
     region: str
     credentials: Credentials
-    session: boto3.Session
+    session: Any  # botocore.session.Session
 
     @classmethod
     def connect(cls, endpoint: str | None = None, credentials_file: Path | None = None) -> Client:
         session, credentials = resolve_credentials(credentials_file)
         return cls(endpoint_url(endpoint), region_name(session), credentials, session)
 
-    # ------------------------------------------------------------ AWS APIs through boto3
+    # ------------------------------------------------------------ AWS APIs through botocore clients
     def boto(self, service: str, read_timeout: float = 960) -> Any:
+        """A client of one of the server's AWS APIs (lambda, logs, ...), as boto3 would make it."""
         config = Config(retries={"max_attempts": 1}, read_timeout=read_timeout, connect_timeout=5,
                         inject_host_prefix=False)
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=self.region,
-                            aws_access_key_id=self.credentials.access_key,
-                            aws_secret_access_key=self.credentials.secret_key,
-                            aws_session_token=self.credentials.token, config=config)
+        return self.session.create_client(service, endpoint_url=self.endpoint, region_name=self.region,
+                                          aws_access_key_id=self.credentials.access_key,
+                                          aws_secret_access_key=self.credentials.secret_key,
+                                          aws_session_token=self.credentials.token, config=config)
 
     # ------------------------------------------------------------ Stratus's own routes
     def request(self, method: str, path: str, body: bytes | None = None, timeout: float = 900,

@@ -1,4 +1,4 @@
-"""`stratus invoke` and `stratus ls`: the Lambda API through boto3, plus GET /_stratus/environments."""
+"""`stratus invoke` and `stratus ls`: the Lambda API through a botocore client, plus GET /_stratus/environments."""
 
 from __future__ import annotations
 

@@ -204,6 +204,30 @@ def stacks(
     run(connect(endpoint_url), stack_name, as_json)
 
 
+@app.command(context_settings={"allow_extra_args": True})
+@reported
+def dev(
+    ctx: typer.Context,
+    template: TemplateOption = Path("template.yaml"),
+    stack_name: Annotated[str | None, typer.Option("--stack-name", "-n", help="The stack's name [default: the "
+                                                                              "template's folder name]")] = None,
+    api_port: Annotated[int, typer.Option("--api-port", "-p", help="Where the API routes are served")] = 3000,
+    parameter_overrides: Annotated[list[str] | None, typer.Option(
+        "--parameter-overrides", help="Key=Value (as for deploy)")] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="Data dir of the server dev starts when none answers [default ~/.stratus/dev]")] = None,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """Deploy, serve the template's API routes on 127.0.0.1:--api-port (as `sam local start-api`), and redeploy on
+    every change of the code folders or the template. Starts a local server when none answers."""
+    from stratus.cli.dev import run
+
+    extra = list(ctx.args)
+    if extra and not parameter_overrides:
+        raise typer.BadParameter(f"unexpected {extra[0]!r}", param_hint="dev")
+    run(endpoint_url, template, stack_name, api_port, [*(parameter_overrides or []), *extra], data_dir)
+
+
 @app.command()
 def version() -> None:
     """Print Stratus's version."""
