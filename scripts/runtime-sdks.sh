@@ -27,17 +27,18 @@ _sdk_swap() {
     rm -f "$RUNTIME_SDK_DIR/.$name"-*  # older stamps, failures included
 }
 
-# _sdk_python NAME REQUIREMENTS: pure-Python wheels, no dependency resolution (every package is pinned;
-# a requirements file may include python-requirements.txt, which is part of every stamp).
+# _sdk_python NAME REQUIREMENTS [PIP ARGS...]: pure-Python wheels, no dependency resolution (every package is
+# pinned; a requirements file may include python-requirements.txt, which is part of every stamp).
 _sdk_python() {
-    local name="$1" requirements="$RUNTIME_SDK_PINS/$2" stamp staging
+    local name="$1" file="$2" requirements="$RUNTIME_SDK_PINS/$2" stamp staging
+    shift 2
     stamp="$(_sdk_stamp "$name" "$requirements" "$RUNTIME_SDK_PINS/python-requirements.txt")"
     [ -f "$stamp" ] && return 0
     _sdk_recently_failed "$stamp" "$name" && return 0
     staging="$(mktemp -d "$RUNTIME_SDK_DIR/.tmp-$name-XXXXXX")"
-    _say "installing the runtime SDK for $name functions (runtime-sdk/$2)"
+    _say "installing the runtime SDK for $name functions (runtime-sdk/$file)"
     if _pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: --target "$staging" \
-            -r "$requirements" >"$staging.log" 2>&1; then
+            "$@" -r "$requirements" >"$staging.log" 2>&1; then
         chmod -R a+rX "$staging"
         _sdk_swap "$name" "$staging" && touch "$stamp"
     else
@@ -80,5 +81,8 @@ ensure_runtime_sdks() {
     _sdk_python python python-requirements.txt
     _sdk_python python3.11 python311-requirements.txt
     _sdk_python python3.9 python39-requirements.txt
+    # debug mode's debugpy (invoke/debug.py), the interpreter-independent wheel whatever the server's Python
+    _sdk_python debugpy debugpy-requirements.txt --platform any --implementation py --abi none --python-version 3.10
+    _sdk_python debugpy3.9 debugpy39-requirements.txt --platform any --implementation py --abi none --python-version 3.9
     _sdk_node
 }

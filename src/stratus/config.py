@@ -167,6 +167,11 @@ class Settings:
         return self.data_dir / "code"
 
     @property
+    def artifacts_dir(self) -> Path:
+        """Deploy artifacts (`PUT /_stratus/artifacts/{sha256}`), kept apart from the blobs' garbage collector."""
+        return self.data_dir / "artifacts"
+
+    @property
     def key_path(self) -> Path:
         return self.data_dir / "secret.key"
 

@@ -22,6 +22,7 @@ from stratus.api.capacity import CapacityRoutes
 from stratus.api.code_signing import CodeSigningRoutes
 from stratus.api.code_urls import CodeUrls
 from stratus.api.concurrency import ConcurrencyRoutes
+from stratus.api.debug import DebugRoutes
 from stratus.api.durable import DurableExecutionRoutes
 from stratus.api.event_invoke_config import EventInvokeConfigRoutes
 from stratus.api.event_source_mappings import EventSourceMappingRoutes
@@ -34,6 +35,7 @@ from stratus.api.logs import LogsRoutes
 from stratus.api.origins import PublicUrlError
 from stratus.api.policy import PolicyRoutes
 from stratus.api.runtime_config import RuntimeConfigRoutes
+from stratus.api.stacks import StackRoutes
 from stratus.api.stream_invoke import StreamInvokeEndpoint
 from stratus.api.tags import TagRoutes
 from stratus.api.versions import VersionRoutes
@@ -55,6 +57,9 @@ from stratus.control.policy import PolicyService
 from stratus.control.recursion import RecursionService
 from stratus.control.runtime_management import RuntimeManagementService
 from stratus.control.tags import TagService
+from stratus.deploy.artifacts import Artifacts
+from stratus.deploy.loopback import LoopbackServices
+from stratus.deploy.stacks import StackService
 from stratus.events.async_queue import Accepted, AsyncInvocations
 from stratus.events.destinations import Destinations
 from stratus.events.eventbridge import EventBridgeService
@@ -68,6 +73,7 @@ from stratus.frontdoor.urls import FunctionUrls
 from stratus.http_limits import HttpLimits
 from stratus.iam.api import IamRoutes, root_route
 from stratus.iam.service import IamService
+from stratus.invoke.debug import debug_modes
 from stratus.invoke.endpoints import loopback_ports
 from stratus.invoke.entry import InvokeService
 from stratus.invoke.service import Invoker
@@ -166,6 +172,8 @@ class Application:
         routes += CodeSigningRoutes(CodeSigningService(self.functions)).routes()
         routes += CapacityRoutes(CapacityService(self.functions)).routes()
         routes += DurableExecutionRoutes(DurableExecutions(self.functions)).routes()
+        self.invoker.debug = debug_modes(settings, self.sandbox, self.invoker)  # `stratus debug` (invoke/debug.py)
+        routes += DebugRoutes(self.invoker.debug, self.functions, (settings.port,)).routes()
         self.http_apis = HttpApis(settings, self.store)  # the route table (its Python interface: frontdoor/apis.py)
         routes += ApiGatewayV2Routes(self.http_apis).routes()
         self.rest_apis = RestApis(settings, self.store, taken=self.http_apis.api)  # REST APIs (frontdoor/rest_apis.py)
@@ -182,6 +190,12 @@ class Application:
                 settings.sync_payload_max_bytes), RestDoor(
                 self.rest_apis, self.invoke_service, settings.account_id, settings.region,
                 settings.sync_payload_max_bytes, settings.port, "https" if settings.tls_cert else "http")))
+        # Stacks (deploy/): the engine calls the APIs above over loopback with an in-memory admin key.
+        self.deploy_services = LoopbackServices(settings)
+        if self.auth.verifier is not None:
+            self.auth.verifier.add_key(self.deploy_services.key_id, self.deploy_services.secret)
+        self.stacks = StackService(self.store, self.deploy_services, settings.region, settings.account_id)
+        routes += StackRoutes(self.stacks, Artifacts(settings.artifacts_dir)).routes()
         self.asgi = build_asgi(self.invoke_endpoint, self.functions, settings, self.code_urls, self.lifespan,
                                routes, self.auth, self.frontdoor, StreamInvokeEndpoint(self.invoke_endpoint))
 

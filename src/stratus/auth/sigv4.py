@@ -201,6 +201,11 @@ class Verifier:
         self._principals = {key_id: Principal(key_id) for key_id in self.keys}
         self._signing_keys: dict[tuple[str, str, str, str], bytes] = {}
 
+    def add_key(self, key_id: str, secret: str) -> None:
+        """Accept one more admin key pair (the deploy engine's internal one, made at start-up, kept in memory)."""
+        self.keys[key_id] = secret
+        self._principals[key_id] = Principal(key_id)
+
     def signing_key(self, secret: str, date: str, region: str, service: str) -> bytes:
         cache_key = (secret, date, region, service)
         key = self._signing_keys.get(cache_key)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from stratus.cli.client import Client
+from stratus.cli.debug import command as debug_command
 from stratus.cli.output import reported
 from stratus.config import Settings
 
@@ -226,6 +227,9 @@ def dev(
     if extra and not parameter_overrides:
         raise typer.BadParameter(f"unexpected {extra[0]!r}", param_hint="dev")
     run(endpoint_url, template, stack_name, api_port, [*(parameter_overrides or []), *extra], data_dir)
+
+
+app.command("debug")(debug_command)  # `stratus debug FUNCTION --port N [--off]` (cli/debug.py)
 
 
 @app.command()

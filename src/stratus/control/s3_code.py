@@ -11,6 +11,8 @@ object. S3's refusals reach the caller as AWS words them ("Error occurred while 
 from __future__ import annotations
 
 from stratus.config import Settings
+from stratus.deploy.artifacts import BUCKET as ARTIFACTS_BUCKET
+from stratus.deploy.artifacts import Artifacts
 from stratus.errors import InvalidParameterValueException, ServiceException
 from stratus.service_clients import ServiceClients
 
@@ -25,15 +27,25 @@ class S3Code:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._clients = ServiceClients(settings, read_timeout=60, s3={"addressing_style": "path"})
+        self.artifacts = Artifacts(settings.artifacts_dir)  # bucket `_stratus`: the deploy's uploads
 
     def fetch(self, bucket: str, key: str, version: str | None) -> bytes:
         """The object's bytes (blocking); InvalidParameterValueException as AWS answers S3's refusals."""
         from botocore.exceptions import BotoCoreError, ClientError  # with the client: most never fetch from S3
 
+        limit = self.settings.unzipped_code_max_bytes
+        if bucket == ARTIFACTS_BUCKET:  # `s3://_stratus/<sha256>` (api/stacks.py's uploads; no S3 endpoint needed)
+            data = self.artifacts.read(key, limit)
+            if data is None:
+                raise InvalidParameterValueException(
+                    "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key "
+                    f"does not exist. (no artifact {key}: upload it with PUT /_stratus/artifacts/{key})")
+            if len(data) > limit:
+                raise InvalidParameterValueException(f"Unzipped size must be smaller than {limit} bytes")
+            return data
         endpoint = self.settings.service_endpoint("s3")
         if not endpoint:
             raise InvalidParameterValueException(NO_ENDPOINT)
-        limit = self.settings.unzipped_code_max_bytes
         extra = {"VersionId": version} if version else {}
         try:
             response = self._clients.client("s3").get_object(Bucket=bucket, Key=key, **extra)

@@ -13,6 +13,7 @@ _LOG_READ = ["logs:DescribeLogStreams", "logs:GetLogEvents", "logs:FilterLogEven
              "logs:StopQuery", "logs:DescribeQueries", "logs:GetLogGroupFields", "logs:GetLogRecord",
              "logs:GetQueryResults", "logs:StartLiveTail", "logs:StopLiveTail"]
 _LAMBDA_LOG_GROUPS = "arn:aws:logs:*:*:log-group:/aws/lambda/*"
+_LOGS_WRITE = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
 
 
 def _doc(*statements: dict[str, Any]) -> dict[str, Any]:
@@ -46,9 +47,42 @@ MANAGED_POLICIES: dict[str, dict[str, Any]] = {
                                        "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries"],
          "Resource": ["*"]}),
     "AmazonSQSFullAccess": _doc({"Effect": "Allow", "Action": ["sqs:*"], "Resource": "*"}),
+    # The policies SAM attaches to the roles it generates (event sources, VpcConfig, Tracing,
+    # DeploymentPreference), with AWS's statements.
+    "AWSLambdaSQSQueueExecutionRole": _doc(
+        {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                                       *_LOGS_WRITE], "Resource": "*"}),
+    "AWSLambdaKinesisExecutionRole": _doc(
+        {"Effect": "Allow", "Action": ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+                                       "kinesis:GetShardIterator", "kinesis:ListShards", "kinesis:ListStreams",
+                                       "kinesis:SubscribeToShard", *_LOGS_WRITE], "Resource": "*"}),
+    "AWSLambdaDynamoDBExecutionRole": _doc(
+        {"Effect": "Allow", "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                                       "dynamodb:ListStreams", *_LOGS_WRITE], "Resource": "*"}),
+    "AWSLambdaVPCAccessExecutionRole": _doc(
+        {"Effect": "Allow", "Action": [*_LOGS_WRITE, "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
+                                       "ec2:DescribeSubnets", "ec2:DeleteNetworkInterface",
+                                       "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"],
+         "Resource": "*"}),
+    "AWSXRayDaemonWriteAccess": _doc(
+        {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+                                       "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries"],
+         "Resource": ["*"]}),
+    "AWSCodeDeployRoleForLambda": _doc(
+        {"Effect": "Allow", "Action": ["cloudwatch:DescribeAlarms", "lambda:UpdateAlias", "lambda:GetAlias",
+                                       "lambda:GetProvisionedConcurrencyConfig", "sns:Publish"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+         "Resource": "arn:aws:s3:::*/CodeDeploy/*"},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": "*",
+         "Condition": {"StringEquals": {"s3:ExistingObjectTag/UseWithCodeDeploy": "true"}}},
+        {"Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+         "Resource": "arn:aws:lambda:*:*:function:CodeDeployHook_*"}),
 }
 
-_SERVICE_ROLE = {"AWSLambdaBasicExecutionRole", "AWSLambdaRole"}  # under arn:aws:iam::aws:policy/service-role/
+# Under arn:aws:iam::aws:policy/service-role/ (AWS's paths for these names).
+_SERVICE_ROLE = {"AWSLambdaBasicExecutionRole", "AWSLambdaRole", "AWSLambdaSQSQueueExecutionRole",
+                 "AWSLambdaKinesisExecutionRole", "AWSLambdaDynamoDBExecutionRole", "AWSLambdaVPCAccessExecutionRole",
+                 "AWSCodeDeployRoleForLambda"}
 
 
 def managed_policy_arn(name: str) -> str:

@@ -21,6 +21,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from stratus.invoke.extensions import ExtensionsPhase, shell_status
 from stratus.invoke.output import OutputRouter
@@ -33,6 +34,9 @@ from stratus.observe.platform_log import platform_log
 from stratus.runtime import extensions as ext_api
 from stratus.runtime.runtimes import address_space_headroom_mb
 from stratus.sandbox import Sandbox, SandboxProcess, SandboxSpec, exit_description
+
+if TYPE_CHECKING:
+    from stratus.invoke.debug import DebugAttachment
 
 log = logging.getLogger("stratus.environment")
 
@@ -78,6 +82,7 @@ class Environment:
         self.runtime = RuntimeApiHandlers(self)
         self.ext: ExtensionsPhase | None = None  # only when the function has extensions
         self.endpoints = RuntimeEndpoints(self.loop, sandbox, self.id, self.runtime)
+        self.debug: DebugAttachment | None = None  # in debug mode: its timeout waits while a debugger is attached
 
     # ------------------------------------------------------------------ start / stop
     async def start(self) -> None:
@@ -111,7 +116,7 @@ class Environment:
                     output_fd=write_fd, opt_dir=spec.opt_dir, sdk_dir=spec.sdk_dir, launcher=launcher,
                     stdin_fd=control.fileno() if control is not None else None,
                     interpreter_prefix=spec.interpreter_prefix,
-                    address_space_headroom_mb=address_space_headroom_mb(spec.runtime),
+                    address_space_headroom_mb=address_space_headroom_mb(spec.runtime), debug_dir=spec.debug_dir,
                 ),
                 self._on_exit,
             )

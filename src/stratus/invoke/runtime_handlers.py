@@ -160,7 +160,10 @@ class RuntimeApiHandlers:
         if start:
             output.write_platform(start)
         inv.delivered_at = time.perf_counter()
-        inv.timer = env.loop.call_later(spec.timeout_s, env.on_timeout, inv)
+        if env.debug is None:
+            inv.timer = env.loop.call_later(spec.timeout_s, env.on_timeout, inv)
+        else:  # debug mode: no timer while a debugger is attached (invoke/debug.py)
+            env.debug.deliver(inv)
         if env.ext is not None:  # the extensions registered for INVOKE get it first, as the RIE does
             env.ext.registry.dispatch_invoke(
                 ext_api.invoke_event(inv.request_id, deadline_ms, inv.invoked_arn, inv.trace_id))

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from stratus.config import Settings
 from stratus.errors import TooManyRequestsException
 from stratus.invoke.concurrency import PROVISIONED, ConcurrencyLimiter, Lease
+from stratus.invoke.debug import DEBUG_REVISION, DebugModes
 from stratus.invoke.environment import Environment
 from stratus.invoke.pool import EnvironmentPool
 from stratus.invoke.provisioner import ProvisionedEnvironment, Provisioner
@@ -51,6 +52,7 @@ class Invoker:
         self.provisioners: dict[str, Provisioner] = {}  # by "<function>:<qualifier>" of their config
         self._reaper: asyncio.Task[None] | None = None
         self.credentials: Credentials | None = None  # per-environment role credentials (the server sets them)
+        self.debug: DebugModes | None = None  # functions in debug mode (invoke/debug.py; the server sets it)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -60,6 +62,8 @@ class Invoker:
         """Shut every environment down (their SHUTDOWN phase) and stop background work."""
         if self._reaper is not None:
             self._reaper.cancel()
+        if self.debug is not None:
+            await self.debug.close()
         for provisioner in list(self.provisioners.values()):
             provisioner.cancel()
         environments = [env for pool in self.pools.values() for env in list(pool.environments)]
@@ -74,6 +78,10 @@ class Invoker:
         Callers go through InvokeService (invoke/entry.py), not here. Raises TooManyRequestsException
         at once when no concurrency is left.
         """
+        if self.debug is not None and self.debug.modes:  # debug mode: its own pool, one invocation at a time
+            mode = self.debug.modes.get(spec.function_name)
+            if mode is not None and mode.applies(spec):
+                return mode.submit(self, spec, invocation, executed_version)
         pool = self.pools.get(spec.pool_key)
         if pool is not None and pool.retired:
             pool = None
@@ -199,8 +207,13 @@ class Invoker:
                           provisioned: bool) -> Environment:
         settings = self.settings
         kind = ProvisionedEnvironment if provisioned else Environment
-        return kind(spec, self.sandbox, self.log_sink, init_timeout_s=settings.init_timeout_s,
-                    shutdown_grace_s=settings.shutdown_grace_s, on_dead=on_dead, credentials=self.credentials)
+        env = kind(spec, self.sandbox, self.log_sink, init_timeout_s=settings.init_timeout_s,
+                   shutdown_grace_s=settings.shutdown_grace_s, on_dead=on_dead, credentials=self.credentials)
+        if spec.revision_id.endswith(DEBUG_REVISION):
+            mode = self.debug.get(spec.function_name) if self.debug is not None else None
+            if mode is not None:
+                mode.made(env)
+        return env
 
     async def _reap_idle(self) -> None:
         interval = max(0.05, min(5.0, self.settings.idle_timeout_s / 4))

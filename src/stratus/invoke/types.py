@@ -70,6 +70,8 @@ class EnvironmentSpec:
     log_format: str = "Text"
     application_log_level: str = "INFO"
     system_log_level: str = "INFO"
+    # Debug mode (invoke/debug.py): the folder holding debugpy, shown read-only to a Python debug environment.
+    debug_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.log_group:

@@ -37,6 +37,7 @@ class SandboxSpec:
     interpreter_prefix: str = ""
     # Where memory is bounded by an address-space rlimit (the plain sandbox): MemorySize plus this much.
     address_space_headroom_mb: int = 1024
+    debug_dir: Path | None = None  # debug mode: the debugpy folder (namespaced: shown at /var/stratus-debug)
 
 
 class SandboxProcess(Protocol):

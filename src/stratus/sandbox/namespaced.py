@@ -44,6 +44,7 @@ SANDBOX_UID = 993  # the uid functions run as (Lambda's sbx_user1051 is 993 too)
 PYTHON_SDK_DIR = "/var/sdk/python"
 NODE_SDK_DIR = "/node_modules"
 LAYER_ESM_DIR = "/var/node_modules"
+DEBUG_DIR = "/var/stratus-debug"  # debug mode: debugpy (invoke/debug.py)
 # Host files a runtime needs (name resolution, TLS roots, time zones, the dynamic linker's cache).
 ETC_FILES = ("passwd", "group", "hosts", "resolv.conf", "nsswitch.conf", "host.conf", "ssl", "ca-certificates",
              "ca-certificates.conf", "localtime", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives",
@@ -116,6 +117,12 @@ class NamespacedProcess:
 
     def init_done(self) -> None:
         self.cgroup.limit_cpu()
+
+    def open_socket(self) -> socket.socket:
+        """A TCP socket in the environment's network namespace (debug mode's relay connects it to the debugger)."""
+        if self.network is None or self.net is None:
+            raise OSError("the environment has no network namespace of the server's")
+        return self.network.socket_in(self.net)
 
     def runtime_started(self, pid: int) -> None:
         pass  # the cgroup counts every process of the environment
@@ -268,6 +275,8 @@ class NamespacedSandbox:
                  "--ro-bind", str(spec.runtime_dir), RUNTIME_DIR,
                  "--ro-bind", str(spec.opt_dir or self.empty_dir), "/opt"]
         argv += self._sdk_mounts(spec)
+        if spec.debug_dir is not None:
+            argv += ["--ro-bind", str(spec.debug_dir), DEBUG_DIR]
         argv += ["--size", str(spec.ephemeral_storage_mb * 1024 * 1024), "--tmpfs", "/tmp", "--proc", "/proc",
                  "--dev", "/dev", "--chdir", TASK_ROOT, "--"]
         if not self.network.in_server:  # the runtime reaches its Runtime API through a bridge on loopback

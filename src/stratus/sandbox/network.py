@@ -249,6 +249,20 @@ class FunctionNetwork:
             raise
         return ns_fd, listener, api_listener
 
+    def socket_in(self, net: PreparedNetwork) -> socket.socket:
+        """A TCP socket made in `net`'s namespace (this thread goes straight back to the host's)."""
+        if net.ns_fd < 0:
+            raise OSError("the environment's network namespace is gone")
+        _setns(net.ns_fd)
+        try:
+            return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        finally:
+            try:
+                _setns(self._host_ns)
+            except OSError:  # this thread would make every later socket in the wrong namespace
+                log.critical("could not return to the host's network namespace; stopping")
+                os.abort()
+
     def release(self, net: PreparedNetwork) -> None:
         """The environment is gone: close the server's handles (the namespace goes) and stop its pasta."""
         net.listener.close()  # closed by its server if served; closing twice is harmless

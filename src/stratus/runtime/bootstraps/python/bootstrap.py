@@ -392,6 +392,31 @@ def install_logging_hook():
         sys.meta_path.insert(0, _LoggingImportHook)
 
 
+# --------------------------------------------------------------------------- debug mode
+def start_debugger():
+    """Stratus's debug mode (`stratus debug`): debugpy listens before the handler is imported, so a debugger
+    attached through the server's relay sees the whole of INIT's imports and every invocation. debugpy comes
+    from a read-only folder of the server's (not the function's code), put at the end of sys.path only for
+    this import (its own modules stay importable: debugpy imports them later, lazily)."""
+    port = os.environ.pop("_STRATUS_DEBUG_PORT", "")
+    path = os.environ.pop("_STRATUS_DEBUGPY_PATH", "")
+    if not port or not path:
+        return
+    sys.path.append(path)
+    import debugpy
+
+    deadline = time.monotonic() + 5
+    while True:  # the environment this one replaces may still hold the port for a moment (plain sandbox)
+        try:
+            debugpy.listen(("127.0.0.1", int(port)))
+            return
+        except Exception as exc:  # noqa: BLE001 - RuntimeError or OSError, depending on where it failed
+            if time.monotonic() > deadline:
+                sys.stderr.write(f"debug mode: debugpy could not listen on port {port}: {exc}\n")
+                return
+            time.sleep(0.1)
+
+
 # --------------------------------------------------------------------------- main loop
 def main():
     global _current_request_id, _current_tenant_id
@@ -409,6 +434,7 @@ def main():
     client = RuntimeClient()
     handler_name = sys.argv[1] if len(sys.argv) > 1 else os.environ["_HANDLER"]
     install_logging_hook()
+    start_debugger()
 
     try:
         handler = load_handler(handler_name)
