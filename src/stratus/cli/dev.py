@@ -286,16 +286,17 @@ class DevSession:
         self.builder = Builder(template)
         self.built: dict[str, str] = {}  # logical id → sha256 last deployed
         self.deployed = False
+        self.paths: list[Path] = [template.resolve()]
 
     def watched(self) -> list[Path]:
-        """The template and every local code folder it names (as the file reads now)."""
-        paths = [self.template.resolve()]
+        """The template and every local code folder it names (as the file reads now; while it does not load,
+        the folders it named before)."""
         try:
-            for source in code_sources(load_template(self.template), self.template.resolve().parent):
-                paths.append(source.path.resolve())
+            sources = code_sources(load_template(self.template), self.template.resolve().parent)
         except CliError:
-            pass
-        return sorted(set(paths))
+            return self.paths
+        self.paths = sorted({self.template.resolve(), *(source.path.resolve() for source in sources)})
+        return self.paths
 
     def deploy(self, changed: set[str] | None = None) -> bool:
         """Build, upload, deploy; print the outcome. False (printed) when anything failed."""
