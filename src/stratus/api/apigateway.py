@@ -1,7 +1,8 @@
 """A subset of the apigateway API (REST APIs, API Gateway v1) on the Lambda port, REST-JSON under `/restapis`
 as boto3 sends it (signed for the `apigateway` service): Create/Get/Delete of REST APIs, resources, methods,
-AWS_PROXY integrations, deployments, stages (UpdateStage for variables and the deployment) and Lambda
-authorizers. Lists answer `{"item": [...]}` (the model's locationName); errors are apigateway's:
+AWS_PROXY and MOCK integrations (with integration and method responses), deployments, stages (UpdateStage for
+variables and the deployment), Lambda authorizers, and ImportRestApi / PutRestApi (OpenAPI definitions:
+frontdoor/rest_import.py). Lists answer `{"item": [...]}` (the model's locationName); errors are apigateway's:
 `{"message": ...}` with x-amzn-ErrorType. Each handler only converts; frontdoor/rest_apis.py decides."""
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from starlette.routing import Route
 
 from stratus.api.apigatewayv2 import _body, _required
 from stratus.api.apigatewayv2 import _operation as v2_operation
+from stratus.api.handlers import read_limited
 from stratus.frontdoor.apis import bad_request
 from stratus.frontdoor.rest_apis import RestApis
 
 Handler = Callable[[Request], Awaitable[Any]]
+DEFINITION_MAX = 6 * 1024 * 1024
 
 
 def _operation(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
@@ -47,6 +50,11 @@ def _int(document: dict[str, Any], name: str) -> int | None:
     return value
 
 
+async def _definition(request: Request) -> bytes:
+    """An import's body: an OpenAPI definition, up to API Gateway's 6 MB."""
+    return await read_limited(request, DEFINITION_MAX, lambda: bad_request("The API definition is over 6 MB"))
+
+
 class ApiGatewayRoutes:
     """The apigateway (v1) operations Stratus serves."""
 
@@ -60,6 +68,7 @@ class ApiGatewayRoutes:
         op = _operation
         return [
             Route("/restapis", op(self.create_rest_api, 201), methods=["POST"]),
+            Route(api, op(self.put_rest_api), methods=["PUT"]),
             Route("/restapis", op(self.get_rest_apis), methods=["GET"]),
             Route(api, op(self.get_rest_api), methods=["GET"]),
             Route(api, op(self.delete_rest_api, 202), methods=["DELETE"]),
@@ -72,6 +81,9 @@ class ApiGatewayRoutes:
             Route(method, op(self.delete_method, 204), methods=["DELETE"]),
             Route(method + "/integration", op(self.put_integration, 201), methods=["PUT"]),
             Route(method + "/integration", op(self.get_integration), methods=["GET"]),
+            Route(method + "/integration/responses/{status}", op(self.put_integration_response, 201),
+                  methods=["PUT"]),
+            Route(method + "/responses/{status}", op(self.put_method_response, 201), methods=["PUT"]),
             Route(method + "/integration", op(self.delete_integration, 204), methods=["DELETE"]),
             Route(api + "/deployments", op(self.create_deployment, 201), methods=["POST"]),
             Route(api + "/deployments", op(self.get_deployments), methods=["GET"]),
@@ -90,6 +102,8 @@ class ApiGatewayRoutes:
 
     # ------------------------------------------------------------------ APIs
     async def create_rest_api(self, request: Request) -> Any:
+        if request.query_params.get("mode") == "import":
+            return await self.import_rest_api(request)
         body = await _body(request)
         _required(body, "name")
         endpoint = body.get("endpointConfiguration") or {}
@@ -97,6 +111,16 @@ class ApiGatewayRoutes:
             str(body["name"]), description=body.get("description"),
             binary_media_types=_strings(body, "binaryMediaTypes"), tags=_map(body, "tags"),
             version=body.get("version"), endpoint_types=_strings(endpoint, "types"))
+
+    async def import_rest_api(self, request: Request) -> Any:
+        """ImportRestApi (`POST /restapis?mode=import`, the body an OpenAPI definition in JSON or YAML)."""
+        types = request.query_params.get("endpointConfigurationTypes")
+        return await self.rest.import_rest_api(await _definition(request), [types] if types else None)
+
+    async def put_rest_api(self, request: Request) -> Any:
+        """PutRestApi (`PUT /restapis/{id}?mode=overwrite|merge`)."""
+        return await self.rest.put_rest_api(request.path_params["api"], await _definition(request),
+                                            request.query_params.get("mode"))
 
     async def get_rest_apis(self, request: Request) -> Any:
         return {"item": self.rest.get_rest_apis()}
@@ -149,7 +173,25 @@ class ApiGatewayRoutes:
         _required(body, "type")
         return await self.rest.put_integration(*self._method_key(request), str(body["type"]), body.get("uri"),
                                                http_method_used=body.get("httpMethod"),
-                                               timeout_ms=_int(body, "timeoutInMillis"))
+                                               timeout_ms=_int(body, "timeoutInMillis"),
+                                               request_templates=_map(body, "requestTemplates"),
+                                               passthrough=body.get("passthroughBehavior"))
+
+    async def put_integration_response(self, request: Request) -> Any:
+        body = await _body(request)
+        return await self.rest.put_integration_response(
+            *self._method_key(request), request.path_params["status"], selection_pattern=body.get("selectionPattern"),
+            response_parameters=_map(body, "responseParameters"), response_templates=_map(body, "responseTemplates"))
+
+    async def put_method_response(self, request: Request) -> Any:
+        body = await _body(request)
+        parameters = body.get("responseParameters")
+        if parameters is not None and (not isinstance(parameters, dict)
+                                       or not all(isinstance(v, bool) for v in parameters.values())):
+            raise bad_request("responseParameters must be a map of booleans")
+        return await self.rest.put_method_response(*self._method_key(request), request.path_params["status"],
+                                                   response_parameters=parameters,
+                                                   response_models=_map(body, "responseModels"))
 
     async def get_integration(self, request: Request) -> Any:
         return self.rest.get_integration(*self._method_key(request))

@@ -1,6 +1,7 @@
 """A subset of the apigatewayv2 API (HTTP APIs) on the Lambda port, REST-JSON under `/v2/` as boto3 sends it
 (signed for the `apigateway` service): Create/Get/Delete of APIs, integrations (AWS_PROXY), routes, stages
-and Lambda REQUEST authorizers, GetApis and the list operations. Errors are apigatewayv2's:
+and Lambda REQUEST authorizers, GetApis and the list operations, UpdateApi (name, description, CORS),
+ImportApi / ReimportApi (OpenAPI definitions: frontdoor/api_import.py). Errors are apigatewayv2's:
 `{"message": ...}` with x-amzn-ErrorType. Each handler only converts; frontdoor/apis.py decides."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from stratus.api.handlers import CONFIG_BODY_MAX, read_limited
 from stratus.frontdoor.apis import ApiError, HttpApis, bad_request
 
 Handler = Callable[[Request], Awaitable[Any]]
+DEFINITION_MAX = 7 * 1024 * 1024  # a 6 MB definition, JSON-escaped in the request's "body" member
 
 
 def _reply(document: Any, status: int = 200) -> Response:
@@ -67,6 +69,18 @@ async def _body(request: Request) -> dict[str, Any]:
     return document
 
 
+async def _definition(request: Request) -> str:
+    raw = await read_limited(request, DEFINITION_MAX, lambda: bad_request("The API definition is over 6 MB"))
+    try:
+        document = msgspec.json.decode(raw) if raw else {}
+    except (msgspec.DecodeError, RecursionError):
+        raise bad_request("Invalid JSON in request body") from None
+    body = document.get("body") if isinstance(document, dict) else None
+    if not isinstance(body, str) or not body:
+        raise bad_request("Body is required: the OpenAPI definition as a string")
+    return body
+
+
 def _required(document: dict[str, Any], *names: str) -> None:
     for name in names:
         if document.get(name) in (None, ""):
@@ -84,7 +98,10 @@ class ApiGatewayV2Routes:
         routes = [
             Route("/v2/apis", _operation(self.create_api, 201), methods=["POST"]),
             Route("/v2/apis", _operation(self.get_apis), methods=["GET"]),
+            Route("/v2/apis", _operation(self.import_api, 201), methods=["PUT"]),
             Route(base, _operation(self.get_api), methods=["GET"]),
+            Route(base, _operation(self.reimport_api, 201), methods=["PUT"]),
+            Route(base, _operation(self.update_api), methods=["PATCH"]),
             Route(base, _operation(self.delete_api), methods=["DELETE"]),
             Route(base + "/integrations", _operation(self.create_integration, 201), methods=["POST"]),
             Route(base + "/routes", _operation(self.create_route, 201), methods=["POST"]),
@@ -105,6 +122,21 @@ class ApiGatewayV2Routes:
         return await self.apis.create_api(body["name"], body["protocolType"], target=body.get("target"),
                                           route_key=body.get("routeKey"), cors=body.get("corsConfiguration"),
                                           description=body.get("description"), tags=body.get("tags"))
+
+    async def import_api(self, request: Request) -> Any:
+        """ImportApi: `{"body": "<OpenAPI definition, JSON or YAML>"}` (frontdoor/api_import.py)."""
+        return await self.apis.import_api(await _definition(request))
+
+    async def reimport_api(self, request: Request) -> Any:
+        return await self.apis.reimport_api(request.path_params["api"], await _definition(request))
+
+    async def update_api(self, request: Request) -> Any:
+        body = await _body(request)
+        cors = body.get("corsConfiguration")
+        if cors is not None and not isinstance(cors, dict):
+            raise bad_request("corsConfiguration must be an object")
+        return await self.apis.update_api(request.path_params["api"], name=body.get("name"),
+                                          description=body.get("description"), cors=cors)
 
     async def get_apis(self, request: Request) -> Any:
         return {"items": self.apis.list_apis()}

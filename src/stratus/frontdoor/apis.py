@@ -285,16 +285,73 @@ class HttpApis:
         """A Lambda REQUEST authorizer (`uri`: a function ARN or API Gateway's invocation URI)."""
         if authorizer_type != "REQUEST":
             raise bad_request("Only REQUEST (Lambda) authorizers are supported by Stratus.")
+        api = self._api(api_id)
+        authorizer = self._new_authorizer(name, uri, identity_source, payload_format_version, ttl_s, simple_responses)
+        return await self._put(api_id, api, "authorizers", authorizer["authorizerId"], authorizer)
+
+    @staticmethod
+    def _new_authorizer(name: str, uri: str, identity_source: list[str], payload_format_version: str, ttl_s: int,
+                        simple_responses: bool) -> Resource:
         if payload_format_version not in ("1.0", "2.0"):
             raise bad_request("AuthorizerPayloadFormatVersion must be 1.0 or 2.0.")
         if simple_responses and payload_format_version != "2.0":
             raise bad_request("EnableSimpleResponses is only supported for payload format version 2.0.")
-        api = self._api(api_id)
-        authorizer: Resource = {"authorizerId": _id(6), "authorizerPayloadFormatVersion": payload_format_version,
-                                "authorizerResultTtlInSeconds": ttl_s, "authorizerType": "REQUEST",
-                                "authorizerUri": uri, "enableSimpleResponses": simple_responses,
-                                "identitySource": list(identity_source), "name": name}
-        return await self._put(api_id, api, "authorizers", authorizer["authorizerId"], authorizer)
+        return {"authorizerId": _id(6), "authorizerPayloadFormatVersion": payload_format_version,
+                "authorizerResultTtlInSeconds": ttl_s, "authorizerType": "REQUEST", "authorizerUri": uri,
+                "enableSimpleResponses": simple_responses, "identitySource": list(identity_source), "name": name}
+
+    # ------------------------------------------------------------------ imports (api_import.py)
+    def _definition(self, body: str | bytes) -> Resource:
+        from stratus.frontdoor import api_import, openapi  # they build on this module's errors and factories
+
+        return api_import.definition(openapi.load(body), self._new_integration, self._new_route,
+                                     self._new_authorizer)
+
+    async def import_api(self, body: str | bytes) -> Resource:
+        """ImportApi: a new HTTP API from an OpenAPI definition (no stage: add one, e.g. `$default`)."""
+        parts = self._definition(body)
+        api = await self.create_api(parts["name"] or "imported", cors=parts["corsConfiguration"],
+                                    description=parts["description"])
+        return await self._reimported(api["apiId"], parts)
+
+    async def reimport_api(self, api_id: str, body: str | bytes) -> Resource:
+        """ReimportApi: the API's routes, integrations, authorizers and CORS replaced by the definition's."""
+        self._api(api_id)
+        return await self._reimported(api_id, self._definition(body))
+
+    async def _reimported(self, api_id: str, parts: Resource) -> Resource:
+        api = copy.deepcopy(self._api(api_id))
+        for collection in ("integrations", "routes", "authorizers"):
+            api[collection] = parts[collection]
+        if parts["name"]:
+            api["name"] = parts["name"]
+        if parts["description"] is not None:
+            api["description"] = parts["description"]
+        if parts["corsConfiguration"] is None:
+            api.pop("corsConfiguration", None)
+        else:
+            api["corsConfiguration"] = parts["corsConfiguration"]
+        await self._save(api_id, api)
+        return self.describe_api(api)
+
+    async def update_api(self, api_id: str, *, name: str | None = None, description: str | None = None,
+                         cors: Resource | None = None, remove_cors: bool = False) -> Resource:
+        """UpdateApi: the name, description and CORS configuration."""
+        api = copy.deepcopy(self._api(api_id))
+        if name is not None:
+            if not name:
+                raise bad_request("Name cannot be empty")
+            api["name"] = name
+        if description is not None:
+            api["description"] = description
+        if cors is not None:
+            from stratus.frontdoor.api_import import cors_of
+
+            api["corsConfiguration"] = cors_of(cors) or {}
+        elif remove_cors:
+            api.pop("corsConfiguration", None)
+        await self._save(api_id, api)
+        return self.describe_api(api)
 
     # ------------------------------------------------------------------ the sub-resources alike
     def get_item(self, api_id: str, collection: str, item_id: str) -> Resource:

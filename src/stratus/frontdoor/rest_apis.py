@@ -29,6 +29,7 @@ from typing import Any
 import msgspec
 
 from stratus.config import Settings
+from stratus.frontdoor import openapi, rest_import
 from stratus.frontdoor.apis import _id, bad_request
 from stratus.frontdoor.rest_routes import METHODS, RouteTable, is_greedy, is_variable, valid_path_part
 from stratus.frontdoor.rest_stages import DEPLOYMENT_KIND, KIND, Resource, StageOperations, conflict, not_found
@@ -114,6 +115,25 @@ class RestApis(StageOperations):
         self._deployments[api_id] = {}
         await self._save(api_id, document)
         return self.describe(document)
+
+    async def import_rest_api(self, body: bytes, endpoint_types: list[str] | None = None) -> Resource:
+        """ImportRestApi: a new API from an OpenAPI definition (rest_import.py says what it becomes)."""
+        document = openapi.load(body)
+        rest_import.apply({"rootResourceId": "-", "resources": {"-": {"id": "-", "path": "/"}}, "authorizers": {}},
+                          document, "overwrite")  # refused before anything is created
+        created = await self.create_rest_api(openapi.title(document) or "imported", endpoint_types=endpoint_types)
+        return await self.put_rest_api(created["id"], body, "overwrite", document=document)
+
+    async def put_rest_api(self, api_id: str, body: bytes, mode: str | None = None, *,
+                           document: Resource | None = None) -> Resource:
+        """PutRestApi: the API's definition overwritten by, or merged with (the default), an OpenAPI one."""
+        mode = mode or "merge"
+        if mode not in ("merge", "overwrite"):
+            raise bad_request(f"Invalid mode {mode}: use merge or overwrite")
+        api = copy.deepcopy(self._api(api_id))
+        rest_import.apply(api, document if document is not None else openapi.load(body), mode)
+        await self._save(api_id, api)
+        return self.describe(api)
 
     @staticmethod
     def describe(api: Resource) -> Resource:
@@ -242,17 +262,29 @@ class RestApis(StageOperations):
 
     async def put_integration(self, api_id: str, resource_id: str, http_method: str, integration_type: str,
                               uri: str | None, *, http_method_used: str | None = "POST",
-                              timeout_ms: int | None = None) -> Resource:
+                              timeout_ms: int | None = None, request_templates: dict[str, str] | None = None,
+                              passthrough: str | None = None) -> Resource:
         """PutIntegration: an AWS_PROXY (Lambda proxy) integration of the method (`http_method_used`: the
-        integration's own method, POST for Lambda)."""
+        integration's own method, POST for Lambda), or a MOCK one (its `request_templates` give the status code,
+        its integration responses the answer: PutIntegrationResponse)."""
         api = copy.deepcopy(self._api(api_id))
         method = self._method(api, resource_id, http_method)
         if integration_type not in ("HTTP", "MOCK", "AWS_PROXY", "HTTP_PROXY", "AWS"):
             raise bad_request(f"1 validation error detected: Value '{integration_type}' at 'putIntegrationInput.type' "
                               "failed to satisfy constraint: Member must satisfy enum value set: [HTTP, MOCK, "
                               "AWS_PROXY, HTTP_PROXY, AWS]")
+        if integration_type == "MOCK":
+            timeout = DEFAULT_TIMEOUT_MS if timeout_ms is None else int(timeout_ms)
+            if not 50 <= timeout <= DEFAULT_TIMEOUT_MS:
+                raise bad_request("Timeout should be between 50 ms and 29000 ms")
+            method["methodIntegration"] = {"type": "MOCK", "requestTemplates": dict(request_templates or {}),
+                                           "passthroughBehavior": passthrough or "WHEN_NO_MATCH",
+                                           "timeoutInMillis": timeout, "cacheNamespace": resource_id,
+                                           "cacheKeyParameters": []}
+            await self._save(api_id, api)
+            return copy.deepcopy(method["methodIntegration"])
         if integration_type != "AWS_PROXY":
-            raise bad_request("Only AWS_PROXY (Lambda proxy) integrations are supported by Stratus.")
+            raise bad_request("Only AWS_PROXY (Lambda proxy) and MOCK integrations are supported by Stratus.")
         if not http_method_used:
             raise bad_request("Enumeration value for HttpMethod must be non-empty")
         if not uri:
@@ -269,6 +301,46 @@ class RestApis(StageOperations):
         method["methodIntegration"] = integration
         await self._save(api_id, api)
         return copy.deepcopy(integration)
+
+    async def put_integration_response(self, api_id: str, resource_id: str, http_method: str, status_code: str, *,
+                                       selection_pattern: str | None = None,
+                                       response_parameters: dict[str, str] | None = None,
+                                       response_templates: dict[str, str] | None = None) -> Resource:
+        """PutIntegrationResponse: how an integration's outcome becomes the method's answer (MOCK integrations:
+        static `'quoted'` header values and the response template as the body)."""
+        api = copy.deepcopy(self._api(api_id))
+        integration = self._method(api, resource_id, http_method).get("methodIntegration")
+        if integration is None:
+            raise not_found("Invalid Integration identifier specified")
+        if not (status_code.isdigit() and len(status_code) == 3):
+            raise bad_request("Invalid status code specified")
+        response: Resource = {"statusCode": status_code}
+        if selection_pattern:
+            response["selectionPattern"] = selection_pattern
+        if response_parameters:
+            response["responseParameters"] = dict(response_parameters)
+        if response_templates:
+            response["responseTemplates"] = dict(response_templates)
+        integration.setdefault("integrationResponses", {})[status_code] = response
+        await self._save(api_id, api)
+        return copy.deepcopy(response)
+
+    async def put_method_response(self, api_id: str, resource_id: str, http_method: str, status_code: str, *,
+                                  response_parameters: dict[str, bool] | None = None,
+                                  response_models: dict[str, str] | None = None) -> Resource:
+        """PutMethodResponse: recorded (the answers Stratus serves come from the integration responses)."""
+        api = copy.deepcopy(self._api(api_id))
+        method = self._method(api, resource_id, http_method)
+        if not (status_code.isdigit() and len(status_code) == 3):
+            raise bad_request("Invalid status code specified")
+        response: Resource = {"statusCode": status_code}
+        if response_parameters:
+            response["responseParameters"] = dict(response_parameters)
+        if response_models:
+            response["responseModels"] = dict(response_models)
+        method.setdefault("methodResponses", {})[status_code] = response
+        await self._save(api_id, api)
+        return copy.deepcopy(response)
 
     def get_integration(self, api_id: str, resource_id: str, http_method: str) -> Resource:
         integration = self._method(self._api(api_id), resource_id, http_method).get("methodIntegration")

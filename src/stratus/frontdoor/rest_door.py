@@ -9,6 +9,7 @@ timed out"}` (the function runs on, as on AWS); a body over Lambda's 6 MB → 41
 The event keeps the client's header case and gets the headers API Gateway adds (Host, X-Forwarded-*,
 X-Amzn-Trace-Id); bodies whose Content-Type matches the API's binaryMediaTypes arrive base64, and a base64
 result is sent as binary only when the request's Accept matches them (else as the base64 text, as AWS).
+MOCK integrations answer without invoking anything (`mocked`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,45 @@ def gateway(answer: Answer, request_id: str | None = None) -> HttpResponse:
     if request_id:
         headers.append((b"x-amzn-requestid", request_id.encode()))
     return HttpResponse(status, headers, body)
+
+
+_STATUS_CODE = re.compile(r'"?statusCode"?\s*:\s*"?(\d{3})')
+
+
+def _template(templates: dict[str, str], content_type: str) -> str | None:
+    """The mapping template for a content type: its own, else application/json's, else the only one."""
+    if not templates:
+        return None
+    chosen = templates.get(content_type) or templates.get("application/json")
+    return chosen if chosen is not None else next(iter(templates.values()))
+
+
+def mocked(integration: Resource, request: HttpRequest) -> HttpResponse:
+    """A MOCK integration's answer, as API Gateway makes it: the request template's `statusCode` (200 without
+    one) selects the integration response (the one whose selectionPattern matches it, else the default), whose
+    statusCode, static `'quoted'` header values and response template (as written: Stratus does not run VTL)
+    are the answer; no integration response for it → 500 Internal server error."""
+    content_type = (request.header(b"content-type") or "application/json").split(";", 1)[0].strip().lower()
+    template = _template(integration.get("requestTemplates") or {}, content_type)
+    found = _STATUS_CODE.search(template or "")
+    status = found.group(1) if found else "200"
+    responses = list((integration.get("integrationResponses") or {}).values())
+    chosen = next((r for r in responses if r.get("selectionPattern")
+                   and re.fullmatch(r["selectionPattern"], status) is not None), None)
+    if chosen is None:
+        chosen = next((r for r in responses if not r.get("selectionPattern")), None)
+    if chosen is None:
+        return gateway(INTERNAL)
+    headers: list[tuple[bytes, bytes]] = []
+    for target, source in (chosen.get("responseParameters") or {}).items():
+        if target.startswith("method.response.header.") and len(source) >= 2 and source[0] == source[-1] == "'":
+            headers.append((target[len("method.response.header."):].lower().encode("latin-1"),
+                            source[1:-1].encode("latin-1")))
+    accept = (request.header(b"accept") or "application/json").split(",", 1)[0].split(";", 1)[0].strip().lower()
+    body = _template(chosen.get("responseTemplates") or {}, accept) or ""
+    if not any(name == b"content-type" for name, _ in headers):
+        headers.append((b"content-type", b"application/json"))
+    return HttpResponse(int(chosen["statusCode"]), headers, body.encode())
 
 
 class RestDoor:
@@ -167,6 +207,9 @@ class RestCall:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[HttpResponse] = loop.create_future()
         integration = self.method["methodIntegration"]
+        if integration.get("type") == "MOCK":
+            answer.set_result(self.finish(mocked(integration, self.request)))
+            return answer
         event = self.event()
         if len(event) > self.door.body_limit:
             answer.set_result(self.finish(self.door.too_large()))
