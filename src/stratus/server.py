@@ -14,6 +14,7 @@ from pathlib import Path
 
 import uvicorn
 
+from stratus.api.admin import AdminRoutes
 from stratus.api.apigateway import ApiGatewayRoutes
 from stratus.api.apigatewayv2 import ApiGatewayV2Routes
 from stratus.api.app import build_asgi
@@ -177,6 +178,7 @@ class Application:
         routes += ApiGatewayV2Routes(self.http_apis).routes()
         self.rest_apis = RestApis(settings, self.store, taken=self.http_apis.api)  # REST APIs (frontdoor/rest_apis.py)
         routes += ApiGatewayRoutes(self.rest_apis).routes()
+        routes += AdminRoutes(settings, self.invoker, self.sandbox.name).routes()  # what the CLI reads (ls, runtimes)
         self.frontdoor = FrontDoor(settings, FunctionUrls(
             self.function_urls, self.invoke_service, self.auth, self.policies.statements_for, settings.account_id,
             settings.region, settings.sync_payload_max_bytes,

@@ -171,7 +171,7 @@ def test_strict_runtimes_refuse_a_missing_version(fresh_server, tmp_path):
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stratus.cli.main", "runtimes", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "stratus.cli.main", "runtimes", "--local", *args], capture_output=True,
                           text=True, timeout=60, env={**os.environ, "COLUMNS": "200", **(env or {})})
 
 

@@ -1,8 +1,8 @@
 """`stratus runtimes`: each runtime name → the interpreter that serves it on this host, per sandbox.
 
-It reads the local host directly, with the same discovery code and settings (STRATUS_RUNTIME_SEARCH_PATH,
-STRATUS_PYTHON_INTERPRETER, STRATUS_STRICT_RUNTIMES) that `stratus serve` uses at its start; it does
-not ask a running server, so run it on the server's host, as the server's user, with its environment.
+By default it asks the server (GET /_stratus/runtimes, which runs `report` there). `--local` reads the local
+host directly, with the same discovery code and settings (STRATUS_RUNTIME_SEARCH_PATH,
+STRATUS_PYTHON_INTERPRETER, STRATUS_STRICT_RUNTIMES) that `stratus serve` uses at its start.
 """
 
 from __future__ import annotations
@@ -49,15 +49,19 @@ def report(settings: Settings) -> dict[str, Any]:
 
 
 def show(settings: Settings, as_json: bool) -> None:
-    """Print the report: a table, or JSON for machines."""
-    data = report(settings)
+    """Print the local host's report: a table, or JSON for machines."""
+    render(report(settings), as_json, "Runtimes on this host (as `stratus serve` resolves them)")
+
+
+def render(data: dict[str, Any], as_json: bool, title: str) -> None:
+    """Print a report (this host's, or a server's from GET /_stratus/runtimes): a table, or JSON for machines."""
     if as_json:
         print(json.dumps(data, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Runtimes on this host (as `stratus serve` resolves them)")
+    table = Table(title=title)
     for column in ("Runtime", "Sandbox", "Status", "Version", "Interpreter"):
         table.add_column(column)
     styles = {"exact": "green", "fallback": "yellow", "missing": "red"}

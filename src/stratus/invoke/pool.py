@@ -89,6 +89,13 @@ class EnvironmentPool:
                 self._draining.add(env)
             return False
 
+    def counts(self) -> dict[str, int]:
+        """Live environments: in all, idle (on-demand and provisioned), busy, provisioned."""
+        alive = [env for env in self.environments if env.alive]
+        idle = sum(1 for env in self._idle + self._provisioned_idle if env.alive)
+        return {"Total": len(alive), "Idle": idle, "Busy": len(alive) - idle,
+                "Provisioned": sum(1 for env in self.provisioned if env.alive)}
+
     def release(self, env: Environment) -> None:
         """Return an environment after its invocation; retired pools shut it down instead."""
         if not env.alive:

@@ -186,6 +186,18 @@ class Invoker:
         pool = self.pools.get(spec.pool_key)
         return pool if pool is not None and not pool.retired else self._new_pool(spec)
 
+    def environment_counts(self) -> list[dict[str, str | int]]:
+        """Live environments per function version (all revisions' pools added up), for GET /_stratus/environments."""
+        totals: dict[tuple[str, str], dict[str, int]] = {}
+        for (function_name, version, _revision), pool in self.pools.items():
+            counts = pool.counts()
+            if counts["Total"]:
+                into = totals.setdefault((function_name, version), dict.fromkeys(counts, 0))
+                for key, value in counts.items():
+                    into[key] += value
+        return [{"FunctionName": name, "Version": version, **counts}
+                for (name, version), counts in sorted(totals.items())]
+
     def _new_pool(self, spec: EnvironmentSpec) -> EnvironmentPool:
         pool = EnvironmentPool(spec, self._make_environment)
         self.pools[spec.pool_key] = pool
