@@ -124,3 +124,37 @@ def test_dev_uses_a_running_server_and_leaves_it_running(tmp_path, hello):
             assert dev.stop(signal.SIGTERM) == 0
         assert get(server.endpoint + "/_stratus/health")[0] == 200
         assert not any("Stopping the stratus serve" in seen for seen in dev.seen)
+
+
+def test_dev_debug_port_puts_the_stacks_function_under_a_debugger_until_it_stops(tmp_path, hello):
+    """`stratus dev --debug-port P`: the stack's function is in debug mode on P (the route answers through its
+    debug environment, and a DAP client gets debugpy's answer there); leaving dev takes it out of debug mode."""
+    import botocore.session
+    from botocore.credentials import Credentials
+
+    from stratus.cli.client import Client
+    from stratus.cli.debug import get_debug_mode
+    from tests.support.dap import Dap
+
+    with StratusServer(tmp_path / "data") as server:
+        api_port, debug_port = free_port(), free_port()
+        env = cli_env(server.endpoint, home=tmp_path / "home")
+        dev = Lines("dev", "-t", str(hello / "template.yaml"), "--stack-name", "debugstack", "--api-port",
+                    str(api_port), "--debug-port", str(debug_port), env=env, cwd=hello)
+        admin = Client(server.endpoint, "us-east-1", Credentials("test", "test"), botocore.session.Session())
+        try:
+            dev.wait_for(f"to 127.0.0.1:{debug_port}", timeout=120)
+            (function,) = [f["FunctionName"] for f in server.client().list_functions()["Functions"]]
+            state = get_debug_mode(admin, function)
+            assert state is not None and state["Port"] == debug_port
+            dev.wait_for(f"GET     http://127.0.0.1:{api_port}/hello", timeout=30)
+            assert message(f"http://127.0.0.1:{api_port}/hello") == "hello world"
+            debugger = Dap(debug_port)
+            try:
+                answer = debugger.request("initialize", adapterID="debugpy", clientID="test")
+                assert answer["success"] is True and answer["command"] == "initialize"
+            finally:
+                debugger.close()
+        finally:
+            assert dev.stop(signal.SIGINT) == 0, "\n".join(dev.seen)
+        assert get_debug_mode(admin, function) is None

@@ -18,12 +18,21 @@ import urllib.request
 import pytest
 from botocore.credentials import Credentials
 
-from stratus.cli.debug import DebugModeError, get_debug_mode, set_debug_mode
+from stratus.cli.client import ApiError, Client
+from stratus.cli.debug import get_debug_mode, set_debug_mode
 from tests.conftest import require_sandbox
+from tests.support.dap import Dap
 from tests.support.server import StratusServer, free_port, invoke_json, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/debugged"
 ADMIN = Credentials("test", "test")
+
+
+def admin(server: StratusServer) -> Client:
+    """The CLI's signed client with the test server's admin key."""
+    import botocore.session
+
+    return Client(server.endpoint, "us-east-1", ADMIN, botocore.session.Session())
 SLEEPER = ("import time\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n"
            "    return {'slept': event.get('sleep', 0)}\n")
 # Returns its environment's role credentials, and whether it reaches a TCP port of 127.0.0.1.
@@ -59,56 +68,6 @@ def create(lam, name: str, source: str, runtime: str = "python3.12", handler: st
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
 
 
-class Dap:
-    """A minimal DAP client (Content-Length framed JSON) over a TCP connection, as VS Code speaks to debugpy."""
-
-    def __init__(self, port: int):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.buffer = b""
-        self.seq = 0
-
-    def request(self, command: str, **arguments) -> dict:
-        self.seq += 1
-        body = json.dumps({"seq": self.seq, "type": "request", "command": command, "arguments": arguments}).encode()
-        self.sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        while True:  # events (output, telemetry) may come first
-            message = self._read()
-            if message.get("type") == "response" and message.get("request_seq") == self.seq:
-                return message
-
-    def wait_event(self, event: str) -> dict:
-        while True:
-            message = self._read()
-            if message.get("type") == "event" and message.get("event") == event:
-                return message
-
-    def send(self, command: str, **arguments) -> int:
-        self.seq += 1
-        body = json.dumps({"seq": self.seq, "type": "request", "command": command, "arguments": arguments}).encode()
-        self.sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        return self.seq
-
-    def _read(self) -> dict:
-        while b"\r\n\r\n" not in self.buffer:
-            self._fill()
-        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length")))
-        while len(self.buffer) < length:
-            self._fill()
-        body, self.buffer = self.buffer[:length], self.buffer[length:]
-        return json.loads(body)
-
-    def _fill(self) -> None:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the debugger's connection closed")
-        self.buffer += chunk
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 def in_background(function, *args, **kwargs) -> tuple[threading.Thread, dict]:
     result: dict = {}
 
@@ -125,7 +84,7 @@ def in_background(function, *args, **kwargs) -> tuple[threading.Thread, dict]:
 
 def wait_attached(server, name: str, attached: bool) -> None:
     deadline = time.monotonic() + 10
-    while (state := get_debug_mode(server.endpoint, ADMIN, name)) is None or state["Attached"] != attached:
+    while (state := get_debug_mode(admin(server), name)) is None or state["Attached"] != attached:
         assert time.monotonic() < deadline, state
         time.sleep(0.05)
 
@@ -176,7 +135,7 @@ def test_python_debugger_attaches_and_the_timeout_waits_for_it(server):
     done = cli(server, "py", "--off")
     assert done.returncode == 0 and "debug mode off" in done.stdout, done.stderr
     dap.close()
-    assert get_debug_mode(server.endpoint, ADMIN, "py") is None
+    assert get_debug_mode(admin(server), "py") is None
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     response, payload = invoke_json(lam, "py", {"sleep": 4})
@@ -195,7 +154,7 @@ def test_a_breakpoint_pauses_the_handler_past_its_timeout(server):
     lam = server.client()
     create(lam, "bp", BREAKABLE, timeout=1)
     port = free_port()
-    set_debug_mode(server.endpoint, ADMIN, "bp", port)
+    set_debug_mode(admin(server), "bp", port)
     _, first = invoke_json(lam, "bp", {"value": 1})
     dap = Dap(port)
     assert dap.request("initialize", clientID="vscode", adapterID="debugpy", pathFormat="path",
@@ -215,14 +174,14 @@ def test_a_breakpoint_pauses_the_handler_past_its_timeout(server):
     response, payload = result["value"]
     assert "FunctionError" not in response and payload["value"] == 42, payload
     dap.close()
-    set_debug_mode(server.endpoint, ADMIN, "bp", None)
+    set_debug_mode(admin(server), "bp", None)
 
 
 def test_node_inspector_answers_on_the_port(server):
     lam = server.client()
     create(lam, "node", NODE, runtime="nodejs20.x", handler="index.handler", filename="index.js", timeout=5)
     port = free_port()
-    state = set_debug_mode(server.endpoint, ADMIN, "node", port)
+    state = set_debug_mode(admin(server), "node", port)
     assert state is not None and state["Runtime"] == "nodejs20.x"
     deadline = time.monotonic() + 20
     while True:
@@ -237,7 +196,7 @@ def test_node_inspector_answers_on_the_port(server):
     assert targets[0]["webSocketDebuggerUrl"].startswith(f"ws://127.0.0.1:{port}/"), targets
     response, payload = invoke_json(lam, "node", {})
     assert "FunctionError" not in response and payload["inspector"] is True, payload
-    assert set_debug_mode(server.endpoint, ADMIN, "node", None) is None
+    assert set_debug_mode(admin(server), "node", None) is None
     response, payload = invoke_json(lam, "node", {})
     assert payload["inspector"] is False, payload  # the debug environment was drained: a plain one serves
 
@@ -279,8 +238,8 @@ def test_only_the_admin_may_change_debug_mode(server):
     bad_port = signed(server, ADMIN, "PUT", "/_stratus/debug/probe", {"Port": 80})
     assert bad_port == (400, "InvalidParameterValueException")
     assert signed(server, ADMIN, "PUT", "/_stratus/debug/nope", {"Port": port}) == (404, "ResourceNotFoundException")
-    with pytest.raises(DebugModeError, match="is not in debug mode"):
-        set_debug_mode(server.endpoint, ADMIN, "probe", None)
+    with pytest.raises(ApiError, match="is not in debug mode"):
+        set_debug_mode(admin(server), "probe", None)
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -301,7 +260,7 @@ def test_the_port_is_on_loopback_and_out_of_other_functions_reach(server):
     create(lam, "target", SLEEPER)
     create(lam, "other", PROBE)
     port = free_port()
-    set_debug_mode(server.endpoint, ADMIN, "target", port)
+    set_debug_mode(admin(server), "target", port)
     try:
         assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1 only
         dap = Dap(port)  # the debugger answers there
@@ -313,4 +272,4 @@ def test_the_port_is_on_loopback_and_out_of_other_functions_reach(server):
         else:  # the plain sandbox shares the host's loopback (no network isolation: its documented limit)
             assert payload["reached"] is True, payload
     finally:
-        set_debug_mode(server.endpoint, ADMIN, "target", None)
+        set_debug_mode(admin(server), "target", None)

@@ -33,6 +33,7 @@ import urllib3
 
 from stratus.cli.build import Builder, BuildError, CodeSource, code_sources, load_template, upload
 from stratus.cli.client import Client, CliError, endpoint_url
+from stratus.cli.debug import describe, set_debug_mode
 from stratus.cli.deploy import parse_overrides, put_stack, show_stack
 from stratus.cli.output import err, out
 
@@ -277,8 +278,10 @@ def syntax_errors(paths: set[str]) -> list[str]:
 
 class DevSession:
     def __init__(self, client: Client, template: Path, stack_name: str, parameters: dict[str, str],
-                 router: Router):
+                 router: Router, debug_port: int | None = None):
         self.client = client
+        self.debug_port = debug_port  # the first function's debugger port; the next ones get the next ports
+        self.debugging: dict[str, int] = {}  # function name → its debugger port
         self.template = template
         self.stack_name = stack_name
         self.parameters = parameters
@@ -325,6 +328,8 @@ class DevSession:
         elapsed = time.monotonic() - started
         self.router.routes = routes_of(description)
         changed_ids = self._changed(result.sources)
+        if self.debug_port is not None:
+            self.debug(description)
         if not self.deployed:
             show_stack(description, elapsed=elapsed, deployed=True)
         elif description.get("NoChanges"):
@@ -335,6 +340,27 @@ class DevSession:
             out.print(f"[green]✓[/] Reloaded {what} in {elapsed:.2f} s")
         self.deployed = True
         return True
+
+    def debug(self, description: dict[str, Any]) -> None:
+        """Keep every function of the stack in debug mode, one port each from --debug-port up (in logical id
+        order), as the stack's functions come and go."""
+        assert self.debug_port is not None
+        functions = sorted((r["LogicalResourceId"], r["PhysicalResourceId"]) for r in description.get("Resources", [])
+                           if r.get("ResourceType") == "AWS::Lambda::Function")
+        wanted = {name: self.debug_port + index for index, (_, name) in enumerate(functions)}
+        for name, port in wanted.items():
+            if self.debugging.get(name) != port:
+                state = set_debug_mode(self.client, name, port)
+                out.print(f"[magenta]⚑[/] {describe(state or {})}", highlight=False)
+        self.debugging = wanted
+
+    def stop_debugging(self) -> None:
+        for name in self.debugging:
+            try:
+                set_debug_mode(self.client, name, None)
+            except CliError as exc:
+                err.print(f"[yellow]{name}: debug mode stays on ({exc})[/]", highlight=False)
+        self.debugging = {}
 
     def _changed(self, sources: list[CodeSource]) -> list[str]:
         changed = [s.logical_id for s in sources if self.built.get(s.logical_id) not in (None, s.sha256)]
@@ -375,7 +401,7 @@ class DevSession:
 
 
 def run(endpoint: str | None, template: Path, stack_name: str | None, api_port: int, parameters: list[str],
-        data_dir: Path | None) -> None:
+        data_dir: Path | None, debug_port: int | None = None) -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     if not template.is_file():
         raise CliError(f"{template}: no such template")
@@ -386,6 +412,7 @@ def run(endpoint: str | None, template: Path, stack_name: str | None, api_port: 
     url = endpoint_url(endpoint)
     child: ChildServer | None = None
     router_thread: RouterThread | None = None
+    session: DevSession | None = None
 
     def terminate(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -408,7 +435,8 @@ def run(endpoint: str | None, template: Path, stack_name: str | None, api_port: 
         router = Router()
         router_thread = RouterThread(router, "127.0.0.1", api_port)
         router_thread.start()
-        session = DevSession(client, template, stack_name or default_stack_name(template), overrides, router)
+        session = DevSession(client, template, stack_name or default_stack_name(template), overrides, router,
+                             debug_port)
         out.print(f"Deploying {template} as stack [bold]{session.stack_name}[/] ...")
         session.deploy()
         session.show_routes(api_port)
@@ -418,6 +446,8 @@ def run(endpoint: str | None, template: Path, stack_name: str | None, api_port: 
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if session is not None and session.debugging:
+            session.stop_debugging()
         if router_thread is not None:
             router_thread.stop()
         if child is not None:

@@ -217,6 +217,9 @@ def dev(
         "--parameter-overrides", help="Key=Value (as for deploy)")] = None,
     data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", help="Data dir of the server dev starts when none answers [default ~/.stratus/dev]")] = None,
+    debug_port: Annotated[int | None, typer.Option(
+        "--debug-port", "-d", help="Attach a debugger (debugpy / the Node inspector) at 127.0.0.1:PORT; the "
+        "template's next functions get the next ports; their timeouts wait while a debugger is attached")] = None,
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Deploy, serve the template's API routes on 127.0.0.1:--api-port (as `sam local start-api`), and redeploy on
@@ -226,7 +229,8 @@ def dev(
     extra = list(ctx.args)
     if extra and not parameter_overrides:
         raise typer.BadParameter(f"unexpected {extra[0]!r}", param_hint="dev")
-    run(endpoint_url, template, stack_name, api_port, [*(parameter_overrides or []), *extra], data_dir)
+    run(endpoint_url, template, stack_name, api_port, [*(parameter_overrides or []), *extra], data_dir,
+        debug_port)
 
 
 app.command("debug")(debug_command)  # `stratus debug FUNCTION --port N [--off]` (cli/debug.py)
