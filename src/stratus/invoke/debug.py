@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from stratus.config import Settings
 from stratus.errors import InvalidParameterValueException, TooManyRequestsException
 from stratus.invoke.concurrency import RESERVED_LIMIT_REASON, Lease
-from stratus.invoke.types import EnvironmentSpec, Invocation, InvokeResult, Outcome
+from stratus.invoke.types import EnvironmentSpec, Invocation, InvokeResult
 from stratus.runtime import sdks
 from stratus.runtime.runtimes import NODE_RUNTIMES, PYTHON_RUNTIMES
 from stratus.sandbox import Sandbox
@@ -229,21 +229,7 @@ class DebugMode:
 
     async def _run(self, invoker: Invoker, pool: EnvironmentPool, invocation: Invocation, lease: DebugLease,
                    executed_version: str) -> InvokeResult:
-        try:
-            while True:
-                env = await self.environment(pool)
-                try:
-                    outcome: Outcome | None = await env.assign(invocation)
-                except asyncio.CancelledError:
-                    env.destroy()
-                    raise
-                if outcome is not None:
-                    break
-        except BaseException:
-            lease.release()
-            raise
-        invoker._release_when_free(env, pool, lease)  # noqa: SLF001 - the Invoker's step 4, shared
-        return InvokeResult(200, invocation.request_id, executed_version, outcome)
+        return await invoker.run_on(pool, invocation, lease, executed_version, lambda: self.environment(pool))
 
     # ------------------------------------------------------------------ the relay
     async def open(self) -> None:

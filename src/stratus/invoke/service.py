@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from stratus.config import Settings
 from stratus.errors import TooManyRequestsException
@@ -134,9 +134,19 @@ class Invoker:
                            executed_version: str) -> InvokeResult:
         """Run `invocation` on an environment that comes back idle meanwhile, else on a new one (whose
         INIT is part of this invocation); again on another if it dies before taking the invocation."""
+
+        async def next_environment() -> Environment:
+            return pool.take_provisioned() or pool.take_idle() or await pool.start_environment()
+
+        return await self.run_on(pool, invocation, lease, executed_version, next_environment)
+
+    async def run_on(self, pool: EnvironmentPool, invocation: Invocation, lease: Lease, executed_version: str,
+                     next_environment: Callable[[], Awaitable[Environment]]) -> InvokeResult:
+        """Assign `invocation` to the environments `next_environment` gives until one takes it; the lease is
+        released once that environment is free again (or at once on failure)."""
         try:
             while True:
-                env = pool.take_provisioned() or pool.take_idle() or await pool.start_environment()
+                env = await next_environment()
                 try:
                     outcome = await env.assign(invocation)
                 except asyncio.CancelledError:

@@ -230,11 +230,7 @@ class FunctionNetwork:
                 os.close(ns_fd)
                 raise
         finally:
-            try:
-                _setns(self._host_ns)
-            except OSError:  # this thread would make every later socket in the wrong namespace
-                log.critical("could not return to the host's network namespace; stopping")
-                os.abort()
+            self._return_to_host()
         try:
             for sock, port in ((listener, RUNTIME_API_PORT), (api_listener, self.config.api_port)):
                 if sock is not None:
@@ -257,11 +253,16 @@ class FunctionNetwork:
         try:
             return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         finally:
-            try:
-                _setns(self._host_ns)
-            except OSError:  # this thread would make every later socket in the wrong namespace
-                log.critical("could not return to the host's network namespace; stopping")
-                os.abort()
+            self._return_to_host()
+
+    def _return_to_host(self) -> None:
+        """Back to the host's network namespace, or stop the server: this thread would make every later socket in
+        the wrong namespace."""
+        try:
+            _setns(self._host_ns)
+        except OSError:
+            log.critical("could not return to the host's network namespace; stopping")
+            os.abort()
 
     def release(self, net: PreparedNetwork) -> None:
         """The environment is gone: close the server's handles (the namespace goes) and stop its pasta."""
