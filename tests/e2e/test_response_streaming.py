@@ -24,6 +24,7 @@ from tests.support.environments import wait_for_log
 from tests.support.frontdoor import NODE_STREAM_STEPS
 from tests.support.rawhttp import Raw
 from tests.support.server import invoke_json, make_zip
+from tests.support.stacks import StacksClient
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 
@@ -387,6 +388,19 @@ def _start_raw_stream(port: int, name: str, event: dict) -> Raw:
     return raw
 
 
+def wait_until_idle(server, function: str, timeout_s: float = 30.0) -> None:
+    """Until the server reports every live environment of `function` idle (GET /_stratus/environments)."""
+    stacks = StacksClient(server.endpoint)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        _, _, answer = stacks.request("GET", "/_stratus/environments")
+        mine = [counts for counts in answer["Environments"] if counts["FunctionName"] == function]
+        if mine and all(counts["Busy"] == 0 for counts in mine):
+            return
+        assert time.monotonic() < deadline, f"{function}'s environments still busy: {mine}"
+        time.sleep(0.05)
+
+
 def test_client_that_disconnects_mid_stream_leaves_the_function_invokable(server, lam, gate, fn_name):
     needs_node()
     create_node(lam, fn_name)
@@ -403,6 +417,7 @@ def test_client_that_disconnects_mid_stream_leaves_the_function_invokable(server
     raw.close()  # gone mid-stream
     gate.open_next()
     assert "HANDLER END" in wait_for_log(server, fn_name, "HANDLER END")
+    wait_until_idle(server, fn_name)  # the runtime's end of the stream reached the server: the environment is free
     chunks, complete, _ = collect(stream_invoke(lam, fn_name, {"steps": [["env"]]}))
     assert complete == {}
     assert first_env.startswith(chunks[0].removeprefix(b"env=")), "the same environment serves the next invoke"
