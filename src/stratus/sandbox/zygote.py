@@ -9,7 +9,7 @@ own, seeing only what every environment sees plus, read-only under SOURCES, the 
 layers and SDKs come from. Each environment is one raw clone() into new pid, mount, ipc and uts
 namespaces that, before any user code runs, joins its cgroups (created here, opened here: the zygote
 has no /sys), enters its network namespace (sandbox/network.py's, handed over as an fd), mounts its
-code, layers, SDK, /tmp, /dev/shm, /dev/pts and /proc, drops SOURCES, becomes a host uid of its own
+code, layers, SDK, /tmp, /dev/shm, /dev/pts and /proc, covers SOURCES, becomes a host uid of its own
 (FORK_UID_BASE + slot) seen as 993 in a user namespace of its own, with no capabilities, no_new_privs
 and the seccomp filter; then it forks the runtime (pid 2) and stays as its reaper (pid 1), as under
 bubblewrap. The runtime's Runtime API connection is made here and handed over; its exit status comes
