@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import tempfile
@@ -29,6 +28,8 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tests.support.environments import processes_of  # noqa: E402
+
 from _common import (  # noqa: E402
     KeepAliveClient,
     OtherLoad,
@@ -44,8 +45,6 @@ from _common import (  # noqa: E402
     wait_active,
     wait_for_idle,
 )
-
-from tests.support.environments import processes_of  # noqa: E402
 
 APP = {"app.py": "def handler(event, context):\n    return {'ok': True}\n"}
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -149,6 +148,31 @@ def stats(values: list[float]) -> str:
             f"p90 {percentile(ordered, 90):7.2f}  p99 {percentile(ordered, 99):7.2f}  max {ordered[-1]:7.2f}")
 
 
+def report(args: argparse.Namespace, paths: list[Path_], memory: dict[str, dict[str, list[float]]]) -> None:
+    print(f"\nFirst invoke of a new no-dependency {args.runtime} function through the HTTP API, namespaced "
+          f"sandbox, full isolation; {args.rounds} interleaved rounds, {args.settle * 1000:.0f} ms apart "
+          f"(ms, client-side)")
+    for path in paths:
+        print(f"  {path.label:5s}  {stats(path.latency_ms)}")
+    for path in paths:
+        print(f"  {path.label:5s}  Init Duration (REPORT): {stats(path.init_ms)}")
+    fork, spawn = paths
+    if fork.latency_ms and spawn.latency_ms:
+        f50, s50 = percentile(sorted(fork.latency_ms), 50), percentile(sorted(spawn.latency_ms), 50)
+        f99 = percentile(sorted(fork.latency_ms), 99)
+        print(f"  fork/spawn p50: {f50 / s50:.2f}x; goal p50 <= {GOAL_P50_MS:g} ms: "
+              f"{'met' if f50 <= GOAL_P50_MS else 'MISSED'}, p99 <= {GOAL_P99_MS:g} ms: "
+              f"{'met' if f99 <= GOAL_P99_MS else 'MISSED'}")
+    print(f"\nIdle environment memory (MB; the last {args.memory} environments of each server)")
+    for label, figures in memory.items():
+        for what, values in figures.items():
+            print(f"  {label:5s}  {what:16s} {stats(values)}")
+    runtime_uss = memory.get("fork", {}).get("runtime USS", [])
+    if runtime_uss:
+        p50 = percentile(sorted(runtime_uss), 50)
+        print(f"  goal: forked runtime USS <= {GOAL_USS_MB:g} MB: {'met' if p50 <= GOAL_USS_MB else 'MISSED'}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=60)
@@ -189,28 +213,7 @@ def main() -> int:
         other = load.percent()
         time.sleep(0.5)  # the last environments settle into idle
         memory = {path.label: memory_of(path.names[-args.memory:]) for path in paths}
-        print(f"\nFirst invoke of a new no-dependency {args.runtime} function through the HTTP API, namespaced "
-              f"sandbox, full isolation; {args.rounds} interleaved rounds, {args.settle * 1000:.0f} ms apart "
-              f"(ms, client-side)")
-        for path in paths:
-            print(f"  {path.label:5s}  {stats(path.latency_ms)}")
-        for path in paths:
-            print(f"  {path.label:5s}  Init Duration (REPORT): {stats(path.init_ms)}")
-        fork, spawn = paths
-        if fork.latency_ms and spawn.latency_ms:
-            f50, s50 = percentile(sorted(fork.latency_ms), 50), percentile(sorted(spawn.latency_ms), 50)
-            f99 = percentile(sorted(fork.latency_ms), 99)
-            print(f"  fork/spawn p50: {f50 / s50:.2f}x; goal p50 <= {GOAL_P50_MS:g} ms: "
-                  f"{'met' if f50 <= GOAL_P50_MS else 'MISSED'}, p99 <= {GOAL_P99_MS:g} ms: "
-                  f"{'met' if f99 <= GOAL_P99_MS else 'MISSED'}")
-        print(f"\nIdle environment memory (MB; the last {args.memory} environments of each server)")
-        for label, figures in memory.items():
-            for what, values in figures.items():
-                print(f"  {label:5s}  {what:16s} {stats(values)}")
-        runtime_uss = memory.get("fork", {}).get("runtime USS", [])
-        if runtime_uss:
-            p50 = percentile(sorted(runtime_uss), 50)
-            print(f"  goal: forked runtime USS <= {GOAL_USS_MB:g} MB: {'met' if p50 <= GOAL_USS_MB else 'MISSED'}")
+        report(args, paths, memory)
         failures = sum(path.failures for path in paths)
         if failures:
             print(f"\n{failures} cold starts failed")
