@@ -28,7 +28,6 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tests.support.environments import processes_of  # noqa: E402
 
 from _common import (  # noqa: E402
     KeepAliveClient,
@@ -125,6 +124,8 @@ def cgroup_usage_kb(pid: int) -> int:
 
 def memory_of(names: list[str]) -> dict[str, list[float]]:
     """Per idle environment (by function name): runtime USS, all-processes USS, cgroup usage (MB)."""
+    from tests.support.environments import processes_of  # (the repository is on sys.path once _common is loaded)
+
     figures: dict[str, list[float]] = {"runtime USS": [], "environment USS": [], "cgroup usage": []}
     for name in names:
         pids = processes_of(name, "AWS_LAMBDA_FUNCTION_NAME")
