@@ -33,20 +33,42 @@ def require_sandbox(name: str) -> None:
         pytest.skip(f"namespaced sandbox unavailable: {reason}")
 
 
-@pytest.fixture(scope="session", params=["namespaced", "plain"])
+# "namespaced-spawn": the namespaced sandbox with Python cold starts spawned (STRATUS_PYTHON_ZYGOTE=0) rather
+# than forked from a zygote (the namespaced default): only for modules marked `both_python_paths`.
+BOTH_PATHS_MARK = "both_python_paths"
+
+
+@pytest.fixture(scope="session", params=["namespaced", "plain", "namespaced-spawn"])
 def server(request, tmp_path_factory):
     """A `stratus serve` per sandbox backend, shared by the session's tests (each test uses its own
-    function names); every test that uses it runs against both backends."""
-    require_sandbox(request.param)
+    function names); every test that uses it runs against both backends (and, in modules marked
+    `both_python_paths`, on both of the namespaced sandbox's Python paths: `server.python_path`)."""
+    sandbox = request.param.split("-")[0]
+    require_sandbox(sandbox)
     data_dir = tmp_path_factory.mktemp(f"stratus-{request.param}") / "data"
     # A host loopback port functions may reach (STRATUS_FUNCTION_HOST_PORTS), for tests that run a
     # service there (test_concurrency's gate): others are out of a namespaced function's reach.
     with socket.create_server(("127.0.0.1", 0)) as host_service:
-        env = {"STRATUS_SANDBOX": request.param, "STRATUS_FUNCTION_HOST_PORTS": str(host_service.getsockname()[1])}
+        env = {"STRATUS_SANDBOX": sandbox, "STRATUS_FUNCTION_HOST_PORTS": str(host_service.getsockname()[1])}
+        if request.param == "namespaced-spawn":
+            env["STRATUS_PYTHON_ZYGOTE"] = "0"
         with StratusServer(data_dir, env=env) as running:
-            running.sandbox = request.param
+            running.sandbox = sandbox
+            running.python_path = "fork" if request.param == "namespaced" else "spawn"
             running.host_service = host_service
             yield running
+
+
+def pytest_collection_modifyitems(config, items):
+    """The namespaced-spawn server runs only the modules marked `both_python_paths`."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        spawn = callspec is not None and callspec.params.get("server") == "namespaced-spawn"
+        (dropped if spawn and item.get_closest_marker(BOTH_PATHS_MARK) is None else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")

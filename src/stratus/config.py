@@ -67,6 +67,8 @@ class Settings:
     shutdown_grace_s: float = 2.0
     sandbox: str = "auto"  # auto (namespaced where the host allows, else plain) | namespaced | plain
     seccomp: bool = True  # namespaced sandbox: deny dangerous syscalls (bpf, keyctl, mount, ptrace...) with EPERM
+    # Namespaced sandbox: Python cold starts fork from a runtime zygote (sandbox/zygote.py); 0 spawns them.
+    python_zygote: bool = True
     # Namespaced sandbox: what an environment's own network reaches (sandbox/network.py). outbound: the
     # outside world through pasta, of the host's loopback only these ports (comma list; reached as
     # 127.0.0.1:PORT) and Stratus's API port | none: loopback only | host: every host loopback port too.

@@ -7,9 +7,13 @@ import os
 import re
 import time
 
+import pytest
+
 from tests.support.environments import function_log, processes_of, wait_for_log, wait_until_gone
 from tests.support.server import invoke_json, make_zip
 from tests.support.signing import auth_lines, signed_request
+
+pytestmark = pytest.mark.both_python_paths  # forked and spawned Python environments alike
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 

@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import namespaced_unavailable_reason
 from tests.support.server import invoke_json, make_zip
 
+pytestmark = pytest.mark.both_python_paths  # forked and spawned Python environments alike
+
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 MODES = ("outbound", "none", "host")
 

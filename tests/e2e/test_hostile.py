@@ -12,6 +12,8 @@ import pytest
 from tests.support.environments import processes_of, wait_until_gone
 from tests.support.server import invoke_json, make_zip
 
+pytestmark = pytest.mark.both_python_paths  # forked and spawned Python environments alike
+
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 
 

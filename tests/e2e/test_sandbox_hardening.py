@@ -11,6 +11,8 @@ import pytest
 
 from tests.support.server import free_port, invoke_json, make_zip
 
+pytestmark = pytest.mark.both_python_paths  # forked and spawned Python environments alike
+
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 
 SYSCALLS = """

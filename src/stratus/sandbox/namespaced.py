@@ -28,6 +28,7 @@ from stratus.sandbox import seccomp
 from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description, reset_socket_dir, socket_dir_for
 from stratus.sandbox.cgroups import Cgroups, EnvironmentCgroup
 from stratus.sandbox.network import RUNTIME_API_ADDRESS, FunctionNetwork, NetworkConfig, PreparedNetwork
+from stratus.sandbox.zygote import ExitReader, PythonZygotes, Zygote, fork_request
 
 log = logging.getLogger("stratus.sandbox")
 
@@ -148,6 +149,47 @@ class NamespacedProcess:
         asyncio.get_running_loop().run_in_executor(None, self.cgroup.remove)
 
 
+class ForkedProcess(NamespacedProcess):
+    """An environment forked from a runtime zygote (sandbox/zygote.py): its pid 1 is a reaper, its pid 2
+    the runtime; the exit status comes on a socket of its own."""
+
+    forked = True
+
+    def __init__(self, cgroup: EnvironmentCgroup, empty_opt: Path, uid: int, zygotes: PythonZygotes) -> None:
+        super().__init__(-1, cgroup, empty_opt)  # (no host pid of its own: the cgroup holds its processes)
+        self.uid = uid
+        self._zygotes = zygotes
+        self.exit_reader: ExitReader | None = None
+
+    def signal_main(self, signum: int) -> None:
+        """Signal the runtime: pid 2 of the environment's pid namespace."""
+        for pid in self.cgroup.pids():
+            try:
+                with open(f"/proc/{pid}/status") as status:
+                    nspid = next(line for line in status if line.startswith("NSpid:")).split()
+            except (OSError, StopIteration):
+                continue
+            if nspid[-1] == "2":
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signum)
+
+    def kill_all(self) -> None:
+        self.cgroup.kill_all()
+
+    def describe_exit(self, returncode: int) -> str:
+        if self.cgroup.oom_killed():
+            return "signal: killed"
+        return exit_description(returncode)
+
+    def cleanup(self) -> None:
+        if self._cleaned:
+            return
+        super().cleanup()
+        if self.exit_reader is not None:
+            self.exit_reader.close()
+        self._zygotes.release_uid(self.uid)
+
+
 class NamespacedSandbox:
     """bubblewrap + cgroups. Use `available()` to learn whether this host allows it."""
 
@@ -156,7 +198,7 @@ class NamespacedSandbox:
     private_runtime_api = RUNTIME_API_ADDRESS  # AWS_LAMBDA_RUNTIME_API, in the environment's own network
 
     def __init__(self, work_dir: Path, cgroups: Cgroups, bwrap: str, network: NetworkConfig | None = None,
-                 seccomp_filter: bool = True):
+                 seccomp_filter: bool = True, python_zygote: bool = True):
         self.work_dir = work_dir
         # The filter's file (written at start), or None: no filter (a setting, or an architecture without one).
         self.seccomp_file = work_dir / "seccomp.bpf" if seccomp_filter and seccomp.supported() else None
@@ -169,6 +211,14 @@ class NamespacedSandbox:
         self.etc_dir = work_dir / "etc"  # the few host /etc files a runtime needs, copied at start
         # Serves Stratus's API on a listener inside an environment's network namespace (the server sets it).
         self.api_protocol: Callable[[], asyncio.BaseProtocol] | None = None
+        # Python cold starts fork from a runtime zygote (sandbox/zygote.py) unless turned off or impossible here.
+        self.zygotes: PythonZygotes | None = None
+        if python_zygote:
+            reason = PythonZygotes.unavailable(self)
+            if reason:
+                log.warning("Python cold starts are spawned, not forked from a zygote: %s", reason)
+            else:
+                self.zygotes = PythonZygotes(self)
 
     @staticmethod
     def available(instance: str = "default") -> tuple[Cgroups | None, str | None, str]:
@@ -209,6 +259,8 @@ class NamespacedSandbox:
         return local_url
 
     def close(self) -> None:
+        if self.zygotes is not None:
+            self.zygotes.close()
         shutil.rmtree(self.socket_dir, ignore_errors=True)
         self.network.close()
 
@@ -294,6 +346,15 @@ class NamespacedSandbox:
         return argv
 
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> NamespacedProcess:
+        reason = self.zygotes.reason_to_spawn(spec) if self.zygotes is not None else "no zygote"
+        if self.zygotes is not None and not reason:
+            zygote = await self.zygotes.zygote_for(spec)
+            if zygote is not None:
+                forked = await self._fork(zygote, self.zygotes, spec, on_exit)
+                if forked is not None:
+                    return forked
+        elif self.zygotes is not None:
+            log.debug("environment %s spawned: %s", spec.env_id, reason)
         cgroup = self.cgroups.create(spec.env_id, spec.memory_mb, self.host_cpus)
         # The process joins its cgroups before it execs bwrap, so nothing of the function ever runs
         # outside them (dash costs ~1 ms; a preexec_fn in a threaded server could deadlock).
@@ -330,4 +391,48 @@ class NamespacedSandbox:
         if net is not None:
             process.network, process.net, process.runtime_listener = self.network, net, net.listener
             process.api_server = api_server
+        return process
+
+    async def _fork(self, zygote: Zygote, zygotes: PythonZygotes, spec: SandboxSpec,
+                    on_exit: Callable[[int], None]) -> ForkedProcess | None:
+        """Ask `zygote` for the environment (None: it cannot make this one, or is gone: spawn it instead)."""
+        uid = zygotes.allocate_uid()
+        request = fork_request(zygote, spec, uid)
+        if request is None:
+            zygotes.release_uid(uid)
+            return None
+        assert spec.runtime_socket is not None  # (reason_to_spawn checked)
+        cgroup = self.cgroups.create(spec.env_id, spec.memory_mb, self.host_cpus)
+        net, api_server, opened = None, None, []
+        status, status_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        api = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            net = await self.network.take()
+            if net.api_listener is not None and self.api_protocol is not None:
+                api_server = await asyncio.get_running_loop().create_server(
+                    self.api_protocol, sock=net.api_listener, backlog=64)
+            api.connect(str(spec.runtime_socket))  # a listening Unix socket: accepted by the loop later
+            opened = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in cgroup.procs_files()]
+            zygote.fork(request, [status_theirs.fileno(), spec.output_fd, api.fileno(), net.ns_fd, *opened])
+        except OSError as exc:
+            if api_server is not None:
+                api_server.close()
+            if net is not None:
+                self.network.release(net)
+            cgroup.remove()
+            zygotes.release_uid(uid)
+            status.close()
+            if zygote.alive:
+                raise
+            log.warning("the Python zygote of %s is gone (%s): this environment is spawned", zygote.interpreter, exc)
+            return None
+        finally:
+            for fd in opened:
+                os.close(fd)
+            status_theirs.close()
+            api.close()
+        process = ForkedProcess(cgroup, self.empty_dir, uid, zygotes)
+        process.network, process.net, process.runtime_listener = self.network, net, net.listener
+        process.api_server = api_server
+        process.exit_reader = ExitReader(status, on_exit)
         return process

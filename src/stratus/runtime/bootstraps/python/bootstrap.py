@@ -10,8 +10,6 @@ import os
 import sys
 import time
 
-RUNTIME_API = os.environ.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
-_HOST, _, _PORT = RUNTIME_API.rpartition(":")
 _BASE = "/2018-06-01/runtime/"
 
 
@@ -178,8 +176,6 @@ class FaultException(Exception):
         self.trace = trace
 
 
-_ENSURE_ASCII = os.environ.get("AWS_EXECUTION_ENV") not in {
-    "AWS_Lambda_python3.12", "AWS_Lambda_python3.13", "AWS_Lambda_python3.14", "AWS_Lambda_python3.15"}
 
 
 def _to_json_bytes(obj):
@@ -325,10 +321,23 @@ class LambdaContext:
 # (lambda_logging.py, beside this file).
 _current_request_id = None
 _current_tenant_id = None
-_LOG_JSON = (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
-_LOG_LEVEL = {None: "", "TRACE": "DEBUG"}.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL"),
-                                             os.environ.get("AWS_LAMBDA_LOG_LEVEL") or "").upper()
 _lambda_logging = None
+
+
+def configure():
+    """What the bootstrap reads from its variables: at import, and again in an environment forked from
+    the runtime's zygote (zygote.py), which loaded this module before the environment's variables existed."""
+    global RUNTIME_API, _HOST, _PORT, _ENSURE_ASCII, _LOG_JSON, _LOG_LEVEL
+    RUNTIME_API = os.environ.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
+    _HOST, _, _PORT = RUNTIME_API.rpartition(":")
+    _ENSURE_ASCII = os.environ.get("AWS_EXECUTION_ENV") not in {
+        "AWS_Lambda_python3.12", "AWS_Lambda_python3.13", "AWS_Lambda_python3.14", "AWS_Lambda_python3.15"}
+    _LOG_JSON = (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
+    _LOG_LEVEL = {None: "", "TRACE": "DEBUG"}.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL"),
+                                                 os.environ.get("AWS_LAMBDA_LOG_LEVEL") or "").upper()
+
+
+configure()
 
 
 def lambda_logging():
@@ -418,7 +427,8 @@ def start_debugger():
 
 
 # --------------------------------------------------------------------------- main loop
-def main():
+def main(client=None):
+    """The runtime's loop; `client`: a Runtime API connection already made (a forked environment's)."""
     global _current_request_id, _current_tenant_id
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     runtime_dir = os.path.dirname(os.path.abspath(__file__))
@@ -431,7 +441,7 @@ def main():
     opt = os.environ.get("STRATUS_OPT_DIR", "/opt")
     sys.path[:] = [task_root, f"{opt}/python/lib/{minor}/site-packages", f"{opt}/python"] + [
         entry for entry in sys.path if entry not in (runtime_dir, "")]
-    client = RuntimeClient()
+    client = client or RuntimeClient()
     handler_name = sys.argv[1] if len(sys.argv) > 1 else os.environ["_HANDLER"]
     install_logging_hook()
     start_debugger()
