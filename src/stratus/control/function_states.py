@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from stratus.errors import InvalidParameterValueException, ValidationException
 from stratus.shapes.function import SNAPSTART_OFF, FunctionConfiguration, SnapStartResponse
 
 CREATING_REASON = "The function is being created."
@@ -37,9 +38,21 @@ def updating(stored: FunctionConfiguration) -> FunctionConfiguration:
         LastUpdateStatusReasonCode=CREATING_CODE, RevisionId=str(uuid.uuid4()))
 
 
-def snap_start(requested: dict[str, Any] | None) -> SnapStartResponse:
-    """The SnapStart setting of $LATEST: ApplyOn as asked ("None" by default), not optimized."""
+# AWS: "SnapStart is available for Java 11 and later, Python 3.12 and later, .NET 8 and later" (of those, Stratus
+# runs the Python ones; other runtimes get AWS's refusal).
+SNAPSTART_RUNTIMES = ("python3.12", "python3.13", "python3.14", "java11", "java17", "java21", "java25", "dotnet8",
+                      "dotnet10")
+
+
+def snap_start(requested: dict[str, Any] | None, runtime: str | None = None) -> SnapStartResponse:
+    """The SnapStart setting of $LATEST: ApplyOn as asked ("None" by default), not optimized. A runtime SnapStart
+    does not support is refused as AWS refuses it."""
     apply_on = (requested or {}).get("ApplyOn") or "None"
+    if apply_on not in ("PublishedVersions", "None"):
+        raise ValidationException(f"1 validation error detected: Value '{apply_on}' at 'snapStart.applyOn' failed to "
+                                  "satisfy constraint: Member must satisfy enum value set: [PublishedVersions, None]")
+    if apply_on == "PublishedVersions" and runtime is not None and runtime not in SNAPSTART_RUNTIMES:
+        raise InvalidParameterValueException(f"{runtime} is not supported for SnapStart enabled functions.")
     return SNAPSTART_OFF if apply_on == "None" else SnapStartResponse(ApplyOn=apply_on, OptimizationStatus="Off")
 
 

@@ -176,7 +176,7 @@ class FunctionService(FunctionLookups):
                 RevisionId=str(uuid.uuid4()),
                 State="Active",
                 LastUpdateStatus="Successful",
-                SnapStart=states.snap_start(request.SnapStart),
+                SnapStart=states.snap_start(request.SnapStart, runtime),
                 PackageType="Zip",
                 Architectures=request.Architectures or ["x86_64"],
                 EphemeralStorage=EphemeralStorage(Size=storage),
@@ -278,8 +278,10 @@ class FunctionService(FunctionLookups):
             changes.update(self.rules.configuration_changes(request))
             if request.LoggingConfig is not None:
                 changes["LoggingConfig"] = merge_logging(request.LoggingConfig, record.config.LoggingConfig, name)
-            if request.SnapStart is not None:
-                changes["SnapStart"] = states.snap_start(request.SnapStart)
+            if request.SnapStart is not None or (request.Runtime and record.config.SnapStart is not None
+                                                 and record.config.SnapStart.ApplyOn == "PublishedVersions"):
+                requested = request.SnapStart if request.SnapStart is not None else {"ApplyOn": "PublishedVersions"}
+                changes["SnapStart"] = states.snap_start(requested, request.Runtime or record.config.Runtime)
             if request.VpcConfig is not None:
                 changes["VpcConfig"] = await asyncio.to_thread(self.vpcs.check, request.VpcConfig)
             changes.update(LastModified=lambda_time(), RevisionId=str(uuid.uuid4()), LastUpdateStatus="Successful")
@@ -324,6 +326,13 @@ class FunctionService(FunctionLookups):
                                       msgspec.json.encode(self.sealer.seal(version)))])
         self.registry.put_latest(latest)
         self.registry.put_version(version)
+        if config.SnapStart is not None and config.SnapStart.OptimizationStatus == "On":
+            prepare = getattr(self.invoker, "prepare_snapshot", None)  # SnapStart: the version's INIT runs now
+            if prepare is not None:
+                try:
+                    prepare(self.specs.of(version))
+                except LambdaError as exc:  # (the runtime is not on this host: its invokes say so)
+                    log.warning("SnapStart: %s version %s: %s", name, number, exc.message)
         return version
 
     async def list_versions(self, reference: str, marker: str | None,

@@ -27,6 +27,7 @@ from stratus.invoke.extensions import ExtensionsPhase, shell_status
 from stratus.invoke.output import OutputRouter
 from stratus.invoke.runtime_handlers import RuntimeApiHandlers
 from stratus.invoke.runtime_launch import RuntimeEndpoints, exec_wrapper_launcher, launch_variables
+from stratus.invoke.snapstart import HIDDEN_VARIABLES, SNAP_START, Snapshots
 from stratus.invoke.types import Credentials, EnvironmentSpec, Invocation, Outcome, State, platform_error
 from stratus.observe.app_log_filter import ApplicationLogFilter
 from stratus.observe.log_store import LogStore
@@ -83,6 +84,8 @@ class Environment:
         self.ext: ExtensionsPhase | None = None  # only when the function has extensions
         self.endpoints = RuntimeEndpoints(self.loop, sandbox, self.id, self.runtime)
         self.debug: DebugAttachment | None = None  # in debug mode: its timeout waits while a debugger is attached
+        self.snapshots: Snapshots | None = None  # SnapStart (invoke/snapstart.py): restored, not initialized
+        self.restored = False  # restored from its version's snapshot: INIT's time is a Restore Duration
 
     # ------------------------------------------------------------------ start / stop
     async def start(self) -> None:
@@ -93,10 +96,18 @@ class Environment:
             self.ext = ExtensionsPhase(self, ext_api.Extensions([]))
             self.fail_init("Extension.LaunchError", "ErrTooManyExtensions")  # nothing is started
             return
+        snapshot = None
+        if self.snapshots is not None and self.spec.snap_start and self.spec.debug_dir is None:
+            snapshot = await self.snapshots.get(self.spec)
+            if snapshot is not None:
+                self.initialization_type = SNAP_START
         address, socket_path, visible_socket = await self.endpoints.open()
         write_fd = self.output.open(self._drain_output)
         env = launch_variables(self.spec, address=address, visible_socket=visible_socket,
                                log_stream=self.log_stream, initialization_type=self.initialization_type)
+        if snapshot is not None:
+            for name in HIDDEN_VARIABLES:
+                env.pop(name, None)
         if self.credentials is not None and self.spec.role:
             self.credentials_key, variables = self.credentials.issue(self.spec.role, self.spec.function_arn)
             env.update(variables)
@@ -108,18 +119,16 @@ class Environment:
             self.output.init_log += line
         self.init_started = time.perf_counter()
         try:
-            self.process = process = await self.sandbox.spawn(
-                SandboxSpec(
-                    env_id=self.id, argv=list(spec.argv), env=env, task_root=spec.task_root,
-                    runtime_dir=spec.runtime_dir, runtime_socket=socket_path,
-                    memory_mb=spec.memory_mb, ephemeral_storage_mb=spec.ephemeral_storage_mb,
-                    output_fd=write_fd, opt_dir=spec.opt_dir, sdk_dir=spec.sdk_dir, launcher=launcher,
-                    stdin_fd=control.fileno() if control is not None else None,
-                    interpreter_prefix=spec.interpreter_prefix,
-                    address_space_headroom_mb=address_space_headroom_mb(spec.runtime), debug_dir=spec.debug_dir,
-                ),
-                self._on_exit,
+            sandbox_spec = SandboxSpec(
+                env_id=self.id, argv=list(spec.argv), env=env, task_root=spec.task_root,
+                runtime_dir=spec.runtime_dir, runtime_socket=socket_path,
+                memory_mb=spec.memory_mb, ephemeral_storage_mb=spec.ephemeral_storage_mb,
+                output_fd=write_fd, opt_dir=spec.opt_dir, sdk_dir=spec.sdk_dir, launcher=launcher,
+                stdin_fd=control.fileno() if control is not None else None,
+                interpreter_prefix=spec.interpreter_prefix,
+                address_space_headroom_mb=address_space_headroom_mb(spec.runtime), debug_dir=spec.debug_dir,
             )
+            self.process = process = await self._start_process(snapshot, sandbox_spec)
         except BaseException:
             os.close(write_fd)
             if control is not None:
@@ -137,6 +146,19 @@ class Environment:
             self.init_timer = self.loop.call_later(self.init_timeout_s, self._on_init_timeout)
         elif self.state != State.DEAD:  # the runtime finished INIT before spawn() returned
             process.init_done()
+
+    async def _start_process(self, snapshot: object, spec: SandboxSpec) -> SandboxProcess:
+        """Restored from the version's snapshot (SnapStart), else spawned (or forked) to run INIT."""
+        if snapshot is not None:
+            try:
+                process: SandboxProcess = await self.sandbox.restore(snapshot, spec, self._on_exit)  # type: ignore
+                self.restored = True
+                return process
+            except OSError as exc:  # its zygote is gone: this one runs INIT (the next ones get a new snapshot)
+                log.warning("environment %s of %s not restored (%s): it runs INIT", self.id, self.spec.function_name,
+                            exc)
+                self.initialization_type = spec.env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "on-demand"
+        return await self.sandbox.spawn(spec, self._on_exit)
 
     def _launcher(self, env: dict[str, str], names: list[str]) -> tuple[list[str], socket.socket | None]:
         """What starts in front of the runtime: AWS_LAMBDA_EXEC_WRAPPER and/or the extensions launcher
@@ -301,12 +323,20 @@ class Environment:
         self.last_used = time.monotonic()
         if inv.delivered_at:
             outcome.duration_ms = (time.perf_counter() - inv.delivered_at) * 1000.0
+            restore_ms = None
             if not self.init_reported:
-                outcome.init_duration_ms = self.init_duration_ms
+                if self.restored:  # SnapStart: no Init Duration (INIT ran at publish), a Restore Duration
+                    restore_ms = self.init_duration_ms
+                else:
+                    outcome.init_duration_ms = self.init_duration_ms
                 self.init_reported = True
             memory_used = self.process.max_memory_used_mb(0.0 if inv.want_log else 0.25) if self.process else 0
-            tail = self.platform_log.end(inv.request_id, outcome.duration_ms, self.spec.memory_mb, memory_used,
-                                         outcome.init_duration_ms, outcome.error_type, len(outcome.payload))
+            if restore_ms is None:
+                tail = self.platform_log.end(inv.request_id, outcome.duration_ms, self.spec.memory_mb, memory_used,
+                                             outcome.init_duration_ms, outcome.error_type, len(outcome.payload))
+            else:
+                tail = self.platform_log.end(inv.request_id, outcome.duration_ms, self.spec.memory_mb, memory_used,
+                                             None, outcome.error_type, len(outcome.payload), restore_ms)
             if tail:
                 self.output.write_platform(tail)
                 if inv.want_log:

@@ -20,6 +20,7 @@ from stratus.invoke.debug import DEBUG_REVISION, DebugModes
 from stratus.invoke.environment import Environment
 from stratus.invoke.pool import EnvironmentPool
 from stratus.invoke.provisioner import ProvisionedEnvironment, Provisioner
+from stratus.invoke.snapstart import Snapshots, SnapshotSandbox
 from stratus.invoke.types import Credentials, EnvironmentSpec, Invocation, InvokeResult, Outcome
 from stratus.observe.log_store import LogStore
 from stratus.sandbox import Sandbox
@@ -53,6 +54,9 @@ class Invoker:
         self._reaper: asyncio.Task[None] | None = None
         self.credentials: Credentials | None = None  # per-environment role credentials (the server sets them)
         self.debug: DebugModes | None = None  # functions in debug mode (invoke/debug.py; the server sets it)
+        # SnapStart (invoke/snapstart.py): where the sandbox can restore environments from a version's snapshot.
+        self.snapshots: Snapshots | None = \
+            Snapshots(sandbox, log_sink) if isinstance(sandbox, SnapshotSandbox) else None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -69,6 +73,8 @@ class Invoker:
         environments = [env for pool in self.pools.values() for env in list(pool.environments)]
         await asyncio.gather(*(env.shutdown("server stopping") for env in environments), return_exceptions=True)
         self.pools.clear()
+        if self.snapshots is not None:
+            self.snapshots.close()
 
     # ------------------------------------------------------------------ invoke
     def submit(self, spec: EnvironmentSpec, invocation: Invocation,
@@ -184,11 +190,20 @@ class Invoker:
                 if provisioner.function_name == function_name:
                     self.unprovision(config_key)
             self.concurrency.forget(function_name)
+        if keep_revision is None and self.snapshots is not None:  # the function or the version is gone
+            self.snapshots.drop(function_name, version)
         for pool_key, pool in list(self.pools.items()):
             if pool_key[0] == function_name and pool_key[2] != keep_revision and version in (None, pool_key[1]):
                 for env in pool.retire():
                     loop.create_task(env.shutdown("code or configuration changed"))
                 del self.pools[pool_key]
+
+    def prepare_snapshot(self, spec: EnvironmentSpec) -> None:
+        """PublishVersion of a SnapStart version: its INIT runs now, once (invoke/snapstart.py)."""
+        if self.snapshots is not None and spec.snap_start:
+            if self.snapshots.credentials is None:
+                self.snapshots.credentials = self.credentials
+            self.snapshots.prepare(spec)
 
     # ------------------------------------------------------------------ pools
     def pool_for(self, spec: EnvironmentSpec) -> EnvironmentPool:
@@ -219,6 +234,9 @@ class Invoker:
         kind = ProvisionedEnvironment if provisioned else Environment
         env = kind(spec, self.sandbox, self.log_sink, init_timeout_s=settings.init_timeout_s,
                    shutdown_grace_s=settings.shutdown_grace_s, on_dead=on_dead, credentials=self.credentials)
+        if spec.snap_start and not provisioned and self.snapshots is not None:
+            self.snapshots.credentials = self.snapshots.credentials or self.credentials
+            env.snapshots = self.snapshots
         if spec.revision_id.endswith(DEBUG_REVISION):
             mode = self.debug.get(spec.function_name) if self.debug is not None else None
             if mode is not None:

@@ -139,6 +139,8 @@ class EnvironmentSpecs:
             log_group=log_group, log_format=logging.LogFormat or "Text",
             application_log_level=logging.ApplicationLogLevel or "INFO",
             system_log_level=logging.SystemLogLevel or "INFO",
+            snap_start=version != "$LATEST" and config.SnapStart is not None
+            and config.SnapStart.OptimizationStatus == "On",
         )
 
     def _interpreter(self, runtime: str) -> tuple[Interpreter | None, str]:

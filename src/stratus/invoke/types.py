@@ -72,6 +72,8 @@ class EnvironmentSpec:
     system_log_level: str = "INFO"
     # Debug mode (invoke/debug.py): the folder holding debugpy, shown read-only to a Python debug environment.
     debug_dir: Path | None = None
+    # SnapStart (invoke/snapstart.py): a published version whose OptimizationStatus is On.
+    snap_start: bool = False
 
     def __post_init__(self) -> None:
         if not self.log_group:

@@ -20,7 +20,7 @@ def billed_duration_ms(duration_ms: float) -> int:
 
 
 def report_line(request_id: str, duration_ms: float, memory_mb: int, max_memory_used_mb: int,
-                init_duration_ms: float | None) -> bytes:
+                init_duration_ms: float | None, restore_duration_ms: float | None = None) -> bytes:
     line = (
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
         f"Billed Duration: {billed_duration_ms(duration_ms)} ms\tMemory Size: {memory_mb} MB\t"
@@ -28,6 +28,9 @@ def report_line(request_id: str, duration_ms: float, memory_mb: int, max_memory_
     )
     if init_duration_ms is not None:
         line += f"Init Duration: {init_duration_ms:.2f} ms\t"
+    if restore_duration_ms is not None:  # SnapStart: a new environment restored from the version's snapshot
+        line += (f"Restore Duration: {restore_duration_ms:.2f} ms\t"
+                 f"Billed Restore Duration: {math.ceil(restore_duration_ms)} ms\t")
     return (line + "\n").encode()
 
 

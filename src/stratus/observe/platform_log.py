@@ -9,6 +9,7 @@ successful invoke is not.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -39,9 +40,10 @@ class TextPlatformLog:
     start = staticmethod(logs.start_line)  # (request_id, version): no call in between on the warm path
 
     def end(self, request_id: str, duration_ms: float, memory_mb: int, max_memory_used_mb: int,
-            init_duration_ms: float | None, error_type: str | None, produced_bytes: int) -> bytes:
+            init_duration_ms: float | None, error_type: str | None, produced_bytes: int,
+            restore_duration_ms: float | None = None) -> bytes:
         return logs.end_line(request_id) + logs.report_line(request_id, duration_ms, memory_mb, max_memory_used_mb,
-                                                           init_duration_ms)
+                                                           init_duration_ms, restore_duration_ms)
 
     def extension(self, name: str, state: str, events: list[str], error_type: str) -> bytes:
         line = f"EXTENSION\tName: {name}\tState: {state}\tEvents: [{','.join(events)}]"
@@ -73,7 +75,8 @@ class JsonPlatformLog:
         return self._record("INFO", "platform.start", {"requestId": request_id, "version": version})
 
     def end(self, request_id: str, duration_ms: float, memory_mb: int, max_memory_used_mb: int,
-            init_duration_ms: float | None, error_type: str | None, produced_bytes: int) -> bytes:
+            init_duration_ms: float | None, error_type: str | None, produced_bytes: int,
+            restore_duration_ms: float | None = None) -> bytes:
         status = invocation_status(error_type)
         # The platform names the error of a timeout or a crash (the function's own errors are in its log).
         failed = {"errorType": error_type} if status in ("timeout", "failure") else {}
@@ -85,6 +88,9 @@ class JsonPlatformLog:
             "memorySizeMB": memory_mb, "maxMemoryUsedMB": max_memory_used_mb}
         if init_duration_ms is not None:
             metrics["initDurationMs"] = round(init_duration_ms, 3)
+        if restore_duration_ms is not None:
+            metrics["restoreDurationMs"] = round(restore_duration_ms, 3)
+            metrics["billedRestoreDurationMs"] = math.ceil(restore_duration_ms)
         report = self._record("INFO", "platform.report", {
             "requestId": request_id, "metrics": metrics, "status": status, **failed})
         return done + report

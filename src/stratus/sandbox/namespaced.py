@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -24,10 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from stratus.runtime import runtimes
-from stratus.sandbox import seccomp
+from stratus.sandbox import seccomp, snapshot
 from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description, reset_socket_dir, socket_dir_for
 from stratus.sandbox.cgroups import Cgroups, EnvironmentCgroup
 from stratus.sandbox.network import RUNTIME_API_ADDRESS, FunctionNetwork, NetworkConfig, PreparedNetwork
+from stratus.sandbox.snapshot import VersionZygote
 from stratus.sandbox.zygote import ExitReader, PythonZygotes, Zygote, fork_request
 
 log = logging.getLogger("stratus.sandbox")
@@ -436,3 +438,74 @@ class NamespacedSandbox:
         process.api_server = api_server
         process.exit_reader = ExitReader(status, on_exit)
         return process
+
+    # ------------------------------------------------------------------ SnapStart (sandbox/snapshot.py)
+    async def snapshot(self, key: str, spec: SandboxSpec, timeout_s: float) -> VersionZygote:
+        """Run a SnapStart version's INIT once; its initialized process forks the version's environments."""
+        return await snapshot.snapshot(self, key, spec, timeout_s)
+
+    def snapshot_unavailable(self, spec: SandboxSpec) -> str:
+        return snapshot.reason_not_to_snapshot(self, spec)
+
+    async def restore(self, version: VersionZygote, spec: SandboxSpec,
+                      on_exit: Callable[[int], None]) -> RestoredProcess:
+        """A new environment forked from the version's zygote (OSError when that zygote is gone)."""
+        assert spec.runtime_socket is not None
+        slot = version.allocate()
+        cgroup = self.cgroups.create(spec.env_id, spec.memory_mb, self.host_cpus)
+        net, api_server, opened = None, None, []
+        status, status_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        api = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            net = await version.take_network()
+            if net.api_listener is not None and self.api_protocol is not None:
+                api_server = await asyncio.get_running_loop().create_server(
+                    self.api_protocol, sock=net.api_listener, backlog=64)
+            api.connect(str(spec.runtime_socket))
+            opened = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in cgroup.procs_files()]
+            if version.control is None:
+                raise OSError("the SnapStart zygote is gone")
+            env = dict(spec.env, HOME="/tmp")
+            env.pop("_STRATUS_RUNTIME_API_SOCKET", None)
+            request = {"uid": snapshot.INSIDE_BASE + slot, "tmp_mb": spec.ephemeral_storage_mb, "env": env}
+            socket.send_fds(version.control, [json.dumps(request).encode()],
+                            [status_theirs.fileno(), spec.output_fd, api.fileno(), net.ns_fd, *opened])
+            version.restores += 1
+        except BaseException:
+            if api_server is not None:
+                api_server.close()
+            if net is not None:
+                self.network.release(net)
+            cgroup.remove()
+            version.release(slot)
+            status.close()
+            raise
+        finally:
+            for fd in opened:
+                os.close(fd)
+            status_theirs.close()
+            api.close()
+        process = RestoredProcess(cgroup, self.empty_dir, version, slot)
+        process.network, process.net, process.runtime_listener = self.network, net, net.listener
+        process.api_server = api_server
+        process.exit_reader = ExitReader(status, on_exit)
+        return process
+
+
+class RestoredProcess(ForkedProcess):
+    """An environment forked from a SnapStart version's zygote: as a forked one, its uid from the version's block."""
+
+    def __init__(self, cgroup: EnvironmentCgroup, empty_opt: Path, version: VersionZygote, slot: int) -> None:
+        NamespacedProcess.__init__(self, -1, cgroup, empty_opt)
+        self.uid = snapshot.SNAP_UID_BASE + version.block * snapshot.BLOCK + 1 + slot
+        self.exit_reader = None
+        self._version = version
+        self._slot = slot
+
+    def cleanup(self) -> None:
+        if self._cleaned:
+            return
+        NamespacedProcess.cleanup(self)
+        if self.exit_reader is not None:
+            self.exit_reader.close()
+        self._version.release(self._slot)

@@ -245,6 +245,33 @@ class FunctionNetwork:
             raise
         return ns_fd, listener, api_listener
 
+    async def adopt(self, ns_fd: int) -> PreparedNetwork:
+        """Equip a namespace made elsewhere (a SnapStart version zygote's, sandbox/snapshot.py; this takes its fd)
+        as `_prepare` does a new one: loopback up, the listeners, pasta as the mode says."""
+        try:
+            _setns(ns_fd)
+        except OSError:
+            os.close(ns_fd)
+            raise
+        try:
+            _loopback_up()
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            api_listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM) if self.serves_api else None
+        finally:
+            self._return_to_host()
+        net = PreparedNetwork(os.urandom(8).hex(), ns_fd, listener, api_listener)
+        try:
+            for sock, port in ((listener, RUNTIME_API_PORT), (api_listener, self.config.api_port)):
+                if sock is not None:
+                    sock.bind(("127.0.0.1", port or 0))
+                    sock.listen(64)
+                    sock.setblocking(False)
+            net.pasta_pid = await self._attach(net)
+        except BaseException:
+            self.release(net)
+            raise
+        return net
+
     def socket_in(self, net: PreparedNetwork) -> socket.socket:
         """A TCP socket made in `net`'s namespace (this thread goes straight back to the host's)."""
         if net.ns_fd < 0:

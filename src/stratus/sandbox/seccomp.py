@@ -94,8 +94,14 @@ def supported(machine: str | None = None) -> bool:
     return (machine or platform.machine()) in _ARCHES
 
 
-def program(machine: str | None = None) -> list[tuple[int, int, int, int]]:
-    """The filter for `machine` (default: this one) as (code, jt, jf, k) instructions."""
+# What a SnapStart version zygote (sandbox/snapshot.py) must still call to build its environments: it runs with
+# capabilities in a user namespace of its own only, so these reach nothing outside it.
+NAMESPACE_CALLS = ("mount", "umount2", "setns")
+
+
+def program(machine: str | None = None, namespaces: bool = False) -> list[tuple[int, int, int, int]]:
+    """The filter for `machine` (default: this one) as (code, jt, jf, k) instructions; `namespaces`: the
+    version zygote's, which may also make namespaces and mounts (NAMESPACE_CALLS, CLONE_NEW* flags)."""
     name = machine or platform.machine()
     if name not in _ARCHES:
         raise UnsupportedArchitecture(f"no seccomp filter for the {name} architecture")
@@ -108,10 +114,12 @@ def program(machine: str | None = None) -> list[tuple[int, int, int, int]]:
     ]
     if audit_arch == AUDIT_ARCH_X86_64:
         code.append((_JGE_K, "eperm", 0, X32_SYSCALL_BIT))
-    code.append((_JEQ_K, "clone", 0, FLAG_CHECKED["clone"][column]))
-    code.append((_JEQ_K, "unshare", 0, FLAG_CHECKED["unshare"][column]))
+    if not namespaces:
+        code.append((_JEQ_K, "clone", 0, FLAG_CHECKED["clone"][column]))
+        code.append((_JEQ_K, "unshare", 0, FLAG_CHECKED["unshare"][column]))
     code.append((_JEQ_K, "enosys", 0, ENOSYS_CALLS["clone3"][column]))
-    denied = sorted({number for number in (numbers[column] for numbers in DENIED.values()) if number is not None})
+    denied = sorted({number for name, numbers in DENIED.items() if (number := numbers[column]) is not None
+                     and not (namespaces and name in NAMESPACE_CALLS)})
     code += [(_JEQ_K, "eperm", 0, number) for number in denied]
     labels: dict[str, int] = {}
     tail: list[tuple[str | None, tuple[int, int | str, int | str, int]]] = [
@@ -140,6 +148,6 @@ def program(machine: str | None = None) -> list[tuple[int, int, int, int]]:
     return [(op, offset(i, jt), offset(i, jf), k) for i, (op, jt, jf, k) in enumerate(code)]
 
 
-def compiled(machine: str | None = None) -> bytes:
+def compiled(machine: str | None = None, namespaces: bool = False) -> bytes:
     """The filter as an array of `struct sock_filter` (u16 code, u8 jt, u8 jf, u32 k): what bwrap reads."""
-    return b"".join(struct.pack("=HBBI", *instruction) for instruction in program(machine))
+    return b"".join(struct.pack("=HBBI", *instruction) for instruction in program(machine, namespaces))

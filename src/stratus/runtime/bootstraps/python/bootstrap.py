@@ -427,9 +427,9 @@ def start_debugger():
 
 
 # --------------------------------------------------------------------------- main loop
-def main(client=None):
-    """The runtime's loop; `client`: a Runtime API connection already made (a forked environment's)."""
-    global _current_request_id, _current_tenant_id
+def initialize(client):
+    """INIT: the search path, Lambda's log handler, the function's module imported; its handler (an INIT
+    failure is reported to `client` and ends the runtime)."""
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     runtime_dir = os.path.dirname(os.path.abspath(__file__))
     # The layers' site-packages folder is named after the runtime (python3.12), as on AWS, also when another
@@ -439,9 +439,9 @@ def main(client=None):
     # Layers are at /opt, or where the plain sandbox says they are; AWS's order: task root, then the
     # layers' site-packages, then /opt/python.
     opt = os.environ.get("STRATUS_OPT_DIR", "/opt")
+    # The runtime's own library (snapshot_restore_py, as AWS's Python runtimes ship it) comes last.
     sys.path[:] = [task_root, f"{opt}/python/lib/{minor}/site-packages", f"{opt}/python"] + [
-        entry for entry in sys.path if entry not in (runtime_dir, "")]
-    client = client or RuntimeClient()
+        entry for entry in sys.path if entry not in (runtime_dir, "")] + [os.path.join(runtime_dir, "lib")]
     handler_name = sys.argv[1] if len(sys.argv) > 1 else os.environ["_HANDLER"]
     install_logging_hook()
     start_debugger()
@@ -461,7 +461,16 @@ def main(client=None):
         log_error(error)
         client.post_init_error(error, error["errorType"] if "." in error["errorType"] else "Runtime.Unknown")
         sys.exit(1)
+    return handler
 
+
+def main(client=None, handler=None):
+    """The runtime's loop; `client`: a Runtime API connection already made (a forked environment's);
+    `handler`: the function's handler, loaded already (an environment restored from a SnapStart snapshot)."""
+    global _current_request_id, _current_tenant_id
+    client = client or RuntimeClient()
+    if handler is None:
+        handler = initialize(client)
     loads = json_loads
     headers, body = client.next()
     while True:

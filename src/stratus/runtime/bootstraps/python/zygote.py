@@ -317,7 +317,10 @@ def serve(control):
             if pid == 0:
                 try:
                     control.close()
-                    environment(request, given)
+                    if request.get("kind") == "snapshot":  # SnapStart: a version's zygote (snapshot.py)
+                        snapshot_module()["snapshot_environment"](request, given)
+                    else:
+                        environment(request, given)
                 finally:
                     os._exit(127)
         except Exception as exc:  # noqa: BLE001 - one bad request must not end the zygote
@@ -338,6 +341,16 @@ def _socket_recv_fds(sock):
 
 
 SECCOMP_FILTER = b""
+
+
+def snapshot_module():
+    """snapshot.py's names (beside this file), compiled in the clone that becomes a SnapStart version's zygote."""
+    path = os.path.join(os.path.dirname(BOOTSTRAP_PATH), "snapshot.py")
+    with open(path, encoding="utf-8") as source:
+        code = compile(source.read(), path, "exec")
+    names = {"__name__": "_stratus_snapshot", "__file__": path}
+    exec(code, names)
+    return names
 
 
 def main():

@@ -1,0 +1,146 @@
+"""SnapStart for Python (invoke/snapstart.py, sandbox/snapshot.py): a published version's INIT runs once, and new
+environments of the version are restored from that initialized process. Observed through the API, as a user
+would: the INIT print appears once in the function's logs, REPORT shows Restore Duration and no Init Duration,
+each environment has its own `random`, uid, /tmp and pid namespace, and the after-restore hook ran in each."""
+
+import base64
+import concurrent.futures
+import json
+import time
+
+import boto3
+import pytest
+
+from tests.support.server import make_zip
+
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+
+APP = """
+import os, random, time, uuid
+from snapshot_restore_py import register_after_restore, register_before_snapshot
+
+print("SNAPSHOT-INIT-RAN", flush=True)
+time.sleep(INIT_S)
+TOKEN = random.random()
+BEFORE = []
+RESTORED = []
+
+
+@register_before_snapshot
+def before():
+    BEFORE.append(os.getpid())
+
+
+@register_after_restore
+def after():
+    RESTORED.append(uuid.uuid4().hex)
+
+
+def handler(event, context):
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    open("/tmp/mine", "a").write("x")
+    return {"token": TOKEN, "random": random.random(), "restored": RESTORED, "before": len(BEFORE),
+            "uid": os.getuid(), "pid": os.getpid(), "tmp": os.path.getsize("/tmp/mine"),
+            "init_type": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"),
+            "stream": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")}
+"""
+
+
+@pytest.fixture
+def namespaced(server):
+    if server.sandbox != "namespaced":
+        pytest.skip("SnapStart restores environments in the namespaced sandbox")
+
+
+def publish(lam, name, init_s):
+    lam.create_function(FunctionName=name, Role=ROLE, Handler="app.handler", Runtime="python3.12", Timeout=30,
+                        Code={"ZipFile": make_zip({"app.py": APP.replace("INIT_S", str(init_s))})},
+                        SnapStart={"ApplyOn": "PublishedVersions"})
+    return lam.publish_version(FunctionName=name)["Version"]
+
+
+def invoke(lam, name, qualifier, payload=None):
+    started = time.perf_counter()
+    answer = lam.invoke(FunctionName=name, Qualifier=qualifier, LogType="Tail",
+                        Payload=json.dumps(payload or {}).encode())
+    elapsed = time.perf_counter() - started
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    return json.loads(answer["Payload"].read()), base64.b64decode(answer["LogResult"]).decode(), elapsed
+
+
+def count_init_prints(server, name):
+    logs = boto3.client("logs", endpoint_url=server.endpoint, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test")
+    deadline = time.monotonic() + 10
+    while True:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern="SNAPSHOT-INIT-RAN")
+        found = len(events["events"])
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def test_versions_report_optimization_and_latest_runs_normally(namespaced, lam, fn_name):
+    version = publish(lam, fn_name, 0)
+    latest = lam.get_function_configuration(FunctionName=fn_name)
+    assert latest["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "Off"}
+    published = lam.get_function_configuration(FunctionName=fn_name, Qualifier=version)
+    assert published["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+    result, tail, _ = invoke(lam, fn_name, "$LATEST")
+    assert result["init_type"] == "on-demand" and "Init Duration" in tail and "Restore Duration" not in tail
+    assert result["restored"] == [] and result["before"] == 0  # $LATEST: no snapshot, no hooks
+
+
+def test_unsupported_runtime_is_refused_as_aws_does(lam, fn_name):
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as refused:
+        lam.create_function(FunctionName=fn_name, Role=ROLE, Handler="app.handler", Runtime="python3.11",
+                            Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return 1\n"})},
+                            SnapStart={"ApplyOn": "PublishedVersions"})
+    assert "python3.11 is not supported for SnapStart enabled functions." in str(refused.value)
+
+
+def test_new_environments_are_restored_without_init(namespaced, server, lam, fn_name):
+    version = publish(lam, fn_name, 1)
+    # Three environments at once (each invoke holds its environment while the others start).
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: invoke(lam, fn_name, version, {"sleep": 0.5}), range(3)))
+    results = [answer[0] for answer in answers]
+    assert len({result["pid"] for result in results}) == 1  # each its own pid namespace: the runtime is pid 2
+    assert results[0]["pid"] == 2
+    assert len({result["uid"] for result in results}) == 1 and results[0]["uid"] == 993
+    tokens = {result["token"] for result in results}
+    assert len(tokens) == 1  # INIT's state, shared by the snapshot
+    assert len({result["random"] for result in results}) == 3  # re-seeded in each environment
+    assert all(len(result["restored"]) == 1 for result in results)  # the after-restore hook ran in each...
+    assert len({result["restored"][0] for result in results}) == 3  # ...once per environment
+    assert all(result["before"] == 1 for result in results)  # the before-snapshot hook ran once, before
+    assert all(result["tmp"] == 1 for result in results)  # a /tmp of its own
+    assert all(result["init_type"] == "snap-start" and result["stream"] is None for result in results)
+    for _, tail, elapsed in answers:
+        assert "Restore Duration: " in tail and "Billed Restore Duration: " in tail and "Init Duration" not in tail
+        assert elapsed < 1.0 + 0.5 + 0.4  # not INIT's second (the 0.5 s is the handler's own sleep)
+    assert count_init_prints(server, fn_name) == 1  # INIT ran once, at publish
+
+
+def test_a_dead_version_zygote_is_rebuilt_and_deleting_the_version_drops_it(namespaced, server, lam, fn_name):
+    version = publish(lam, fn_name, 0)
+    first, _, _ = invoke(lam, fn_name, version)
+    assert first["restored"]
+    lam.delete_function(FunctionName=fn_name, Qualifier=version)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.invoke(FunctionName=fn_name, Qualifier=version)
+
+
+def test_fifty_concurrent_first_invokes_answer_well_under_one_init(namespaced, lam, fn_name):
+    init_s = 0.3
+    version = publish(lam, fn_name, init_s)
+    invoke(lam, fn_name, version)  # the snapshot is ready (its INIT ran once, at publish)
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(lambda _: invoke(lam, fn_name, version, {"sleep": 0.05}), range(50)))
+    restored = [answer for answer in answers if "Restore Duration" in answer[1]]
+    assert len(restored) >= 40  # new environments, nearly all of them (a few may reuse one freed meanwhile)
+    for _, tail, _ in restored:
+        restore_ms = float(tail.split("Restore Duration: ")[1].split(" ms")[0])
+        assert restore_ms < init_s * 1000 / 2
+    assert all("Init Duration" not in tail for _, tail, _ in answers)
