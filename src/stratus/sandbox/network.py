@@ -245,9 +245,10 @@ class FunctionNetwork:
             raise
         return ns_fd, listener, api_listener
 
-    async def adopt(self, ns_fd: int) -> PreparedNetwork:
+    async def adopt(self, ns_fd: int, wait: bool = True) -> PreparedNetwork:
         """Equip a namespace made elsewhere (a SnapStart version zygote's, sandbox/snapshot.py; this takes its fd)
-        as `_prepare` does a new one: loopback up, the listeners, pasta as the mode says."""
+        as `_prepare` does a new one: loopback up, the listeners, pasta as the mode says (not waited for unless
+        `wait`: outbound traffic then works a few ms after the environment starts)."""
         try:
             _setns(ns_fd)
         except OSError:
@@ -266,11 +267,23 @@ class FunctionNetwork:
                     sock.bind(("127.0.0.1", port or 0))
                     sock.listen(64)
                     sock.setblocking(False)
-            net.pasta_pid = await self._attach(net)
+            if wait:
+                net.pasta_pid = await self._attach(net)
         except BaseException:
             self.release(net)
             raise
+        if not wait:
+            asyncio.get_running_loop().create_task(self._attach_later(net))
         return net
+
+    async def _attach_later(self, net: PreparedNetwork) -> None:
+        try:
+            net.pasta_pid = await self._attach(net)
+        except (OSError, RuntimeError) as exc:
+            log.warning("could not attach a function's network: %s", exc)
+            return
+        if net.ns_fd < 0:  # released meanwhile
+            self._stop_pasta(net)
 
     def socket_in(self, net: PreparedNetwork) -> socket.socket:
         """A TCP socket made in `net`'s namespace (this thread goes straight back to the host's)."""

@@ -130,7 +130,7 @@ class VersionZygote:
 
     # ------------------------------------------------------------------ networks
     async def take_network(self) -> PreparedNetwork:
-        net = self._spares.pop(0) if self._spares else await self._new_network()
+        net = self._spares.pop(0) if self._spares else await self._new_network(wait=False)
         self._refill_later()
         return net
 
@@ -151,14 +151,14 @@ class VersionZygote:
                 return
             self._spares.append(net)
 
-    async def _new_network(self) -> PreparedNetwork:
+    async def _new_network(self, wait: bool = True) -> PreparedNetwork:
         if not self.alive or self.control is None or self._sandbox is None:
             raise OSError("the SnapStart zygote is not running")
         waiting: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._nets.append(waiting)
         await asyncio.get_running_loop().sock_sendall(self.control, json.dumps({"op": "net"}).encode())
         fd = await asyncio.wait_for(waiting, 10)
-        return await self._sandbox.network.adopt(fd)
+        return await self._sandbox.network.adopt(fd, wait)
 
     def _release_network(self, net: PreparedNetwork) -> None:
         if self._sandbox is not None:
