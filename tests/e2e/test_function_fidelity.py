@@ -94,7 +94,9 @@ def test_list_entries_leave_out_the_state_fields_and_keep_the_variables(lam, fn_
 
 
 def test_snapstart_is_stored_and_published_versions_report_it_on(lam, fn_name):
-    create(lam, fn_name)
+    # (python3.12: SnapStart's runtimes are python3.12 and later, as on AWS)
+    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Role=ROLE, Handler="app.handler",
+                        Code={"ZipFile": ECHO})
     updated = lam.update_function_configuration(FunctionName=fn_name, SnapStart={"ApplyOn": "PublishedVersions"})
     assert updated["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "Off"}
     version = lam.publish_version(FunctionName=fn_name)
