@@ -39,7 +39,9 @@ from stratus.runtime import runtimes
 from stratus.sandbox.base import SandboxSpec, exit_description
 
 if TYPE_CHECKING:
+    from stratus.sandbox.cgroups import EnvironmentCgroup
     from stratus.sandbox.namespaced import NamespacedSandbox
+    from stratus.sandbox.network import PreparedNetwork
 
 log = logging.getLogger("stratus.sandbox")
 
@@ -58,6 +60,9 @@ _STARTUP_ONLY = ("PYTHON", "LC_")
 # The zygote starts with this much room for an environment's variables where /proc/PID/environ shows them.
 ENVIRON_RESERVE = 32768
 _AFTER_START = {"PYTHONPATH", "PYTHONDONTWRITEBYTECODE"}
+# Blank environments are topped up this long after one is taken, unless its INIT ends first (then at once):
+# making one costs CPU the cold start just begun needs more.
+BLANK_REFILL_DELAY_S = 0.25
 
 
 class Zygote:
@@ -71,6 +76,8 @@ class Zygote:
         self.control: socket.socket | None = None
         self.alive = False
         self.forks = 0  # environments forked (the admin route and tests read it)
+        self.blanks: list[Blank] = []  # environments made ahead of demand, oldest first
+        self.assigned = 0  # cold starts served by a blank
 
     def visible(self, host_path: Path | None) -> str | None:
         """Where a host path under one of the roots is in the zygote (None: under none)."""
@@ -162,11 +169,46 @@ class Zygote:
                 self.process.kill()
 
 
-class PythonZygotes:
-    """The zygotes of one namespaced sandbox, by interpreter, and the environments' uids."""
+class Blank:
+    """An environment forked ahead of demand: in its cgroups (generic name, no memory limit yet) and network
+    namespace, its reaper unprivileged, its runtime-to-be waiting on `job` for its function."""
 
-    def __init__(self, sandbox: NamespacedSandbox) -> None:
+    def __init__(self, zygote: Zygote, cgroup: EnvironmentCgroup, net: PreparedNetwork, uid: int,
+                 status: socket.socket, job: socket.socket) -> None:
+        self.zygote = zygote
+        self.cgroup = cgroup
+        self.net = net
+        self.uid = uid
+        self.job = job
+        self.exit_reader = ExitReader(status, self._ended)
+        self.ended: int | None = None  # its exit status, if it ended while being assigned
+        self.on_end: Callable[[Blank], None] | None = None  # while waiting: the pool drops it
+
+    def _ended(self, code: int) -> None:
+        self.ended = code
+        if self.on_end is not None:
+            self.on_end(self)
+
+    def assign(self, job: dict[str, object], fds: list[int], on_exit: Callable[[int], None]) -> None:
+        """Hand the function over (raises OSError when the blank is gone); from now on its exit is the
+        environment's."""
+        self.on_end = None
+        if self.ended is not None:
+            raise OSError("the blank environment ended")
+        socket.send_fds(self.job, [json.dumps(job).encode()], fds)
+        self.job.close()
+        self.exit_reader.on_exit = on_exit
+
+
+class PythonZygotes:
+    """The zygotes of one namespaced sandbox, by interpreter, the environments' uids, and the blank
+    environments kept ready per zygote (`prefork` each; 0: none)."""
+
+    def __init__(self, sandbox: NamespacedSandbox, prefork: int = 2) -> None:
         self.sandbox = sandbox
+        # In `host` network mode pasta forwards the host ports open when the environment starts: not ahead.
+        self.prefork = max(0, prefork) if sandbox.network.mode != "host" else 0
+        self._filling: dict[Zygote, asyncio.Task[None]] = {}
         data_dir = sandbox.work_dir.parent
         self.roots = {"code": data_dir / "code", "opt": data_dir / "opt"}
         self.zygotes: dict[str, Zygote] = {}
@@ -242,7 +284,92 @@ class PythonZygotes:
             old.stop()
         self.zygotes[interpreter] = zygote
         log.info("Python zygote of %s ready: cold starts fork from it", interpreter)
+        self.refill(zygote)
         return zygote
+
+    # ------------------------------------------------------------------ blank environments
+    def take_blank(self, zygote: Zygote) -> Blank | None:
+        """A blank environment of `zygote` (None: none ready); the pool is topped up in the background."""
+        if not self.prefork:
+            return None
+        blank = zygote.blanks.pop(0) if zygote.blanks else None
+        if blank is not None:
+            blank.on_end = None  # its end is now the assigner's to see (Blank.assign)
+        asyncio.get_running_loop().call_later(BLANK_REFILL_DELAY_S, self.refill, zygote)
+        return blank
+
+    def refill(self, zygote: Zygote) -> None:
+        """Top `zygote`'s blanks up to `prefork` (one task at a time per zygote)."""
+        filling = self._filling.get(zygote)
+        if not self.prefork or not zygote.alive or len(zygote.blanks) >= self.prefork \
+                or filling is not None and not filling.done():
+            return
+        self._filling[zygote] = asyncio.get_running_loop().create_task(self._fill(zygote))
+
+    async def _fill(self, zygote: Zygote) -> None:
+        try:
+            while zygote.alive and len(zygote.blanks) < self.prefork:
+                try:
+                    blank = await self._make_blank(zygote)
+                except (OSError, RuntimeError) as exc:
+                    if zygote.alive:
+                        log.warning("could not prepare a blank Python environment: %s", exc)
+                    return
+                if blank is None:
+                    return
+                zygote.blanks.append(blank)
+        finally:
+            if self._filling.get(zygote) is asyncio.current_task():
+                del self._filling[zygote]
+
+    async def _make_blank(self, zygote: Zygote) -> Blank | None:
+        sandbox = self.sandbox
+        uid = self.allocate_uid()
+        cgroup, net, opened = None, None, []
+        status, status_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        job, job_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            cgroup = await asyncio.to_thread(sandbox.cgroups.create_blank)
+            net = await sandbox.network.take()
+            if not zygote.alive:
+                raise OSError("the zygote ended")
+            opened = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in cgroup.procs_files()]
+            zygote.fork({"blank": True, "uid": uid, "gid": uid}, [status_theirs.fileno(), job_theirs.fileno(),
+                                                                  net.ns_fd, *opened])
+        except BaseException:
+            status.close()
+            job.close()
+            if net is not None:
+                sandbox.network.release(net)
+            if cgroup is not None:
+                asyncio.get_running_loop().run_in_executor(None, cgroup.remove)
+            self.release_uid(uid)
+            raise
+        finally:
+            for fd in opened:
+                os.close(fd)
+            status_theirs.close()
+            job_theirs.close()
+        blank = Blank(zygote, cgroup, net, uid, status, job)
+        blank.on_end = self._blank_ended
+        return blank
+
+    def _blank_ended(self, blank: Blank) -> None:
+        """A blank ended while waiting (its zygote died, or it could not be set up): drop it."""
+        with contextlib.suppress(ValueError):
+            blank.zygote.blanks.remove(blank)
+        self.discard(blank)
+        asyncio.get_running_loop().run_in_executor(None, blank.cgroup.remove)
+
+    def discard(self, blank: Blank, remove_cgroup: bool = False) -> None:
+        """Give a blank's resources back (its cgroup is removed by the caller, or here if asked)."""
+        blank.on_end = None
+        blank.exit_reader.close()
+        blank.job.close()
+        self.sandbox.network.release(blank.net)
+        self.release_uid(blank.uid)
+        if remove_cgroup:
+            blank.cgroup.remove()
 
     def allocate_uid(self) -> int:
         for _ in range(FORK_UID_SLOTS):
@@ -257,13 +384,20 @@ class PythonZygotes:
         self._uids.discard(uid - FORK_UID_BASE)
 
     def close(self) -> None:
+        for task in self._filling.values():
+            task.cancel()
+        self._filling.clear()
         for zygote in self.zygotes.values():
-            zygote.stop()
+            zygote.stop()  # (its pid namespace ends: every blank with it)
+            for blank in zygote.blanks:
+                self.discard(blank, remove_cgroup=True)
+            zygote.blanks.clear()
         self.zygotes.clear()
 
     def stats(self) -> dict[str, object]:
         """What the fork path did so far (GET /_stratus/... and tests)."""
-        return {"zygotes": {path: {"alive": z.alive, "forks": z.forks,
+        return {"zygotes": {path: {"alive": z.alive, "forks": z.forks, "blanks": len(z.blanks),
+                                   "assigned": z.assigned,
                                    "pid": z.process.pid if z.process is not None else None}
                             for path, z in self.zygotes.items()},
                 "failed": sorted(self._failed)}
@@ -284,6 +418,11 @@ def fork_request(zygote: Zygote, spec: SandboxSpec, uid: int) -> dict[str, objec
         return None
     return {"uid": uid, "gid": uid, "task": task, "opt": opt, "sdk": sdk, "sdk_visible": PYTHON_SDK_DIR,
             "tmp_mb": spec.ephemeral_storage_mb, "env": env}
+
+
+def job_for(request: dict[str, object]) -> dict[str, object]:
+    """What a blank environment is told of its function (its uid it has: the rest of `fork_request`)."""
+    return {key: value for key, value in request.items() if key not in ("uid", "gid")}
 
 
 class ExitReader:
@@ -308,5 +447,6 @@ class ExitReader:
 
     def close(self) -> None:
         if self.sock.fileno() >= 0:
-            self.loop.remove_reader(self.sock.fileno())
+            with contextlib.suppress(RuntimeError):  # (the loop is closed: nothing to remove)
+                self.loop.remove_reader(self.sock.fileno())
             self.sock.close()

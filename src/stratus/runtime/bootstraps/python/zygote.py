@@ -151,7 +151,15 @@ def show_environment(env):
         ctypes.memset(start + len(data), 0, len(old) - len(data))
 
 
-def drop_privileges(uid, gid, seccomp_filter):
+def drop_bounding_set():
+    """Empty the bounding and ambient sets: no capability can ever be gained again (those in effect stay)."""
+    with open("/proc/sys/kernel/cap_last_cap") as last:
+        for cap in range(int(last.read()) + 1):
+            prctl(PR_CAPBSET_DROP, cap)
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+
+
+def drop_privileges(uid, gid, seccomp_filter, bounding_dropped=False):
     """Become `uid` on the host, seen as 993 in a user namespace of its own, with no capabilities."""
     os.setgroups([])
     os.setresgid(gid, gid, gid)
@@ -161,10 +169,8 @@ def drop_privileges(uid, gid, seccomp_filter):
     write_file("/proc/self/setgroups", "deny")
     write_file("/proc/self/uid_map", f"{SANDBOX_UID} {uid} 1\n")
     write_file("/proc/self/gid_map", f"{SANDBOX_UID} {gid} 1\n")
-    with open("/proc/sys/kernel/cap_last_cap") as last:
-        for cap in range(int(last.read()) + 1):  # the bounding set too: nothing can be regained
-            prctl(PR_CAPBSET_DROP, cap)
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    if not bounding_dropped:
+        drop_bounding_set()  # the bounding set too: nothing can be regained
     header = struct.pack("Ii", CAPABILITY_VERSION_3, 0)
     _check(libc.capset(ctypes.c_char_p(header), ctypes.c_char_p(b"\0" * 24)), "capset")
     prctl(PR_SET_NO_NEW_PRIVS, 1)
@@ -176,13 +182,26 @@ def drop_privileges(uid, gid, seccomp_filter):
 
 def build(request, fds):
     """Everything the environment is, before its runtime starts (as root, in the new namespaces)."""
+    enter(fds)
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    mount_function(request, request["uid"], request["gid"])
+    drop_privileges(request["uid"], request["gid"], SECCOMP_FILTER)
+
+
+def enter(fds):
+    """Join the environment's cgroups and network namespace (fds the server opened), devpts of its own."""
     for fd in fds["cgroups"]:
         os.write(fd, b"0")  # join: this process, and so every process of the environment
         os.close(fd)
     _check(libc.unshare(CLONE_NEWCGROUP), "unshare")  # its cgroups are its root, as under bwrap
     _check(libc.setns(fds["net"], CLONE_NEWNET), "setns")
     os.close(fds["net"])
-    uid, gid = request["uid"], request["gid"]
+    mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
+
+
+def mount_function(request, uid, gid):
+    """The function's files: code, layers, SDK read-only, /tmp and /dev/shm of its size; SOURCES covered;
+    its variables where /proc/PID/environ shows them."""
     bind_readonly(request["task"], TASK_ROOT)
     if request.get("opt"):
         bind_readonly(request["opt"], "/opt")
@@ -191,13 +210,10 @@ def build(request, fds):
     size = f"size={request['tmp_mb']}m,uid={uid},gid={gid}"
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, size + ",mode=0755")
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, size + ",mode=1777")
-    mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
-    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     # SOURCES is covered by an empty read-only tmpfs, which the function cannot remove (no capabilities):
     # unmounting it would cost an RCU grace period (1-4 ms measured) on every cold start.
     mount("tmpfs", SOURCES, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
     show_environment(request["env"])
-    drop_privileges(uid, gid, SECCOMP_FILTER)
 
 
 def reap(runtime_pid, status_fd):
@@ -245,6 +261,78 @@ def environment(request, fds):
     for fd in (0, 1, 2):
         os.close(fd)
     reap(pid, keep)
+
+
+# --------------------------------------------------------------------------- a blank environment
+# Made ahead of demand (sandbox/zygote.py keeps a few per zygote): everything that does not depend on the
+# function is done, the slow part included (on cgroup v1 the first move into a memory cgroup after a pause
+# waits for an RCU grace period, 10-15 ms). pid 1 has dropped every privilege and reaps; pid 2, still root
+# but with an empty bounding set, waits on the job socket for its function (one message: JSON and the
+# output and Runtime API fds), then mounts its files, drops every privilege and runs the runtime.
+def blank(request, fds):
+    """The clone's life when made ahead of demand (pid 1)."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    uid, gid = request["uid"], request["gid"]
+    try:
+        enter(fds)
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except BaseException as exc:  # noqa: BLE001 - the server sees the blank end, and drops it
+        os.write(2, f"stratus zygote: a blank environment could not be set up: {exc}\n".encode())
+        os.write(fds["status"], struct.pack("i", 126))
+        os._exit(126)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(fds["status"])
+            waiting(uid, gid, fds["job"])
+        except BaseException:  # noqa: BLE001 - before the job: said in the server's log; after: the function's
+            sys.excepthook(*sys.exc_info())
+        finally:
+            os._exit(1)
+    keep = fds["status"]
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
+    for fd in (0, 1, 2):
+        os.close(fd)
+    try:
+        drop_privileges(uid, gid, SECCOMP_FILTER)
+    except BaseException:  # noqa: BLE001 - an environment whose reaper kept its privileges must not run
+        try:
+            os.write(keep, struct.pack("i", 126))
+        finally:
+            os._exit(126)
+    reap(pid, keep)
+
+
+def waiting(uid, gid, job):
+    """pid 2 of a blank environment: wait for the function, then become its runtime."""
+    os.closerange(3, job)
+    os.closerange(job + 1, 65536)
+    drop_bounding_set()
+    control = _socket.socket(fileno=job)
+    while True:
+        try:
+            message, fds, _, _ = _socket_recv_fds(control)
+            break
+        except InterruptedError:
+            continue
+    control.close()
+    if not message:
+        os._exit(0)  # the server dropped this blank
+    given = dict(zip(("output", "runtime"), fds))
+    try:
+        if len(fds) != 2:
+            raise ValueError(f"a job came with {len(fds)} file descriptors")
+        request = bootstrap.json_loads(message)
+        mount_function(request, uid, gid)
+        drop_privileges(uid, gid, SECCOMP_FILTER, bounding_dropped=True)
+    except BaseException as exc:  # noqa: BLE001 - reported in the function's log; the environment fails
+        if "output" in given:
+            os.write(given["output"], f"stratus: the environment could not be set up: {exc}\n".encode())
+        os.write(2, f"stratus zygote: an environment could not be set up: {exc}\n".encode())
+        os._exit(126)
+    runtime(request, given)
 
 
 def runtime(request, fds):
@@ -298,7 +386,6 @@ def _exit_code(code):
 
 # --------------------------------------------------------------------------- the zygote
 def serve(control):
-    names = ("status", "output", "runtime", "net")
     while True:
         try:
             message, fds, _, _ = _socket_recv_fds(control)
@@ -308,6 +395,8 @@ def serve(control):
             os._exit(0)  # the server closed its end
         try:
             request = bootstrap.json_loads(message)
+            # A blank environment (made ahead of demand), or one for a function now.
+            names = ("status", "job", "net") if request.get("blank") else ("status", "output", "runtime", "net")
             count = len(names)
             given = dict(zip(names, fds[:count]))
             given["cgroups"] = fds[count:]
@@ -317,7 +406,7 @@ def serve(control):
             if pid == 0:
                 try:
                     control.close()
-                    environment(request, given)
+                    (blank if request.get("blank") else environment)(request, given)
                 finally:
                     os._exit(127)
         except Exception as exc:  # noqa: BLE001 - one bad request must not end the zygote
