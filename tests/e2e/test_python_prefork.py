@@ -109,12 +109,14 @@ def test_a_cold_start_takes_a_blank_made_before_the_function_existed(namespaced_
         assert cgroup.name.endswith(env_id) and cgroup_of(runtime, "pids").name == cgroup.name, cgroup
     assert int((cgroup_of(runtime, "pids") / "pids.max").read_text()) == 1024
     assert memory_limit(cgroup) == 192 * 1024 * 1024
-    # The reaper (pid 1) has no privileges either: another host uid than root, no capabilities.
-    reaper = parent(runtime)
-    status = Path(f"/proc/{reaper}/status").read_text()
-    uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
-    caps = next(line for line in status.splitlines() if line.startswith("CapEff:")).split()[1]
-    assert uid != 0 and caps == "0000000000000000", status
+    # Both its processes (the runtime and its reaper, pid 1) are a host uid of their own, with no capability in
+    # any set (the bounding set included), no_new_privs and the seccomp filter.
+    for pid in (runtime, parent(runtime)):
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        assert int(status["Uid"].split()[0]) >= 1879048192 + 65536, status["Uid"]
+        assert [status[key].strip() for key in ("CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb")] == \
+            ["0000000000000000"] * 5, status
+        assert status["NoNewPrivs"].strip() == "1" and status["Seccomp"].strip() == "2", status
     # The pool is topped up again: two blanks, none of them the one taken.
     again = wait_for_blanks(srv, 2)
     assert len(again) == 2 and runtime not in runtimes_of(again), again

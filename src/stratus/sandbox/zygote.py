@@ -150,11 +150,16 @@ class Zygote:
             self.stop()
 
     def fork(self, request: dict[str, object], fds: list[int]) -> None:
-        """Ask for one environment (raises OSError when the zygote is gone)."""
+        """Send the zygote a request: an environment, a blank one, a blank's assignment or its drop (raises
+        OSError when the zygote is gone)."""
         if not self.alive or self.control is None:
             raise OSError("the zygote is not running")
-        socket.send_fds(self.control, [json.dumps(request).encode()], fds)
-        self.forks += 1
+        if fds:
+            socket.send_fds(self.control, [json.dumps(request).encode()], fds)
+        else:
+            self.control.send(json.dumps(request).encode())
+        if "assign" not in request and "drop" not in request:
+            self.forks += 1
 
     def stop(self) -> None:
         """Kill the zygote's sandbox, and with it (its pid namespace) every environment it forked."""
@@ -171,15 +176,15 @@ class Zygote:
 
 class Blank:
     """An environment forked ahead of demand: in its cgroups (generic name, no memory limit yet) and network
-    namespace, its reaper unprivileged, its runtime-to-be waiting on `job` for its function."""
+    namespace, both its processes unprivileged, its runtime-to-be waiting for its function."""
 
     def __init__(self, zygote: Zygote, cgroup: EnvironmentCgroup, net: PreparedNetwork, uid: int,
-                 status: socket.socket, job: socket.socket) -> None:
+                 status: socket.socket) -> None:
         self.zygote = zygote
+        self.id = ""  # the zygote's name for it
         self.cgroup = cgroup
         self.net = net
         self.uid = uid
-        self.job = job
         self.exit_reader = ExitReader(status, self._ended)
         self.ended: int | None = None  # its exit status, if it ended while being assigned
         self.on_end: Callable[[Blank], None] | None = None  # while waiting: the pool drops it
@@ -190,13 +195,12 @@ class Blank:
             self.on_end(self)
 
     def assign(self, job: dict[str, object], fds: list[int], on_exit: Callable[[int], None]) -> None:
-        """Hand the function over (raises OSError when the blank is gone); from now on its exit is the
-        environment's."""
+        """Hand the function over (raises OSError when the blank or its zygote is gone): the zygote mounts its
+        files in the blank's mount namespace and passes it the rest. From now on its exit is the environment's."""
         self.on_end = None
         if self.ended is not None:
             raise OSError("the blank environment ended")
-        socket.send_fds(self.job, [json.dumps(job).encode()], fds)
-        self.job.close()
+        self.zygote.fork(dict(job, assign=self.id), fds)
         self.exit_reader.on_exit = on_exit
 
 
@@ -327,18 +331,17 @@ class PythonZygotes:
         uid = self.allocate_uid()
         cgroup, net, opened = None, None, []
         status, status_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        job, job_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        blank_id = os.urandom(8).hex()
         try:
             cgroup = await asyncio.to_thread(sandbox.cgroups.create_blank)
             net = await sandbox.network.take()
             if not zygote.alive:
                 raise OSError("the zygote ended")
             opened = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in cgroup.procs_files()]
-            zygote.fork({"blank": True, "uid": uid, "gid": uid}, [status_theirs.fileno(), job_theirs.fileno(),
-                                                                  net.ns_fd, *opened])
+            zygote.fork({"blank": True, "id": blank_id, "uid": uid, "gid": uid},
+                        [status_theirs.fileno(), net.ns_fd, *opened])
         except BaseException:
             status.close()
-            job.close()
             if net is not None:
                 sandbox.network.release(net)
             if cgroup is not None:
@@ -349,8 +352,8 @@ class PythonZygotes:
             for fd in opened:
                 os.close(fd)
             status_theirs.close()
-            job_theirs.close()
-        blank = Blank(zygote, cgroup, net, uid, status, job)
+        blank = Blank(zygote, cgroup, net, uid, status)
+        blank.id = blank_id
         blank.on_end = self._blank_ended
         return blank
 
@@ -365,7 +368,9 @@ class PythonZygotes:
         """Give a blank's resources back (its cgroup is removed by the caller, or here if asked)."""
         blank.on_end = None
         blank.exit_reader.close()
-        blank.job.close()
+        if blank.zygote.alive:  # the zygote forgets it (its runtime-to-be then ends)
+            with contextlib.suppress(OSError):
+                blank.zygote.fork({"drop": blank.id}, [])
         self.sandbox.network.release(blank.net)
         self.release_uid(blank.uid)
         if remove_cgroup:

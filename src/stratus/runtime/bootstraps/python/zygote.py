@@ -151,15 +151,7 @@ def show_environment(env):
         ctypes.memset(start + len(data), 0, len(old) - len(data))
 
 
-def drop_bounding_set():
-    """Empty the bounding and ambient sets: no capability can ever be gained again (those in effect stay)."""
-    with open("/proc/sys/kernel/cap_last_cap") as last:
-        for cap in range(int(last.read()) + 1):
-            prctl(PR_CAPBSET_DROP, cap)
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-
-
-def drop_privileges(uid, gid, seccomp_filter, bounding_dropped=False):
+def drop_privileges(uid, gid, seccomp_filter):
     """Become `uid` on the host, seen as 993 in a user namespace of its own, with no capabilities."""
     os.setgroups([])
     os.setresgid(gid, gid, gid)
@@ -169,8 +161,10 @@ def drop_privileges(uid, gid, seccomp_filter, bounding_dropped=False):
     write_file("/proc/self/setgroups", "deny")
     write_file("/proc/self/uid_map", f"{SANDBOX_UID} {uid} 1\n")
     write_file("/proc/self/gid_map", f"{SANDBOX_UID} {gid} 1\n")
-    if not bounding_dropped:
-        drop_bounding_set()  # the bounding set too: nothing can be regained
+    with open("/proc/sys/kernel/cap_last_cap") as last:
+        for cap in range(int(last.read()) + 1):  # the bounding set too: nothing can be regained
+            prctl(PR_CAPBSET_DROP, cap)
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     header = struct.pack("Ii", CAPABILITY_VERSION_3, 0)
     _check(libc.capset(ctypes.c_char_p(header), ctypes.c_char_p(b"\0" * 24)), "capset")
     prctl(PR_SET_NO_NEW_PRIVS, 1)
@@ -185,6 +179,7 @@ def build(request, fds):
     enter(fds)
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     mount_function(request, request["uid"], request["gid"])
+    show_environment(request["env"])
     drop_privileges(request["uid"], request["gid"], SECCOMP_FILTER)
 
 
@@ -200,8 +195,7 @@ def enter(fds):
 
 
 def mount_function(request, uid, gid):
-    """The function's files: code, layers, SDK read-only, /tmp and /dev/shm of its size; SOURCES covered;
-    its variables where /proc/PID/environ shows them."""
+    """The function's files: code, layers, SDK read-only, /tmp and /dev/shm of its size; SOURCES covered."""
     bind_readonly(request["task"], TASK_ROOT)
     if request.get("opt"):
         bind_readonly(request["opt"], "/opt")
@@ -213,7 +207,6 @@ def mount_function(request, uid, gid):
     # SOURCES is covered by an empty read-only tmpfs, which the function cannot remove (no capabilities):
     # unmounting it would cost an RCU grace period (1-4 ms measured) on every cold start.
     mount("tmpfs", SOURCES, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
-    show_environment(request["env"])
 
 
 def reap(runtime_pid, status_fd):
@@ -266,10 +259,64 @@ def environment(request, fds):
 # --------------------------------------------------------------------------- a blank environment
 # Made ahead of demand (sandbox/zygote.py keeps a few per zygote): everything that does not depend on the
 # function is done, the slow part included (on cgroup v1 the first move into a memory cgroup after a pause
-# waits for an RCU grace period, 10-15 ms). pid 1 has dropped every privilege and reaps; pid 2, still root
-# but with an empty bounding set, waits on the job socket for its function (one message: JSON and the
-# output and Runtime API fds), then mounts its files, drops every privilege and runs the runtime.
-def blank(request, fds):
+# waits for an RCU grace period, 10-15 ms), and both its processes have dropped every privilege: pid 1 reaps,
+# pid 2 waits on its job socket. At assignment the zygote mounts the function's files in the blank's mount
+# namespace (setns there and back: it is root there, the blank no longer is), then sends pid 2 the job
+# (JSON: the variables; fds: output, Runtime API), and pid 2 becomes the runtime.
+BLANKS = {}  # blank id → (its mount namespace fd, the zygote's end of its job socket, uid, gid)
+OWN_MOUNTS = -1  # the zygote's own mount namespace (to come back to after mounting in a blank's)
+
+
+def make_blank(request, given):
+    """In the zygote: clone a blank environment; keep what its assignment needs."""
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    pid = clone(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)
+    if pid == 0:
+        try:
+            ours.close()
+            blank(request, given, theirs.detach())
+        finally:
+            os._exit(127)
+    theirs.close()
+    try:
+        namespace = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        ours.close()
+        raise
+    BLANKS[request["id"]] = (namespace, ours, request["uid"], request["gid"])
+
+
+def assign_blank(request, given):
+    """In the zygote: the blank's function files (in its mount namespace), then its job to pid 2."""
+    namespace, job, uid, gid = BLANKS.pop(request["assign"])
+    error = ""
+    try:
+        _check(libc.setns(namespace, CLONE_NEWNS), "setns")
+        try:
+            mount_function(request, uid, gid)
+        finally:
+            _check(libc.setns(OWN_MOUNTS, CLONE_NEWNS), "setns")
+            os.chdir("/")
+    except OSError as exc:
+        error = str(exc)
+    try:
+        message = bootstrap.json_dumps({"env": request["env"], "error": error}, None, False)
+        job.sendmsg([message.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
+                                          struct.pack(f"{len(given)}i", *given))])
+    finally:
+        job.close()
+        os.close(namespace)
+
+
+def drop_blank(request):
+    """In the zygote: forget a blank the server no longer keeps (its pid 2 sees the end of its job socket)."""
+    found = BLANKS.pop(request["drop"], None)
+    if found is not None:
+        os.close(found[0])
+        found[1].close()
+
+
+def blank(request, fds, job):
     """The clone's life when made ahead of demand (pid 1)."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -285,7 +332,7 @@ def blank(request, fds):
     if pid == 0:
         try:
             os.close(fds["status"])
-            waiting(uid, gid, fds["job"])
+            waiting(uid, gid, job)
         except BaseException:  # noqa: BLE001 - before the job: said in the server's log; after: the function's
             sys.excepthook(*sys.exc_info())
         finally:
@@ -306,10 +353,10 @@ def blank(request, fds):
 
 
 def waiting(uid, gid, job):
-    """pid 2 of a blank environment: wait for the function, then become its runtime."""
+    """pid 2 of a blank environment: drop every privilege, wait for the function, become its runtime."""
     os.closerange(3, job)
     os.closerange(job + 1, 65536)
-    drop_bounding_set()
+    drop_privileges(uid, gid, SECCOMP_FILTER)
     control = _socket.socket(fileno=job)
     while True:
         try:
@@ -325,8 +372,9 @@ def waiting(uid, gid, job):
         if len(fds) != 2:
             raise ValueError(f"a job came with {len(fds)} file descriptors")
         request = bootstrap.json_loads(message)
-        mount_function(request, uid, gid)
-        drop_privileges(uid, gid, SECCOMP_FILTER, bounding_dropped=True)
+        if request["error"]:
+            raise OSError(request["error"])
+        show_environment(request["env"])
     except BaseException as exc:  # noqa: BLE001 - reported in the function's log; the environment fails
         if "output" in given:
             os.write(given["output"], f"stratus: the environment could not be set up: {exc}\n".encode())
@@ -395,18 +443,27 @@ def serve(control):
             os._exit(0)  # the server closed its end
         try:
             request = bootstrap.json_loads(message)
+            if "assign" in request:  # a blank gets its function
+                assign_blank(request, fds)
+                continue
+            if "drop" in request:
+                drop_blank(request)
+                continue
             # A blank environment (made ahead of demand), or one for a function now.
-            names = ("status", "job", "net") if request.get("blank") else ("status", "output", "runtime", "net")
+            names = ("status", "net") if request.get("blank") else ("status", "output", "runtime", "net")
             count = len(names)
             given = dict(zip(names, fds[:count]))
             given["cgroups"] = fds[count:]
             if len(fds) < count:
                 raise ValueError(f"a request came with {len(fds)} file descriptors")
+            if request.get("blank"):
+                make_blank(request, given)
+                continue
             pid = clone(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)
             if pid == 0:
                 try:
                     control.close()
-                    (blank if request.get("blank") else environment)(request, given)
+                    environment(request, given)
                 finally:
                     os._exit(127)
         except Exception as exc:  # noqa: BLE001 - one bad request must not end the zygote
@@ -430,7 +487,7 @@ SECCOMP_FILTER = b""
 
 
 def main():
-    global SECCOMP_FILTER
+    global SECCOMP_FILTER, OWN_MOUNTS
     control = _socket.socket(fileno=int(sys.argv[1]))
     seccomp_fd = int(sys.argv[2]) if len(sys.argv) > 2 else -1
     if seccomp_fd >= 0:
@@ -440,6 +497,7 @@ def main():
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # environments are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     reserve_environ_area()
+    OWN_MOUNTS = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     gc.collect()
     gc.freeze()  # the zygote's objects stay out of the environments' collections (fewer copied pages)
     control.send(b"ready")
