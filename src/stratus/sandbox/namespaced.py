@@ -476,6 +476,7 @@ class NamespacedSandbox:
         finally:
             api.close()
         blank.zygote.assigned += 1
+        zygotes.blank_assigned()
         process = ForkedProcess(blank.cgroup, self.empty_dir, blank.uid, zygotes)
         process.network, process.net, process.runtime_listener = self.network, net, net.listener
         process.api_server = api_server

@@ -63,6 +63,7 @@ _AFTER_START = {"PYTHONPATH", "PYTHONDONTWRITEBYTECODE"}
 # Blank environments are topped up this long after one is taken, unless its INIT ends first (then at once):
 # making one costs CPU the cold start just begun needs more.
 BLANK_REFILL_DELAY_S = 0.25
+BLANK_FAILURES = 5  # blanks that end before their assignment, in a row, before no more are made
 
 
 class Zygote:
@@ -213,6 +214,7 @@ class PythonZygotes:
         # In `host` network mode pasta forwards the host ports open when the environment starts: not ahead.
         self.prefork = max(0, prefork) if sandbox.network.mode != "host" else 0
         self._filling: dict[Zygote, asyncio.Task[None]] = {}
+        self._blank_failures = 0  # blanks ended before their assignment since the last assignment
         data_dir = sandbox.work_dir.parent
         self.roots = {"code": data_dir / "code", "opt": data_dir / "opt"}
         self.zygotes: dict[str, Zygote] = {}
@@ -288,6 +290,7 @@ class PythonZygotes:
             old.stop()
         self.zygotes[interpreter] = zygote
         log.info("Python zygote of %s ready: cold starts fork from it", interpreter)
+        self._blank_failures = 0  # (the blanks of a zygote that died ended with it)
         self.refill(zygote)
         return zygote
 
@@ -302,9 +305,14 @@ class PythonZygotes:
         asyncio.get_running_loop().call_later(BLANK_REFILL_DELAY_S, self.refill, zygote)
         return blank
 
+    def blank_assigned(self) -> None:
+        self._blank_failures = 0
+
     def refill(self, zygote: Zygote) -> None:
         """Top `zygote`'s blanks up to `prefork` (one task at a time per zygote)."""
         filling = self._filling.get(zygote)
+        if self._blank_failures >= BLANK_FAILURES:
+            return
         if not self.prefork or not zygote.alive or len(zygote.blanks) >= self.prefork \
                 or filling is not None and not filling.done():
             return
@@ -358,11 +366,18 @@ class PythonZygotes:
         return blank
 
     def _blank_ended(self, blank: Blank) -> None:
-        """A blank ended while waiting (its zygote died, or it could not be set up): drop it."""
+        """A blank ended while waiting (its zygote died, it was killed, or it could not be set up): drop it,
+        and make another (not after BLANK_FAILURES such ends in a row: something is wrong, say so once)."""
         with contextlib.suppress(ValueError):
             blank.zygote.blanks.remove(blank)
         self.discard(blank)
         asyncio.get_running_loop().run_in_executor(None, blank.cgroup.remove)
+        self._blank_failures += 1
+        if self._blank_failures < BLANK_FAILURES:
+            self.refill(blank.zygote)
+        elif self._blank_failures == BLANK_FAILURES and blank.zygote.alive:
+            log.warning("%d blank Python environments ended before their assignment: no more are made until a "
+                        "cold start succeeds (see the zygote's messages above)", BLANK_FAILURES)
 
     def discard(self, blank: Blank, remove_cgroup: bool = False) -> None:
         """Give a blank's resources back (its cgroup is removed by the caller, or here if asked)."""
