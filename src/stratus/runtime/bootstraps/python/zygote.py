@@ -259,10 +259,11 @@ def environment(request, fds):
 # --------------------------------------------------------------------------- a blank environment
 # Made ahead of demand (sandbox/zygote.py keeps a few per zygote): everything that does not depend on the
 # function is done, the slow part included (on cgroup v1 the first move into a memory cgroup after a pause
-# waits for an RCU grace period, 10-15 ms), and both its processes have dropped every privilege: pid 1 reaps,
-# pid 2 waits on its job socket. At assignment the zygote mounts the function's files in the blank's mount
-# namespace (setns there and back: it is root there, the blank no longer is), then sends pid 2 the job
-# (JSON: the variables; fds: output, Runtime API), and pid 2 becomes the runtime.
+# waits for an RCU grace period, 10-15 ms), and every privilege is dropped (by pid 1, before it forks pid 2,
+# which shares its user namespace, as in `environment`): pid 1 reaps, pid 2 waits on its job socket. At
+# assignment the zygote mounts the function's files in the blank's mount namespace (setns there and back: it
+# is root there, the blank no longer is), then sends pid 2 the job (JSON: the variables; fds: output, Runtime
+# API), and pid 2 becomes the runtime.
 BLANKS = {}  # blank id → (its mount namespace fd, the zygote's end of its job socket, uid, gid)
 OWN_MOUNTS = -1  # the zygote's own mount namespace (to come back to after mounting in a blank's)
 
@@ -324,6 +325,8 @@ def blank(request, fds, job):
     try:
         enter(fds)
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        # Both processes unprivileged before either waits: the zygote mounts the function's files later.
+        drop_privileges(uid, gid, SECCOMP_FILTER)
     except BaseException as exc:  # noqa: BLE001 - the server sees the blank end, and drops it
         os.write(2, f"stratus zygote: a blank environment could not be set up: {exc}\n".encode())
         os.write(fds["status"], struct.pack("i", 126))
@@ -332,7 +335,7 @@ def blank(request, fds, job):
     if pid == 0:
         try:
             os.close(fds["status"])
-            waiting(uid, gid, job)
+            waiting(job)
         except BaseException:  # noqa: BLE001 - before the job: said in the server's log; after: the function's
             sys.excepthook(*sys.exc_info())
         finally:
@@ -342,21 +345,13 @@ def blank(request, fds, job):
     os.closerange(keep + 1, 65536)
     for fd in (0, 1, 2):
         os.close(fd)
-    try:
-        drop_privileges(uid, gid, SECCOMP_FILTER)
-    except BaseException:  # noqa: BLE001 - an environment whose reaper kept its privileges must not run
-        try:
-            os.write(keep, struct.pack("i", 126))
-        finally:
-            os._exit(126)
     reap(pid, keep)
 
 
-def waiting(uid, gid, job):
-    """pid 2 of a blank environment: drop every privilege, wait for the function, become its runtime."""
+def waiting(job):
+    """pid 2 of a blank environment (unprivileged already): wait for the function, become its runtime."""
     os.closerange(3, job)
     os.closerange(job + 1, 65536)
-    drop_privileges(uid, gid, SECCOMP_FILTER)
     control = _socket.socket(fileno=job)
     while True:
         try:
