@@ -15,6 +15,12 @@ and the seccomp filter; then it forks the runtime (pid 2) and stays as its reape
 bubblewrap. The runtime's Runtime API connection is made here and handed over; its exit status comes
 back on a socket of its own.
 
+Blank environments (`Blank`): each zygote keeps `prefork` environments made ahead of demand, in pre-created
+cgroups (the cgroup v1 memory join, 10-15 ms after a pause, happens there), network entered, privileges
+dropped, waiting for a function; a cold start renames the cgroups after the environment, writes its limits,
+and has the zygote mount its files in the blank and hand it its variables and fds. Without a ready blank,
+the environment is forked on demand as above.
+
 What does not fork (spawned as before): extensions, exec wrappers, debug mode, PYTHON* variables the
 interpreter reads at start-up, another LANG or LC_*, code outside the data dir, a host where the server
 is not root or cannot make network namespaces, STRATUS_PYTHON_ZYGOTE=0, and a zygote that cannot be
