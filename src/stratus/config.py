@@ -69,6 +69,9 @@ class Settings:
     seccomp: bool = True  # namespaced sandbox: deny dangerous syscalls (bpf, keyctl, mount, ptrace...) with EPERM
     # Namespaced sandbox: Python cold starts fork from a runtime zygote (sandbox/zygote.py); 0 spawns them.
     python_zygote: bool = True
+    # Blank Python environments kept forked ahead of demand per zygote (cgroups joined, network entered,
+    # unprivileged reaper; they wait for a function): 0 forks every cold start on demand.
+    python_prefork: int = 2
     # Namespaced sandbox: what an environment's own network reaches (sandbox/network.py). outbound: the
     # outside world through pasta, of the host's loopback only these ports (comma list; reached as
     # 127.0.0.1:PORT) and Stratus's API port | none: loopback only | host: every host loopback port too.

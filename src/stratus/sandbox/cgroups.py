@@ -74,6 +74,23 @@ class Cgroups:
             raise
         return group
 
+    def create_blank(self, pids_max: int = 1024) -> EnvironmentCgroup:
+        """A cgroup for an environment made ahead of demand (sandbox/zygote.py): a generic name and no memory
+        limit yet; `assign` names it after its environment and sets its limits."""
+        name = self.prefix + "blank-" + os.urandom(6).hex()
+        paths = {controller: base / name for controller, base in self.bases.items()}
+        for path in paths.values():
+            path.mkdir()
+        group = EnvironmentCgroup(self.version, paths)
+        try:
+            _write(group._file("pids", "pids.max"), pids_max)
+            if self.version == 1:
+                _write(group._file("cpu", "cpu.cfs_period_us"), CPU_PERIOD_US)
+        except OSError:
+            group.remove()
+            raise
+        return group
+
     def cleanup_leftovers(self) -> int:
         """Remove environment cgroups left by an earlier run (e.g. after a crash); returns how many."""
         removed = 0
@@ -110,6 +127,19 @@ class EnvironmentCgroup:
             _write(self._file("memory", "memory.swappiness"), 0, optional=True)
             _write(self._file("pids", "pids.max"), pids_max)
             _write(self._file("cpu", "cpu.cfs_period_us"), CPU_PERIOD_US)
+
+    def assign(self, name: str, memory_mb: int, host_cpus: int, pids_max: int = 1024) -> None:
+        """A blank cgroup becomes an environment's: named `name` (cgroup v1 allows renaming a cgroup in place;
+        v2 does not: the generic name stays), with the environment's limits."""
+        renamed = {}
+        for controller, path in self.paths.items():
+            try:
+                path.rename(path.with_name(name))
+                renamed[controller] = path.with_name(name)
+            except OSError:
+                renamed[controller] = path
+        self.paths = renamed
+        self.configure(memory_mb, host_cpus, pids_max)
 
     def limit_cpu(self) -> None:
         """Apply the CPU share of the memory size: 1,769 MB = one vCPU, at most the host's cores."""

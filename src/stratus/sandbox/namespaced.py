@@ -30,7 +30,7 @@ from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description, res
 from stratus.sandbox.cgroups import Cgroups, EnvironmentCgroup
 from stratus.sandbox.network import RUNTIME_API_ADDRESS, FunctionNetwork, NetworkConfig, PreparedNetwork
 from stratus.sandbox.snapshot import VersionZygote
-from stratus.sandbox.zygote import ExitReader, PythonZygotes, Zygote, fork_request
+from stratus.sandbox.zygote import Blank, ExitReader, PythonZygotes, Zygote, fork_request, job_for
 
 log = logging.getLogger("stratus.sandbox")
 
@@ -162,6 +162,12 @@ class ForkedProcess(NamespacedProcess):
         self.uid = uid
         self._zygotes = zygotes
         self.exit_reader: ExitReader | None = None
+        self.zygote: Zygote | None = None  # made from one of its blanks: topped up once INIT ends
+
+    def init_done(self) -> None:
+        super().init_done()
+        if self.zygote is not None:
+            self._zygotes.refill(self.zygote)
 
     def signal_main(self, signum: int) -> None:
         """Signal the runtime: pid 2 of the environment's pid namespace."""
@@ -200,7 +206,7 @@ class NamespacedSandbox:
     private_runtime_api = RUNTIME_API_ADDRESS  # AWS_LAMBDA_RUNTIME_API, in the environment's own network
 
     def __init__(self, work_dir: Path, cgroups: Cgroups, bwrap: str, network: NetworkConfig | None = None,
-                 seccomp_filter: bool = True, python_zygote: bool = True):
+                 seccomp_filter: bool = True, python_zygote: bool = True, python_prefork: int = 2):
         self.work_dir = work_dir
         # The filter's file (written at start), or None: no filter (a setting, or an architecture without one).
         self.seccomp_file = work_dir / "seccomp.bpf" if seccomp_filter and seccomp.supported() else None
@@ -220,7 +226,7 @@ class NamespacedSandbox:
             if reason:
                 log.warning("Python cold starts are spawned, not forked from a zygote: %s", reason)
             else:
-                self.zygotes = PythonZygotes(self)
+                self.zygotes = PythonZygotes(self, python_prefork)
 
     @staticmethod
     def available(instance: str = "default") -> tuple[Cgroups | None, str | None, str]:
@@ -398,6 +404,11 @@ class NamespacedSandbox:
     async def _fork(self, zygote: Zygote, zygotes: PythonZygotes, spec: SandboxSpec,
                     on_exit: Callable[[int], None]) -> ForkedProcess | None:
         """Ask `zygote` for the environment (None: it cannot make this one, or is gone: spawn it instead)."""
+        blank = zygotes.take_blank(zygote) if fork_request(zygote, spec, 0) is not None else None
+        if blank is not None:
+            process = await self._assign(blank, zygotes, spec, on_exit)
+            if process is not None:
+                return process
         uid = zygotes.allocate_uid()
         request = fork_request(zygote, spec, uid)
         if request is None:
@@ -437,6 +448,42 @@ class NamespacedSandbox:
         process.network, process.net, process.runtime_listener = self.network, net, net.listener
         process.api_server = api_server
         process.exit_reader = ExitReader(status, on_exit)
+        return process
+
+    async def _assign(self, blank: Blank, zygotes: PythonZygotes, spec: SandboxSpec,
+                      on_exit: Callable[[int], None]) -> ForkedProcess | None:
+        """Give `spec` to a blank environment: its cgroups take the environment's name and limits (before any
+        of the function's code runs), then it is told its files and variables and given its output and
+        Runtime API connection (None: the blank is gone or cannot serve this spec; it is dropped)."""
+        request = fork_request(blank.zygote, spec, blank.uid)
+        assert request is not None  # (checked before the blank was taken)
+        api_server = None
+        api = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            assert spec.runtime_socket is not None  # (reason_to_spawn checked)
+            blank.cgroup.assign(self.cgroups.prefix + spec.env_id, spec.memory_mb, self.host_cpus)
+            net = blank.net
+            if net.api_listener is not None and self.api_protocol is not None:
+                api_server = await asyncio.get_running_loop().create_server(
+                    self.api_protocol, sock=net.api_listener, backlog=64)
+            api.connect(str(spec.runtime_socket))  # a listening Unix socket: accepted by the loop later
+            blank.assign(job_for(request), [spec.output_fd, api.fileno()], on_exit)
+        except OSError as exc:
+            if api_server is not None:
+                api_server.close()
+            zygotes.discard(blank)
+            asyncio.get_running_loop().run_in_executor(None, blank.cgroup.remove)
+            log.debug("blank environment not used (%s): forked now instead", exc)
+            return None
+        finally:
+            api.close()
+        blank.zygote.assigned += 1
+        zygotes.blank_assigned()
+        process = ForkedProcess(blank.cgroup, self.empty_dir, blank.uid, zygotes)
+        process.network, process.net, process.runtime_listener = self.network, net, net.listener
+        process.api_server = api_server
+        process.exit_reader = blank.exit_reader
+        process.zygote = blank.zygote
         return process
 
     # ------------------------------------------------------------------ SnapStart (sandbox/snapshot.py)

@@ -15,6 +15,12 @@ and the seccomp filter; then it forks the runtime (pid 2) and stays as its reape
 bubblewrap. The runtime's Runtime API connection is made here and handed over; its exit status comes
 back on a socket of its own.
 
+Blank environments (`Blank`): each zygote keeps `prefork` environments made ahead of demand, in pre-created
+cgroups (the cgroup v1 memory join, 10-15 ms after a pause, happens there), network entered, privileges
+dropped, waiting for a function; a cold start renames the cgroups after the environment, writes its limits,
+and has the zygote mount its files in the blank and hand it its variables and fds. Without a ready blank,
+the environment is forked on demand as above.
+
 What does not fork (spawned as before): extensions, exec wrappers, debug mode, PYTHON* variables the
 interpreter reads at start-up, another LANG or LC_*, code outside the data dir, a host where the server
 is not root or cannot make network namespaces, STRATUS_PYTHON_ZYGOTE=0, and a zygote that cannot be
@@ -39,7 +45,9 @@ from stratus.runtime import runtimes
 from stratus.sandbox.base import SandboxSpec, exit_description
 
 if TYPE_CHECKING:
+    from stratus.sandbox.cgroups import EnvironmentCgroup
     from stratus.sandbox.namespaced import NamespacedSandbox
+    from stratus.sandbox.network import PreparedNetwork
 
 log = logging.getLogger("stratus.sandbox")
 
@@ -58,6 +66,10 @@ _STARTUP_ONLY = ("PYTHON", "LC_")
 # The zygote starts with this much room for an environment's variables where /proc/PID/environ shows them.
 ENVIRON_RESERVE = 32768
 _AFTER_START = {"PYTHONPATH", "PYTHONDONTWRITEBYTECODE"}
+# Blank environments are topped up this long after one is taken, unless its INIT ends first (then at once):
+# making one costs CPU the cold start just begun needs more.
+BLANK_REFILL_DELAY_S = 0.25
+BLANK_FAILURES = 5  # blanks that end before their assignment, in a row, before no more are made
 
 
 class Zygote:
@@ -71,6 +83,8 @@ class Zygote:
         self.control: socket.socket | None = None
         self.alive = False
         self.forks = 0  # environments forked (the admin route and tests read it)
+        self.blanks: list[Blank] = []  # environments made ahead of demand, oldest first
+        self.assigned = 0  # cold starts served by a blank
 
     def visible(self, host_path: Path | None) -> str | None:
         """Where a host path under one of the roots is in the zygote (None: under none)."""
@@ -143,11 +157,16 @@ class Zygote:
             self.stop()
 
     def fork(self, request: dict[str, object], fds: list[int]) -> None:
-        """Ask for one environment (raises OSError when the zygote is gone)."""
+        """Send the zygote a request: an environment, a blank one, a blank's assignment or its drop (raises
+        OSError when the zygote is gone)."""
         if not self.alive or self.control is None:
             raise OSError("the zygote is not running")
-        socket.send_fds(self.control, [json.dumps(request).encode()], fds)
-        self.forks += 1
+        if fds:
+            socket.send_fds(self.control, [json.dumps(request).encode()], fds)
+        else:
+            self.control.send(json.dumps(request).encode())
+        if "assign" not in request and "drop" not in request:
+            self.forks += 1
 
     def stop(self) -> None:
         """Kill the zygote's sandbox, and with it (its pid namespace) every environment it forked."""
@@ -162,11 +181,46 @@ class Zygote:
                 self.process.kill()
 
 
-class PythonZygotes:
-    """The zygotes of one namespaced sandbox, by interpreter, and the environments' uids."""
+class Blank:
+    """An environment forked ahead of demand: in its cgroups (generic name, no memory limit yet) and network
+    namespace, both its processes unprivileged, its runtime-to-be waiting for its function."""
 
-    def __init__(self, sandbox: NamespacedSandbox) -> None:
+    def __init__(self, zygote: Zygote, cgroup: EnvironmentCgroup, net: PreparedNetwork, uid: int,
+                 status: socket.socket) -> None:
+        self.zygote = zygote
+        self.id = ""  # the zygote's name for it
+        self.cgroup = cgroup
+        self.net = net
+        self.uid = uid
+        self.exit_reader = ExitReader(status, self._ended)
+        self.ended: int | None = None  # its exit status, if it ended while being assigned
+        self.on_end: Callable[[Blank], None] | None = None  # while waiting: the pool drops it
+
+    def _ended(self, code: int) -> None:
+        self.ended = code
+        if self.on_end is not None:
+            self.on_end(self)
+
+    def assign(self, job: dict[str, object], fds: list[int], on_exit: Callable[[int], None]) -> None:
+        """Hand the function over (raises OSError when the blank or its zygote is gone): the zygote mounts its
+        files in the blank's mount namespace and passes it the rest. From now on its exit is the environment's."""
+        self.on_end = None
+        if self.ended is not None:
+            raise OSError("the blank environment ended")
+        self.zygote.fork(dict(job, assign=self.id), fds)
+        self.exit_reader.on_exit = on_exit
+
+
+class PythonZygotes:
+    """The zygotes of one namespaced sandbox, by interpreter, the environments' uids, and the blank
+    environments kept ready per zygote (`prefork` each; 0: none)."""
+
+    def __init__(self, sandbox: NamespacedSandbox, prefork: int = 2) -> None:
         self.sandbox = sandbox
+        # In `host` network mode pasta forwards the host ports open when the environment starts: not ahead.
+        self.prefork = max(0, prefork) if sandbox.network.mode != "host" else 0
+        self._filling: dict[Zygote, asyncio.Task[None]] = {}
+        self._blank_failures = 0  # blanks ended before their assignment since the last assignment
         data_dir = sandbox.work_dir.parent
         self.roots = {"code": data_dir / "code", "opt": data_dir / "opt"}
         self.zygotes: dict[str, Zygote] = {}
@@ -242,7 +296,106 @@ class PythonZygotes:
             old.stop()
         self.zygotes[interpreter] = zygote
         log.info("Python zygote of %s ready: cold starts fork from it", interpreter)
+        self._blank_failures = 0  # (the blanks of a zygote that died ended with it)
+        self.refill(zygote)
         return zygote
+
+    # ------------------------------------------------------------------ blank environments
+    def take_blank(self, zygote: Zygote) -> Blank | None:
+        """A blank environment of `zygote` (None: none ready); the pool is topped up in the background."""
+        if not self.prefork:
+            return None
+        blank = zygote.blanks.pop(0) if zygote.blanks else None
+        if blank is not None:
+            blank.on_end = None  # its end is now the assigner's to see (Blank.assign)
+        asyncio.get_running_loop().call_later(BLANK_REFILL_DELAY_S, self.refill, zygote)
+        return blank
+
+    def blank_assigned(self) -> None:
+        self._blank_failures = 0
+
+    def refill(self, zygote: Zygote) -> None:
+        """Top `zygote`'s blanks up to `prefork` (one task at a time per zygote)."""
+        filling = self._filling.get(zygote)
+        if self._blank_failures >= BLANK_FAILURES:
+            return
+        if not self.prefork or not zygote.alive or len(zygote.blanks) >= self.prefork \
+                or filling is not None and not filling.done():
+            return
+        self._filling[zygote] = asyncio.get_running_loop().create_task(self._fill(zygote))
+
+    async def _fill(self, zygote: Zygote) -> None:
+        try:
+            while zygote.alive and len(zygote.blanks) < self.prefork:
+                try:
+                    blank = await self._make_blank(zygote)
+                except (OSError, RuntimeError) as exc:
+                    if zygote.alive:
+                        log.warning("could not prepare a blank Python environment: %s", exc)
+                    return
+                if blank is None:
+                    return
+                zygote.blanks.append(blank)
+        finally:
+            if self._filling.get(zygote) is asyncio.current_task():
+                del self._filling[zygote]
+
+    async def _make_blank(self, zygote: Zygote) -> Blank | None:
+        sandbox = self.sandbox
+        uid = self.allocate_uid()
+        cgroup, net, opened = None, None, []
+        status, status_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        blank_id = os.urandom(8).hex()
+        try:
+            cgroup = await asyncio.to_thread(sandbox.cgroups.create_blank)
+            net = await sandbox.network.take()
+            if not zygote.alive:
+                raise OSError("the zygote ended")
+            opened = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in cgroup.procs_files()]
+            zygote.fork({"blank": True, "id": blank_id, "uid": uid, "gid": uid},
+                        [status_theirs.fileno(), net.ns_fd, *opened])
+        except BaseException:
+            status.close()
+            if net is not None:
+                sandbox.network.release(net)
+            if cgroup is not None:
+                asyncio.get_running_loop().run_in_executor(None, cgroup.remove)
+            self.release_uid(uid)
+            raise
+        finally:
+            for fd in opened:
+                os.close(fd)
+            status_theirs.close()
+        blank = Blank(zygote, cgroup, net, uid, status)
+        blank.id = blank_id
+        blank.on_end = self._blank_ended
+        return blank
+
+    def _blank_ended(self, blank: Blank) -> None:
+        """A blank ended while waiting (its zygote died, it was killed, or it could not be set up): drop it,
+        and make another (not after BLANK_FAILURES such ends in a row: something is wrong, say so once)."""
+        with contextlib.suppress(ValueError):
+            blank.zygote.blanks.remove(blank)
+        self.discard(blank)
+        asyncio.get_running_loop().run_in_executor(None, blank.cgroup.remove)
+        self._blank_failures += 1
+        if self._blank_failures < BLANK_FAILURES:
+            self.refill(blank.zygote)
+        elif self._blank_failures == BLANK_FAILURES and blank.zygote.alive:
+            log.warning("%d blank Python environments ended before their assignment: no more are made until a "
+                        "cold start succeeds (see the zygote's messages above)", BLANK_FAILURES)
+
+    def discard(self, blank: Blank, remove_cgroup: bool = False) -> None:
+        """Give a blank's resources back (its cgroup is removed by the caller, or here if asked)."""
+        blank.on_end = None
+        blank.exit_reader.close()
+        if blank.zygote.alive:  # the zygote forgets it (its runtime-to-be then ends)
+            with contextlib.suppress(OSError):
+                blank.zygote.fork({"drop": blank.id}, [])
+        self.sandbox.network.release(blank.net)
+        self.release_uid(blank.uid)
+        if remove_cgroup:
+            blank.cgroup.remove()
 
     def allocate_uid(self) -> int:
         for _ in range(FORK_UID_SLOTS):
@@ -257,13 +410,20 @@ class PythonZygotes:
         self._uids.discard(uid - FORK_UID_BASE)
 
     def close(self) -> None:
+        for task in self._filling.values():
+            task.cancel()
+        self._filling.clear()
         for zygote in self.zygotes.values():
-            zygote.stop()
+            zygote.stop()  # (its pid namespace ends: every blank with it)
+            for blank in zygote.blanks:
+                self.discard(blank, remove_cgroup=True)
+            zygote.blanks.clear()
         self.zygotes.clear()
 
     def stats(self) -> dict[str, object]:
         """What the fork path did so far (GET /_stratus/... and tests)."""
-        return {"zygotes": {path: {"alive": z.alive, "forks": z.forks,
+        return {"zygotes": {path: {"alive": z.alive, "forks": z.forks, "blanks": len(z.blanks),
+                                   "assigned": z.assigned,
                                    "pid": z.process.pid if z.process is not None else None}
                             for path, z in self.zygotes.items()},
                 "failed": sorted(self._failed)}
@@ -284,6 +444,11 @@ def fork_request(zygote: Zygote, spec: SandboxSpec, uid: int) -> dict[str, objec
         return None
     return {"uid": uid, "gid": uid, "task": task, "opt": opt, "sdk": sdk, "sdk_visible": PYTHON_SDK_DIR,
             "tmp_mb": spec.ephemeral_storage_mb, "env": env}
+
+
+def job_for(request: dict[str, object]) -> dict[str, object]:
+    """What a blank environment is told of its function (its uid it has: the rest of `fork_request`)."""
+    return {key: value for key, value in request.items() if key not in ("uid", "gid")}
 
 
 class ExitReader:
@@ -308,5 +473,6 @@ class ExitReader:
 
     def close(self) -> None:
         if self.sock.fileno() >= 0:
-            self.loop.remove_reader(self.sock.fileno())
+            with contextlib.suppress(RuntimeError):  # (the loop is closed: nothing to remove)
+                self.loop.remove_reader(self.sock.fileno())
             self.sock.close()

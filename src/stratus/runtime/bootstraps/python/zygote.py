@@ -176,13 +176,26 @@ def drop_privileges(uid, gid, seccomp_filter):
 
 def build(request, fds):
     """Everything the environment is, before its runtime starts (as root, in the new namespaces)."""
+    enter(fds)
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    mount_function(request, request["uid"], request["gid"])
+    show_environment(request["env"])
+    drop_privileges(request["uid"], request["gid"], SECCOMP_FILTER)
+
+
+def enter(fds):
+    """Join the environment's cgroups and network namespace (fds the server opened), devpts of its own."""
     for fd in fds["cgroups"]:
         os.write(fd, b"0")  # join: this process, and so every process of the environment
         os.close(fd)
     _check(libc.unshare(CLONE_NEWCGROUP), "unshare")  # its cgroups are its root, as under bwrap
     _check(libc.setns(fds["net"], CLONE_NEWNET), "setns")
     os.close(fds["net"])
-    uid, gid = request["uid"], request["gid"]
+    mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
+
+
+def mount_function(request, uid, gid):
+    """The function's files: code, layers, SDK read-only, /tmp and /dev/shm of its size; SOURCES covered."""
     bind_readonly(request["task"], TASK_ROOT)
     if request.get("opt"):
         bind_readonly(request["opt"], "/opt")
@@ -191,13 +204,9 @@ def build(request, fds):
     size = f"size={request['tmp_mb']}m,uid={uid},gid={gid}"
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, size + ",mode=0755")
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, size + ",mode=1777")
-    mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
-    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     # SOURCES is covered by an empty read-only tmpfs, which the function cannot remove (no capabilities):
     # unmounting it would cost an RCU grace period (1-4 ms measured) on every cold start.
     mount("tmpfs", SOURCES, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
-    show_environment(request["env"])
-    drop_privileges(uid, gid, SECCOMP_FILTER)
 
 
 def reap(runtime_pid, status_fd):
@@ -245,6 +254,128 @@ def environment(request, fds):
     for fd in (0, 1, 2):
         os.close(fd)
     reap(pid, keep)
+
+
+# --------------------------------------------------------------------------- a blank environment
+# Made ahead of demand (sandbox/zygote.py keeps a few per zygote): everything that does not depend on the
+# function is done, the slow part included (on cgroup v1 the first move into a memory cgroup after a pause
+# waits for an RCU grace period, 10-15 ms), and every privilege is dropped (by pid 1, before it forks pid 2,
+# which shares its user namespace, as in `environment`): pid 1 reaps, pid 2 waits on its job socket. At
+# assignment the zygote mounts the function's files in the blank's mount namespace (setns there and back: it
+# is root there, the blank no longer is), then sends pid 2 the job (JSON: the variables; fds: output, Runtime
+# API), and pid 2 becomes the runtime.
+BLANKS = {}  # blank id → (its mount namespace fd, the zygote's end of its job socket, uid, gid)
+OWN_MOUNTS = -1  # the zygote's own mount namespace (to come back to after mounting in a blank's)
+
+
+def make_blank(request, given):
+    """In the zygote: clone a blank environment; keep what its assignment needs."""
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    pid = clone(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)
+    if pid == 0:
+        try:
+            ours.close()
+            blank(request, given, theirs.detach())
+        finally:
+            os._exit(127)
+    theirs.close()
+    try:
+        namespace = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        ours.close()
+        raise
+    BLANKS[request["id"]] = (namespace, ours, request["uid"], request["gid"])
+
+
+def assign_blank(request, given):
+    """In the zygote: the blank's function files (in its mount namespace), then its job to pid 2."""
+    namespace, job, uid, gid = BLANKS.pop(request["assign"])
+    error = ""
+    try:
+        _check(libc.setns(namespace, CLONE_NEWNS), "setns")
+        try:
+            mount_function(request, uid, gid)
+        finally:
+            _check(libc.setns(OWN_MOUNTS, CLONE_NEWNS), "setns")
+            os.chdir("/")
+    except OSError as exc:
+        error = str(exc)
+    try:
+        message = bootstrap.json_dumps({"env": request["env"], "error": error}, None, False)
+        job.sendmsg([message.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
+                                          struct.pack(f"{len(given)}i", *given))])
+    finally:
+        job.close()
+        os.close(namespace)
+
+
+def drop_blank(request):
+    """In the zygote: forget a blank the server no longer keeps (its pid 2 sees the end of its job socket)."""
+    found = BLANKS.pop(request["drop"], None)
+    if found is not None:
+        os.close(found[0])
+        found[1].close()
+
+
+def blank(request, fds, job):
+    """The clone's life when made ahead of demand (pid 1)."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    uid, gid = request["uid"], request["gid"]
+    try:
+        enter(fds)
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        # Both processes unprivileged before either waits: the zygote mounts the function's files later.
+        drop_privileges(uid, gid, SECCOMP_FILTER)
+    except BaseException as exc:  # noqa: BLE001 - the server sees the blank end, and drops it
+        os.write(2, f"stratus zygote: a blank environment could not be set up: {exc}\n".encode())
+        os.write(fds["status"], struct.pack("i", 126))
+        os._exit(126)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(fds["status"])
+            waiting(job)
+        except BaseException:  # noqa: BLE001 - before the job: said in the server's log; after: the function's
+            sys.excepthook(*sys.exc_info())
+        finally:
+            os._exit(1)
+    keep = fds["status"]
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
+    for fd in (0, 1, 2):
+        os.close(fd)
+    reap(pid, keep)
+
+
+def waiting(job):
+    """pid 2 of a blank environment (unprivileged already): wait for the function, become its runtime."""
+    os.closerange(3, job)
+    os.closerange(job + 1, 65536)
+    control = _socket.socket(fileno=job)
+    while True:
+        try:
+            message, fds, _, _ = _socket_recv_fds(control)
+            break
+        except InterruptedError:
+            continue
+    control.close()
+    if not message:
+        os._exit(0)  # the server dropped this blank
+    given = dict(zip(("output", "runtime"), fds))
+    try:
+        if len(fds) != 2:
+            raise ValueError(f"a job came with {len(fds)} file descriptors")
+        request = bootstrap.json_loads(message)
+        if request["error"]:
+            raise OSError(request["error"])
+        show_environment(request["env"])
+    except BaseException as exc:  # noqa: BLE001 - reported in the function's log; the environment fails
+        if "output" in given:
+            os.write(given["output"], f"stratus: the environment could not be set up: {exc}\n".encode())
+        os.write(2, f"stratus zygote: an environment could not be set up: {exc}\n".encode())
+        os._exit(126)
+    runtime(request, given)
 
 
 def runtime(request, fds):
@@ -298,7 +429,6 @@ def _exit_code(code):
 
 # --------------------------------------------------------------------------- the zygote
 def serve(control):
-    names = ("status", "output", "runtime", "net")
     while True:
         try:
             message, fds, _, _ = _socket_recv_fds(control)
@@ -308,11 +438,22 @@ def serve(control):
             os._exit(0)  # the server closed its end
         try:
             request = bootstrap.json_loads(message)
+            if "assign" in request:  # a blank gets its function
+                assign_blank(request, fds)
+                continue
+            if "drop" in request:
+                drop_blank(request)
+                continue
+            # A blank environment (made ahead of demand), or one for a function now.
+            names = ("status", "net") if request.get("blank") else ("status", "output", "runtime", "net")
             count = len(names)
             given = dict(zip(names, fds[:count]))
             given["cgroups"] = fds[count:]
             if len(fds) < count:
                 raise ValueError(f"a request came with {len(fds)} file descriptors")
+            if request.get("blank"):
+                make_blank(request, given)
+                continue
             pid = clone(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)
             if pid == 0:
                 try:
@@ -354,7 +495,7 @@ def snapshot_module():
 
 
 def main():
-    global SECCOMP_FILTER
+    global SECCOMP_FILTER, OWN_MOUNTS
     control = _socket.socket(fileno=int(sys.argv[1]))
     seccomp_fd = int(sys.argv[2]) if len(sys.argv) > 2 else -1
     if seccomp_fd >= 0:
@@ -364,6 +505,7 @@ def main():
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # environments are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     reserve_environ_area()
+    OWN_MOUNTS = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     gc.collect()
     gc.freeze()  # the zygote's objects stay out of the environments' collections (fewer copied pages)
     control.send(b"ready")
