@@ -546,6 +546,7 @@ class RestoredProcess(ForkedProcess):
         NamespacedProcess.__init__(self, -1, cgroup, empty_opt)
         self.uid = snapshot.SNAP_UID_BASE + version.block * snapshot.BLOCK + 1 + slot
         self.exit_reader = None
+        self.zygote = None  # (restored from the version's zygote: no runtime zygote's blank to top up)
         self._version = version
         self._slot = slot
 
