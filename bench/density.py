@@ -7,8 +7,9 @@ creates one python3.12 function whose handler sleeps (`--sleep`, default 1.5 s) 
 at once (one raw keep-alive connection per request, all released together), so N environments exist;
 waves repeat (at most --waves) until N environments are found. Once they are idle, every process of
 every environment is found on the host by scanning /proc/*/environ for
-`AWS_LAMBDA_FUNCTION_NAME=<name>` (grouped into environments by their AWS_LAMBDA_RUNTIME_API, which
-is per environment), and its PSS and USS (Private_Clean + Private_Dirty) are read from
+`AWS_LAMBDA_FUNCTION_NAME=<name>` (grouped into environments by their memory cgroup, whose other processes —
+a forked environment's reaper — count too; by AWS_LAMBDA_RUNTIME_API where there is no cgroup), and its PSS
+and USS (Private_Clean + Private_Dirty) are read from
 /proc/<pid>/smaps_rollup: per environment in total (bwrap helpers included) and for the python
 runtime process alone. Also: MemTotal - MemAvailable from /proc/meminfo before the server, with the
 server idle, with N idle environments, and after the stop; the server's own PSS; each environment's
@@ -169,10 +170,43 @@ def environment_processes(function_name: str) -> list[dict]:
             continue
         api = next((item.split(b"=", 1)[1].decode() for item in environ
                     if item.startswith(b"AWS_LAMBDA_RUNTIME_API=")), "?")
-        comm = comm_of(pid)
-        role = "bwrap" if comm == "bwrap" else ("runtime" if comm.startswith("python") else "other:" + comm)
-        found.append({"pid": pid, "ppid": parent_of(pid), "comm": comm, "env": api, "role": role})
+        # An environment is its memory cgroup where it has one: a forked environment's Runtime API address is
+        # 127.0.0.1:9001 in every one of them (each has its own network namespace), and its reaper (pid 1)
+        # carries none of the function's variables.
+        found.append({"pid": pid, "env": memory_cgroup(pid) or api})
+    for group in {item["env"] for item in found if item["env"].startswith("/")}:
+        for pid in cgroup_pids(group):
+            if pid not in {item["pid"] for item in found}:
+                found.append({"pid": pid, "env": group})
+    for item in found:
+        comm = comm_of(item["pid"])
+        item.update(ppid=parent_of(item["pid"]), comm=comm, role="bwrap" if comm == "bwrap" else (
+            "runtime" if comm.startswith("python") else "other:" + comm))
     return found
+
+
+def memory_cgroup(pid: int) -> str | None:
+    """The path of `pid`'s Stratus memory cgroup (cgroup v1 memory controller or v2), None if it has none."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as cgroups:
+            lines = cgroups.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if ("memory" in controllers.split(",") or controllers == "") and "stratus-" in path:
+            return path
+    return None
+
+
+def cgroup_pids(path: str) -> list[int]:
+    """The processes of a memory cgroup (v1, else v2)."""
+    for root in (Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")):
+        try:
+            return [int(pid) for pid in (root / path.lstrip("/") / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -436,7 +470,7 @@ def print_goal(env_uss: list[float], env_pss: list[float]) -> None:
     _, pss50, _, _, _ = stats(env_pss)
     verdict = "met" if uss50 <= GOAL_MB else f"not met: {uss50 - GOAL_MB:.1f} MB over"
     print(f"    compass goal (issue 4): <= {GOAL_MB:g} MB unique per idle environment (with a snapshot fork later);"
-          f" now (spawn path): USS p50 {fmt(uss50)} MB, PSS p50 {fmt(pss50)} MB per environment -> {verdict}")
+          f" now: USS p50 {fmt(uss50)} MB, PSS p50 {fmt(pss50)} MB per environment -> {verdict}")
 
 
 def stop_server(server: StratusServer, name: str) -> None:
