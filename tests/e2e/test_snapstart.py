@@ -132,19 +132,23 @@ def test_a_dead_version_zygote_is_rebuilt_and_deleting_the_version_drops_it(name
         lam.invoke(FunctionName=fn_name, Qualifier=version)
 
 
-@pytest.mark.xfail(reason="not met yet: 50 concurrent restores each start a pasta (outbound network) and a "
-                          "network helper fork; on 2 cores they took 220-390 ms (README, SnapStart)", strict=False)
+@pytest.mark.xfail(reason="not reliably met on 2 cores shared with other load: with bare namespaces made ahead and "
+                          "pasta attached in the background, 50 restores took 17-246 ms at load average 8 (the goal "
+                          "is each under 150 ms); see README, SnapStart", strict=False)
 def test_fifty_concurrent_first_invokes_answer_well_under_one_init(namespaced, server, lam, fn_name):
-    init_s = 0.3
+    init_s, hold_s = 0.3, 1.0
     version = publish(lam, fn_name, init_s)
     invoke(lam, fn_name, version)  # the snapshot is ready (its INIT ran once, at publish)
     many = server.client(max_pool_connections=50)
+    # Each invoke holds its environment for hold_s, longer than the 50 threads take to send theirs: each needs a
+    # new environment (a client of 50 Python threads sends them over a few hundred ms, not at once).
     with concurrent.futures.ThreadPoolExecutor(50) as pool:
-        answers = list(pool.map(lambda _: invoke(many, fn_name, version, {"sleep": 0.05}), range(50)))
+        answers = list(pool.map(lambda _: invoke(many, fn_name, version, {"sleep": hold_s}), range(50)))
     restored = [answer for answer in answers if "Restore Duration" in answer[1]]
-    assert len(restored) >= 40  # new environments, nearly all of them (a few may reuse one freed meanwhile)
-    for _, tail, _ in restored:
-        restore_ms = float(tail.split("Restore Duration: ")[1].split(" ms")[0])
-        assert restore_ms < init_s * 1000 / 2
+    restore_ms = sorted(float(tail.split("Restore Duration: ")[1].split(" ms")[0]) for _, tail, _ in restored)
+    print("Restore Duration (ms) of the new environments, sorted:", restore_ms)
     print("elapsed (s) of the 50, sorted:", sorted(round(answer[2], 3) for answer in answers))
-    assert all("Init Duration" not in tail for _, tail, _ in answers)
+    assert len(restored) >= 45  # new environments, nearly all of them (one may be the warm one)
+    assert all(ms < init_s * 1000 / 2 for ms in restore_ms)  # each well under one INIT
+    assert all("Init Duration" not in tail for _, tail, _ in answers)  # INIT never ran again
+    assert len({result["restored"][0] for result, _, _ in restored}) == len(restored)  # each its own restore
