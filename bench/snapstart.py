@@ -6,8 +6,8 @@ One `stratus serve` (temp data dir, free loopback port, STRATUS_SANDBOX=namespac
 zygote). Two functions with the same code (INIT sleeps --init s, then the handler returns): one with SnapStart on a
 published version, one without (its version's cold starts fork the runtime zygote and run INIT: the fork path).
 
-Sparse: --rounds times, each function gets one invoke that needs a new environment (the environment of the
-previous one is held busy by a slow invoke on another connection), --settle s apart.
+Sparse: --rounds times, each function publishes a new version (SnapStart: its INIT runs then) and its first invoke
+is timed (a new environment), --settle s apart.
 Bursts: --burst concurrent invokes, each held 1 s, on each function (all new environments).
 
 Figures: first-answer latency (client-side, raw signed keep-alive HTTP), REPORT's Restore Duration / Init Duration.
@@ -105,6 +105,20 @@ def publish(client, name: str, init_s: float, snap_start: bool) -> str:
     return version
 
 
+def new_version(client, name: str, index: int) -> str:
+    """A new published version (its first invoke needs a new environment; SnapStart: its INIT has run, at publish)."""
+    client.update_function_configuration(FunctionName=name, Description=f"round {index}")
+    wait_active(client, name)
+    version = client.publish_version(FunctionName=name)["Version"]
+    deadline = time.monotonic() + 60
+    while client.get_function_configuration(FunctionName=name, Qualifier=version)["State"] != "Active":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name}:{version} did not become Active")
+        time.sleep(0.05)
+    time.sleep(0.6)  # SnapStart: its INIT (at publish, in the background) is over
+    return version
+
+
 def stats(values: list[float]) -> str:
     ordered = sorted(values)
     if not ordered:
@@ -160,18 +174,10 @@ def main() -> int:
                 print(f"stopped after {index} rounds (--max-seconds)")
                 break
             for target in (targets if index % 2 == 0 else targets[::-1]):
-                holders = []
-                holder = KeepAliveClient(server.port, timeout_s=60)
-                thread = threading.Thread(target=holder.request, args=(target.request(hold=args.init * 2 + 1),))
-                thread.start()
-                holders.append((holder, thread))
-                time.sleep(args.init + 0.2)  # the holder's environment is busy (and past its INIT)
+                target.version = new_version(client, target.name, index)
                 connection = KeepAliveClient(server.port, timeout_s=60)
                 target.measure(connection, target.request(), 0.0, target.latency_ms, target.phase_ms)
                 connection.close()
-                for holder, thread in holders:
-                    thread.join()
-                    holder.close()
                 time.sleep(args.settle)
         # Bursts: --burst at once on each function, each held 1 s (all new environments).
         for target in targets:
