@@ -123,28 +123,98 @@ def test_new_environments_are_restored_without_init(namespaced, server, lam, fn_
     assert count_init_prints(server, fn_name) == 1  # INIT ran once, at publish
 
 
+def version_zygotes(name):
+    """Host pids of the SnapStart version zygotes of function `name`: processes showing its variables whose host uid
+    is the first of a version's block (sandbox/snapshot.py)."""
+    from stratus.sandbox.snapshot import BLOCK, SNAP_UID_BASE
+    from tests.support.environments import processes_of
+
+    found = []
+    for pid in processes_of(name, "AWS_LAMBDA_FUNCTION_NAME"):
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                uid = int(next(line for line in status if line.startswith("Uid:")).split()[1])
+        except (OSError, StopIteration, ValueError):
+            continue
+        if uid >= SNAP_UID_BASE and (uid - SNAP_UID_BASE) % BLOCK == 0:
+            found.append(pid)
+    return found
+
+
+def wait_for(condition, timeout_s=15.0):
+    deadline = time.monotonic() + timeout_s
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return value
+
+
 def test_a_dead_version_zygote_is_rebuilt_and_deleting_the_version_drops_it(namespaced, server, lam, fn_name):
+    import os
+    import signal
+
     version = publish(lam, fn_name, 0)
     first, _, _ = invoke(lam, fn_name, version)
     assert first["restored"]
+    zygote = wait_for(lambda: version_zygotes(fn_name))
+    assert len(zygote) == 1
+    os.kill(zygote[0], signal.SIGKILL)  # the version's zygote dies (its environments with it)
+    wait_for(lambda: version_zygotes(fn_name) != zygote and not os.path.exists(f"/proc/{zygote[0]}/status") or
+             [pid for pid in version_zygotes(fn_name) if pid != zygote[0]])
+    result, tail, _ = invoke(lam, fn_name, version)
+    assert "Restore Duration" in tail and result["restored"]  # restored from a rebuilt zygote...
+    assert wait_for(lambda: count_init_prints(server, fn_name) == 2)  # ...whose INIT ran again
+    rebuilt = wait_for(lambda: version_zygotes(fn_name))
+    assert rebuilt and rebuilt != zygote
     lam.delete_function(FunctionName=fn_name, Qualifier=version)
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.invoke(FunctionName=fn_name, Qualifier=version)
+    wait_for(lambda: not version_zygotes(fn_name))  # deleting the version ended its zygote
 
 
-@pytest.mark.xfail(reason="not met yet: 50 concurrent restores each start a pasta (outbound network) and a "
-                          "network helper fork; on 2 cores they took 220-390 ms (README, SnapStart)", strict=False)
+def test_outbound_connection_made_at_once_by_a_restored_environment_works(namespaced, server, lam, fn_name):
+    """More environments at once than networks prepared ahead: some are restored before their pasta is attached; a
+    connection to an allowed host port (through pasta) made as the handler starts still succeeds (it waits)."""
+    port = server.host_service.getsockname()[1]
+    app = APP.replace("INIT_S", "0") + f"""
+
+import socket
+
+
+def connect(event, context):
+    with socket.create_connection(("127.0.0.1", {port}), timeout=5):
+        pass
+    time.sleep(0.5)
+    return {{"connected": True}}
+"""
+    lam.create_function(FunctionName=fn_name, Role=ROLE, Handler="app.connect", Runtime="python3.12", Timeout=30,
+                        Code={"ZipFile": make_zip({"app.py": app})}, SnapStart={"ApplyOn": "PublishedVersions"})
+    version = lam.publish_version(FunctionName=fn_name)["Version"]
+    invoke(lam, fn_name, version)
+    many = server.client(max_pool_connections=12)
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda _: invoke(many, fn_name, version), range(12)))
+    assert all(result == {"connected": True} for result, _, _ in answers)
+    assert sum("Restore Duration" in tail for _, tail, _ in answers) >= 6
+
+
+@pytest.mark.xfail(reason="not reliably met on 2 cores shared with other load: with bare namespaces made ahead and "
+                          "pasta attached in the background, 50 restores took 17-246 ms at load average 8 (the goal "
+                          "is each under 150 ms); see README, SnapStart", strict=False)
 def test_fifty_concurrent_first_invokes_answer_well_under_one_init(namespaced, server, lam, fn_name):
-    init_s = 0.3
+    init_s, hold_s = 0.3, 1.0
     version = publish(lam, fn_name, init_s)
     invoke(lam, fn_name, version)  # the snapshot is ready (its INIT ran once, at publish)
     many = server.client(max_pool_connections=50)
+    # Each invoke holds its environment for hold_s, longer than the 50 threads take to send theirs: each needs a
+    # new environment (a client of 50 Python threads sends them over a few hundred ms, not at once).
     with concurrent.futures.ThreadPoolExecutor(50) as pool:
-        answers = list(pool.map(lambda _: invoke(many, fn_name, version, {"sleep": 0.05}), range(50)))
+        answers = list(pool.map(lambda _: invoke(many, fn_name, version, {"sleep": hold_s}), range(50)))
     restored = [answer for answer in answers if "Restore Duration" in answer[1]]
-    assert len(restored) >= 40  # new environments, nearly all of them (a few may reuse one freed meanwhile)
-    for _, tail, _ in restored:
-        restore_ms = float(tail.split("Restore Duration: ")[1].split(" ms")[0])
-        assert restore_ms < init_s * 1000 / 2
+    restore_ms = sorted(float(tail.split("Restore Duration: ")[1].split(" ms")[0]) for _, tail, _ in restored)
+    print("Restore Duration (ms) of the new environments, sorted:", restore_ms)
     print("elapsed (s) of the 50, sorted:", sorted(round(answer[2], 3) for answer in answers))
-    assert all("Init Duration" not in tail for _, tail, _ in answers)
+    assert len(restored) >= 45  # new environments, nearly all of them (one may be the warm one)
+    assert all(ms < init_s * 1000 / 2 for ms in restore_ms)  # each well under one INIT
+    assert all("Init Duration" not in tail for _, tail, _ in answers)  # INIT never ran again
+    assert len({result["restored"][0] for result, _, _ in restored}) == len(restored)  # each its own restore

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -28,7 +29,13 @@ from stratus.runtime import runtimes
 from stratus.sandbox import seccomp, snapshot
 from stratus.sandbox.base import ExitWatcher, SandboxSpec, exit_description, reset_socket_dir, socket_dir_for
 from stratus.sandbox.cgroups import Cgroups, EnvironmentCgroup
-from stratus.sandbox.network import RUNTIME_API_ADDRESS, FunctionNetwork, NetworkConfig, PreparedNetwork
+from stratus.sandbox.network import (
+    RUNTIME_API_ADDRESS,
+    RUNTIME_API_PORT,
+    FunctionNetwork,
+    NetworkConfig,
+    PreparedNetwork,
+)
 from stratus.sandbox.snapshot import VersionZygote
 from stratus.sandbox.zygote import Blank, ExitReader, PythonZygotes, Zygote, fork_request, job_for
 
@@ -503,8 +510,9 @@ class NamespacedSandbox:
         net, api_server, opened = None, None, []
         status, status_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         api = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ready_read, ready_write = os.pipe2(os.O_CLOEXEC)  # closed by the server once pasta is attached
         try:
-            net = await version.take_network()
+            net, complete = await version.take_network()
             if net.api_listener is not None and self.api_protocol is not None:
                 api_server = await asyncio.get_running_loop().create_server(
                     self.api_protocol, sock=net.api_listener, backlog=64)
@@ -514,11 +522,21 @@ class NamespacedSandbox:
                 raise OSError("the SnapStart zygote is gone")
             env = dict(spec.env, HOME="/tmp")
             env.pop("_STRATUS_RUNTIME_API_SOCKET", None)
-            request = {"uid": snapshot.INSIDE_BASE + slot, "tmp_mb": spec.ephemeral_storage_mb, "env": env}
+            served = [RUNTIME_API_PORT] + ([self.network.config.api_port] if net.api_listener is not None
+                                           and self.network.config.api_port else [])
+            request = {"uid": snapshot.INSIDE_BASE + slot, "tmp_mb": spec.ephemeral_storage_mb, "env": env,
+                       "net_pending": not complete, "served_ports": served}
             socket.send_fds(version.control, [json.dumps(request).encode()],
-                            [status_theirs.fileno(), spec.output_fd, api.fileno(), net.ns_fd, *opened])
+                            [status_theirs.fileno(), spec.output_fd, api.fileno(), net.ns_fd, ready_read, *opened])
             version.restores += 1
+            if complete or net.pasta_ready is None:
+                os.close(ready_write)
+            else:
+                net.pasta_ready.add_done_callback(functools.partial(_close_quietly, ready_write))
+            ready_write = -1
         except BaseException:
+            if ready_write >= 0:
+                os.close(ready_write)
             if api_server is not None:
                 api_server.close()
             if net is not None:
@@ -530,6 +548,7 @@ class NamespacedSandbox:
         finally:
             for fd in opened:
                 os.close(fd)
+            os.close(ready_read)
             status_theirs.close()
             api.close()
         process = RestoredProcess(cgroup, self.empty_dir, version, slot)
@@ -537,6 +556,11 @@ class NamespacedSandbox:
         process.api_server = api_server
         process.exit_reader = ExitReader(status, on_exit)
         return process
+
+
+def _close_quietly(fd: int, _: object) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 class RestoredProcess(ForkedProcess):

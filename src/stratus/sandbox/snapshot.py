@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import struct
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,12 @@ SNAP_UID_BASE = FORK_UID_BASE + FORK_UID_SLOTS + 1
 BLOCK = 1024  # uids per version zygote: itself and up to BLOCK - 1 live environments
 BLOCKS = 4096
 INSIDE_BASE = 1000  # environments' uids inside the version's user namespace (snapshot.py)
-SPARE_NETWORKS = 2
+SPARE_NETWORKS = 2  # prepared networks (pasta attached) kept per version at least...
+MAX_SPARE_NETWORKS = 16  # ...and at most, sized between the two by recent demand (STRATUS_SNAPSTART_SPARE_NETWORKS)
+DEMAND_WINDOW_S = 300.0  # recent demand: the most restores begun within one second, over the last five minutes
+NAMESPACE_BATCH = 8  # bare network namespaces the version zygote makes per request (at least)
+BARE_NAMESPACES = 64  # kept made ahead per version (~125 KB of kernel memory each, no process): a burst takes them
+REFILL_PAUSE_S = 0.5  # spares are prepared once no restore has begun for this long
 _blocks: set[int] = set()
 
 
@@ -67,8 +73,13 @@ class VersionZygote:
         self.init_ms = 0.0
         self.on_dead: Callable[[VersionZygote], None] | None = None
         self._ready: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._nets: list[asyncio.Future[int]] = []
-        self._spares: list[PreparedNetwork] = []
+        self._nets: list[asyncio.Future[int]] = []  # waiting for a bare namespace from the zygote
+        self._requested = 0  # bare namespaces asked of the zygote for environments waiting, not yet received
+        self._requested_ahead = 0  # and asked ahead of demand
+        self._bare: list[int] = []  # received, not yet wanted
+        self._spares: list[PreparedNetwork] = []  # prepared ahead of demand, pasta attached
+        self._restores: list[float] = []  # when recent restores began (demand)
+        self.max_spares = MAX_SPARE_NETWORKS
         self._refill: asyncio.Task[None] | None = None
         self._slots: set[int] = set()
         self._next_slot = 0
@@ -96,25 +107,32 @@ class VersionZygote:
     def _on_readable(self) -> None:
         assert self.control is not None
         try:
-            message, ancillary, _, _ = self.control.recvmsg(1 << 20, socket.CMSG_LEN(16))
+            message, ancillary, _, _ = self.control.recvmsg(1 << 20, socket.CMSG_SPACE(64 * 4))
         except BlockingIOError:
             return
         except OSError:
             message, ancillary = b"", []
         fds = [fd for level, kind, data in ancillary if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS
                for fd in struct.unpack(f"{len(data) // 4}i", data[:len(data) - len(data) % 4])]
-        if message == b"net" and fds:
-            for fd in fds[1:]:
-                os.close(fd)
-            waiting = self._nets.pop(0) if self._nets else None
-            if waiting is not None and not waiting.done():
-                waiting.set_result(fds[0])
-            else:
-                os.close(fds[0])
+        if message in (b"net", b"netahead") and fds:
+            for fd in fds:
+                if message == b"net":
+                    self._requested = max(0, self._requested - 1)
+                else:
+                    self._requested_ahead = max(0, self._requested_ahead - 1)
+                waiting = self._nets.pop(0) if self._nets else None
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(fd)
+                elif self.alive:
+                    self._bare.append(fd)
+                else:
+                    os.close(fd)
         elif message.startswith(b"nonet"):
-            waiting = self._nets.pop(0) if self._nets else None
-            if waiting is not None and not waiting.done():
-                waiting.set_exception(OSError(message[5:].decode(errors="replace")))
+            self._requested = self._requested_ahead = 0
+            failed, self._nets = self._nets, []
+            for waiting in failed:
+                if not waiting.done():
+                    waiting.set_exception(OSError(message[5:].decode(errors="replace")))
         elif message.startswith((b"ready", b"error")):
             if not self._ready.done():
                 self._ready.set_result(message)
@@ -129,21 +147,58 @@ class VersionZygote:
         self.stop()
 
     # ------------------------------------------------------------------ networks
-    async def take_network(self) -> PreparedNetwork:
-        net = self._spares.pop(0) if self._spares else await self._new_network(wait=False)
+    async def take_network(self) -> tuple[PreparedNetwork, bool]:
+        """A network for a new environment, and whether it is complete. A spare prepared ahead of demand is; else a
+        bare namespace is equipped now (loopback, the Runtime API, Stratus's API: a fraction of a ms) and pasta is
+        attached in the background: the environment does not wait for it (its runtime waits at its first outbound
+        connection: runtime/bootstraps/python/snapshot.py `wait_for_network`)."""
+        now = time.monotonic()
+        self._restores.append(now)
+        while self._restores and self._restores[0] < now - DEMAND_WINDOW_S:
+            self._restores.pop(0)
+        if self._spares:
+            net, complete = self._spares.pop(0), True
+        else:
+            assert self._sandbox is not None
+            net = await self._sandbox.network.adopt(await self._bare_namespace(), wait=False, background=True)
+            complete = net.pasta_ready is None
         self._refill_later()
-        return net
+        return net, complete
+
+    def demand(self) -> int:
+        """The spares to keep: the most restores begun within one second recently, between SPARE_NETWORKS and
+        max_spares (pasta costs ~20 ms of CPU and ~20 MB each)."""
+        times, peak, start = self._restores, 0, 0
+        for end in range(len(times)):
+            while times[end] - times[start] > 1.0:
+                start += 1
+            peak = max(peak, end - start + 1)
+        return max(min(SPARE_NETWORKS, self.max_spares), min(peak, self.max_spares))
 
     def _refill_later(self) -> None:
         if self._refill is None or self._refill.done():
             self._refill = asyncio.get_running_loop().create_task(self._fill())
 
     async def _fill(self) -> None:
-        await asyncio.sleep(0.3)  # after the environment that took one has started
-        while self.alive and len(self._spares) < SPARE_NETWORKS:
+        """Once restores have paused: bare namespaces made ahead (BARE_NAMESPACES), then spares prepared one at a time
+        (pasta at the lowest CPU priority) up to the recent demand."""
+        while self.alive:
+            last = self._restores[-1] if self._restores else 0.0
+            pause = last + REFILL_PAUSE_S - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+                continue
+            missing = BARE_NAMESPACES - len(self._bare) - self._requested - self._requested_ahead
+            if self.control is not None and missing >= NAMESPACE_BATCH:
+                self._requested_ahead += missing
+                with contextlib.suppress(OSError):
+                    self.control.send(json.dumps({"op": "net", "count": missing, "ahead": True}).encode())
+            if len(self._spares) >= self.demand():
+                return
             try:
-                net = await self._new_network()
-            except (OSError, RuntimeError) as exc:
+                assert self._sandbox is not None
+                net = await self._sandbox.network.adopt(await self._bare_namespace(), wait=True, background=True)
+            except (OSError, RuntimeError, AssertionError) as exc:
                 log.warning("could not prepare a network for %s: %s", self.key, exc)
                 return
             if not self.alive:
@@ -151,14 +206,20 @@ class VersionZygote:
                 return
             self._spares.append(net)
 
-    async def _new_network(self, wait: bool = True) -> PreparedNetwork:
-        if not self.alive or self.control is None or self._sandbox is None:
+    async def _bare_namespace(self) -> int:
+        """A network namespace of the version's user namespace (made by the zygote, NAMESPACE_BATCH at a time)."""
+        if self._bare:
+            return self._bare.pop(0)
+        if not self.alive or self.control is None:
             raise OSError("the SnapStart zygote is not running")
         waiting: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._nets.append(waiting)
-        await asyncio.get_running_loop().sock_sendall(self.control, json.dumps({"op": "net"}).encode())
-        fd = await asyncio.wait_for(waiting, 10)
-        return await self._sandbox.network.adopt(fd, wait)
+        if len(self._nets) > self._requested:
+            count = max(NAMESPACE_BATCH, len(self._nets) - self._requested)
+            self._requested += count
+            await asyncio.get_running_loop().sock_sendall(self.control, json.dumps({"op": "net", "count": count})
+                                                          .encode())
+        return await asyncio.wait_for(waiting, 10)
 
     def _release_network(self, net: PreparedNetwork) -> None:
         if self._sandbox is not None:
@@ -185,6 +246,9 @@ class VersionZygote:
         for net in self._spares:
             self._release_network(net)
         self._spares.clear()
+        for fd in self._bare:
+            os.close(fd)
+        self._bare.clear()
         if self.exit_reader is not None:
             self.exit_reader.close()
             self.exit_reader = None

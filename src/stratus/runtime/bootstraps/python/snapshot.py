@@ -179,7 +179,7 @@ class ControlClient:
 
 
 def serve(sock):
-    names = ("status", "output", "runtime", "net")
+    names = ("status", "output", "runtime", "net", "net_ready")
     while True:
         try:
             message, fds, _, _ = z._socket_recv_fds(sock)
@@ -190,7 +190,7 @@ def serve(sock):
         try:
             request = bootstrap.json_loads(message)
             if request.get("op") == "net":
-                make_network(sock)
+                make_network(sock, request.get("count", 1), request.get("ahead", False))
                 continue
             given = dict(zip(names, fds[:len(names)]))
             given["cgroups"] = fds[len(names):]
@@ -209,15 +209,24 @@ def serve(sock):
                 os.close(fd)
 
 
-def make_network(sock):
-    """A network namespace of this user namespace's, for an environment: handed to the server, which equips it
-    (loopback, the Runtime API's listener, pasta) before an environment enters it."""
+def make_network(sock, count, ahead=False):
+    """`count` network namespaces of this user namespace's, for environments: handed to the server, which equips
+    them (loopback, the Runtime API's listener, pasta) before an environment enters one. One helper makes them
+    all (each unshare leaves the helper in a new namespace; the fds keep the earlier ones)."""
     pid = os.fork()
     if pid == 0:
         try:
-            z._check(z.libc.unshare(z.CLONE_NEWNET), "unshare")
-            fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-            sock.sendmsg([b"net"], [(z._socket.SOL_SOCKET, z._socket.SCM_RIGHTS, struct.pack("i", fd))])
+            if ahead:  # made ahead of demand: after anything else the machine has to do
+                os.nice(19)
+            made = []
+            for _ in range(max(1, min(int(count), 64))):
+                z._check(z.libc.unshare(z.CLONE_NEWNET), "unshare")
+                made.append(os.open("/proc/thread-self/ns/net", os.O_RDONLY))
+                if len(made) == 16:
+                    _send_fds(sock, made, ahead)
+                    made = []
+            if made:
+                _send_fds(sock, made, ahead)
         except BaseException as exc:  # noqa: BLE001 - the server is told
             try:
                 sock.send(b"nonet" + str(exc).encode())
@@ -225,6 +234,11 @@ def make_network(sock):
                 pass
         finally:
             os._exit(0)
+
+
+def _send_fds(sock, fds, ahead):
+    rights = (z._socket.SOL_SOCKET, z._socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))
+    sock.sendmsg([b"netahead" if ahead else b"net"], [rights])
 
 
 # --------------------------------------------------------------------------- an environment (pid 1 of its own)
@@ -269,6 +283,54 @@ def restored_environment(request, fds):
     z.reap(pid, keep)
 
 
+NETWORK_WAIT_S = 10.0
+_LOOPBACK = ("localhost", "::1", "ip6-localhost")
+
+
+def wait_for_network(ready_fd, served_ports):
+    """The environment was restored before its outbound network (pasta) was attached, which the server says on
+    `ready_fd` (a byte, or its end closed). Until then, an outbound connection, datagram or name lookup made
+    through Python's socket module (boto3, urllib3, requests, http.client use it) waits for it (an audit hook),
+    instead of failing with "Network is unreachable"; the Runtime API and Stratus's API (127.0.0.1 on
+    `served_ports`, served by the server inside) and Unix sockets do not wait."""
+    import select
+
+    state = [ready_fd]
+
+    def wait():
+        fd = state[0]
+        if fd < 0:
+            return
+        state[0] = -1
+        try:
+            select.select([fd], [], [], NETWORK_WAIT_S)
+        finally:
+            os.close(fd)
+
+    def loopback(host):
+        return not host or host in _LOOPBACK or host.startswith("127.")
+
+    def hook(event, args):
+        if state[0] < 0 or not event.startswith("socket."):
+            return
+        if event in ("socket.connect", "socket.sendto", "socket.sendmsg"):
+            address = args[1] if len(args) > 1 else None
+            if not isinstance(address, tuple) or len(address) < 2 or not isinstance(address[0], str):
+                return  # a Unix socket, or a connected socket's send
+            if loopback(address[0]) and address[1] in served_ports:
+                return
+            wait()
+        elif event in ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex",
+                       "socket.gethostbyaddr"):
+            host = args[0] if args else None
+            if isinstance(host, bytes):
+                host = host.decode(errors="replace")
+            if not (host is None or isinstance(host, str) and loopback(host)):
+                wait()
+
+    sys.addaudithook(hook)
+
+
 def restored_runtime(request, fds):
     """pid 2: the runtime, initialized already: re-seeded, after-restore hooks, then the invocations."""
     devnull = os.open("/dev/null", os.O_RDONLY)
@@ -276,8 +338,13 @@ def restored_runtime(request, fds):
     os.dup2(fds["output"], 1)
     os.dup2(fds["output"], 2)
     api = os.dup(fds["runtime"])
-    os.closerange(3, api)
-    os.closerange(api + 1, 65536)
+    ready = os.dup(fds["net_ready"]) if request.get("net_pending") else -1
+    keep = sorted(fd for fd in (api, ready) if fd >= 0)
+    os.closerange(3, keep[0])
+    for low, high in zip(keep, keep[1:] + [65536]):
+        os.closerange(low + 1, high)
+    if ready >= 0:
+        wait_for_network(ready, set(request.get("served_ports", ())))
     time.tzset()
     random = sys.modules.get("random")
     if random is not None:  # one snapshot, many environments: their pseudo-random sequences must differ
