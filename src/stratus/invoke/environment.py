@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from stratus.invoke.extensions import ExtensionsPhase, shell_status
 from stratus.invoke.output import OutputRouter
+from stratus.invoke.placement import UNKNOWN
 from stratus.invoke.runtime_handlers import RuntimeApiHandlers
 from stratus.invoke.runtime_launch import RuntimeEndpoints, exec_wrapper_launcher, launch_variables
 from stratus.invoke.types import Credentials, EnvironmentSpec, Invocation, Outcome, State, platform_error
@@ -83,6 +84,8 @@ class Environment:
         self.ext: ExtensionsPhase | None = None  # only when the function has extensions
         self.endpoints = RuntimeEndpoints(self.loop, sandbox, self.id, self.runtime)
         self.debug: DebugAttachment | None = None  # in debug mode: its timeout waits while a debugger is attached
+        self.runtime_pid = 0  # the runtime's host pid, when it speaks the Runtime API over the Unix socket
+        self.cpu_binding = UNKNOWN  # invoke/placement.py: the CPU the runtime is bound to, or FREE
 
     # ------------------------------------------------------------------ start / stop
     async def start(self) -> None:
