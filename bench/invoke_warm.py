@@ -20,7 +20,9 @@ import os
 import platform
 import re
 import select
+import selectors
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    _CONTENT_LENGTH,
     KeepAliveClient,
     OtherLoad,
     StratusServer,
@@ -186,7 +189,8 @@ def _load_worker(port: int, raw: bytes, seconds: float, barrier, queue) -> None:
         queue.put(([], 1, f"{type(exc).__name__}: {exc}"))
 
 
-def run_python_load(port: int, raw: bytes, connections: int, seconds: float) -> dict:
+def run_python_procs_load(port: int, raw: bytes, connections: int, seconds: float) -> dict:
+    """One client process per connection (blocking sockets)."""
     context = multiprocessing.get_context("fork")
     barrier, queue = context.Barrier(connections + 1), context.Queue()
     workers = [context.Process(target=_load_worker, args=(port, raw, seconds, barrier, queue), daemon=True)
@@ -195,6 +199,7 @@ def run_python_load(port: int, raw: bytes, connections: int, seconds: float) -> 
         worker.start()
     try:
         barrier.wait(30)
+        before = os.times()
         results = [queue.get(timeout=seconds + 60) for _ in workers]
     finally:
         for worker in workers:
@@ -202,14 +207,112 @@ def run_python_load(port: int, raw: bytes, connections: int, seconds: float) -> 
             if worker.is_alive():
                 worker.terminate()
                 worker.join()
+    after = os.times()
     samples = sorted(sample / 1e6 for result in results for sample in result[0])
+    client_cpu = (after.children_user + after.children_system) - (before.children_user + before.children_system)
     return {"rps": len(samples) / seconds, "requests": len(samples),
             "p50": percentile(samples, 50), "p90": percentile(samples, 90), "p99": percentile(samples, 99),
-            "errors": sum(result[1] for result in results),
+            "errors": sum(result[1] for result in results), "client_cpu_s": client_cpu,
             "first_error": next((result[2] for result in results if result[2]), "")}
 
 
+def run_python_load(port: int, raw: bytes, connections: int, seconds: float) -> dict:
+    """One client process for all connections: non-blocking sockets on epoll, one request in flight per
+    connection (as wrk does), the next sent as soon as an answer is complete. Cheaper on 2 cores than a process
+    per connection (no client wake-up per request once several answers are ready together)."""
+    selector = selectors.DefaultSelector()
+    perf = time.perf_counter_ns
+    states = {}
+    for _ in range(connections):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        states[sock.fileno()] = [sock, b"", 0]  # socket, bytes read, when its request left
+    samples, errors, first_error = [], 0, ""
+    gc.collect()
+    gc.disable()
+    before = os.times()
+    try:
+        started = perf()
+        stop = started + int(seconds * 1e9)
+        for fd, state in states.items():
+            selector.register(fd, selectors.EVENT_READ, state)
+            state[2] = perf()
+            state[0].sendall(raw)
+        open_count = len(states)
+        while open_count:
+            for key, _ in selector.select(10):
+                state = key.data
+                sock = state[0]
+                data = sock.recv(65536)
+                if not data:
+                    raise ConnectionError("server closed the connection")
+                buffer = state[1] + data
+                end = buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    state[1] = buffer
+                    continue
+                match = _CONTENT_LENGTH.search(buffer, 0, end)
+                if match is None:
+                    raise ValueError("response without Content-Length: " + buffer[:end].decode(errors="replace"))
+                stop_at = end + 4 + int(match.group(1))
+                if len(buffer) < stop_at:
+                    state[1] = buffer
+                    continue
+                now = perf()
+                samples.append(now - state[2])
+                head = buffer[:end]
+                if head[9:12] != b"200" or b"x-amz-function-error" in head.lower():
+                    errors += 1
+                    first_error = first_error or (head.decode(errors="replace") + "\n\n"
+                                                  + buffer[end + 4:stop_at][:300].decode(errors="replace"))
+                state[1] = buffer[stop_at:]
+                if now < stop:
+                    state[2] = now
+                    sock.sendall(raw)
+                else:
+                    selector.unregister(sock.fileno())
+                    open_count -= 1
+        elapsed = (perf() - started) / 1e9
+    finally:
+        after = os.times()
+        gc.enable()
+        selector.close()
+        for state in states.values():
+            state[0].close()
+    samples.sort()
+    values = [sample / 1e6 for sample in samples]
+    return {"rps": len(values) / elapsed, "requests": len(values),
+            "p50": percentile(values, 50), "p90": percentile(values, 90), "p99": percentile(values, 99),
+            "errors": errors, "first_error": first_error,
+            "client_cpu_s": (after.user + after.system) - (before.user + before.system)}
+
+
 # ---------------------------------------------------------------------------------------------
+
+def tree_cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by process `pid` (all its threads) and by its descendants."""
+    def used(one: int) -> float:
+        try:
+            with open(f"/proc/{one}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+    return used(pid), sum(used(child) for child, _ in descendants(pid))
+
+
+def print_cpu(base_load: dict, stratus_load: dict) -> None:
+    """CPU per request under load: Stratus's server process and its environments, and the generator's own."""
+    per_request = 1e6 / max(1, stratus_load["requests"])
+    server_cpu, environments_cpu = stratus_load["cpu"]
+    print(f"    {'stratus CPU us/request':<22}{'':>12}{server_cpu * per_request:>12.1f}"
+          f"   server process; its environments: {environments_cpu * per_request:.1f}")
+    if "client_cpu_s" in stratus_load:
+        print(f"    {'client CPU us/request':<22}"
+              f"{base_load['client_cpu_s'] / max(1, base_load['requests']) * 1e6:>12.1f}"
+              f"{stratus_load['client_cpu_s'] * per_request:>12.1f}   (the generator's own, on the same cores)")
+
 
 def fmt(value: float, digits: int = 3) -> str:
     return "n/a" if value != value else f"{value:.{digits}f}"  # NaN check
@@ -225,8 +328,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections for throughput (default 8)")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput run (default 5)")
     parser.add_argument("--warmup", type=int, default=500, help="unrecorded sequential requests first (default 500)")
-    parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
-                        help="throughput load generator (auto: wrk when installed)")
+    parser.add_argument("--generator", choices=("auto", "wrk", "python", "python-procs"), default="auto",
+                        help="throughput load generator (auto: wrk when installed, else python: one process, "
+                             "epoll; python-procs: one process per connection)")
     parser.add_argument("--wrk-threads", type=int, default=1,
                         help="wrk threads (default 1: leave a core to the server)")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="bound on the sequential phase (default 300)")
@@ -289,12 +393,17 @@ def main() -> int:
             def load(port: int, raw: bytes, seconds: float) -> dict:
                 return run_wrk(f"http://127.0.0.1:{port}{path}", args.connections, seconds, wrk_threads, script)
         else:
+            run = run_python_load if generator == "python" else run_python_procs_load
+
             def load(port: int, raw: bytes, seconds: float) -> dict:
-                return run_python_load(port, raw, args.connections, seconds)
+                return run(port, raw, args.connections, seconds)
         load(server.port, stratus_raw, 1.0)  # warm-up: start the environments concurrency needs, unrecorded
         other.start()
         base_load = load(baseline_port, baseline_raw, args.seconds)
+        cpu_before = tree_cpu_s(server.process.pid)
         stratus_load = load(server.port, stratus_raw, args.seconds)
+        cpu_after = tree_cpu_s(server.process.pid)
+        stratus_load["cpu"] = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
         other_load = other.percent()
         environments = [cmd for _, cmd in descendants(server.process.pid) if "bootstrap" in cmd]
         after = KeepAliveClient(server.port)
@@ -306,6 +415,8 @@ def main() -> int:
         if generator == "wrk":
             version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0].strip()
             generator_text = f"{version or 'wrk'}, {wrk_threads} thread(s), Lua POST script"
+        elif generator == "python":
+            generator_text = f"Python, 1 process, epoll, {args.connections} keep-alive sockets x 1 request in flight"
         else:
             generator_text = f"Python multiprocessing, {args.connections} processes x 1 keep-alive socket"
         print()
@@ -342,6 +453,7 @@ def main() -> int:
         for key in ("p50", "p90", "p99"):
             print(f"    {'latency ' + key + ' (ms)':<22}{fmt(base_load[key], 2):>12}{fmt(stratus_load[key], 2):>12}")
         print(f"    {'errors':<22}{base_load['errors']:>12}{stratus_load['errors']:>12}")
+        print_cpu(base_load, stratus_load)
         if generator == "wrk":
             print("    (wrk counts non-2xx and socket errors; an Unhandled function error would be a 200 - "
                   "see the post-load check)")

@@ -65,6 +65,8 @@ class Settings:
     init_timeout_s: float = 10.0
     idle_timeout_s: float = 300.0
     shutdown_grace_s: float = 2.0
+    # A lone warm invocation's runtime runs on the server's CPU (invoke/placement.py): fewer cross-CPU wake-ups.
+    cpu_placement: bool = True
     sandbox: str = "auto"  # auto (namespaced where the host allows, else plain) | namespaced | plain
     seccomp: bool = True  # namespaced sandbox: deny dangerous syscalls (bpf, keyctl, mount, ptrace...) with EPERM
     # Namespaced sandbox: Python cold starts fork from a runtime zygote (sandbox/zygote.py); 0 spawns them.

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from stratus.invoke.extensions import ExtensionsPhase, shell_status
 from stratus.invoke.output import OutputRouter
+from stratus.invoke.placement import UNKNOWN
 from stratus.invoke.runtime_handlers import RuntimeApiHandlers
 from stratus.invoke.runtime_launch import RuntimeEndpoints, exec_wrapper_launcher, launch_variables
 from stratus.invoke.snapstart import HIDDEN_VARIABLES, SNAP_START, Snapshots
@@ -86,6 +87,8 @@ class Environment:
         self.debug: DebugAttachment | None = None  # in debug mode: its timeout waits while a debugger is attached
         self.snapshots: Snapshots | None = None  # SnapStart (invoke/snapstart.py): restored, not initialized
         self.restored = False  # restored from its version's snapshot: INIT's time is a Restore Duration
+        self.runtime_pid = 0  # the runtime's host pid, when it speaks the Runtime API over the Unix socket
+        self.cpu_binding = UNKNOWN  # invoke/placement.py: the CPU the runtime is bound to, or FREE
 
     # ------------------------------------------------------------------ start / stop
     async def start(self) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from stratus.invoke.extensions import ExtensionsPhase
+from stratus.invoke.placement import peer_pid
 from stratus.invoke.types import Invocation, Outcome, State, platform_error
 from stratus.runtime import api as runtime_api
 from stratus.runtime import extensions as ext_api
@@ -127,6 +128,7 @@ class RuntimeApiHandlers:
             return False
         env.init_duration_ms = (time.perf_counter() - env.init_started) * 1000.0
         env.cancel_init_timer()
+        env.runtime_pid = peer_pid(getattr(conn, "transport", None))  # for invoke/placement.py
         if env.process is not None:  # else start() applies it once spawn() has returned
             env.process.init_done()
         return True

@@ -18,6 +18,7 @@ from stratus.errors import TooManyRequestsException
 from stratus.invoke.concurrency import PROVISIONED, ConcurrencyLimiter, Lease
 from stratus.invoke.debug import DEBUG_REVISION, DebugModes
 from stratus.invoke.environment import Environment
+from stratus.invoke.placement import Placement
 from stratus.invoke.pool import EnvironmentPool
 from stratus.invoke.provisioner import ProvisionedEnvironment, Provisioner
 from stratus.invoke.snapstart import Snapshots, SnapshotSandbox
@@ -57,6 +58,7 @@ class Invoker:
         # SnapStart (invoke/snapstart.py): where the sandbox can restore environments from a version's snapshot.
         self.snapshots: Snapshots | None = \
             Snapshots(sandbox, log_sink) if isinstance(sandbox, SnapshotSandbox) else None
+        self.placement = Placement(settings.cpu_placement)  # a lone invocation runs on the server's CPU
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -100,8 +102,7 @@ class Invoker:
         if env is None:
             env = pool.take_idle()
             if env is None:
-                return asyncio.get_running_loop().create_task(
-                    self._invoke_cold(pool, invocation, lease, executed_version))
+                return self._start_cold(pool, invocation, lease, executed_version)
         # 3 and 4.
         return self._invoke_warm(env, pool, invocation, lease, executed_version)
 
@@ -109,8 +110,11 @@ class Invoker:
                      executed_version: str) -> asyncio.Future[InvokeResult]:
         """Invoke an environment taken now; it takes the invocation synchronously (its runtime waits in `/next`)."""
         result: asyncio.Future[InvokeResult] = asyncio.get_running_loop().create_future()
+        placement = self.placement
+        env.cpu_binding = placement.start(env.runtime_pid, env.cpu_binding)
 
         def invoked(attempt: asyncio.Future[Outcome | None]) -> None:
+            placement.end()
             outcome = attempt.result()
             if outcome is None:  # the environment died before taking it: run it on another one
                 self._invoke_elsewhere(pool, invocation, lease, result, executed_version)
@@ -133,8 +137,17 @@ class Invoker:
                 if not result.done():
                     result.set_exception(exc)
                 return
-        task = asyncio.get_running_loop().create_task(self._invoke_cold(pool, invocation, lease, executed_version))
+        task = self._start_cold(pool, invocation, lease, executed_version)
         task.add_done_callback(lambda done: _chain(done, result))
+
+    def _start_cold(self, pool: EnvironmentPool, invocation: Invocation, lease: Lease,
+                    executed_version: str) -> asyncio.Task[InvokeResult]:
+        """Run `invocation` on the cold path (a task); it counts as running for the placement until it ends."""
+        placement = self.placement
+        placement.cold()
+        task = asyncio.get_running_loop().create_task(self._invoke_cold(pool, invocation, lease, executed_version))
+        task.add_done_callback(lambda _: placement.end())
+        return task
 
     async def _invoke_cold(self, pool: EnvironmentPool, invocation: Invocation, lease: Lease,
                            executed_version: str) -> InvokeResult:
@@ -231,6 +244,7 @@ class Invoker:
     def _make_environment(self, spec: EnvironmentSpec, on_dead: Callable[[Environment], None],
                           provisioned: bool) -> Environment:
         settings = self.settings
+        self.placement.release_server()  # the new environment's processes inherit every CPU
         kind = ProvisionedEnvironment if provisioned else Environment
         env = kind(spec, self.sandbox, self.log_sink, init_timeout_s=settings.init_timeout_s,
                    shutdown_grace_s=settings.shutdown_grace_s, on_dead=on_dead, credentials=self.credentials)
