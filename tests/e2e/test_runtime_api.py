@@ -5,6 +5,9 @@ while it holds an invocation, and reports what it was told.
 """
 
 import json
+import shutil
+
+import pytest
 
 from tests.support.environments import wait_for_log
 from tests.support.server import invoke_json, make_zip
@@ -120,19 +123,26 @@ def test_streaming_response_mode(server, lam, fn_name):
 
 
 def test_the_runtime_api_is_also_served_on_a_unix_socket(lam, fn_name):
-    """The bundled bootstraps use it (cheaper than TCP on loopback); AWS_LAMBDA_RUNTIME_API stays TCP."""
-    lam.create_function(FunctionName=fn_name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
-                        Code={"ZipFile": make_zip({"app.py": """
-import os, socket, stat
-def handler(event, context):
-    path = os.environ["_STRATUS_RUNTIME_API_SOCKET"]
-    conn = socket.socket(socket.AF_UNIX)
-    conn.connect(path)
-    conn.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
-    answer = conn.recv(65536).decode()
-    return {"is_socket": stat.S_ISSOCK(os.stat(path).st_mode), "status": answer.split(" ")[1],
-            "tcp": os.environ["AWS_LAMBDA_RUNTIME_API"]}
+    """The bundled bootstraps of spawned environments use it (cheaper than TCP on loopback; a Node function here:
+    a forked Python environment is handed a connection instead); AWS_LAMBDA_RUNTIME_API stays TCP."""
+    if shutil.which("node") is None:
+        pytest.skip("no node on PATH")
+    lam.create_function(FunctionName=fn_name, Runtime="nodejs20.x", Handler="index.handler", Role=ROLE,
+                        Code={"ZipFile": make_zip({"index.js": """
+const fs = require("fs"), net = require("net");
+exports.handler = async () => {
+  const path = process.env._STRATUS_RUNTIME_API_SOCKET;
+  const answer = await new Promise((resolve, reject) => {
+    const conn = net.createConnection(path, () =>
+      conn.write("GET /2018-06-01/runtime/invocation/next HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n"));
+    conn.on("data", (data) => { resolve(data.toString()); conn.destroy(); });
+    conn.on("error", reject);
+  });
+  return {is_socket: fs.statSync(path).isSocket(), status: answer.split(" ")[1],
+          tcp: process.env.AWS_LAMBDA_RUNTIME_API};
+};
 """})})
+    lam.get_waiter("function_active_v2").wait(FunctionName=fn_name)
     response, body = invoke_json(lam, fn_name)
     assert "FunctionError" not in response, body
     assert body["is_socket"] is True

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 import time
 from typing import TYPE_CHECKING
@@ -129,6 +130,9 @@ class RuntimeApiHandlers:
         env.init_duration_ms = (time.perf_counter() - env.init_started) * 1000.0
         env.cancel_init_timer()
         env.runtime_pid = peer_pid(getattr(conn, "transport", None))  # for invoke/placement.py
+        if env.runtime_pid == os.getpid():  # a forked environment's connection, made by the server and handed over
+            runtime_host_pid = getattr(env.process, "runtime_host_pid", None)
+            env.runtime_pid = runtime_host_pid() if runtime_host_pid is not None else 0
         if env.process is not None:  # else start() applies it once spawn() has returned
             env.process.init_done()
         return True

@@ -178,6 +178,14 @@ class ForkedProcess(NamespacedProcess):
 
     def signal_main(self, signum: int) -> None:
         """Signal the runtime: pid 2 of the environment's pid namespace."""
+        pid = self.runtime_host_pid()
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    def runtime_host_pid(self) -> int:
+        """The host pid of the runtime (pid 2 of the environment's pid namespace), 0 when it is gone. Its Runtime
+        API connection cannot tell: the server made that connection and handed it over."""
         for pid in self.cgroup.pids():
             try:
                 with open(f"/proc/{pid}/status") as status:
@@ -185,8 +193,8 @@ class ForkedProcess(NamespacedProcess):
             except (OSError, StopIteration):
                 continue
             if nspid[-1] == "2":
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signum)
+                return pid
+        return 0
 
     def kill_all(self) -> None:
         self.cgroup.kill_all()
