@@ -129,6 +129,10 @@ class Environment:
                 address_space_headroom_mb=address_space_headroom_mb(spec.runtime), debug_dir=spec.debug_dir,
             )
             self.process = process = await self._start_process(snapshot, sandbox_spec)
+            output_fd = getattr(process, "output_fd", -1)
+            if output_fd >= 0:  # a pre-started runtime: its output comes on the pipe it was started with
+                process.output_fd = -1  # type: ignore[attr-defined]
+                self.output.adopt(output_fd, self._drain_output)
         except BaseException:
             os.close(write_fd)
             if control is not None:
