@@ -164,7 +164,7 @@ def node_request(zygote: Zygote, spec: SandboxSpec) -> dict[str, object] | None:
     task = zygote.visible(spec.task_root)
     opt = zygote.visible(spec.opt_dir) if spec.opt_dir is not None else ""
     sdk = zygote.visible(spec.sdk_dir) if spec.sdk_dir is not None else ""
-    layer_esm = ""
+    layer_esm: str | None = ""
     if spec.sdk_dir is not None and spec.opt_dir is not None and (spec.opt_dir / "nodejs/node_modules").is_dir():
         layer_esm = zygote.visible(spec.opt_dir / "nodejs/node_modules")
     if task is None or opt is None or sdk is None or layer_esm is None:
