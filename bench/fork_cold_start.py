@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/fork_cold_start.py [--rounds 60] [--runtime python3.12] [--settle 0.05] [--memory 20]
 
+`--runtime nodejs20.x`: the same for Node (the `fork` server takes pre-started Node runtimes, sandbox/nodepool.py;
+the `spawn` server has STRATUS_NODE_PREFORK=0). A Node runtime taken from a blank does not show its function's
+variables in /proc/PID/environ, so its memory is not measured ("no data").
+
 Starts two `stratus serve` (temp data dirs, free loopback ports, STRATUS_SANDBOX=namespaced): one as shipped
 (Python cold starts take a blank environment forked ahead from the zygote) and one with STRATUS_PYTHON_ZYGOTE=0
 (spawned: bwrap + a fresh interpreter); with --on-demand, a third forked on demand (STRATUS_PYTHON_PREFORK=0).
@@ -48,6 +52,7 @@ from _common import (  # noqa: E402
 )
 
 APP = {"app.py": "def handler(event, context):\n    return {'ok': True}\n"}
+NODE_APP = {"app.js": "exports.handler = async () => ({ ok: true });\n"}  # --runtime nodejs*: the same no-op
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 GOAL_P50_MS, GOAL_P99_MS, GOAL_USS_MB = 5.0, 15.0, 2.0
 _INIT = re.compile(r"Init Duration: ([\d.]+) ms")
@@ -71,7 +76,7 @@ class Path_:
     def cold_start(self, index: int) -> None:
         name = f"{self.prefix}-{self.label}-{index}"
         self.client.create_function(FunctionName=name, Runtime=self.runtime, Handler="app.handler", Role=ROLE,
-                                    Code={"ZipFile": make_zip(APP)})
+                                    Code={"ZipFile": make_zip(NODE_APP if self.runtime.startswith("nodejs") else APP)})
         wait_active(self.client, name)
         raw = build_request(f"/2015-03-31/functions/{name}/invocations", self.server.port,
                             headers={"X-Amz-Log-Type": "Tail"})
@@ -202,7 +207,8 @@ def main() -> int:
     servers = {
         "fork": StratusServer(workdir / "fork" / "data", env={"STRATUS_SANDBOX": "namespaced"}),
         "spawn": StratusServer(workdir / "spawn" / "data",
-                               env={"STRATUS_SANDBOX": "namespaced", "STRATUS_PYTHON_ZYGOTE": "0"}),
+                               env={"STRATUS_SANDBOX": "namespaced", "STRATUS_PYTHON_ZYGOTE": "0",
+                                    "STRATUS_NODE_PREFORK": "0"}),
     }
     if args.on_demand:  # forked, but with no blank environment kept ahead (each cold start forks now)
         servers = {"fork": servers["fork"],

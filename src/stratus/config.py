@@ -74,6 +74,9 @@ class Settings:
     # Blank Python environments kept forked ahead of demand per zygote (cgroups joined, network entered,
     # unprivileged reaper; they wait for a function): 0 forks every cold start on demand.
     python_prefork: int = 2
+    # Pre-started Node runtimes kept per Node binary (sandboxed, Node running the bootstrap, waiting for a
+    # function: sandbox/nodepool.py): 0 spawns every Node cold start (bwrap + a fresh node).
+    node_prefork: int = 2
     # Namespaced sandbox: what an environment's own network reaches (sandbox/network.py). outbound: the
     # outside world through pasta, of the host's loopback only these ports (comma list; reached as
     # 127.0.0.1:PORT) and Stratus's API port | none: loopback only | host: every host loopback port too.

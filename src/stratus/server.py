@@ -113,7 +113,8 @@ class Application:
         self.sandbox = create_sandbox(settings.sandbox, settings.data_dir / "sandboxes", network,
                                       seccomp=settings.seccomp, host=settings.host,
                                       python_zygote=settings.python_zygote,
-                                      python_prefork=settings.python_prefork)
+                                      python_prefork=settings.python_prefork,
+                                      node_prefork=settings.node_prefork)
         self.log_sink = LogStore(settings.logs_db_path, max_bytes=settings.log_max_bytes,
                                  day_s=settings.log_retention_day_s, sweep_interval_s=settings.log_retention_sweep_s)
         self.invoker = Invoker(settings, self.sandbox, self.log_sink)

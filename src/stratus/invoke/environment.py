@@ -132,6 +132,7 @@ class Environment:
                 address_space_headroom_mb=address_space_headroom_mb(spec.runtime), debug_dir=spec.debug_dir,
             )
             self.process = process = await self._start_process(snapshot, sandbox_spec)
+            self._adopt_output(process)
         except BaseException:
             os.close(write_fd)
             if control is not None:
@@ -149,6 +150,13 @@ class Environment:
             self.init_timer = self.loop.call_later(self.init_timeout_s, self._on_init_timeout)
         elif self.state != State.DEAD:  # the runtime finished INIT before spawn() returned
             process.init_done()
+
+    def _adopt_output(self, process: SandboxProcess) -> None:
+        """A pre-started runtime's output comes on the pipe it was started with (sandbox/nodepool.py)."""
+        output_fd = getattr(process, "output_fd", -1)
+        if output_fd >= 0:
+            process.output_fd = -1  # type: ignore[attr-defined]
+            self.output.adopt(output_fd, self._drain_output)
 
     async def _start_process(self, snapshot: object, spec: SandboxSpec) -> SandboxProcess:
         """Restored from the version's snapshot (SnapStart), else spawned (or forked) to run INIT."""

@@ -52,6 +52,16 @@ class OutputRouter:
         self._loop.add_reader(read_fd, on_readable)
         return write_fd
 
+    def adopt(self, read_fd: int, on_readable: Callable[[], None]) -> None:
+        """Read the environment's output from `read_fd` instead (a pre-started runtime's pipe, made before its
+        environment was: sandbox/nodepool.py); the pipe made by `open` is closed."""
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            os.close(self._fd)
+        os.set_blocking(read_fd, False)
+        self._fd = read_fd
+        self._loop.add_reader(read_fd, on_readable)
+
     def write_platform(self, data: bytes) -> None:
         """A platform line (START, END, REPORT, EXTENSION, or their JSON records) into the log stream."""
         if self._partial:

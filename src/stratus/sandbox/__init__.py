@@ -22,7 +22,8 @@ class SandboxRefused(Exception):
 
 
 def create_sandbox(kind: str, work_dir: Path, network: NetworkConfig | None = None, *, seccomp: bool = True,
-                   host: str = "127.0.0.1", python_zygote: bool = True, python_prefork: int = 2) -> Sandbox:
+                   host: str = "127.0.0.1", python_zygote: bool = True, python_prefork: int = 2,
+                   node_prefork: int = 2) -> Sandbox:
     """The backend for setting `kind`: "auto" (namespaced if possible, else plain), "namespaced", "plain".
 
     The plain backend logs one warning, and is refused (SandboxRefused) when `host` is not loopback."""
@@ -32,7 +33,8 @@ def create_sandbox(kind: str, work_dir: Path, network: NetworkConfig | None = No
     if kind in ("auto", "namespaced"):
         cgroups, bwrap, reason = NamespacedSandbox.available(instance_id(work_dir))
         if cgroups is not None and bwrap is not None:  # available() gives both or neither
-            return NamespacedSandbox(work_dir, cgroups, bwrap, network, seccomp, python_zygote, python_prefork)
+            return NamespacedSandbox(work_dir, cgroups, bwrap, network, seccomp, python_zygote, python_prefork,
+                                     node_prefork)
         if kind == "namespaced":
             raise RuntimeError(f"the namespaced sandbox is not available: {reason}")
     if not is_loopback_host(host):

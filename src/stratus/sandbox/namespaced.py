@@ -36,6 +36,7 @@ from stratus.sandbox.network import (
     NetworkConfig,
     PreparedNetwork,
 )
+from stratus.sandbox.nodepool import NodeZygotes, node_request
 from stratus.sandbox.snapshot import VersionZygote
 from stratus.sandbox.zygote import Blank, ExitReader, PythonZygotes, Zygote, fork_request, job_for
 
@@ -170,6 +171,7 @@ class ForkedProcess(NamespacedProcess):
         self._zygotes = zygotes
         self.exit_reader: ExitReader | None = None
         self.zygote: Zygote | None = None  # made from one of its blanks: topped up once INIT ends
+        self.output_fd = -1  # a Node blank's output pipe (read end): the environment reads its output there
 
     def init_done(self) -> None:
         super().init_done()
@@ -221,7 +223,8 @@ class NamespacedSandbox:
     private_runtime_api = RUNTIME_API_ADDRESS  # AWS_LAMBDA_RUNTIME_API, in the environment's own network
 
     def __init__(self, work_dir: Path, cgroups: Cgroups, bwrap: str, network: NetworkConfig | None = None,
-                 seccomp_filter: bool = True, python_zygote: bool = True, python_prefork: int = 2):
+                 seccomp_filter: bool = True, python_zygote: bool = True, python_prefork: int = 2,
+                 node_prefork: int = 2):
         self.work_dir = work_dir
         # The filter's file (written at start), or None: no filter (a setting, or an architecture without one).
         self.seccomp_file = work_dir / "seccomp.bpf" if seccomp_filter and seccomp.supported() else None
@@ -242,6 +245,14 @@ class NamespacedSandbox:
                 log.warning("Python cold starts are spawned, not forked from a zygote: %s", reason)
             else:
                 self.zygotes = PythonZygotes(self, python_prefork)
+        # Node cold starts take pre-started Node runtimes (sandbox/nodepool.py) unless turned off or impossible.
+        self.node_zygotes: NodeZygotes | None = None
+        if node_prefork > 0:
+            reason = PythonZygotes.unavailable(self)
+            if reason:
+                log.info("Node cold starts are spawned: %s", reason)
+            else:
+                self.node_zygotes = NodeZygotes(self, node_prefork, uids=self.zygotes)
 
     @staticmethod
     def available(instance: str = "default") -> tuple[Cgroups | None, str | None, str]:
@@ -284,6 +295,8 @@ class NamespacedSandbox:
     def close(self) -> None:
         if self.zygotes is not None:
             self.zygotes.close()
+        if self.node_zygotes is not None:
+            self.node_zygotes.close()
         shutil.rmtree(self.socket_dir, ignore_errors=True)
         self.network.close()
 
@@ -369,6 +382,10 @@ class NamespacedSandbox:
         return argv
 
     async def spawn(self, spec: SandboxSpec, on_exit: Callable[[int], None]) -> NamespacedProcess:
+        if self.node_zygotes is not None and not self.node_zygotes.reason_to_spawn(spec):
+            taken = await self._take_node_blank(self.node_zygotes, spec, on_exit)
+            if taken is not None:
+                return taken
         reason = self.zygotes.reason_to_spawn(spec) if self.zygotes is not None else "no zygote"
         if self.zygotes is not None and not reason:
             zygote = await self.zygotes.zygote_for(spec)
@@ -499,6 +516,42 @@ class NamespacedSandbox:
         process.api_server = api_server
         process.exit_reader = blank.exit_reader
         process.zygote = blank.zygote
+        return process
+
+    async def _take_node_blank(self, pool: NodeZygotes, spec: SandboxSpec,
+                               on_exit: Callable[[int], None]) -> ForkedProcess | None:
+        """A pre-started Node runtime for `spec` (None: none ready, or it cannot serve it: spawn instead)."""
+        zygote = await pool.zygote_for(spec)
+        if zygote is None:
+            return None
+        request = node_request(zygote, spec)
+        blank = pool.take_blank(zygote) if request is not None else None
+        if blank is None or request is None:
+            log.debug("environment %s spawned: no Node blank ready", spec.env_id)
+            return None
+        api_server = None
+        try:
+            blank.cgroup.assign(self.cgroups.prefix + spec.env_id, spec.memory_mb, self.host_cpus)
+            net = blank.net
+            if net.api_listener is not None and self.api_protocol is not None:
+                api_server = await asyncio.get_running_loop().create_server(
+                    self.api_protocol, sock=net.api_listener, backlog=64)
+            blank.assign(request, [], on_exit)
+        except OSError as exc:
+            if api_server is not None:
+                api_server.close()
+            pool.discard(blank)
+            asyncio.get_running_loop().run_in_executor(None, blank.cgroup.remove)
+            log.debug("Node blank not used (%s): spawned instead", exc)
+            return None
+        blank.zygote.assigned += 1
+        pool.blank_assigned()
+        process = ForkedProcess(blank.cgroup, self.empty_dir, blank.uid, pool)
+        process.network, process.net, process.runtime_listener = self.network, net, net.listener
+        process.api_server = api_server
+        process.exit_reader = blank.exit_reader
+        process.zygote = blank.zygote
+        process.output_fd, blank.output_fd = blank.output_fd, -1
         return process
 
     # ------------------------------------------------------------------ SnapStart (sandbox/snapshot.py)

@@ -85,6 +85,7 @@ class Zygote:
         self.forks = 0  # environments forked (the admin route and tests read it)
         self.blanks: list[Blank] = []  # environments made ahead of demand, oldest first
         self.assigned = 0  # cold starts served by a blank
+        self.extra_argv: list[str] = []  # more of its sandbox (a Node zygote's: Node and its bootstrap)
 
     def visible(self, host_path: Path | None) -> str | None:
         """Where a host path under one of the roots is in the zygote (None: under none)."""
@@ -112,6 +113,7 @@ class Zygote:
                 "--dir", TASK_ROOT, "--dir", "/opt", "--dir", PYTHON_SDK_DIR, "--dir", "/tmp", "--tmpfs", SOURCES]
         for name, root in self.roots.items():
             argv += ["--ro-bind", str(root), f"{SOURCES}/{name}"]
+        argv += self.extra_argv
         argv += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/", "--chdir", "/", "--",
                  self.interpreter, "-S", "-u", f"{RUNTIME_DIR}/{ZYGOTE_SCRIPT}", str(theirs.fileno())]
         pass_fds = [theirs.fileno()]
@@ -194,6 +196,7 @@ class Blank:
         self.uid = uid
         self.exit_reader = ExitReader(status, self._ended)
         self.ended: int | None = None  # its exit status, if it ended while being assigned
+        self.output_fd = -1  # a Node blank's: the read end of its output pipe (the environment's from assignment)
         self.on_end: Callable[[Blank], None] | None = None  # while waiting: the pool drops it
 
     def _ended(self, code: int) -> None:

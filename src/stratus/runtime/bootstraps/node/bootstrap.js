@@ -812,7 +812,37 @@ function toErrorOutcome(error) {
   return { error, body, errorType: errorTypeHeader(response.errorType) };
 }
 
+// A pre-started runtime (Stratus's Node blank environments, sandbox/zygote.py): started before its function
+// was known, in its sandbox already; it waits here, its own modules loaded, for the function's variables (one
+// JSON message on the job socket at fd _STRATUS_JOB_FD); by then the function's code is mounted at /var/task.
+function awaitAssignment() {
+  const fd = parseInt(process.env._STRATUS_JOB_FD || '', 10);
+  if (!(fd >= 0)) return;
+  const buffer = Buffer.alloc(1 << 20);
+  let length;
+  for (;;) {
+    try {
+      length = fs.readSync(fd, buffer, 0, buffer.length, null);
+      break;
+    } catch (err) {
+      if (err.code !== 'EINTR' && err.code !== 'EAGAIN') throw err;
+    }
+  }
+  fs.closeSync(fd);
+  if (length === 0) process.exit(0); // the server dropped this blank
+  const job = JSON.parse(buffer.toString('utf8', 0, length));
+  if (job.error) {
+    process.stderr.write(`stratus: the environment could not be set up: ${job.error}\n`);
+    process.exit(126);
+  }
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  Object.assign(process.env, job.env);
+  process.chdir(process.env.LAMBDA_TASK_ROOT || '/var/task');
+  require('module')._initPaths(); // NODE_PATH, read at start-up by a spawned runtime
+}
+
 async function main() {
+  awaitAssignment();
   patchConsole();
   client = new RuntimeClient(process.env.AWS_LAMBDA_RUNTIME_API);
   process.on('uncaughtException', (error) => {

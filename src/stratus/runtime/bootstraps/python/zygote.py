@@ -41,6 +41,12 @@ import time  # noqa: E402
 
 SOURCES = "/var/stratus-sources"
 TASK_ROOT = "/var/task"
+RUNTIME_DIR = "/var/runtime"
+NODE_RUNTIME_SOURCE = "/var/stratus-node-runtime"  # a Node zygote's: the Node bootstrap, shown at RUNTIME_DIR
+LAYER_ESM_DIR = "/var/node_modules"
+# A Node blank's runtime starts with these (its function's variables come with its job).
+ZYGOTE_ENV_FOR_NODE = {"PATH": "/usr/local/bin:/usr/bin:/bin:/opt/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC",
+                       "HOME": "/tmp"}
 SANDBOX_UID = 993
 
 CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x02000000, 0x04000000, 0x08000000
@@ -201,6 +207,8 @@ def mount_function(request, uid, gid):
         bind_readonly(request["opt"], "/opt")
     if request.get("sdk"):
         bind_readonly(request["sdk"], request["sdk_visible"])
+    if request.get("layer_esm"):  # Node: a layer's nodejs/node_modules where import() finds it
+        bind_readonly(request["layer_esm"], LAYER_ESM_DIR)
     size = f"size={request['tmp_mb']}m,uid={uid},gid={gid}"
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, size + ",mode=0755")
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, size + ",mode=1777")
@@ -302,8 +310,9 @@ def assign_blank(request, given):
         error = str(exc)
     try:
         message = bootstrap.json_dumps({"env": request["env"], "error": error}, None, False)
+        # (a Node blank gets no fds: its output was given at its start, its Runtime API is 127.0.0.1:9001)
         job.sendmsg([message.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
-                                          struct.pack(f"{len(given)}i", *given))])
+                                          struct.pack(f"{len(given)}i", *given))] if given else [])
     finally:
         job.close()
         os.close(namespace)
@@ -325,6 +334,8 @@ def blank(request, fds, job):
     try:
         enter(fds)
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        if request.get("node"):  # a Node runtime: its bootstrap at /var/runtime, as when spawned
+            bind_readonly(NODE_RUNTIME_SOURCE, RUNTIME_DIR)
         # Both processes unprivileged before either waits: the zygote mounts the function's files later.
         drop_privileges(uid, gid, SECCOMP_FILTER)
     except BaseException as exc:  # noqa: BLE001 - the server sees the blank end, and drops it
@@ -335,6 +346,8 @@ def blank(request, fds, job):
     if pid == 0:
         try:
             os.close(fds["status"])
+            if request.get("node"):
+                node_waiting(request["node"], job, fds["output"])
             waiting(job)
         except BaseException:  # noqa: BLE001 - before the job: said in the server's log; after: the function's
             sys.excepthook(*sys.exc_info())
@@ -376,6 +389,21 @@ def waiting(job):
         os.write(2, f"stratus zygote: an environment could not be set up: {exc}\n".encode())
         os._exit(126)
     runtime(request, given)
+
+
+def node_waiting(node, job, output):
+    """pid 2 of a Node blank (unprivileged already): exec Node on the bundled bootstrap now, which loads
+    what it needs, then waits on its job socket (fd 3) for the function's variables (bootstrap.js)."""
+    devnull = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(output, 1)  # the output pipe the server made for this blank (its environment's from assignment)
+    os.dup2(output, 2)
+    os.dup2(job, 3)
+    os.set_inheritable(3, True)
+    os.closerange(4, 65536)
+    os.chdir("/")
+    env = dict(ZYGOTE_ENV_FOR_NODE, _STRATUS_JOB_FD="3")
+    os.execve(node, [node, RUNTIME_DIR + "/bootstrap.js"], env)
 
 
 def runtime(request, fds):
@@ -445,7 +473,9 @@ def serve(control):
                 drop_blank(request)
                 continue
             # A blank environment (made ahead of demand), or one for a function now.
-            names = ("status", "net") if request.get("blank") else ("status", "output", "runtime", "net")
+            names = ("status", "output", "runtime", "net")
+            if request.get("blank"):
+                names = ("status", "net", "output") if request.get("node") else ("status", "net")
             count = len(names)
             given = dict(zip(names, fds[:count]))
             given["cgroups"] = fds[count:]
