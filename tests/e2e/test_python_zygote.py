@@ -106,9 +106,10 @@ def test_a_cold_start_is_a_fork_of_the_zygote(server, lam, fn_name, namespaced):
         assert zygotes == []
         assert ZYGOTE_SCRIPT not in cmdline(runtime)
         return
-    assert len(zygotes) == 1, zygotes
-    zygote = zygotes[0]
-    assert zygote in ancestors(runtime)
+    # (the shared server may run other zygotes: other Pythons', Node's pre-started runtimes')
+    mine = [zygote for zygote in zygotes if zygote in ancestors(runtime)]
+    assert len(mine) == 1, (zygotes, ancestors(runtime))
+    zygote = mine[0]
     assert ZYGOTE_SCRIPT in cmdline(runtime), "the runtime is the zygote's interpreter, not a new one"
     assert start_ticks(zygote) <= start_ticks(runtime)
     # A second function's cold start forks from the same zygote.

@@ -5,9 +5,6 @@ while it holds an invocation, and reports what it was told.
 """
 
 import json
-import shutil
-
-import pytest
 
 from tests.support.environments import wait_for_log
 from tests.support.server import invoke_json, make_zip
@@ -122,26 +119,34 @@ def test_streaming_response_mode(server, lam, fn_name):
     assert "STREAM STATUS 400" in wait_for_log(server, fn_name, "STREAM STATUS 400")
 
 
+SOCKET_PROBE_RUNTIME = """import http.client, json, os, socket, stat
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+conn = http.client.HTTPConnection(api)
+while True:
+    conn.request("GET", "/2018-06-01/runtime/invocation/next")
+    response = conn.getresponse()
+    response.read()
+    request_id = response.getheader("Lambda-Runtime-Aws-Request-Id")
+    path = os.environ["_STRATUS_RUNTIME_API_SOCKET"]
+    probe = socket.socket(socket.AF_UNIX)
+    probe.connect(path)
+    probe.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+    answer = probe.recv(65536).decode()
+    probe.close()
+    body = {"is_socket": stat.S_ISSOCK(os.stat(path).st_mode), "status": answer.split(" ")[1], "tcp": api}
+    conn.request("POST", "/2018-06-01/runtime/invocation/" + request_id + "/response", json.dumps(body))
+    conn.getresponse().read()
+"""
+
+
 def test_the_runtime_api_is_also_served_on_a_unix_socket(lam, fn_name):
-    """The bundled bootstraps of spawned environments use it (cheaper than TCP on loopback; a Node function here:
-    a forked Python environment is handed a connection instead); AWS_LAMBDA_RUNTIME_API stays TCP."""
-    if shutil.which("node") is None:
-        pytest.skip("no node on PATH")
-    lam.create_function(FunctionName=fn_name, Runtime="nodejs20.x", Handler="index.handler", Role=ROLE,
-                        Code={"ZipFile": make_zip({"index.js": """
-const fs = require("fs"), net = require("net");
-exports.handler = async () => {
-  const path = process.env._STRATUS_RUNTIME_API_SOCKET;
-  const answer = await new Promise((resolve, reject) => {
-    const conn = net.createConnection(path, () =>
-      conn.write("GET /2018-06-01/runtime/invocation/next HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n"));
-    conn.on("data", (data) => { resolve(data.toString()); conn.destroy(); });
-    conn.on("error", reject);
-  });
-  return {is_socket: fs.statSync(path).isSocket(), status: answer.split(" ")[1],
-          tcp: process.env.AWS_LAMBDA_RUNTIME_API};
-};
-"""})})
+    """Spawned environments get it (the bundled bootstraps use it there: cheaper than TCP on loopback; a custom
+    runtime here, which always spawns: forked and pre-started environments are handed a connection instead);
+    AWS_LAMBDA_RUNTIME_API stays TCP."""
+    bootstrap = '#!/bin/sh\nexec python3 -S "$LAMBDA_TASK_ROOT/runtime.py"\n'
+    code = make_zip({"bootstrap": bootstrap, "runtime.py": SOCKET_PROBE_RUNTIME}, modes={"bootstrap": 0o755})
+    lam.create_function(FunctionName=fn_name, Runtime="provided.al2023", Handler="unused", Role=ROLE,
+                        Code={"ZipFile": code})
     lam.get_waiter("function_active_v2").wait(FunctionName=fn_name)
     response, body = invoke_json(lam, fn_name)
     assert "FunctionError" not in response, body

@@ -138,7 +138,24 @@ def version_zygotes(name):
             continue
         if uid >= SNAP_UID_BASE and (uid - SNAP_UID_BASE) % BLOCK == 0:
             found.append(pid)
-    return found
+    # Only the topmost: a child the zygote forks for a moment (its network namespaces helper) shows the same.
+    return [pid for pid in found if _parent(pid) not in found]
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def live_environments(server, name: str) -> int:
+    """How many live environments the server reports for function `name` (GET /_stratus/environments)."""
+    from tests.support.stacks import StacksClient
+
+    _, _, answer = StacksClient(server.endpoint).request("GET", "/_stratus/environments")
+    return sum(counts["Total"] for counts in answer["Environments"] if counts["FunctionName"] == name)
 
 
 def wait_for(condition, timeout_s=15.0):
@@ -161,6 +178,7 @@ def test_a_dead_version_zygote_is_rebuilt_and_deleting_the_version_drops_it(name
     os.kill(zygote[0], signal.SIGKILL)  # the version's zygote dies (its environments with it)
     wait_for(lambda: version_zygotes(fn_name) != zygote and not os.path.exists(f"/proc/{zygote[0]}/status") or
              [pid for pid in version_zygotes(fn_name) if pid != zygote[0]])
+    wait_for(lambda: not live_environments(server, fn_name))  # the server has seen its environments end
     result, tail, _ = invoke(lam, fn_name, version)
     assert "Restore Duration" in tail and result["restored"]  # restored from a rebuilt zygote...
     assert wait_for(lambda: count_init_prints(server, fn_name) == 2)  # ...whose INIT ran again
