@@ -135,25 +135,15 @@ def parent_of(pid: int) -> int:
 
 def cgroup_charge_mb(pid: int) -> float | None:
     """The memory charged to `pid`'s memory cgroup (v1 memory.usage_in_bytes or v2 memory.current), MB."""
-    try:
-        with open(f"/proc/{pid}/cgroup") as cgroups:
-            lines = cgroups.read().splitlines()
-    except OSError:
+    path = memory_cgroup(pid)
+    if path is None:
         return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            file = Path("/sys/fs/cgroup/memory") / path.lstrip("/") / "memory.usage_in_bytes"
-        elif controllers == "":
-            file = Path("/sys/fs/cgroup") / path.lstrip("/") / "memory.current"
-        else:
-            continue
-        if "stratus-" not in path:
-            continue
+    for file in (Path("/sys/fs/cgroup/memory") / path.lstrip("/") / "memory.usage_in_bytes",
+                 Path("/sys/fs/cgroup") / path.lstrip("/") / "memory.current"):
         try:
             return int(file.read_text()) / (1 << 20)
         except (OSError, ValueError):
-            return None
+            continue
     return None
 
 

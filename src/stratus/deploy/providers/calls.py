@@ -27,8 +27,12 @@ def call(client: Any, operation: str, /, **params: Any) -> Any:
 
 def not_found(error: ResourceFailed) -> bool:
     """A refusal that means the resource is gone already (deletes succeed then)."""
-    return str(error).split(":", 1)[0] in ("ResourceNotFoundException", "NoSuchEntity", "NotFoundException",
-                                           "ResourceNotFound", "NoSuchEntityException")
+    return str(error).split(":", 1)[0] in GONE_CODES
+
+
+# Each service's word for "no such resource": Lambda, IAM, API Gateway, EventBridge, SNS ("NotFound"), SQS.
+GONE_CODES = ("ResourceNotFoundException", "NoSuchEntity", "NotFoundException", "ResourceNotFound",
+              "NoSuchEntityException", "NotFound", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 
 
 def delete_call(client: Any, operation: str, /, **params: Any) -> None:

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from stratus.deploy.providers.base import Applied, DeployContext, ResourceFailed, ResourceState, provider
-from stratus.deploy.providers.calls import call, changed
+from stratus.deploy.providers.calls import call, changed, delete_call
 
 TOPIC_ATTRIBUTES = ("DisplayName", "KmsMasterKeyId", "ContentBasedDeduplication", "SignatureVersion",
                     "TracingConfig", "ArchivePolicy", "DeliveryStatusLogging")
@@ -32,10 +32,6 @@ def _text(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value)
     return str(value)
-
-
-def _gone(error: ResourceFailed) -> bool:
-    return str(error).split(":", 1)[0] in ("NotFound", "NotFoundException", "ResourceNotFoundException")
 
 
 def _subscriptions(properties: dict[str, Any]) -> set[tuple[str, str]]:
@@ -83,11 +79,7 @@ class TopicProvider:
         return Applied(arn, dict(current.attributes))
 
     def delete(self, ctx: DeployContext, current: ResourceState) -> None:
-        try:
-            call(_client(ctx), "delete_topic", TopicArn=current.physical_id)
-        except ResourceFailed as error:
-            if not _gone(error):
-                raise
+        delete_call(_client(ctx), "delete_topic", TopicArn=current.physical_id)
 
 
 @provider("AWS::SNS::Subscription")
@@ -110,8 +102,4 @@ class SubscriptionProvider:
         return Applied(current.physical_id)
 
     def delete(self, ctx: DeployContext, current: ResourceState) -> None:
-        try:
-            call(_client(ctx), "unsubscribe", SubscriptionArn=current.physical_id)
-        except ResourceFailed as error:
-            if not _gone(error):
-                raise
+        delete_call(_client(ctx), "unsubscribe", SubscriptionArn=current.physical_id)

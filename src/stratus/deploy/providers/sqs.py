@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from stratus.deploy.providers.base import Applied, DeployContext, ResourceFailed, ResourceState, provider
-from stratus.deploy.providers.calls import call, changed
+from stratus.deploy.providers.calls import call, changed, delete_call
 
 # Attribute → its value when the template no longer sets it (SQS's defaults).
 DEFAULTS: dict[str, str] = {
@@ -22,9 +22,6 @@ DEFAULTS: dict[str, str] = {
     "KmsMasterKeyId": "", "KmsDataKeyReusePeriodSeconds": "300", "SqsManagedSseEnabled": "false",
 }
 FIFO_ONLY = ("ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit")
-_GONE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
-
-
 def _client(ctx: DeployContext) -> Any:
     return ctx.client("sqs")
 
@@ -51,9 +48,6 @@ def _name(ctx: DeployContext, logical_id: str, properties: dict[str, Any]) -> st
         return ctx.physical_name(logical_id, 75) + ".fifo"
     return ctx.physical_name(logical_id, 80)
 
-
-def _gone(error: ResourceFailed) -> bool:
-    return str(error).split(":", 1)[0] in _GONE
 
 
 @provider("AWS::SQS::Queue")
@@ -86,11 +80,7 @@ class QueueProvider:
         return self._applied(client, current.physical_id, str(current.attributes.get("QueueName", "")))
 
     def delete(self, ctx: DeployContext, current: ResourceState) -> None:
-        try:
-            call(_client(ctx), "delete_queue", QueueUrl=current.physical_id)
-        except ResourceFailed as error:
-            if not _gone(error):
-                raise
+        delete_call(_client(ctx), "delete_queue", QueueUrl=current.physical_id)
 
 
 @provider("AWS::SQS::QueuePolicy")
@@ -119,8 +109,4 @@ class QueuePolicyProvider:
 
     @staticmethod
     def _clear(client: Any, url: str) -> None:
-        try:
-            call(client, "set_queue_attributes", QueueUrl=url, Attributes={"Policy": ""})
-        except ResourceFailed as error:
-            if not _gone(error):
-                raise
+        delete_call(client, "set_queue_attributes", QueueUrl=url, Attributes={"Policy": ""})  # gone queue: done
