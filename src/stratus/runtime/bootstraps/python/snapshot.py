@@ -64,11 +64,7 @@ def snapshot_environment(request, fds):
         for kind in ("uid", "gid"):
             z.write_file(f"/proc/{pid}/{kind}_map", f"{z.SANDBOX_UID} {base} 1\n{INSIDE_BASE} {base + 1} {count}\n")
         os.write(to_child_w, b"1")
-    keep = fds["status"]
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 65536)
-    for fd in (0, 1, 2):
-        os.close(fd)
+    keep = z.keep_only(fds["status"])
     # The zygote's end is reported at once; the environments it forked (re-parented here) live on until theirs.
     code = 0
     while True:
@@ -275,12 +271,7 @@ def restored_environment(request, fds):
             sys.excepthook(*sys.exc_info())
         finally:
             os._exit(1)
-    keep = fds["status"]
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 65536)
-    for fd in (0, 1, 2):
-        os.close(fd)
-    z.reap(pid, keep)
+    z.reap(pid, z.keep_only(fds["status"]))
 
 
 NETWORK_WAIT_S = 10.0

@@ -217,6 +217,15 @@ def mount_function(request, uid, gid):
     mount("tmpfs", SOURCES, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
 
 
+def keep_only(keep):
+    """pid 1 lets go of every descriptor but `keep` (the server's status socket), the standard ones included."""
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
+    for fd in (0, 1, 2):
+        os.close(fd)
+    return keep
+
+
 def reap(runtime_pid, status_fd):
     """pid 1: reap every process re-parented here; report the runtime's end, then end the environment."""
     while True:
@@ -256,12 +265,7 @@ def environment(request, fds):
             sys.excepthook(*sys.exc_info())
         finally:
             os._exit(1)
-    keep = fds["status"]
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 65536)
-    for fd in (0, 1, 2):
-        os.close(fd)
-    reap(pid, keep)
+    reap(pid, keep_only(fds["status"]))
 
 
 # --------------------------------------------------------------------------- a blank environment
@@ -353,12 +357,7 @@ def blank(request, fds, job):
             sys.excepthook(*sys.exc_info())
         finally:
             os._exit(1)
-    keep = fds["status"]
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 65536)
-    for fd in (0, 1, 2):
-        os.close(fd)
-    reap(pid, keep)
+    reap(pid, keep_only(fds["status"]))
 
 
 def waiting(job):
